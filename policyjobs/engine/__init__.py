@@ -1,0 +1,26 @@
+"""A durable job queue over one SQL table, knowing nothing of insurance."""
+
+from policyjobs.engine.clock import Clock, SystemClock, TestClock
+from policyjobs.engine.errors import EngineError, PermanentJobError
+from policyjobs.engine.ids import NIL_UUID, new_locator
+from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, public_status
+from policyjobs.engine.queue import JobQueue
+from policyjobs.engine.registry import JobContext, JobKind, Registry
+
+__all__ = [
+    "NIL_UUID",
+    "ClaimedJob",
+    "Clock",
+    "EngineError",
+    "JobContext",
+    "JobKind",
+    "JobQueue",
+    "JobStatus",
+    "NewJob",
+    "PermanentJobError",
+    "Registry",
+    "SystemClock",
+    "TestClock",
+    "new_locator",
+    "public_status",
+]

@@ -1,0 +1,188 @@
+"""The engine's store primitives; `postgres.py` and `sqlite.py` hold the dialect differences."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
+from policyjobs.engine.sql import queries
+
+
+def error_entry(attempt: int, at: datetime, error: str) -> str:
+    """One entry of a job's `errors` list, as JSON text."""
+    return orjson.dumps({"attempt": attempt, "at": at.isoformat(), "error": error}).decode()
+
+
+def json_text(value: Any) -> str:
+    """A JSON document as text, for a JSON column."""
+    return orjson.dumps(value).decode()
+
+
+Rows = sa.CursorResult[*tuple[Any, ...]]
+
+
+class Backend(ABC):
+    """The queue's operations, each run on a connection inside the caller's transaction."""
+
+    dialect: str
+
+    def __init__(self) -> None:
+        self.sql = queries(self.dialect)
+
+    # -- how values travel --------------------------------------------------------------
+
+    @abstractmethod
+    def time(self, value: datetime) -> Any:
+        """A datetime as this dialect's parameter."""
+
+    @abstractmethod
+    def locators(self, values: Iterable[str]) -> Any:
+        """A list of locators as this dialect's parameter."""
+
+    @abstractmethod
+    def claimed(self, row: Sequence[Any]) -> ClaimedJob:
+        """A claimed job from a row of the `claim` query."""
+
+    def run(self, conn: sa.Connection, name: str, params: Mapping[str, Any]) -> Rows:
+        """Execute the named query."""
+        return conn.exec_driver_sql(self.sql[name], dict(params))
+
+    # -- enqueue --------------------------------------------------------------------------
+
+    @abstractmethod
+    def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
+               now: datetime) -> None:
+        """Insert the jobs, skipping those whose dedupe key is taken."""
+
+    def notify(self, conn: sa.Connection) -> None:  # noqa: B027 - SQLite has no one to tell
+        """Wake other processes' workers when the transaction commits."""
+
+    def find_deduplicated(self, conn: sa.Connection, job: NewJob) -> str:
+        """The locator of the job holding `job`'s dedupe key."""
+        row = self.run(conn, "find_deduplicated", {
+            "tenant": job.tenant, "kind": job.kind, "dedupe_key": job.dedupe_key,
+        }).one()
+        return str(row[0])
+
+    # -- the hot path -----------------------------------------------------------------------
+
+    def claim(self, conn: sa.Connection, *, owner: str, limit: int, now: datetime,
+              lease_until: datetime) -> list[ClaimedJob]:
+        """Lease up to `limit` due jobs for `owner`."""
+        rows = self.run(conn, "claim", {
+            "owner": owner, "limit": limit, "now": self.time(now),
+            "lease_until": self.time(lease_until),
+        }).all()
+        return [self.claimed(row) for row in rows]
+
+    def parents_among(self, conn: sa.Connection, locators: Iterable[str]) -> set[str]:
+        """Which of `locators` have children."""
+        rows = self.run(conn, "parents_among", {"locators": self.locators(locators)})
+        return {str(row[0]) for row in rows}
+
+    @abstractmethod
+    def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
+                 waiting: set[str], now: datetime) -> None:
+        """Record successful attempts; jobs in `waiting` wait for their children."""
+
+    def retry(self, conn: sa.Connection, *, owner: str, outcome: Outcome, run_at: datetime,
+              now: datetime) -> None:
+        """Put a failed attempt back in the queue at `run_at`."""
+        self.run(conn, "retry", self._failure(owner, outcome, now) | {"run_at": self.time(run_at)})
+
+    def fail(self, conn: sa.Connection, *, owner: str, outcome: Outcome, now: datetime) -> None:
+        """End a job whose attempt failed for good."""
+        self.run(conn, "fail", self._failure(owner, outcome, now))
+
+    def _failure(self, owner: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
+        job = outcome.job
+        return {
+            "id": job.id, "attempt": job.attempt, "owner": owner, "now": self.time(now),
+            "error": error_entry(job.attempt, now, outcome.error or ""),
+        }
+
+    def lock_waiting(self, conn: sa.Connection, locators: list[str]) -> None:  # noqa: B027
+        """Lock waiting parents before deciding whether they are done."""
+
+    def resolve_waiting(self, conn: sa.Connection, locators: Iterable[str], now: datetime) -> None:
+        """End every waiting parent among `locators` whose children have all ended, upwards."""
+        pending = sorted(set(locators))
+        while pending:
+            self.lock_waiting(conn, pending)
+            rows = self.run(conn, "resolve_waiting", {
+                "locators": self.locators(pending), "now": self.time(now),
+            })
+            pending = sorted({str(row[0]) for row in rows if row[0] is not None})
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def heartbeat(self, conn: sa.Connection, *, owner: str, lease_until: datetime) -> int:
+        """Extend every lease `owner` holds; the number extended."""
+        return self.run(conn, "heartbeat", {
+            "owner": owner, "lease_until": self.time(lease_until),
+        }).rowcount
+
+    def release(self, conn: sa.Connection, *, owner: str, jobs: Iterable[tuple[int, bool]],
+                now: datetime) -> None:
+        """Give held jobs back to the queue: (id, whether the attempt had started)."""
+        for job_id, started in jobs:
+            self.run(conn, "release", {
+                "id": job_id, "owner": owner, "now": self.time(now), "undo": 0 if started else 1,
+            })
+
+    def rescue(self, conn: sa.Connection, *, now: datetime,
+               wall_now: datetime) -> list[tuple[str, str, str, str | None]]:
+        """Re-queue or fail jobs with expired leases: (locator, kind, status, parent)."""
+        rows = self.run(conn, "rescue", {
+            "now": self.time(now), "at": now.isoformat(), "wall_now": self.time(wall_now),
+        }).all()
+        return [(str(r[0]), str(r[1]), str(r[2]), r[3]) for r in rows]
+
+    # -- the rest ---------------------------------------------------------------------------
+
+    def cancel(self, conn: sa.Connection, locators: Iterable[str],
+               now: datetime) -> list[tuple[str, str | None]]:
+        """Cancel jobs not yet started: (locator, parent) of each one cancelled."""
+        rows = self.run(conn, "cancel", {
+            "locators": self.locators(locators), "now": self.time(now),
+        })
+        return [(str(r[0]), r[1]) for r in rows]
+
+    def prune(self, conn: sa.Connection, before: datetime) -> int:
+        """Delete up to 1000 jobs that ended before `before`; the number deleted."""
+        return self.run(conn, "prune", {"before": self.time(before)}).rowcount
+
+    def lead(self, conn: sa.Connection, *, name: str, owner: str, until: datetime,
+             wall_now: datetime) -> bool:
+        """Take or keep leadership `name` until `until`; whether `owner` leads."""
+        return self.run(conn, "lead", {
+            "name": name, "owner": owner, "until": self.time(until),
+            "wall_now": self.time(wall_now),
+        }).first() is not None
+
+    def resign(self, conn: sa.Connection, *, name: str, owner: str) -> None:
+        """Give up leadership `name`."""
+        self.run(conn, "resign", {"name": name, "owner": owner})
+
+    def busy(self, conn: sa.Connection, now: datetime) -> bool:
+        """Whether a job is executing or due by `now`."""
+        return bool(self.run(conn, "busy", {"now": self.time(now)}).scalar())
+
+
+def backend_for(db: sa.Engine) -> Backend:
+    """The backend for `db`'s dialect."""
+    if db.dialect.name == "postgresql":
+        from policyjobs.engine.postgres import PostgresBackend
+
+        return PostgresBackend()
+    if db.dialect.name == "sqlite":
+        from policyjobs.engine.sqlite import SQLiteBackend
+
+        return SQLiteBackend()
+    raise ValueError(f"unsupported database {db.dialect.name!r}: use PostgreSQL or SQLite")

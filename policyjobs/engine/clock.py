@@ -1,0 +1,79 @@
+"""The one clock: business time for schedules, wall time for leases.
+
+A service started with the test clock keeps an offset from wall time in the
+store, so every process of it agrees on "now", and moving it makes due jobs run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from policyjobs.engine.schema import engine_clock
+
+
+def wall_now() -> datetime:
+    """The machine's real time, in UTC; leases and heartbeats use it."""
+    return datetime.now(UTC)
+
+
+class Clock(Protocol):
+    """Business time: when jobs become due and what `createdAt` says."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """Business time is wall time."""
+
+    def now(self) -> datetime:
+        """The current time in UTC."""
+        return wall_now()
+
+
+class TestClock:
+    """Business time is wall time plus an offset kept in the store."""
+
+    __test__ = False  # not a pytest test class
+    _TTL_SECONDS = 0.05
+
+    def __init__(self, db: sa.Engine) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._offset = timedelta(0)
+        self._read_at = float("-inf")
+
+    def now(self) -> datetime:
+        """The test clock's current time, re-read from the store at most every 50 ms."""
+        if time.monotonic() - self._read_at > self._TTL_SECONDS:
+            self.refresh()
+        return wall_now() + self._offset
+
+    def refresh(self) -> None:
+        """Re-read the offset that any process may have moved."""
+        with self._db.connect() as conn:
+            micros = conn.execute(
+                sa.select(engine_clock.c.offset_us).where(engine_clock.c.id == 1)
+            ).scalar()
+        with self._lock:
+            self._offset = timedelta(microseconds=micros or 0)
+            self._read_at = time.monotonic()
+
+    def set(self, when: datetime) -> datetime:
+        """Move business time to `when` (forwards or back) for every process."""
+        offset = when - wall_now()
+        micros = offset // timedelta(microseconds=1)
+        with self._db.begin() as conn:
+            updated = conn.execute(
+                engine_clock.update().where(engine_clock.c.id == 1).values(offset_us=micros)
+            ).rowcount
+            if not updated:
+                conn.execute(engine_clock.insert().values(id=1, offset_us=micros))
+        with self._lock:
+            self._offset = timedelta(microseconds=micros)
+            self._read_at = time.monotonic()
+        return wall_now() + self._offset

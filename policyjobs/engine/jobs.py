@@ -1,0 +1,84 @@
+"""What a job is: the row the engine enqueues, claims and finishes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from policyjobs.engine.ids import NIL_UUID, new_locator
+
+
+class JobStatus(enum.StrEnum):
+    """The engine's finer states; the API shows them through `public_status`."""
+
+    QUEUED = "queued"
+    LEASED = "leased"
+    WAITING = "waiting"  # the handler is done, its children are not
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.LEASED, JobStatus.WAITING)
+ENDED_STATUSES = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def public_status(status: str) -> str:
+    """The spec's `running | finished | failed` for an engine status."""
+    if status in ACTIVE_STATUSES:
+        return "running"
+    if status == JobStatus.FAILED:
+        return "failed"
+    return "finished"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to enqueue; `locator` is made now so children can name their parent."""
+
+    kind: str
+    tenant: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    reference_type: str | None = None
+    reference_locator: str | None = None
+    run_at: datetime | None = None
+    parent_locator: str | None = None
+    max_attempts: int | None = None
+    dedupe_key: str | None = None
+    created_by: str = NIL_UUID
+    locator: str = field(default_factory=new_locator)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job a worker holds the lease of, for one attempt."""
+
+    id: int
+    locator: str
+    tenant: str
+    kind: str
+    reference_type: str | None
+    reference_locator: str | None
+    parent_locator: str | None
+    attempt: int
+    max_attempts: int
+    payload: dict[str, Any]
+    created_at: datetime
+    run_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended: a result, or an error and whether to retry."""
+
+    job: ClaimedJob
+    result: Any = None
+    error: str | None = None
+    permanent: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the handler returned normally."""
+        return self.error is None

@@ -1,0 +1,138 @@
+"""The engine's front door: enqueue, cancel, wait for idle, and what workers share."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from policyjobs.engine import metrics
+from policyjobs.engine.backend import Backend, backend_for
+from policyjobs.engine.clock import Clock
+from policyjobs.engine.jobs import NewJob
+from policyjobs.engine.registry import Registry
+
+_WAKE_FLAG = "policyjobs_wake"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """How workers lease, poll, batch and upkeep; every process of a service shares them."""
+
+    lease: timedelta = timedelta(seconds=30)
+    poll: timedelta = timedelta(seconds=1)
+    concurrency: int = 8
+    batch_size: int = 100
+    upkeep: timedelta = timedelta(seconds=1)
+    prune_after: timedelta | None = None
+    shutdown_grace: timedelta = timedelta(seconds=30)
+
+    @property
+    def heartbeat(self) -> timedelta:
+        """How often a worker extends its leases: a third of the lease."""
+        return self.lease / 3
+
+
+class Wakeup:
+    """Wakes this process's workers; other processes are woken by the backend's notify."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[threading.Event] = []
+
+    def subscribe(self, signal: threading.Event) -> None:
+        """Set `signal` on every wake-up."""
+        with self._lock:
+            self._events.append(signal)
+
+    def unsubscribe(self, signal: threading.Event) -> None:
+        """Stop setting `signal`."""
+        with self._lock:
+            if signal in self._events:
+                self._events.remove(signal)
+
+    def wake(self) -> None:
+        """Wake every subscribed worker."""
+        with self._lock:
+            for signal in self._events:
+                signal.set()
+
+
+class JobQueue:
+    """Jobs over one store: enqueue in the caller's transaction, run by `Worker`s."""
+
+    def __init__(self, db: sa.Engine, registry: Registry, clock: Clock,
+                 settings: QueueSettings | None = None) -> None:
+        self.db = db
+        self.registry = registry
+        self.clock = clock
+        self.settings = settings or QueueSettings()
+        self.backend: Backend = backend_for(db)
+        self.wakeup = Wakeup()
+        event.listen(db, "commit", self._on_commit)
+        event.listen(db, "rollback", self._on_rollback)
+
+    def close(self) -> None:
+        """Stop listening to the store's commits."""
+        event.remove(self.db, "commit", self._on_commit)
+        event.remove(self.db, "rollback", self._on_rollback)
+
+    def enqueue(self, conn: sa.Connection, jobs: Sequence[NewJob]) -> list[str]:
+        """Add `jobs` in `conn`'s open transaction; their locators, in order.
+
+        A job whose dedupe key is already taken is not added again: its
+        locator is that of the existing job.
+        """
+        if not jobs:
+            return []
+        now = self.clock.now()
+        attempts = [j.max_attempts or self.registry.default_max_attempts(j.kind) for j in jobs]
+        self.backend.insert(conn, jobs, attempts, now)
+        locators = [
+            self.backend.find_deduplicated(conn, j) if j.dedupe_key else j.locator for j in jobs
+        ]
+        self.backend.notify(conn)
+        conn.info[_WAKE_FLAG] = True
+        for job in jobs:
+            metrics.ENQUEUED.labels(job.kind).inc()
+        return locators
+
+    def cancel(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
+        """Cancel the named jobs that have not started; the locators cancelled."""
+        now = self.clock.now()
+        cancelled = self.backend.cancel(conn, locators, now)
+        self.backend.resolve_waiting(conn, [p for _, p in cancelled if p], now)
+        return [locator for locator, _ in cancelled]
+
+    def wake(self, conn: sa.Connection) -> None:
+        """Wake every worker when `conn`'s transaction commits, as after moving the clock."""
+        self.backend.notify(conn)
+        conn.info[_WAKE_FLAG] = True
+
+    def busy(self) -> bool:
+        """Whether a job is executing or due by the clock."""
+        with self.db.connect() as conn:
+            return self.backend.busy(conn, self.clock.now())
+
+    def wait_idle(self, timeout: timedelta) -> bool:
+        """Wait until nothing executes and nothing is due; False if `timeout` passes first."""
+        deadline = time.monotonic() + timeout.total_seconds()
+        pause = 0.01
+        while self.busy():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        return True
+
+    def _on_commit(self, conn: sa.Connection) -> None:
+        if conn.info.pop(_WAKE_FLAG, False):
+            self.wakeup.wake()
+
+    def _on_rollback(self, conn: sa.Connection) -> None:
+        conn.info.pop(_WAKE_FLAG, None)

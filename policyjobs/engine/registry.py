@@ -1,0 +1,111 @@
+"""Job kinds and periodic duties that the domains register with the engine."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from policyjobs.engine.clock import Clock
+from policyjobs.engine.errors import UnknownJobKind
+from policyjobs.engine.jobs import ClaimedJob
+
+if TYPE_CHECKING:
+    from policyjobs.engine.queue import JobQueue
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a handler gets: its job, the store, the clock and the queue for follow-ups."""
+
+    job: ClaimedJob
+    db: sa.Engine
+    clock: Clock
+    queue: JobQueue
+
+
+Handler = Callable[[JobContext], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class JobKind:
+    """A kind of job: its handler and how it retries."""
+
+    name: str
+    handler: Handler
+    max_attempts: int = 5
+    backoff_base: timedelta = timedelta(seconds=1)
+    backoff_cap: timedelta = timedelta(hours=1)
+
+    def backoff(self, attempt: int) -> timedelta:
+        """Exponential backoff after `attempt`, jittered down by up to a half."""
+        exponential = self.backoff_base * (2 ** max(attempt - 1, 0))
+        ceiling = min(exponential, self.backoff_cap)
+        jitter: timedelta = ceiling * (0.5 + random.random() / 2)
+        return jitter
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    """Periodic work that only the elected scheduler process runs."""
+
+    name: str
+    run: Callable[[JobQueue, datetime], None]
+    every: timedelta
+
+
+def _no_handler(context: JobContext) -> None:
+    raise UnknownJobKind(f"no handler is registered for job kind {context.job.kind!r}")
+
+
+class Registry:
+    """The job kinds and duties known to this process."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, JobKind] = {}
+        self._duties: dict[str, Duty] = {}
+
+    def register(self, kind: JobKind) -> JobKind:
+        """Add a job kind; a name can be registered only once."""
+        if kind.name in self._kinds:
+            raise ValueError(f"job kind {kind.name!r} is already registered")
+        self._kinds[kind.name] = kind
+        return kind
+
+    def add_duty(self, duty: Duty) -> Duty:
+        """Add a periodic duty; a name can be added only once."""
+        if duty.name in self._duties:
+            raise ValueError(f"duty {duty.name!r} is already added")
+        self._duties[duty.name] = duty
+        return duty
+
+    def kind(self, name: str) -> JobKind:
+        """The kind called `name`."""
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise UnknownJobKind(f"no handler is registered for job kind {name!r}") from None
+
+    def backoff(self, name: str, attempt: int) -> timedelta:
+        """How long a job of `name` waits after failed `attempt`."""
+        found = self._kinds.get(name)
+        return found.backoff(attempt) if found else JobKind(name, _no_handler).backoff(attempt)
+
+    def default_max_attempts(self, name: str) -> int:
+        """The retry limit for new jobs of `name`, or 1 for a kind this process lacks."""
+        found = self._kinds.get(name)
+        return found.max_attempts if found else 1
+
+    @property
+    def duties(self) -> tuple[Duty, ...]:
+        """Every registered duty."""
+        return tuple(self._duties.values())
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The names of every registered kind."""
+        return tuple(self._kinds)

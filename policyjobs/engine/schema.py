@@ -1,0 +1,80 @@
+"""The engine's tables: the jobs queue, scheduler leadership and the test clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC datetime on every dialect; SQLite keeps it as sortable text."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store UTC, and on SQLite without the offset so the text sorts."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; attach a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONDoc = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("locator", sa.String(26), nullable=False, unique=True),
+    sa.Column("tenant", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("reference_type", sa.String(32)),
+    sa.Column("reference_locator", sa.String(64)),
+    sa.Column("parent_locator", sa.String(26)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("run_at", UTCDateTime(), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("max_attempts", sa.Integer(), nullable=False),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_expires_at", UTCDateTime()),
+    sa.Column("payload", JSONDoc, nullable=False),
+    sa.Column("result", JSONDoc),
+    sa.Column("errors", JSONDoc, nullable=False),
+    sa.Column("dedupe_key", sa.String(200)),
+    sa.Column("created_by", sa.String(36), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+engine_leaders = sa.Table(
+    "engine_leaders",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+engine_clock = sa.Table(
+    "engine_clock",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("offset_us", sa.BigInteger(), nullable=False),
+)

@@ -1,0 +1,153 @@
+-- The engine's hot queries for PostgreSQL (psycopg named parameters).
+-- Each `-- name:` line opens a query; the line after it says what it does.
+
+-- name: insert_jobs
+-- Adds a batch of jobs in one statement, in the caller's transaction; deduplicated ones are skipped.
+INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator, parent_locator,
+                  status, run_at, attempt, max_attempts, payload, errors, dedupe_key,
+                  created_by, created_at, updated_at)
+SELECT t.locator, t.tenant, t.kind, t.reference_type, t.reference_locator, t.parent_locator,
+       'queued', t.run_at, 0, t.max_attempts, t.payload::jsonb, '[]'::jsonb, t.dedupe_key,
+       t.created_by, %(now)s, %(now)s
+FROM unnest(%(locator)s::text[], %(tenant)s::text[], %(kind)s::text[],
+            %(reference_type)s::text[], %(reference_locator)s::text[], %(parent_locator)s::text[],
+            %(run_at)s::timestamptz[], %(max_attempts)s::int[], %(payload)s::text[],
+            %(dedupe_key)s::text[], %(created_by)s::text[])
+     AS t(locator, tenant, kind, reference_type, reference_locator, parent_locator,
+          run_at, max_attempts, payload, dedupe_key, created_by)
+ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+RETURNING locator;
+
+-- name: find_deduplicated
+-- The locator of the job that already holds a dedupe key.
+SELECT locator FROM jobs
+WHERE tenant = %(tenant)s AND kind = %(kind)s AND dedupe_key = %(dedupe_key)s;
+
+-- name: notify
+-- Wakes listening workers when the enqueueing transaction commits.
+SELECT pg_notify('policyjobs_jobs', '');
+
+-- name: claim
+-- Leases up to `limit` due jobs, skipping rows another worker is claiming.
+WITH picked AS (
+    SELECT id FROM jobs
+    WHERE status = 'queued' AND run_at <= %(now)s
+    ORDER BY run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j
+SET status = 'leased', attempt = j.attempt + 1, lease_owner = %(owner)s,
+    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
+          j.parent_locator, j.attempt, j.max_attempts, j.payload, j.created_at, j.run_at;
+
+-- name: parents_among
+-- Which of the given jobs have children.
+SELECT DISTINCT parent_locator FROM jobs WHERE parent_locator = ANY(%(locators)s::text[]);
+
+-- name: complete
+-- Records a batch of successful attempts whose lease this worker still holds.
+UPDATE jobs AS j
+SET status = CASE WHEN d.waiting THEN 'waiting' ELSE 'finished' END,
+    result = d.result::jsonb,
+    finished_at = CASE WHEN d.waiting THEN NULL ELSE %(now)s END,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(results)s::text[], %(waiting)s::bool[])
+     AS d(id, attempt, result, waiting)
+WHERE j.id = d.id AND j.attempt = d.attempt AND j.status = 'leased'
+  AND j.lease_owner = %(owner)s;
+
+-- name: retry
+-- Puts a failed attempt back in the queue at its backoff time.
+UPDATE jobs
+SET status = 'queued', run_at = %(run_at)s, lease_owner = NULL, lease_expires_at = NULL,
+    errors = errors || %(error)s::jsonb, updated_at = %(now)s
+WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'leased' AND lease_owner = %(owner)s;
+
+-- name: fail
+-- Ends a job whose attempt failed for good.
+UPDATE jobs
+SET status = 'failed', finished_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
+    errors = errors || %(error)s::jsonb, updated_at = %(now)s
+WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'leased' AND lease_owner = %(owner)s;
+
+-- name: lock_waiting
+-- Locks waiting parents in id order, so two children ending together decide in turn.
+SELECT id FROM jobs
+WHERE locator = ANY(%(locators)s::text[]) AND status = 'waiting'
+ORDER BY id
+FOR UPDATE;
+
+-- name: resolve_waiting
+-- Ends the waiting parents whose children have all ended; failed if any child failed.
+UPDATE jobs AS p
+SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
+                               WHERE c.parent_locator = p.locator AND c.status = 'failed')
+                  THEN 'failed' ELSE 'finished' END,
+    finished_at = %(now)s, updated_at = %(now)s
+WHERE p.locator = ANY(%(locators)s::text[]) AND p.status = 'waiting'
+  AND NOT EXISTS (SELECT 1 FROM jobs AS c
+                  WHERE c.parent_locator = p.locator
+                    AND c.status IN ('queued', 'leased', 'waiting'))
+RETURNING p.parent_locator;
+
+-- name: heartbeat
+-- Extends the leases of every job this worker holds.
+UPDATE jobs SET lease_expires_at = %(lease_until)s
+WHERE status = 'leased' AND lease_owner = %(owner)s;
+
+-- name: release
+-- Gives a held job back to the queue at shutdown; `undo` takes back an attempt never started.
+UPDATE jobs
+SET status = 'queued', run_at = %(now)s, attempt = attempt - %(undo)s, lease_owner = NULL,
+    lease_expires_at = NULL, updated_at = %(now)s
+WHERE id = %(id)s AND status = 'leased' AND lease_owner = %(owner)s;
+
+-- name: rescue
+-- Re-queues (or fails, past the retry limit) jobs whose worker stopped heartbeating.
+UPDATE jobs AS j
+SET status = CASE WHEN j.attempt >= j.max_attempts THEN 'failed' ELSE 'queued' END,
+    finished_at = CASE WHEN j.attempt >= j.max_attempts THEN %(now)s END,
+    run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s,
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', j.attempt, 'at', %(at)s::text,
+        'error', 'worker ' || j.lease_owner || ' stopped heartbeating; its lease expired'))
+WHERE j.id IN (SELECT id FROM jobs
+               WHERE status = 'leased' AND lease_expires_at < %(wall_now)s
+               ORDER BY id LIMIT 500
+               FOR UPDATE SKIP LOCKED)
+RETURNING j.locator, j.kind, j.status, j.parent_locator;
+
+-- name: cancel
+-- Cancels jobs that have not started, or wait only on children.
+UPDATE jobs
+SET status = 'cancelled', finished_at = %(now)s, updated_at = %(now)s
+WHERE locator = ANY(%(locators)s::text[]) AND status IN ('queued', 'waiting')
+RETURNING locator, parent_locator;
+
+-- name: prune
+-- Deletes up to 1000 jobs that ended before `before`.
+DELETE FROM jobs
+WHERE id IN (SELECT id FROM jobs
+             WHERE finished_at < %(before)s AND status IN ('finished', 'failed', 'cancelled')
+             ORDER BY finished_at LIMIT 1000);
+
+-- name: lead
+-- Takes or keeps the named leadership; returns a row only to the leader.
+INSERT INTO engine_leaders (name, owner, expires_at)
+VALUES (%(name)s, %(owner)s, %(until)s)
+ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+WHERE engine_leaders.owner = EXCLUDED.owner OR engine_leaders.expires_at < %(wall_now)s
+RETURNING owner;
+
+-- name: resign
+-- Gives up the named leadership.
+DELETE FROM engine_leaders WHERE name = %(name)s AND owner = %(owner)s;
+
+-- name: busy
+-- Whether a job is executing or due by the clock.
+SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'leased')
+    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND run_at <= %(now)s);

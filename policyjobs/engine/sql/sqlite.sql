@@ -1,0 +1,125 @@
+-- The engine's hot queries for SQLite (named parameters; lists travel as JSON arrays).
+-- Each `-- name:` line opens a query; the line after it says what it does.
+
+-- name: insert_job
+-- Adds one job; executed for a whole batch in the caller's transaction.
+INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator, parent_locator,
+                  status, run_at, attempt, max_attempts, payload, errors, dedupe_key,
+                  created_by, created_at, updated_at)
+VALUES (:locator, :tenant, :kind, :reference_type, :reference_locator, :parent_locator,
+        'queued', :run_at, 0, :max_attempts, :payload, '[]', :dedupe_key,
+        :created_by, :now, :now)
+ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
+
+-- name: find_deduplicated
+-- The locator of the job that already holds a dedupe key.
+SELECT locator FROM jobs
+WHERE tenant = :tenant AND kind = :kind AND dedupe_key = :dedupe_key;
+
+-- name: claim
+-- Leases up to `limit` due jobs; the write lock taken by BEGIN IMMEDIATE keeps others out.
+UPDATE jobs
+SET status = 'leased', attempt = attempt + 1, lease_owner = :owner,
+    lease_expires_at = :lease_until, started_at = :now, updated_at = :now
+WHERE id IN (SELECT id FROM jobs
+             WHERE status = 'queued' AND run_at <= :now
+             ORDER BY run_at, id
+             LIMIT :limit)
+RETURNING id, locator, tenant, kind, reference_type, reference_locator,
+          parent_locator, attempt, max_attempts, payload, created_at, run_at;
+
+-- name: parents_among
+-- Which of the given jobs have children.
+SELECT DISTINCT parent_locator FROM jobs
+WHERE parent_locator IN (SELECT value FROM json_each(:locators));
+
+-- name: complete
+-- Records one successful attempt whose lease this worker still holds.
+UPDATE jobs
+SET status = :status, result = :result, finished_at = :finished_at,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
+WHERE id = :id AND attempt = :attempt AND status = 'leased' AND lease_owner = :owner;
+
+-- name: retry
+-- Puts a failed attempt back in the queue at its backoff time.
+UPDATE jobs
+SET status = 'queued', run_at = :run_at, lease_owner = NULL, lease_expires_at = NULL,
+    errors = json_insert(errors, '$[#]', json(:error)), updated_at = :now
+WHERE id = :id AND attempt = :attempt AND status = 'leased' AND lease_owner = :owner;
+
+-- name: fail
+-- Ends a job whose attempt failed for good.
+UPDATE jobs
+SET status = 'failed', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL,
+    errors = json_insert(errors, '$[#]', json(:error)), updated_at = :now
+WHERE id = :id AND attempt = :attempt AND status = 'leased' AND lease_owner = :owner;
+
+-- name: resolve_waiting
+-- Ends the waiting parents whose children have all ended; failed if any child failed.
+UPDATE jobs AS p
+SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
+                               WHERE c.parent_locator = p.locator AND c.status = 'failed')
+                  THEN 'failed' ELSE 'finished' END,
+    finished_at = :now, updated_at = :now
+WHERE p.locator IN (SELECT value FROM json_each(:locators)) AND p.status = 'waiting'
+  AND NOT EXISTS (SELECT 1 FROM jobs AS c
+                  WHERE c.parent_locator = p.locator
+                    AND c.status IN ('queued', 'leased', 'waiting'))
+RETURNING parent_locator;
+
+-- name: heartbeat
+-- Extends the leases of every job this worker holds.
+UPDATE jobs SET lease_expires_at = :lease_until
+WHERE status = 'leased' AND lease_owner = :owner;
+
+-- name: release
+-- Gives a held job back to the queue at shutdown; `undo` takes back an attempt never started.
+UPDATE jobs
+SET status = 'queued', run_at = :now, attempt = attempt - :undo, lease_owner = NULL,
+    lease_expires_at = NULL, updated_at = :now
+WHERE id = :id AND status = 'leased' AND lease_owner = :owner;
+
+-- name: rescue
+-- Re-queues (or fails, past the retry limit) jobs whose worker stopped heartbeating.
+UPDATE jobs
+SET status = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'queued' END,
+    finished_at = CASE WHEN attempt >= max_attempts THEN :now END,
+    run_at = :now, lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
+    errors = json_insert(errors, '$[#]', json_object(
+        'attempt', attempt, 'at', :at,
+        'error', 'worker ' || lease_owner || ' stopped heartbeating; its lease expired'))
+WHERE id IN (SELECT id FROM jobs
+             WHERE status = 'leased' AND lease_expires_at < :wall_now
+             ORDER BY id LIMIT 500)
+RETURNING locator, kind, status, parent_locator;
+
+-- name: cancel
+-- Cancels jobs that have not started, or wait only on children.
+UPDATE jobs
+SET status = 'cancelled', finished_at = :now, updated_at = :now
+WHERE locator IN (SELECT value FROM json_each(:locators)) AND status IN ('queued', 'waiting')
+RETURNING locator, parent_locator;
+
+-- name: prune
+-- Deletes up to 1000 jobs that ended before `before`.
+DELETE FROM jobs
+WHERE id IN (SELECT id FROM jobs
+             WHERE finished_at < :before AND status IN ('finished', 'failed', 'cancelled')
+             ORDER BY finished_at LIMIT 1000);
+
+-- name: lead
+-- Takes or keeps the named leadership; returns a row only to the leader.
+INSERT INTO engine_leaders (name, owner, expires_at)
+VALUES (:name, :owner, :until)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+WHERE engine_leaders.owner = excluded.owner OR engine_leaders.expires_at < :wall_now
+RETURNING owner;
+
+-- name: resign
+-- Gives up the named leadership.
+DELETE FROM engine_leaders WHERE name = :name AND owner = :owner;
+
+-- name: busy
+-- Whether a job is executing or due by the clock.
+SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'leased')
+    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND run_at <= :now);

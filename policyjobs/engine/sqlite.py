@@ -1,0 +1,79 @@
+"""The SQLite backend: one writer at a time, batches as `executemany`, lists as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from policyjobs.engine.backend import Backend, json_text
+from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, Outcome
+
+# The text form SQLAlchemy's SQLite DateTime stores, so ORM and raw SQL read each other.
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+class SQLiteBackend(Backend):
+    """Relies on `BEGIN IMMEDIATE` (see `policyjobs.store.database`) for exclusive claims."""
+
+    dialect = "sqlite"
+
+    def time(self, value: datetime) -> Any:
+        """UTC text that sorts in time order."""
+        return value.astimezone(UTC).strftime(_TIME_FORMAT)
+
+    def locators(self, values: Iterable[str]) -> Any:
+        """A JSON array, unpacked in SQL by `json_each`."""
+        return orjson.dumps(list(values)).decode()
+
+    def claimed(self, row: Sequence[Any]) -> ClaimedJob:
+        """Decode the JSON payload and the text times."""
+        (job_id, locator, tenant, kind, ref_type, ref_locator, parent, attempt, max_attempts,
+         payload, created_at, run_at) = row
+        return ClaimedJob(
+            job_id, locator, tenant, kind, ref_type, ref_locator, parent, attempt, max_attempts,
+            orjson.loads(payload), _parse_time(created_at), _parse_time(run_at),
+        )
+
+    def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
+               now: datetime) -> None:
+        """One prepared insert, executed for each job."""
+        stamp = self.time(now)
+        self.run_many(conn, "insert_job", [
+            {
+                "locator": j.locator, "tenant": j.tenant, "kind": j.kind,
+                "reference_type": j.reference_type, "reference_locator": j.reference_locator,
+                "parent_locator": j.parent_locator,
+                "run_at": self.time(j.run_at) if j.run_at else stamp,
+                "max_attempts": attempts, "payload": json_text(j.payload),
+                "dedupe_key": j.dedupe_key, "created_by": j.created_by, "now": stamp,
+            }
+            for j, attempts in zip(jobs, max_attempts, strict=True)
+        ])
+
+    def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
+                 waiting: set[str], now: datetime) -> None:
+        """One prepared update, executed for each outcome."""
+        stamp = self.time(now)
+        params = []
+        for outcome in outcomes:
+            waits = outcome.job.locator in waiting
+            params.append({
+                "id": outcome.job.id, "attempt": outcome.job.attempt, "owner": owner,
+                "status": JobStatus.WAITING if waits else JobStatus.FINISHED,
+                "finished_at": None if waits else stamp,
+                "result": json_text(outcome.result), "now": stamp,
+            })
+        self.run_many(conn, "complete", params)
+
+    def run_many(self, conn: sa.Connection, name: str, params: list[dict[str, Any]]) -> None:
+        """Execute the named statement once per parameter set."""
+        if params:
+            conn.exec_driver_sql(self.sql[name], params)

@@ -1,0 +1,123 @@
+"""The scheduler's periodic duties, run by whichever process holds the leadership.
+
+Every process that runs workers also runs an `Upkeep`; at each tick it tries to
+take or keep the `scheduler` leadership (a row in `engine_leaders` with an
+expiry), and only the leader rescues, prunes and runs the domains' duties.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import sqlalchemy as sa
+import structlog
+
+from policyjobs.engine import metrics
+from policyjobs.engine.clock import wall_now
+from policyjobs.engine.jobs import JobStatus
+from policyjobs.engine.queue import JobQueue
+from policyjobs.engine.worker import worker_name
+
+log = structlog.get_logger("policyjobs.upkeep")
+
+LEADERSHIP = "scheduler"
+
+
+class Upkeep:
+    """Rescue, prune and domain duties, in one elected process at a time."""
+
+    def __init__(self, queue_: JobQueue, *, name: str | None = None) -> None:
+        self.queue = queue_
+        self.name = name or worker_name()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="policyjobs-upkeep", daemon=True)
+        self._last_run: dict[str, float] = {}
+        self.leading = False
+
+    def start(self) -> None:
+        """Start ticking."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop ticking and hand the leadership back."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if self.leading:
+            try:
+                with self.queue.db.begin() as conn:
+                    self.queue.backend.resign(conn, name=LEADERSHIP, owner=self.name)
+            except sa.exc.DBAPIError:
+                pass  # the lease expires on its own
+            self.leading = False
+
+    def _run(self) -> None:
+        every = self.queue.settings.upkeep.total_seconds()
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except sa.exc.DBAPIError as exc:
+                log.warning("upkeep could not reach the store", error=str(exc).splitlines()[0])
+            except Exception:
+                log.exception("upkeep duty failed")
+            self._stop.wait(every)
+
+    def tick(self) -> None:
+        """One round: lead, then rescue, prune and run each duty that is due."""
+        if not self._lead():
+            return
+        self.rescue()
+        self._prune()
+        for duty in self.queue.registry.duties:
+            last = self._last_run.get(duty.name, float("-inf"))
+            if time.monotonic() - last >= duty.every.total_seconds():
+                self._last_run[duty.name] = time.monotonic()
+                duty.run(self.queue, self.queue.clock.now())
+
+    def _lead(self) -> bool:
+        # The leadership outlives a few missed ticks, so a slow tick does not lose it.
+        until = wall_now() + max(self.queue.settings.upkeep * 5, self.queue.settings.lease)
+        with self.queue.db.begin() as conn:
+            leading = self.queue.backend.lead(
+                conn, name=LEADERSHIP, owner=self.name, until=until, wall_now=wall_now()
+            )
+        if leading != self.leading:
+            log.info("scheduler leadership " + ("taken" if leading else "lost"), owner=self.name)
+        self.leading = leading
+        return leading
+
+    def rescue(self) -> int:
+        """Take back jobs whose worker stopped heartbeating; the number taken back."""
+        total = 0
+        while True:
+            now = self.queue.clock.now()
+            with self.queue.db.begin() as conn:
+                rows = self.queue.backend.rescue(conn, now=now, wall_now=wall_now())
+                failed_parents = [p for _, _, status, p in rows if p and status == JobStatus.FAILED]
+                self.queue.backend.resolve_waiting(conn, failed_parents, now)
+                if rows:
+                    self.queue.wake(conn)
+            for locator, kind, status, _ in rows:
+                metrics.RESCUED.labels(kind).inc()
+                log.warning("rescued job from a dead worker", job=locator, kind=kind,
+                            status=status)
+            total += len(rows)
+            if len(rows) < 500:
+                return total
+
+    def _prune(self) -> None:
+        keep = self.queue.settings.prune_after
+        if keep is None:
+            return
+        last = self._last_run.get("prune", float("-inf"))
+        if time.monotonic() - last < 60:
+            return
+        self._last_run["prune"] = time.monotonic()
+        before = self.queue.clock.now() - keep
+        while True:
+            with self.queue.db.begin() as conn:
+                deleted = self.queue.backend.prune(conn, before)
+            if deleted:
+                log.info("pruned finished jobs", count=deleted, before=before.isoformat())
+            if deleted < 1000:
+                return

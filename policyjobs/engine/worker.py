@@ -1,0 +1,240 @@
+"""A worker process's job loop: claim a batch, run it on threads, record outcomes in a batch.
+
+`run` → `_loop` → (`_flush`, `_claim`) on one thread, with the handlers on a pool
+of threads, and two side threads: the heartbeat and, on PostgreSQL, the listener.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from datetime import timedelta
+
+import sqlalchemy as sa
+import structlog
+
+from policyjobs.engine import metrics
+from policyjobs.engine.clock import wall_now
+from policyjobs.engine.errors import PermanentJobError
+from policyjobs.engine.jobs import ClaimedJob, Outcome
+from policyjobs.engine.listener import Listener
+from policyjobs.engine.queue import JobQueue
+from policyjobs.engine.registry import JobContext
+
+log = structlog.get_logger("policyjobs.worker")
+
+
+def worker_name() -> str:
+    """A name unique to this worker: host, process and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Runs jobs from `queue` on `concurrency` threads until stopped."""
+
+    def __init__(self, queue_: JobQueue, *, concurrency: int | None = None,
+                 name: str | None = None) -> None:
+        self.queue = queue_
+        self.settings = queue_.settings
+        self.concurrency = concurrency or self.settings.concurrency
+        self.name = name or worker_name()
+        self._capacity = self.concurrency + self.settings.batch_size
+        self._signal = threading.Event()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._pending: queue.SimpleQueue[ClaimedJob | None] = queue.SimpleQueue()
+        self._done: deque[Outcome] = deque()
+        self._held: dict[int, ClaimedJob] = {}  # claimed and not yet recorded
+        self._started: set[int] = set()
+        self._held_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._listener: Listener | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop, the handler threads, the heartbeat and the listener."""
+        self.queue.wakeup.subscribe(self._signal)
+        self._listener = Listener.for_engine(self.queue.db, self._signal)
+        if self._listener:
+            self._listener.start()
+        targets = [(self._loop, "loop"), (self._heartbeat, "heartbeat")]
+        targets += [(self._execute_forever, f"handler-{i}") for i in range(self.concurrency)]
+        for target, label in targets:
+            thread = threading.Thread(target=target, name=f"policyjobs-{label}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker started", worker=self.name, concurrency=self.concurrency)
+
+    def stop(self, grace: timedelta | None = None) -> None:
+        """Stop claiming, let running jobs finish for `grace`, then release what is left."""
+        self._stopping.set()
+        self._signal.set()
+        self._stopped.wait((grace or self.settings.shutdown_grace).total_seconds() + 5)
+        self.queue.wakeup.unsubscribe(self._signal)
+        if self._listener:
+            self._listener.stop()
+        for _ in range(self.concurrency):
+            self._pending.put(None)
+        log.info("worker stopped", worker=self.name)
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        try:
+            with self.queue.db.connect() as conn:
+                while not self._stopping.is_set():
+                    self._signal.clear()
+                    flushed = self._flush(conn)
+                    claimed = self._claim(conn)
+                    if not claimed and not flushed:
+                        self._signal.wait(self.settings.poll.total_seconds())
+                self._drain(conn)
+        finally:
+            self._stopped.set()
+
+    def _claim(self, conn: sa.Connection) -> int:
+        free = min(self._capacity - len(self._held), self.settings.batch_size)
+        if free <= 0:
+            return 0
+        now = self.queue.clock.now()
+        try:
+            with conn.begin():
+                jobs = self.queue.backend.claim(
+                    conn, owner=self.name, limit=free, now=now,
+                    lease_until=wall_now() + self.settings.lease,
+                )
+        except sa.exc.DBAPIError as exc:
+            self._store_trouble("claim", exc)
+            return 0
+        with self._held_lock:
+            for job in jobs:
+                self._held[job.id] = job
+        for job in jobs:
+            metrics.STARTED.labels(job.kind).inc()
+            self._pending.put(job)
+        return len(jobs)
+
+    def _flush(self, conn: sa.Connection) -> int:
+        """Record every finished attempt in one transaction; the number recorded."""
+        outcomes: list[Outcome] = []
+        while self._done:
+            outcomes.append(self._done.popleft())
+        if not outcomes:
+            return 0
+        try:
+            with conn.begin():
+                self._record(conn, outcomes)
+        except sa.exc.DBAPIError as exc:
+            self._done.extendleft(reversed(outcomes))
+            self._store_trouble("record outcomes", exc)
+            return 0
+        with self._held_lock:
+            for outcome in outcomes:
+                self._held.pop(outcome.job.id, None)
+                self._started.discard(outcome.job.id)
+        return len(outcomes)
+
+    def _record(self, conn: sa.Connection, outcomes: list[Outcome]) -> None:
+        backend, now = self.queue.backend, self.queue.clock.now()
+        successes = [o for o in outcomes if o.succeeded]
+        parents: set[str] = set()
+        if successes:
+            waiting = backend.parents_among(conn, [o.job.locator for o in successes])
+            backend.complete(conn, owner=self.name, outcomes=successes, waiting=waiting, now=now)
+            parents |= waiting
+        for outcome in outcomes:
+            job = outcome.job
+            if outcome.succeeded:
+                metrics.FINISHED.labels(job.kind).inc()
+            elif outcome.permanent or job.attempt >= job.max_attempts:
+                backend.fail(conn, owner=self.name, outcome=outcome, now=now)
+                metrics.FAILED.labels(job.kind).inc()
+            else:
+                delay = self.queue.registry.backoff(job.kind, job.attempt)
+                backend.retry(conn, owner=self.name, outcome=outcome, run_at=now + delay, now=now)
+                metrics.RETRIED.labels(job.kind).inc()
+                continue
+            if job.parent_locator:
+                parents.add(job.parent_locator)
+        backend.resolve_waiting(conn, parents, now)
+
+    def _drain(self, conn: sa.Connection) -> None:
+        """At shutdown: release unstarted jobs, wait out the grace, release the rest."""
+        deadline = time.monotonic() + self.settings.shutdown_grace.total_seconds()
+        self._release(conn, started=False)
+        while self._held and time.monotonic() < deadline:
+            self._signal.wait(0.05)
+            self._signal.clear()
+            self._flush(conn)
+        self._flush(conn)
+        self._release(conn, started=True)
+
+    def _release(self, conn: sa.Connection, *, started: bool) -> None:
+        """Give back held jobs: those never started, or (after the grace) all the rest."""
+        with self._held_lock:
+            chosen = [i for i in self._held if started or i not in self._started]
+            self._started.update(chosen)  # the handler threads skip these now
+        if not chosen:
+            return
+        try:
+            with conn.begin():
+                self.queue.backend.release(
+                    conn, owner=self.name, now=self.queue.clock.now(),
+                    jobs=[(job_id, started) for job_id in chosen],
+                )
+        except sa.exc.DBAPIError as exc:
+            self._store_trouble("release jobs", exc)
+        with self._held_lock:
+            for job_id in chosen:
+                self._held.pop(job_id, None)
+        log.info("released jobs", worker=self.name, count=len(chosen), started=started)
+
+    # -- handler threads --------------------------------------------------------------------------
+
+    def _execute_forever(self) -> None:
+        while (job := self._pending.get()) is not None:
+            with self._held_lock:
+                if job.id in self._started or job.id not in self._held:
+                    continue  # released at shutdown before it began
+                self._started.add(job.id)
+            self._done.append(self._execute(job))
+            self._signal.set()
+
+    def _execute(self, job: ClaimedJob) -> Outcome:
+        context = JobContext(job=job, db=self.queue.db, clock=self.queue.clock, queue=self.queue)
+        bound = log.bind(tenant=job.tenant, job=job.locator, kind=job.kind, attempt=job.attempt)
+        try:
+            result = self.queue.registry.kind(job.kind).handler(context)
+        except PermanentJobError as exc:
+            bound.warning("job failed for good", error=str(exc))
+            return Outcome(job, error=str(exc) or type(exc).__name__, permanent=True)
+        except Exception as exc:
+            bound.warning("job attempt failed", error=str(exc), exc_info=True)
+            return Outcome(job, error=f"{type(exc).__name__}: {exc}")
+        return Outcome(job, result=result)
+
+    # -- side threads -----------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        every = self.settings.heartbeat.total_seconds()
+        while not self._stopped.wait(every):
+            if not self._held:
+                continue
+            try:
+                with self.queue.db.begin() as conn:
+                    self.queue.backend.heartbeat(
+                        conn, owner=self.name, lease_until=wall_now() + self.settings.lease
+                    )
+            except sa.exc.DBAPIError as exc:
+                self._store_trouble("heartbeat", exc)
+
+    def _store_trouble(self, what: str, exc: Exception) -> None:
+        log.warning("store unavailable; will retry", worker=self.name, during=what,
+                    error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        self._stopping.wait(0.5)

@@ -1,0 +1,65 @@
+"""Settings from the environment, all prefixed `POLICYJOBS_`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from policyjobs.engine.queue import QueueSettings
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> object:
+    """`30d`, `12h`, `90s`, `500ms` or a number of seconds, as a timedelta."""
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration such as 500ms, 90s, 15m, 12h or 30d")
+    number, unit = match.groups()
+    return timedelta(seconds=float(number) * _UNITS[unit or "s"])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Settings(BaseSettings):
+    """Where the store is, whether the test clock runs, and how workers behave."""
+
+    model_config = SettingsConfigDict(env_prefix="POLICYJOBS_", extra="ignore")
+
+    home: Path = Path(".policyjobs")
+    database_url: str | None = None
+    test_clock: bool = False
+    log_level: str = "info"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    lease: Duration = timedelta(seconds=30)
+    poll: Duration = timedelta(seconds=1)
+    concurrency: int = Field(default=8, ge=1, le=256)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    upkeep: Duration = timedelta(seconds=1)
+    prune_after: Duration | None = None
+    shutdown_grace: Duration = timedelta(seconds=30)
+
+    @property
+    def url(self) -> str:
+        """The store's SQLAlchemy URL: the configured one, or SQLite under `home`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'policyjobs.db').resolve()}"
+
+    def queue_settings(self) -> QueueSettings:
+        """The engine's view of these settings."""
+        return QueueSettings(
+            lease=self.lease, poll=self.poll, concurrency=self.concurrency,
+            batch_size=self.batch_size, upkeep=self.upkeep, prune_after=self.prune_after,
+            shutdown_grace=self.shutdown_grace,
+        )

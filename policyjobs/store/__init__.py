@@ -1,0 +1,1 @@
+"""The store: the database engine, the app's tables and the migrations."""

@@ -1,0 +1,1 @@
+"""Tooling the test suite and benchmarks use to run real infrastructure."""

@@ -1,0 +1,232 @@
+"""Tests of loading, validating and dumping a tenant's YAML configuration."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from policyjobs.tenants.config import (
+    AnchorMode,
+    Cadence,
+    DocumentFormat,
+    DocumentScope,
+    DocumentTrigger,
+    FieldError,
+    OffsetBasis,
+    TenantConfig,
+    TenantConfigError,
+    dump_tenant_config,
+    load_tenant_config,
+    parse_tenant_config,
+)
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "tenant.yaml"
+
+DEFINITION = "{staticName: quoteSummary, name: Quote, trigger: priced, scope: quote, template: x}"
+
+
+def errors_of(text: str) -> list[FieldError]:
+    """The field errors that loading `text` raises."""
+    with pytest.raises(TenantConfigError) as caught:
+        load_tenant_config(text)
+    return caught.value.errors
+
+
+def fields_of(text: str) -> list[str]:
+    """The fields named by the errors that loading `text` raises."""
+    return [error.field for error in errors_of(text)]
+
+
+def test_example_loads() -> None:
+    config = load_tenant_config(EXAMPLE.read_text())
+
+    assert config.timezone == "America/New_York"
+    assert config.default_installment_plan == "monthly"
+    definitions = {
+        definition.static_name: definition for definition in config.documents.definitions
+    }
+    assert set(definitions) == {
+        "quoteSummary",
+        "policyDeclarations",
+        "segmentSchedule",
+        "invoiceNotice",
+    }
+    assert definitions["quoteSummary"].scope is DocumentScope.QUOTE
+    assert definitions["quoteSummary"].trigger is DocumentTrigger.PRICED
+    assert definitions["segmentSchedule"].format is DocumentFormat.HTML
+    assert definitions["invoiceNotice"].trigger is DocumentTrigger.GENERATED
+    assert set(config.installment_plans) == {"monthly", "quarterly", "fullPay"}
+    assert config.installment_plans["quarterly"].installment_weights == (
+        Decimal("0.4"),
+        Decimal("0.2"),
+        Decimal("0.2"),
+        Decimal("0.2"),
+    )
+    assert config.invoicing.generate_time_of_day == "02:00"
+    assert [
+        (event.name, event.offset_basis, event.offset_days) for event in config.delinquency.events
+    ] == [
+        ("reminder", OffsetBasis.GRACE_PERIOD_START, 5),
+        ("finalNotice", OffsetBasis.GRACE_PERIOD_END, -7),
+    ]
+
+
+def test_example_round_trips_through_its_dump() -> None:
+    config = load_tenant_config(EXAMPLE.read_text())
+
+    dumped = dump_tenant_config(config)
+
+    assert dumped["installmentPlans"]["quarterly"]["installmentWeights"][0] == "0.4"
+    assert dumped["documents"]["definitions"][0]["staticName"] == "quoteSummary"
+    assert parse_tenant_config(dumped) == config
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"])
+def test_empty_text_gives_defaults(text: str) -> None:
+    config = load_tenant_config(text)
+
+    assert config == TenantConfig()
+    assert config.timezone == "UTC"
+    assert config.currency == "USD"
+    assert config.default_installment_plan == "fullPay"
+    assert config.documents.timeout_seconds == 120
+    assert config.documents.definitions == ()
+    assert config.invoicing.generate_time_of_day == "02:00"
+    assert config.delinquency.grace_period_days == 30
+    assert config.delinquency.lapse_transaction_type == "lapse"
+    assert config.delinquency.events == ()
+
+
+def test_default_plan_is_an_unbounded_full_pay_plan() -> None:
+    plan = load_tenant_config("").installment_plans["fullPay"]
+
+    assert plan.cadence is Cadence.FULL_PAY
+    assert plan.max_installments_per_term is None
+    assert plan.installment_weights is None
+    assert (plan.generate_lead_days, plan.due_lead_days) == (0, 0)
+    assert plan.anchor_mode is AnchorMode.TERM_START_DAY
+
+
+def test_definition_format_defaults_to_pdf() -> None:
+    config = load_tenant_config(f"documents: {{definitions: [{DEFINITION}]}}")
+
+    assert config.documents.definitions[0].format is DocumentFormat.PDF
+
+
+def test_unknown_key_names_its_field() -> None:
+    errors = errors_of("timezone: UTC\ndelinquency: {graceDays: 3}\n")
+
+    assert errors == [FieldError("delinquency.graceDays", "unknown key")]
+
+
+def test_python_names_are_not_yaml_keys() -> None:
+    assert fields_of("delinquency: {grace_period_days: 3}\n") == ["delinquency.grace_period_days"]
+
+
+def test_bad_timezone_names_its_field() -> None:
+    errors = errors_of("timezone: Mars/Olympus\n")
+
+    assert [error.field for error in errors] == ["timezone"]
+    assert "Mars/Olympus" in errors[0].message
+
+
+def test_bad_trigger_names_its_field() -> None:
+    text = "documents:\n  definitions:\n    - " + DEFINITION.replace("priced", "paid")
+
+    assert fields_of(text) == ["documents.definitions[0].trigger"]
+
+
+def test_duplicate_static_name_names_the_repeat() -> None:
+    text = f"documents:\n  definitions:\n    - {DEFINITION}\n    - {DEFINITION}\n"
+
+    errors = errors_of(text)
+
+    assert [error.field for error in errors] == ["documents.definitions[1].staticName"]
+    assert "quoteSummary" in errors[0].message
+
+
+def test_default_plan_must_name_a_plan() -> None:
+    text = "defaultInstallmentPlan: monthly\ninstallmentPlans: {fullPay: {cadence: fullPay}}\n"
+
+    assert fields_of(text) == ["defaultInstallmentPlan"]
+
+
+def test_default_plan_is_checked_when_left_to_its_default() -> None:
+    assert fields_of("installmentPlans: {monthly: {cadence: monthly}}\n") == [
+        "defaultInstallmentPlan"
+    ]
+
+
+@pytest.mark.parametrize("time", ['"24:00"', '"7:00"', '"02:60"', "2:30", '"noon"'])
+def test_bad_time_of_day_names_its_field(time: str) -> None:
+    assert fields_of(f"invoicing: {{generateTimeOfDay: {time}}}\n") == [
+        "invoicing.generateTimeOfDay"
+    ]
+
+
+def test_yaml_syntax_error_names_its_line() -> None:
+    errors = errors_of("timezone: UTC\ndocuments: [1\ncurrency: USD\n")
+
+    assert len(errors) == 1
+    assert errors[0].field == ""
+    assert "line 3" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("currency: usd", "currency"),
+        ("documents: {timeoutSeconds: 0}", "documents.timeoutSeconds"),
+        ("delinquency: {gracePeriodDays: -1}", "delinquency.gracePeriodDays"),
+        ("installmentPlans: {fullPay: {cadence: daily}}", "installmentPlans.fullPay.cadence"),
+        (
+            "installmentPlans: {fullPay: {cadence: fullPay, installmentWeights: [0.5, 0.5]}}",
+            "installmentPlans.fullPay.installmentWeights",
+        ),
+        (
+            "installmentPlans: {fullPay: {cadence: fullPay, installmentWeights: []}}",
+            "installmentPlans.fullPay.installmentWeights",
+        ),
+        (
+            "installmentPlans: {fullPay: {cadence: fullPay, installmentWeights: [0]}}",
+            "installmentPlans.fullPay.installmentWeights[0]",
+        ),
+        (
+            "installmentPlans:\n  fullPay: {cadence: monthly, maxInstallmentsPerTerm: 2,"
+            " installmentWeights: [1, 1, 1]}",
+            "installmentPlans.fullPay.installmentWeights",
+        ),
+        (
+            "delinquency: {events: [{name: a, offsetBasis: gracePeriodEnd, offsetDays: 1},"
+            " {name: a, offsetBasis: gracePeriodEnd, offsetDays: 2}]}",
+            "delinquency.events[1].name",
+        ),
+        (
+            "delinquency: {events: [{name: a, offsetBasis: dueTime, offsetDays: 1}]}",
+            "delinquency.events[0].offsetBasis",
+        ),
+    ],
+)
+def test_other_problems_name_their_field(text: str, field: str) -> None:
+    assert fields_of(text) == [field]
+
+
+def test_every_problem_is_reported_and_listed() -> None:
+    text = "timezone: Nowhere\ncurrency: dollars\nextra: 1\n"
+
+    with pytest.raises(TenantConfigError) as caught:
+        load_tenant_config(text)
+
+    assert {error.field for error in caught.value.errors} == {"timezone", "currency", "extra"}
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 3
+    assert "extra: unknown key" in lines
+
+
+def test_a_document_that_is_not_a_mapping_is_rejected() -> None:
+    assert fields_of("- timezone: UTC\n") == [""]
+
+
+def test_parse_rejects_what_is_not_a_mapping() -> None:
+    with pytest.raises(TenantConfigError):
+        parse_tenant_config(None)
