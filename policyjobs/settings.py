@@ -16,18 +16,20 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(value: object) -> object:
-    """`30d`, `12h`, `90s`, `500ms` or a number of seconds, as a timedelta."""
-    if not isinstance(value, str):
-        return value
-    match = _DURATION.match(value)
+def duration(text: str) -> timedelta:
+    """`30d`, `12h`, `15m`, `90s`, `500ms` or a number of seconds, as a timedelta."""
+    match = _DURATION.match(text)
     if not match:
-        raise ValueError(f"{value!r} is not a duration such as 500ms, 90s, 15m, 12h or 30d")
+        raise ValueError(f"{text!r} is not a duration such as 500ms, 90s, 15m, 12h or 30d")
     number, unit = match.groups()
     return timedelta(seconds=float(number) * _UNITS[unit or "s"])
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+def _duration_or_value(value: object) -> object:
+    return duration(value) if isinstance(value, str) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration_or_value)]
 
 
 class Settings(BaseSettings):
@@ -40,6 +42,7 @@ class Settings(BaseSettings):
     test_clock: bool = False
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+    plugins: str = ""  # comma-separated modules, each with a `domain`, loaded beside the product's
 
     lease: Duration = timedelta(seconds=30)
     poll: Duration = timedelta(seconds=1)
@@ -55,6 +58,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'policyjobs.db').resolve()}"
+
+    @property
+    def plugin_modules(self) -> list[str]:
+        """The modules named in `plugins`."""
+        return [name.strip() for name in self.plugins.split(",") if name.strip()]
 
     def queue_settings(self) -> QueueSettings:
         """The engine's view of these settings."""

@@ -1,0 +1,5 @@
+"""`python -m policyjobs`, the same as the `policyjobs` command."""
+
+from policyjobs.cli import main
+
+main()

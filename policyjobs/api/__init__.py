@@ -1,0 +1,1 @@
+"""What every route shares: the app, auth, problems, pagination and JSON conventions."""

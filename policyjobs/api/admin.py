@@ -1,0 +1,88 @@
+"""`/health`, the test clock and the idle wait."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request, Security
+from pydantic import AwareDatetime
+from starlette.responses import Response
+
+from policyjobs.api.auth import guard
+from policyjobs.api.conventions import Schema, Timestamp, json_response
+from policyjobs.api.problems import problem
+from policyjobs.api.state import runtime_of
+from policyjobs.engine import TestClock
+from policyjobs.security.tokens import Principal
+
+Admin = Annotated[Principal, Security(guard("admin"))]
+
+
+class Health(Schema):
+    """Whether the service and its store answer."""
+
+    status: str
+    database: str
+
+
+class ClockReading(Schema):
+    """The service's notion of now."""
+
+    now: Timestamp
+
+
+class ClockChange(Schema):
+    """Where to move the test clock: an RFC 3339 time with an offset."""
+
+    now: AwareDatetime
+
+
+class Idleness(Schema):
+    """Whether the work drained before the timeout."""
+
+    idle: bool
+
+
+health_router = APIRouter(tags=["operations"])
+admin_router = APIRouter(prefix="/admin", tags=["operations"])
+clock_router = APIRouter(prefix="/admin", tags=["operations"])
+
+
+@health_router.get("/health", response_model=Health)
+def health(request: Request) -> Response:
+    """200 while the store answers, 503 when it does not."""
+    try:
+        with runtime_of(request).db.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError:
+        return problem(503, "the store does not answer")
+    return json_response(Health(status="ok", database="ok"))
+
+
+@admin_router.get("/idle", response_model=Idleness)
+def idle(
+    request: Request, _principal: Admin,
+    timeout: Annotated[float, Query(ge=0, le=600, description="Seconds to wait.")] = 30,
+) -> Response:
+    """Wait until no job executes and none is due by the clock."""
+    drained = runtime_of(request).queue.wait_idle(timedelta(seconds=timeout))
+    return json_response(Idleness(idle=drained))
+
+
+@clock_router.get("/clock", response_model=ClockReading)
+def read_clock(request: Request, _principal: Admin) -> Response:
+    """The test clock's now."""
+    return json_response(ClockReading(now=runtime_of(request).clock.now()))
+
+
+@clock_router.put("/clock", response_model=ClockReading)
+def move_clock(request: Request, change: ClockChange, _principal: Admin) -> Response:
+    """Move the test clock; every job that became due runs."""
+    runtime = runtime_of(request)
+    assert isinstance(runtime.clock, TestClock)
+    now = runtime.clock.set(change.now)
+    with runtime.db.begin() as conn:
+        runtime.queue.wake(conn)
+    return json_response(ClockReading(now=now))

@@ -1,0 +1,57 @@
+"""The FastAPI app: shared routes, every domain's routes, problems, limits and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import make_asgi_app
+
+from policyjobs.api import problems
+from policyjobs.api.admin import admin_router, clock_router, health_router
+from policyjobs.api.limits import BodyLimit
+from policyjobs.api.openapi import build_openapi
+from policyjobs.intake.endpoints import router as intake_router
+from policyjobs.runtime import Runtime
+
+DESCRIPTION = (
+    "The Jobs API of policyjobs: documents, installment, invoicing and delinquency jobs, "
+    "with the artifacts they produce. Every endpoint but /health, /metrics and this "
+    "document takes a bearer token."
+)
+
+
+def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
+    """The app over `runtime`; with `run_workers`, its lifespan also runs workers."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_workers:
+            runtime.start_workers()
+        try:
+            yield
+        finally:
+            runtime.stop_workers()
+
+    app = FastAPI(title="policyjobs", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan, redoc_url=None)
+    app.state.runtime = runtime
+    problems.install(app)
+    app.include_router(health_router)
+    app.include_router(admin_router)
+    if runtime.settings.test_clock:
+        app.include_router(clock_router)
+    app.include_router(intake_router)
+    for domain in runtime.domains:
+        for router in domain.routers:
+            app.include_router(router)
+    app.mount("/metrics", make_asgi_app())
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit)
+    return app

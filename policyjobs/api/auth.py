@@ -1,0 +1,73 @@
+"""Bearer-token authentication and `group.action` authorization for routes.
+
+A route declares what it needs once, with a parameter such as
+`principal: Annotated[Principal, Security(guard("jobs", "read", "list"))]`;
+the OpenAPI document shows it as `x-securityGroup` and `x-securityPermission`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from policyjobs.api.state import runtime_of
+from policyjobs.exceptions import FieldProblem, Forbidden, InvalidInput, Unauthenticated
+from policyjobs.security.permissions import ADMIN
+from policyjobs.security.tokens import Principal, verify_token
+from policyjobs.store.database import reader
+
+_bearer = HTTPBearer(auto_error=False, description="A personal access token.")
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The principal of the request's bearer token, or 401."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("a bearer token is required")
+    runtime = runtime_of(request)
+    with reader(runtime.db).connect() as conn:
+        return verify_token(conn, credentials.credentials, runtime.clock.now())
+
+
+class Guard:
+    """A dependency that demands `group.action` for each action, and the path's tenant."""
+
+    def __init__(self, group: str, actions: tuple[str, ...]) -> None:
+        self.security_group = group
+        self.security_permissions = list(actions)
+
+    def __call__(self, request: Request,
+                 principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        """Check the permissions, then the tenant named by `tenantLocator`, if any."""
+        needed = [f"{self.security_group}.{a}" for a in self.security_permissions
+                  if not principal.may(self.security_group, a)]
+        if not self.security_permissions and ADMIN not in principal.permissions:
+            needed = [ADMIN]
+        if needed:
+            raise Forbidden(f"the token lacks the permission {', '.join(needed)}")
+        raw = request.path_params.get("tenantLocator")
+        if raw is not None and not principal.holds_tenant(tenant_uuid(raw)):
+            raise Forbidden(f"the token does not hold tenant {raw}")
+        return principal
+
+
+def guard(group: str, *actions: str) -> Callable[..., Principal]:
+    """The dependency for a route in `group` that needs each of `actions` (none: `admin`)."""
+    return Guard(group, actions)
+
+
+def tenant_uuid(raw: str) -> str:
+    """A path's tenant locator in canonical form, or 400."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise InvalidInput(
+            f"tenantLocator {raw!r} is not a UUID",
+            [FieldProblem("tenantLocator", "must be a UUID")],
+        ) from None

@@ -1,0 +1,49 @@
+"""The JSON conventions of every response: RFC 3339 UTC times with milliseconds, nulls and omits.
+
+Required fields are always present, `null` when they have no value yet;
+optional fields are omitted when absent. Models get this by being built
+with only the optional fields that have a value, and serialized with
+`exclude_unset`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer, TypeAdapter, WithJsonSchema
+from starlette.responses import Response
+
+
+def rfc3339(value: datetime) -> str:
+    """`2027-01-01T05:00:00.000Z`: UTC, milliseconds, `Z`."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(rfc3339, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class Schema(BaseModel):
+    """A response or request body: camelCase as in the spec, and no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def json_response(content: BaseModel | Sequence[BaseModel] | dict[str, Any],
+                  status_code: int = 200) -> Response:
+    """A JSON response following the null and omit rules."""
+    if isinstance(content, BaseModel):
+        body = content.model_dump_json(exclude_unset=True, by_alias=True).encode()
+    elif isinstance(content, dict):
+        body = TypeAdapter(dict[str, Any]).dump_json(content)
+    else:
+        body = b"[" + b",".join(
+            item.model_dump_json(exclude_unset=True, by_alias=True).encode() for item in content
+        ) + b"]"
+    return Response(body, status_code=status_code, media_type="application/json")

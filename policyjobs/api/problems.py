@@ -1,0 +1,75 @@
+"""RFC 9457 problem details for every error the service answers, its own included."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from policyjobs.exceptions import FieldProblem, PolicyjobsError, field_path
+
+log = structlog.get_logger("policyjobs.api")
+
+PROBLEM_JSON = "application/problem+json"
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def problem(status: int, detail: str, errors: Sequence[FieldProblem] = (),
+            headers: dict[str, str] | None = None) -> Response:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": "about:blank", "title": _TITLES.get(status, "Error"),
+        "status": status, "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON,
+                    headers=headers)
+
+
+def validation_problems(errors: Sequence[Any]) -> list[FieldProblem]:
+    """Field problems from pydantic's or FastAPI's error list."""
+    found = []
+    for error in errors:
+        loc = [p for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        found.append(FieldProblem(field_path(loc), str(error.get("msg", "is invalid"))))
+    return found
+
+
+def install(app: FastAPI) -> None:
+    """Route every error through `problem`."""
+
+    @app.exception_handler(PolicyjobsError)
+    async def service_error(_request: Request, exc: PolicyjobsError) -> Response:
+        errors = getattr(exc, "errors", ())
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem(exc.status, exc.detail, errors, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        problems = validation_problems(exc.errors())
+        detail = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
+        return problem(400, detail or "the request is invalid", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route for {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error", method=request.method, path=request.url.path,
+                  exc_info=exc)
+        return problem(500, "the service failed to answer; the error is in its log")

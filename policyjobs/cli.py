@@ -1,0 +1,242 @@
+"""The `policyjobs` command: serve, work, migrate, and manage tenants and tokens."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from policyjobs.exceptions import PolicyjobsError
+from policyjobs.logs import configure_logging
+from policyjobs.runtime import Runtime
+from policyjobs.security.tokens import ANY_TENANT, create_token, list_tokens, revoke_token
+from policyjobs.settings import Settings, duration
+from policyjobs.store.database import open_store
+from policyjobs.store.migrate import migrate as apply_migrations
+from policyjobs.tenants.config import TenantConfig, TenantConfigError, load_tenant_config
+from policyjobs.tenants.service import configure_tenant, create_tenant
+
+app = typer.Typer(help="policyjobs: the job system of an insurance core platform.",
+                  no_args_is_help=True, add_completion=False)
+tenant_app = typer.Typer(help="Create, configure and retire tenants.", no_args_is_help=True)
+token_app = typer.Typer(help="Create, list and revoke personal access tokens.",
+                        no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(token_app, name="token")
+err = Console(stderr=True)
+
+
+def _settings(**overrides: object) -> Settings:
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+def _read_config(path: Path | None) -> TenantConfig:
+    if path is None:
+        return load_tenant_config("")
+    try:
+        return load_tenant_config(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+    except TenantConfigError as exc:
+        raise _fail(f"{path} is not a valid tenant configuration:\n{exc}") from None
+
+
+def _store_command(settings: Settings) -> Runtime:
+    try:
+        return Runtime.build(settings)
+    except PolicyjobsError as exc:
+        raise _fail(exc.detail) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker",
+                                            help="Serve the API only, run no jobs.")] = False,
+    test_clock: Annotated[bool, typer.Option("--test-clock",
+                                             help="Expose /admin/clock to move time.")] = False,
+) -> None:
+    """Run the API, with workers and the scheduler unless --no-worker; migrates first."""
+    import uvicorn
+
+    from policyjobs.api.app import create_app
+
+    overrides: dict[str, object] = {"test_clock": True} if test_clock else {}
+    runtime = _store_command(_settings(**overrides))
+    application = create_app(runtime, run_workers=not no_worker)
+    try:
+        uvicorn.run(application, host=host, port=port, log_config=None,
+                    timeout_graceful_shutdown=int(runtime.settings.shutdown_grace.total_seconds()))
+    finally:
+        runtime.close()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, max=256,
+                                                    help="Handler threads.")] = None,
+) -> None:
+    """Run workers and the scheduler only, until SIGTERM or Ctrl-C; migrates first."""
+    runtime = _store_command(_settings())
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    runtime.start_workers(concurrency=concurrency)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        runtime.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every migration the store lacks."""
+    settings = _settings()
+    db = open_store(settings.url)
+    try:
+        apply_migrations(db)
+    finally:
+        db.dispose()
+    err.print(f"store at {db.url.render_as_string()} is up to date")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    config: Annotated[Path | None, typer.Option(help="The tenant's YAML configuration.")] = None,
+) -> None:
+    """Create a tenant; prints only its UUID."""
+    tenant_config = _read_config(config)
+    runtime = _store_command(_settings())
+    try:
+        with runtime.db.begin() as conn:
+            locator = create_tenant(conn, tenant_config, runtime.clock.now())
+    finally:
+        runtime.close()
+    typer.echo(locator)
+
+
+@tenant_app.command("configure")
+def tenant_configure(tenant: str, config: Path) -> None:
+    """Replace a tenant's configuration."""
+    tenant_config = _read_config(config)
+    runtime = _store_command(_settings())
+    try:
+        with runtime.db.begin() as conn:
+            configure_tenant(conn, tenant, tenant_config)
+    except PolicyjobsError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        runtime.close()
+    err.print(f"tenant {tenant} configured")
+
+
+@tenant_app.command("retire")
+def tenant_retire(tenant: str) -> None:
+    """Retire a tenant: it takes no more events."""
+    runtime = _store_command(_settings())
+    try:
+        changed = runtime.retire_tenant(tenant)
+    except PolicyjobsError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        runtime.close()
+    err.print(f"tenant {tenant} " + ("retired" if changed else "was already retired"))
+
+
+@token_app.command("create")
+def token_create(
+    tenant: Annotated[str, typer.Option(help=f"A tenant UUID, or {ANY_TENANT!r}.")],
+    permissions: Annotated[str, typer.Option(help="Comma-separated, e.g. jobs.read,jobs.list.")],
+    expires_in: Annotated[str | None, typer.Option(help="Lifetime, e.g. 30d or 12h.")] = None,
+    user: Annotated[str | None, typer.Option(help="The user UUID; a new one if omitted.")] =
+        None,
+) -> None:
+    """Create a personal access token; prints only the token."""
+    runtime = _store_command(_settings())
+    now = runtime.clock.now()
+    try:
+        expires_at = now + duration(expires_in) if expires_in else None
+        with runtime.db.begin() as conn:
+            text, _record = create_token(
+                conn, tenants=[t.strip() for t in tenant.split(",") if t.strip()],
+                permissions=[p.strip() for p in permissions.split(",") if p.strip()],
+                now=now, expires_at=expires_at, user_id=user,
+            )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    except PolicyjobsError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        runtime.close()
+    typer.echo(text)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens, without their secrets."""
+    runtime = _store_command(_settings())
+    try:
+        with runtime.db.connect() as conn:
+            records = list_tokens(conn)
+    finally:
+        runtime.close()
+    table = Table("id", "user", "tenants", "permissions", "created", "expires", "revoked")
+
+    def when(value: datetime | None) -> str:
+        return value.isoformat(timespec="seconds") if value else "-"
+
+    for r in records:
+        table.add_row(r.id, r.user_id, ",".join(r.tenants), ",".join(r.permissions),
+                      when(r.created_at), when(r.expires_at), when(r.revoked_at))
+    Console().print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id, as `token list` shows it."""
+    runtime = _store_command(_settings())
+    try:
+        with runtime.db.begin() as conn:
+            revoke_token(conn, token_id, runtime.clock.now())
+    except PolicyjobsError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        runtime.close()
+    err.print(f"token {token_id} revoked")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port to serve on; 0 picks a free one.")] = 8000,
+    exit_after: Annotated[bool, typer.Option("--exit", help="Stop after the summary.")] = False,
+) -> None:
+    """Start an embedded instance with the test clock, a tenant and a token, and show the way."""
+    from policyjobs.demo import run_demo
+
+    settings = _settings(test_clock=True)
+    configure_logging("warning", "console")  # the tour, not the log, is what the demo shows
+    run_demo(settings, port=port, exit_after=exit_after)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,103 @@
+"""`policyjobs demo`: an embedded instance with the test clock, a tenant, a token and a tour."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from policyjobs.api.app import create_app
+from policyjobs.runtime import Runtime
+from policyjobs.security.permissions import ADMIN
+from policyjobs.security.tokens import create_token
+from policyjobs.settings import Settings
+from policyjobs.tenants.config import TenantConfig, load_tenant_config
+from policyjobs.tenants.service import create_tenant
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tenant.yaml"
+
+
+def _example_config() -> tuple[TenantConfig, str]:
+    if EXAMPLE.is_file():
+        return load_tenant_config(EXAMPLE.read_text(encoding="utf-8")), str(EXAMPLE)
+    return load_tenant_config(""), "the built-in defaults"
+
+
+def _free_port(preferred: int) -> int:
+    for candidate in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
+    """Set up, serve, print where to look, and keep serving until Ctrl-C (or `exit_after`)."""
+    console = Console()
+    runtime = Runtime.build(settings)
+    config, source = _example_config()
+    now = runtime.clock.now()
+    with runtime.db.begin() as conn:
+        tenant = create_tenant(conn, config, now)
+        token, _ = create_token(conn, tenants=[tenant], permissions=[ADMIN], now=now)
+    chosen = _free_port(port)
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(runtime, run_workers=True), host="127.0.0.1", port=chosen, log_config=None,
+    ))
+    thread = threading.Thread(target=server.run, name="policyjobs-demo-server", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{chosen}"
+    _wait_until_up(url)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+        clock = client.get("/admin/clock").json()["now"]
+        idle = client.get("/admin/idle", params={"timeout": 5}).json()["idle"]
+
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("store", runtime.db.url.render_as_string())
+    table.add_row("tenant", f"{tenant}  (configured from {source})")
+    table.add_row("token", f"{token}  (admin, this tenant only)")
+    table.add_row("API", f"{url}   OpenAPI: {url}/openapi.json   docs: {url}/docs")
+    table.add_row("test clock", f"{clock}   idle: {idle}")
+    console.print(Panel(table, title="policyjobs demo", expand=False))
+    console.print("Try it:")
+    auth = f'-H "Authorization: Bearer {token}"'
+    console.print(f"  curl {url}/health", soft_wrap=True)
+    console.print(f"  curl {auth} {url}/admin/clock", soft_wrap=True)
+    console.print(f"  curl {auth} -X PUT -H 'Content-Type: application/json' "
+                  f"-d '{{\"now\": \"2027-06-01T00:00:00Z\"}}' {url}/admin/clock", soft_wrap=True)
+    console.print(f"  curl {auth} '{url}/admin/idle?timeout=5'", soft_wrap=True)
+    try:
+        if not exit_after:
+            console.print("Serving until Ctrl-C.")
+            while thread.is_alive():
+                thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.should_exit = True
+        thread.join(timeout=40)
+        runtime.close()
+
+
+def _wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the demo server did not answer at {url}")

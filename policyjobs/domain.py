@@ -1,0 +1,65 @@
+"""What a domain contributes to the service: job kinds, duties, intake events and routes."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from policyjobs.engine import JobQueue
+from policyjobs.engine.registry import Duty, JobKind
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What an intake handler gets: the tenant, the caller and the transaction."""
+
+    conn: sa.Connection
+    queue: JobQueue
+    tenant: str
+    tenant_config: dict[str, Any]
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """A job an event created, as the intake receipt lists it."""
+
+    kind: str
+    locator: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """An intake event type: its schema and what it turns into."""
+
+    name: str
+    model: type[BaseModel]
+    accept: Callable[[Intake, Any], list[JobRef]]
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """A bounded piece of the product, registered with the engine, intake and API."""
+
+    name: str
+    kinds: Sequence[JobKind] = ()
+    duties: Sequence[Duty] = ()
+    events: Sequence[EventType] = ()
+    routers: Sequence[APIRouter] = field(default_factory=tuple)
+    # Called in the transaction that retires a tenant, to end the domain's pending work.
+    on_tenant_retired: Callable[[sa.Connection, JobQueue, str], None] | None = None
+
+
+def load_plugin(path: str) -> Domain:
+    """The `domain` attribute of module `path`, as named in `POLICYJOBS_PLUGINS`."""
+    module = importlib.import_module(path)
+    domain = getattr(module, "domain", None)
+    if not isinstance(domain, Domain):
+        raise ValueError(f"plugin {path!r} has no `domain` of type policyjobs.domain.Domain")
+    return domain

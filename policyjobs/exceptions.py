@@ -1,0 +1,83 @@
+"""The service's exceptions; `policyjobs.api.problems` maps each to one HTTP status.
+
+    PolicyjobsError
+     ├── InvalidInput        400, with the field errors
+     ├── Unauthenticated     401
+     ├── Forbidden           403
+     ├── NotFound            404
+     └── Conflict            409
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One problem with one input field, named by its path, such as `events[2].trigger`."""
+
+    field: str
+    message: str
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """`events[2].trigger` from a location such as pydantic's `("events", 2, "trigger")`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+class PolicyjobsError(Exception):
+    """Root of the service's exceptions."""
+
+    status = 500
+    title = "Internal Server Error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(PolicyjobsError):
+    """The request is malformed; `errors` says where."""
+
+    status = 400
+    title = "Bad Request"
+
+    def __init__(self, detail: str, errors: list[FieldProblem] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors or []
+
+
+class Unauthenticated(PolicyjobsError):
+    """No token, or one that is unknown, expired or revoked."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(PolicyjobsError):
+    """The token lacks the tenant or the permission."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(PolicyjobsError):
+    """Nothing by that locator exists in that tenant under that reference."""
+
+    status = 404
+    title = "Not Found"
+
+
+class Conflict(PolicyjobsError):
+    """The request conflicts with the current state, such as a retired tenant."""
+
+    status = 409
+    title = "Conflict"

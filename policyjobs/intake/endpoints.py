@@ -1,0 +1,59 @@
+"""`POST /platform/{tenantLocator}/events`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Body, Path, Request, Security
+from starlette.responses import Response
+
+from policyjobs.api.auth import guard, tenant_uuid
+from policyjobs.api.conventions import json_response
+from policyjobs.api.state import runtime_of
+from policyjobs.domain import Intake
+from policyjobs.intake.service import accept_events, validate_envelope
+from policyjobs.security.tokens import Principal
+from policyjobs.tenants.service import get_tenant
+
+router = APIRouter(tags=["intake"])
+
+_ENVELOPE_SCHEMA: dict[str, Any] = {
+    "description": "One event object, or {\"events\": [...]} with up to 1000 events.",
+    "oneOf": [
+        {"type": "object", "required": ["type"], "properties": {
+            "type": {"type": "string"}, "eventId": {"type": "string"}}},
+        {"type": "object", "required": ["events"], "additionalProperties": False,
+         "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                   "items": {"type": "object", "required": ["type"]}}}},
+    ],
+}
+
+
+@router.post(
+    "/platform/{tenantLocator}/events", status_code=202,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _ENVELOPE_SCHEMA}}}},
+)
+def post_events(
+    request: Request,
+    tenantLocator: Annotated[UUID, Path()],
+    principal: Annotated[Principal, Security(guard("events", "write"))],
+    body: Annotated[Any, Body()],
+) -> Response:
+    """Take one event or a batch; every event is checked before anything is written."""
+    runtime = runtime_of(request)
+    events = validate_envelope(body, runtime.events)
+    tenant = tenant_uuid(str(tenantLocator))
+    for attempt in range(2):
+        try:
+            with runtime.db.begin() as conn:
+                intake = Intake(conn, runtime.queue, tenant,
+                                get_tenant(conn, tenant).config, principal.user_id)
+                receipts = accept_events(intake, events)
+            break
+        except sa.exc.IntegrityError:
+            if attempt:  # a concurrent request took an eventId twice: the replay answers
+                raise
+    return json_response({"events": [r.as_json() for r in receipts]}, 202)

@@ -1,0 +1,140 @@
+"""Validating an intake envelope and turning its events into jobs, all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ValidationError
+
+from policyjobs.domain import EventType, Intake, JobRef
+from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, field_path
+from policyjobs.store.tables import intake_events
+from policyjobs.tenants.service import get_tenant
+
+MAX_EVENTS = 1000
+MAX_EVENT_ID = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An event that passed validation, with its type."""
+
+    event_type: EventType
+    event: BaseModel
+    event_id: str | None
+
+
+def validate_envelope(body: object, types: Mapping[str, EventType]) -> list[Accepted]:
+    """Every event of one event or of `{"events": [...]}`, or `InvalidInput` naming each problem."""
+    if isinstance(body, dict) and "events" in body and "type" not in body:
+        if set(body) != {"events"}:
+            extra = ", ".join(sorted(set(body) - {"events"}))
+            raise InvalidInput(f"unknown fields beside events: {extra}",
+                               [FieldProblem(k, "unknown field") for k in sorted(body)
+                                if k != "events"])
+        raw = body["events"]
+        if not isinstance(raw, list) or not raw:
+            raise InvalidInput("events must be a non-empty array",
+                               [FieldProblem("events", "must be a non-empty array")])
+    elif isinstance(body, dict):
+        raw = [body]
+    else:
+        raise InvalidInput("the body must be an event object or {\"events\": [...]}")
+    if len(raw) > MAX_EVENTS:
+        raise InvalidInput(f"a batch holds at most {MAX_EVENTS} events, not {len(raw)}",
+                           [FieldProblem("events", f"at most {MAX_EVENTS} events")])
+    accepted: list[Accepted] = []
+    problems: list[FieldProblem] = []
+    for index, item in enumerate(raw):
+        found = _validate_event(index, item, types, problems)
+        if found:
+            accepted.append(found)
+    if problems:
+        summary = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise InvalidInput(f"the batch was rejected whole: {summary}{more}", problems)
+    return accepted
+
+
+def _validate_event(index: int, item: object, types: Mapping[str, EventType],
+                    problems: list[FieldProblem]) -> Accepted | None:
+    where = f"events[{index}]"
+    if not isinstance(item, dict):
+        problems.append(FieldProblem(where, "must be an object"))
+        return None
+    type_name = item.get("type")
+    event_type = types.get(type_name) if isinstance(type_name, str) else None
+    if event_type is None:
+        known = ", ".join(sorted(types)) or "none yet"
+        problems.append(FieldProblem(f"{where}.type", f"unknown event type {type_name!r}; "
+                                                      f"known: {known}"))
+        return None
+    event_id = item.get("eventId")
+    if event_id is not None and (not isinstance(event_id, str)
+                                 or not 1 <= len(event_id) <= MAX_EVENT_ID):
+        problems.append(FieldProblem(f"{where}.eventId",
+                                     f"must be a string of 1 to {MAX_EVENT_ID} characters"))
+        return None
+    try:
+        event = event_type.model.model_validate(item)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = (where, *error["loc"])
+            problems.append(FieldProblem(field_path(loc), error["msg"]))
+        return None
+    return Accepted(event_type, event, event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What one event created."""
+
+    event_id: str | None
+    jobs: list[JobRef]
+
+    def as_json(self) -> dict[str, Any]:
+        """The receipt as the endpoint answers it."""
+        body: dict[str, Any] = {}
+        if self.event_id is not None:
+            body["eventId"] = self.event_id
+        body["jobs"] = [{"kind": j.kind, "locator": j.locator} for j in self.jobs]
+        return body
+
+
+def accept_events(intake: Intake, events: list[Accepted]) -> list[Receipt]:
+    """Create every event's jobs in `intake.conn`'s transaction; replays answer as before."""
+    tenant = get_tenant(intake.conn, intake.tenant)
+    if tenant.retired_at is not None:
+        raise Conflict(f"tenant {intake.tenant} is retired and takes no more events")
+    receipts: list[Receipt] = []
+    seen: dict[str, Receipt] = {}
+    for accepted in events:
+        event_id = accepted.event_id
+        if event_id is not None:
+            earlier = seen.get(event_id) or _stored_receipt(intake.conn, intake.tenant, event_id)
+            if earlier is not None:
+                receipts.append(earlier)
+                seen[event_id] = earlier
+                continue
+        receipt = Receipt(event_id, accepted.event_type.accept(intake, accepted.event))
+        if event_id is not None:
+            intake.conn.execute(intake_events.insert().values(
+                tenant=intake.tenant, event_id=event_id,
+                receipt=[{"kind": j.kind, "locator": j.locator} for j in receipt.jobs],
+                received_at=intake.queue.clock.now(),
+            ))
+            seen[event_id] = receipt
+        receipts.append(receipt)
+    return receipts
+
+
+def _stored_receipt(conn: sa.Connection, tenant: str, event_id: str) -> Receipt | None:
+    row = conn.execute(sa.select(intake_events.c.receipt).where(
+        intake_events.c.tenant == tenant, intake_events.c.event_id == event_id,
+    )).first()
+    if row is None:
+        return None
+    return Receipt(event_id, [JobRef(j["kind"], j["locator"]) for j in row.receipt])

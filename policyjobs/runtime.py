@@ -1,0 +1,91 @@
+"""One service instance: its store, clock, domains and queue, as every command builds it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from policyjobs.domain import Domain, EventType, load_plugin
+from policyjobs.engine import Clock, JobQueue, Registry, SystemClock, TestClock
+from policyjobs.engine.upkeep import Upkeep
+from policyjobs.engine.worker import Worker
+from policyjobs.settings import Settings
+from policyjobs.store.database import open_store
+from policyjobs.store.migrate import migrate
+from policyjobs.tenants.service import retire_tenant
+
+
+def product_domains() -> list[Domain]:
+    """The domains the product ships; each domain issue adds its own here."""
+    return []
+
+
+@dataclass
+class Runtime:
+    """The store, clock, registry and queue shared by the API and the workers of a process."""
+
+    settings: Settings
+    db: sa.Engine
+    clock: Clock
+    queue: JobQueue
+    domains: list[Domain]
+    events: dict[str, EventType] = field(default_factory=dict)
+    _workers: list[tuple[Worker, Upkeep]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, *, extra_domains: Sequence[Domain] = (),
+              apply_migrations: bool = True) -> Runtime:
+        """Open the store (migrating it first) and register every domain."""
+        db = open_store(settings.url, pool_size=settings.concurrency + 10)
+        if apply_migrations:
+            migrate(db)
+        clock: Clock = TestClock(db) if settings.test_clock else SystemClock()
+        domains = product_domains() + [load_plugin(p) for p in settings.plugin_modules]
+        domains += list(extra_domains)
+        registry = Registry()
+        events: dict[str, EventType] = {}
+        for domain in domains:
+            for kind in domain.kinds:
+                registry.register(kind)
+            for duty in domain.duties:
+                registry.add_duty(duty)
+            for event_type in domain.events:
+                if event_type.name in events:
+                    raise ValueError(f"event type {event_type.name!r} is registered twice")
+                events[event_type.name] = event_type
+        queue = JobQueue(db, registry, clock, settings.queue_settings())
+        return cls(settings, db, clock, queue, domains, events)
+
+    def start_workers(self, *, concurrency: int | None = None) -> Worker:
+        """Start a worker and the scheduler's upkeep in this process."""
+        worker = Worker(self.queue, concurrency=concurrency)
+        upkeep = Upkeep(self.queue, name=worker.name)
+        worker.start()
+        upkeep.start()
+        self._workers.append((worker, upkeep))
+        return worker
+
+    def stop_workers(self) -> None:
+        """Stop this process's workers gracefully, then its upkeep."""
+        while self._workers:
+            worker, upkeep = self._workers.pop()
+            worker.stop()
+            upkeep.stop()
+
+    def retire_tenant(self, tenant: str) -> bool:
+        """Retire `tenant` and end each domain's pending work for it; False if already retired."""
+        with self.db.begin() as conn:
+            changed = retire_tenant(conn, tenant, self.clock.now())
+            if changed:
+                for domain in self.domains:
+                    if domain.on_tenant_retired:
+                        domain.on_tenant_retired(conn, self.queue, tenant)
+        return changed
+
+    def close(self) -> None:
+        """Stop the workers and close the store."""
+        self.stop_workers()
+        self.queue.close()
+        self.db.dispose()

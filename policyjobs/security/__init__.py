@@ -1,0 +1,1 @@
+"""Who may do what: permissions, personal access tokens and the principal they name."""

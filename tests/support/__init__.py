@@ -1,0 +1,1 @@
+"""Code the tests share: test domains and the processes they spawn."""
