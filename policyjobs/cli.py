@@ -196,14 +196,20 @@ def token_list() -> None:
             records = list_tokens(conn)
     finally:
         runtime.close()
-    table = Table("id", "user", "tenants", "permissions", "created", "expires", "revoked")
+    header = ("id", "user", "tenants", "permissions", "created", "expires", "revoked")
 
     def when(value: datetime | None) -> str:
         return value.isoformat(timespec="seconds") if value else "-"
 
-    for r in records:
-        table.add_row(r.id, r.user_id, ",".join(r.tenants), ",".join(r.permissions),
-                      when(r.created_at), when(r.expires_at), when(r.revoked_at))
+    rows = [(r.id, r.user_id, ",".join(r.tenants), ",".join(r.permissions),
+             when(r.created_at), when(r.expires_at), when(r.revoked_at)) for r in records]
+    if not sys.stdout.isatty():  # tab-separated, for scripts
+        for row in (header, *rows):
+            typer.echo("\t".join(row))
+        return
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
 
 

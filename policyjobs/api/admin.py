@@ -6,12 +6,13 @@ from datetime import timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request, Security
+from fastapi import Query, Request, Security
 from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from policyjobs.api.auth import guard
 from policyjobs.api.conventions import Schema, Timestamp, json_response
+from policyjobs.api.openapi import secured_router
 from policyjobs.api.problems import problem
 from policyjobs.api.state import runtime_of
 from policyjobs.engine import TestClock
@@ -45,9 +46,9 @@ class Idleness(Schema):
     idle: bool
 
 
-health_router = APIRouter(tags=["operations"])
-admin_router = APIRouter(prefix="/admin", tags=["operations"])
-clock_router = APIRouter(prefix="/admin", tags=["operations"])
+health_router = secured_router(tags=["operations"])
+admin_router = secured_router(prefix="/admin", tags=["operations"])
+clock_router = secured_router(prefix="/admin", tags=["operations"])
 
 
 @health_router.get("/health", response_model=Health)

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from policyjobs.engine.schema import engine_clock
+from policyjobs.engine.schema import READ_ONLY, engine_clock
 
 
 def wall_now() -> datetime:
@@ -55,7 +55,7 @@ class TestClock:
 
     def refresh(self) -> None:
         """Re-read the offset that any process may have moved."""
-        with self._db.connect() as conn:
+        with self._db.execution_options(**{READ_ONLY: True}).connect() as conn:
             micros = conn.execute(
                 sa.select(engine_clock.c.offset_us).where(engine_clock.c.id == 1)
             ).scalar()

@@ -10,6 +10,10 @@ from sqlalchemy.engine import Dialect
 
 metadata = sa.MetaData()
 
+# An execution option: transactions that only read. On SQLite they begin without taking
+# the write lock, so a read inside another connection's write transaction cannot wait on it.
+READ_ONLY = "policyjobs_read_only"
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """An aware UTC datetime on every dialect; SQLite keeps it as sortable text."""

@@ -6,18 +6,19 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Path, Request, Security
+from fastapi import Body, Path, Request, Security
 from starlette.responses import Response
 
 from policyjobs.api.auth import guard, tenant_uuid
 from policyjobs.api.conventions import json_response
+from policyjobs.api.openapi import secured_router
 from policyjobs.api.state import runtime_of
 from policyjobs.domain import Intake
 from policyjobs.intake.service import accept_events, validate_envelope
 from policyjobs.security.tokens import Principal
 from policyjobs.tenants.service import get_tenant
 
-router = APIRouter(tags=["intake"])
+router = secured_router(tags=["intake"])
 
 _ENVELOPE_SCHEMA: dict[str, Any] = {
     "description": "One event object, or {\"events\": [...]} with up to 1000 events.",

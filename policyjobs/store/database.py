@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-READ_ONLY = "policyjobs_read_only"
+from policyjobs.engine.schema import READ_ONLY
 
 
 def open_store(url: str, *, pool_size: int = 10) -> sa.Engine:

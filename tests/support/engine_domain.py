@@ -7,15 +7,27 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from policyjobs.domain import Domain
-from policyjobs.engine import JobContext, JobKind, PermanentJobError
+from policyjobs.engine import (
+    ClaimedJob,
+    JobContext,
+    JobKind,
+    NewJob,
+    PermanentJobError,
+    TestClock,
+)
+from policyjobs.engine.clock import wall_now
 from policyjobs.engine.schema import jobs
+from policyjobs.engine.worker import Worker
+from policyjobs.runtime import Runtime
+from policyjobs.settings import Settings
 
 RECORD = "test.record"
 FAIL = "test.fail"
@@ -69,6 +81,83 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float = 15.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+# -- a harness for engine tests ------------------------------------------------------------------
+
+TENANT = "tenant-a"
+LONG = timedelta(seconds=15)
+
+
+@contextmanager
+def runtime(url: str, *, domains: Sequence[Domain] = (), **overrides: Any) -> Iterator[Runtime]:
+    """A runtime on `url` with this domain (and `domains`), quick timings and no workers yet."""
+    settings = Settings(database_url=url, lease=timedelta(seconds=5),
+                        poll=timedelta(milliseconds=50), upkeep=timedelta(milliseconds=100))
+    built = Runtime.build(settings.model_copy(update=overrides),
+                          extra_domains=[domain, *domains])
+    ensure_effects_table(built.db)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@contextmanager
+def worker(rt: Runtime, *, concurrency: int | None = None) -> Iterator[Worker]:
+    """A running worker without upkeep, stopped on the way out."""
+    running = Worker(rt.queue, concurrency=concurrency)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def new(kind: str, **fields: Any) -> NewJob:
+    """A job of `kind` for the test tenant."""
+    return NewJob(kind=kind, tenant=TENANT, **fields)
+
+
+def enqueue(rt: Runtime, *jobs: NewJob) -> list[str]:
+    """Enqueue `jobs` in one committed transaction; their locators."""
+    with rt.db.begin() as conn:
+        return rt.queue.enqueue(conn, list(jobs))
+
+
+def claim_as(rt: Runtime, owner: str, *, lease: timedelta = timedelta(hours=1),
+             now: datetime | None = None) -> list[ClaimedJob]:
+    """Lease every due job for `owner`, a worker that will never heartbeat."""
+    with rt.db.begin() as conn:
+        return rt.queue.backend.claim(conn, owner=owner, limit=100, now=now or rt.clock.now(),
+                                      lease_until=wall_now() + lease)
+
+
+def leader(rt: Runtime) -> str | None:
+    """Who holds the scheduler leadership, if anyone."""
+    with rt.db.connect() as conn:
+        owner = conn.execute(sa.text("SELECT owner FROM engine_leaders WHERE name = 'scheduler'"))
+        found = owner.scalar()
+    return None if found is None else str(found)
+
+
+def clock_of(rt: Runtime) -> TestClock:
+    """The runtime's test clock."""
+    assert isinstance(rt.clock, TestClock)
+    return rt.clock
+
+
+def settle(rt: Runtime, timeout: timedelta = LONG) -> None:
+    """Wait until nothing runs and nothing is due."""
+    assert rt.queue.wait_idle(timeout), "the queue did not go idle"
+
+
+def status(rt: Runtime, locator: str) -> str:
+    """The engine status of one job."""
+    return str(job_row(rt.db, locator)["status"])
+
+
+# -- the handlers -------------------------------------------------------------------------------
 
 
 def _sleep_for(context: JobContext) -> float:

@@ -101,6 +101,7 @@ def worker_processes(database_url: str, logs: Path, count: int = 1,
                      overrides: Mapping[str, str] = {}) -> Iterator[list[WorkerProcess]]:
     """`count` ready worker processes, killed on the way out whatever happened."""
     started: list[WorkerProcess] = []
+    logs.mkdir(parents=True, exist_ok=True)
     try:
         for index in range(count):
             started.append(spawn_worker(database_url, logs / f"worker-{index}.log", overrides))

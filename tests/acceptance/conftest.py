@@ -1,0 +1,73 @@
+"""The real app over a real store, with its workers, driven through HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from policyjobs.api.app import create_app
+from policyjobs.runtime import Runtime
+from policyjobs.security.tokens import create_token
+from policyjobs.settings import Settings
+from policyjobs.tenants.config import load_tenant_config
+from policyjobs.tenants.service import create_tenant
+from tests.support import api_domain
+
+MakeToken = Callable[..., str]
+
+
+@pytest.fixture
+def runtime(database_url: str) -> Iterator[Runtime]:
+    """A runtime with the test clock and the ping domain."""
+    settings = Settings(database_url=database_url, test_clock=True, poll="100ms",  # type: ignore[arg-type]
+                        lease="5s", upkeep="200ms")
+    built = Runtime.build(settings, extra_domains=[api_domain.domain])
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    """An HTTP client of the app, whose lifespan runs the workers."""
+    with TestClient(create_app(runtime, run_workers=True), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def make_tenant(runtime: Runtime) -> Callable[[], str]:
+    """Creates tenants with the default configuration."""
+
+    def make() -> str:
+        with runtime.db.begin() as conn:
+            return create_tenant(conn, load_tenant_config(""), runtime.clock.now())
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: Callable[[], str]) -> str:
+    """One tenant."""
+    return make_tenant()
+
+
+@pytest.fixture
+def make_token(runtime: Runtime) -> MakeToken:
+    """Creates tokens: `make_token(tenant, "jobs.read", ...)`."""
+
+    def make(tenant: str, *permissions: str, expires_at: datetime | None = None) -> str:
+        with runtime.db.begin() as conn:
+            text, _ = create_token(conn, tenants=[tenant], permissions=list(permissions),
+                                   now=runtime.clock.now(), expires_at=expires_at)
+        return text
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The authorization header for `token`."""
+    return {"Authorization": f"Bearer {token}"}

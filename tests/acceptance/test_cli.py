@@ -1,0 +1,136 @@
+"""The `policyjobs` command, run as a user runs it: a real process over a real store."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from policyjobs.security.tokens import verify_token
+from policyjobs.store.database import open_store
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+class Cli:
+    """Runs `python -m policyjobs` against one store."""
+
+    def __init__(self, database_url: str, home: Path) -> None:
+        self.env = {**os.environ, "POLICYJOBS_DATABASE_URL": database_url,
+                    "POLICYJOBS_HOME": str(home)}
+        self.url = database_url
+
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "policyjobs", *args], env=self.env,
+                                capture_output=True, text=True, timeout=60, check=False)
+        if ok:
+            assert result.returncode == 0, result.stderr
+        return result
+
+
+@pytest.fixture
+def cli(database_url: str, tmp_path: Path) -> Cli:
+    """The command line over a fresh store."""
+    return Cli(database_url, tmp_path)
+
+
+def test_tenant_create_prints_only_the_uuid(cli: Cli) -> None:
+    out = cli("tenant", "create").stdout
+    assert UUID.match(out.strip()), out
+    assert out.count("\n") == 1
+
+
+def test_tenant_create_takes_the_example_configuration(cli: Cli) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml"
+    assert UUID.match(cli("tenant", "create", "--config", str(example)).stdout.strip())
+
+
+def test_a_bad_configuration_names_its_field(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("timezone: Mars/Olympus\ndocuments: {timeoutSeconds: -1}\n")
+    result = cli("tenant", "create", "--config", str(bad), ok=False)
+    assert result.returncode == 2
+    assert "timezone" in result.stderr
+    assert "documents.timeoutSeconds" in result.stderr
+    assert result.stdout == ""
+
+
+def test_token_create_prints_only_a_token_that_verifies(cli: Cli) -> None:
+    tenant = cli("tenant", "create").stdout.strip()
+    out = cli("token", "create", "--tenant", tenant, "--permissions",
+              "documents.read,jobs.read", "--expires-in", "30d").stdout
+    token = out.strip()
+    assert out.count("\n") == 1
+    assert token.startswith("pjt_")
+    db = open_store(cli.url)
+    try:
+        with db.connect() as conn:
+            principal = verify_token(conn, token, datetime.now(UTC))
+        assert principal.tenants == frozenset({tenant})
+        assert principal.permissions == frozenset({"documents.read", "jobs.read"})
+    finally:
+        db.dispose()
+
+
+def test_token_errors_are_clear(cli: Cli) -> None:
+    tenant = cli("tenant", "create").stdout.strip()
+    unknown = cli("token", "create", "--tenant", tenant, "--permissions", "jobs.fly", ok=False)
+    assert unknown.returncode == 2
+    assert "jobs.fly" in unknown.stderr
+    missing = cli("token", "create", "--tenant", "3f0c5a8e-8a7e-4a36-9a3a-1f2f0c3f9b11",
+                  "--permissions", "jobs.read", ok=False)
+    assert missing.returncode == 2
+    assert "no tenant" in missing.stderr
+    duration = cli("token", "create", "--tenant", "any", "--permissions", "jobs.read",
+                   "--expires-in", "soon", ok=False)
+    assert duration.returncode == 2
+    assert "duration" in duration.stderr
+
+
+def test_token_list_and_revoke(cli: Cli) -> None:
+    token = cli("token", "create", "--tenant", "any", "--permissions", "admin").stdout.strip()
+    token_id = token.split("_")[1]
+    assert token_id in cli("token", "list").stdout
+    assert token.split("_")[2] not in cli("token", "list").stdout  # never the secret
+    cli("token", "revoke", token_id)
+    db = open_store(cli.url)
+    try:
+        with db.connect() as conn:
+            row = conn.execute(sa.text("SELECT revoked_at FROM tokens")).one()
+        assert row[0] is not None
+    finally:
+        db.dispose()
+    assert cli("token", "revoke", "01ARZ3NDEKTSV4RRFFQ69G5FAV", ok=False).returncode == 2
+
+
+def test_tenant_configure_and_retire(cli: Cli, tmp_path: Path) -> None:
+    tenant = cli("tenant", "create").stdout.strip()
+    config = tmp_path / "tenant.yaml"
+    config.write_text("timezone: Europe/Paris\ncurrency: EUR\n")
+    cli("tenant", "configure", tenant, str(config))
+    assert "retired" in cli("tenant", "retire", tenant).stderr
+    assert "already retired" in cli("tenant", "retire", tenant).stderr
+    assert cli("tenant", "retire", "3f0c5a8e-8a7e-4a36-9a3a-1f2f0c3f9b11", ok=False
+               ).returncode == 2
+
+
+def test_migrate_is_repeatable(cli: Cli) -> None:
+    cli("migrate")
+    assert "up to date" in cli("migrate").stderr
+
+
+def test_demo_runs_and_exits(tmp_path: Path) -> None:
+    env = {**os.environ, "POLICYJOBS_HOME": str(tmp_path / "home")}
+    env.pop("POLICYJOBS_DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-m", "policyjobs", "demo", "--exit", "--port", "0"],
+                            env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "curl" in result.stdout
+    assert "Bearer pjt_" in result.stdout
+    assert (tmp_path / "home" / "policyjobs.db").exists()

@@ -1,0 +1,76 @@
+"""The test clock moves business time; `/admin/idle` waits for the work to drain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from policyjobs.api.app import create_app
+from policyjobs.runtime import Runtime
+from policyjobs.settings import Settings
+from tests.acceptance.conftest import MakeToken, bearer
+from tests.acceptance.test_api_conventions import assert_problem, ping
+
+
+def job_status(client: TestClient, tenant: str, token: str, locator: str, job: str) -> str:
+    """The public status of a ping job."""
+    url = f"/test/{tenant}/pings/{locator}/jobs/{job}"
+    return str(client.get(url, headers=bearer(token)).json()["status"])
+
+
+def test_a_scheduled_job_runs_only_once_the_clock_reaches_it(
+        client: TestClient, tenant: str, make_token: MakeToken) -> None:
+    token = make_token(tenant, "admin")
+    start = datetime(2027, 1, 1, tzinfo=UTC)
+    moved = client.put("/admin/clock", headers=bearer(token), json={"now": "2027-01-01T00:00:00Z"})
+    assert moved.json()["now"].startswith("2027-01-01T00:00:0")
+    job = ping(client, tenant, token, "P-1", runAt=(start + timedelta(days=30)).isoformat())
+    idle = client.get("/admin/idle", params={"timeout": 10}, headers=bearer(token))
+    assert idle.json() == {"idle": True}  # jobs scheduled for later do not count
+    assert job_status(client, tenant, token, "P-1", job) == "running"
+    client.put("/admin/clock", headers=bearer(token), json={"now": "2027-01-30T23:59:00Z"})
+    assert client.get("/admin/idle", params={"timeout": 10}, headers=bearer(token)).json()["idle"]
+    assert job_status(client, tenant, token, "P-1", job) == "running"
+    client.put("/admin/clock", headers=bearer(token), json={"now": "2027-01-31T00:00:01Z"})
+    assert client.get("/admin/idle", params={"timeout": 10}, headers=bearer(token)).json()["idle"]
+    assert job_status(client, tenant, token, "P-1", job) == "finished"
+
+
+def test_the_clock_needs_admin_and_an_offset(client: TestClient, tenant: str,
+                                             make_token: MakeToken) -> None:
+    reader = make_token(tenant, "jobs.read")
+    assert_problem(client.get("/admin/clock", headers=bearer(reader)), 403)
+    admin = make_token(tenant, "admin")
+    body = assert_problem(client.put("/admin/clock", headers=bearer(admin),
+                                     json={"now": "2027-01-01T00:00:00"}), 400)
+    assert body["errors"][0]["field"] == "now"
+    assert_problem(client.put("/admin/clock", headers=bearer(admin),
+                              json={"now": "2027-01-01T00:00:00Z", "extra": 1}), 400)
+    assert_problem(client.get("/admin/idle", params={"timeout": -1}, headers=bearer(admin)), 400)
+
+
+@pytest.fixture
+def plain_client(database_url: str) -> Iterator[tuple[TestClient, Runtime]]:
+    """An app started without the test clock."""
+    runtime = Runtime.build(Settings(database_url=database_url))
+    try:
+        with TestClient(create_app(runtime)) as client:
+            yield client, runtime
+    finally:
+        runtime.close()
+
+
+def test_without_the_test_clock_there_is_no_clock_endpoint(
+        plain_client: tuple[TestClient, Runtime]) -> None:
+    client, runtime = plain_client
+    from policyjobs.security.tokens import create_token
+
+    with runtime.db.begin() as conn:
+        token, _ = create_token(conn, tenants=["any"], permissions=["admin"],
+                                now=runtime.clock.now())
+    assert_problem(client.get("/admin/clock", headers=bearer(token)), 404)
+    assert client.get("/admin/idle", params={"timeout": 1}, headers=bearer(token)).json() == {
+        "idle": True}

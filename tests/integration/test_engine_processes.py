@@ -1,0 +1,94 @@
+"""The engine across real worker processes: exactly-once results, crashes, graceful stops."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.support.engine_domain import (
+    RECORD,
+    effects,
+    enqueue,
+    job_row,
+    job_rows,
+    new,
+    runtime,
+    status,
+    wait_until,
+)
+from tests.support.worker_process import WorkerProcess, worker_processes
+
+pytestmark = pytest.mark.slow
+
+JOBS = 400
+WAIT = 30.0
+
+
+def leased_by(row: dict[str, object], process: WorkerProcess) -> bool:
+    """Whether `row` is leased by a worker of `process` (worker names hold the pid)."""
+    owner = row["lease_owner"]
+    return row["status"] == "leased" and isinstance(owner, str) and f":{process.pid}:" in owner
+
+
+def finished_count(db: sa.Engine) -> int:
+    """How many jobs have finished."""
+    with db.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM jobs WHERE status = 'finished'"))
+        return int(count.scalar() or 0)
+
+
+def test_four_processes_commit_exactly_one_result_per_job(postgres_url: str,
+                                                          tmp_path: Path) -> None:
+    with runtime(postgres_url) as rt, worker_processes(
+            postgres_url, tmp_path, count=4, overrides={"POLICYJOBS_BATCH_SIZE": "20"}) as procs:
+        locators = enqueue(rt, *[new(RECORD, payload={"sleep": 0.02}) for _ in range(JOBS)])
+        wait_until(lambda: finished_count(rt.db) == JOBS, timeout=WAIT, interval=0.1,
+                   what=f"{JOBS} jobs to finish")
+        rows = job_rows(rt.db)
+        done = effects(rt.db)
+    assert {row["status"] for row in rows.values()} == {"finished"}
+    assert sorted(locator for locator, _, _ in done) == sorted(locators)  # one row per job
+    by_job = {locator: pid for locator, _, pid in done}
+    assert all(rows[loc]["result"]["pid"] == by_job[loc] for loc in locators)
+    pids = set(by_job.values())
+    assert pids <= {p.pid for p in procs}
+    assert len(pids) > 1, "every job ran in one process"
+
+
+def test_job_of_a_killed_process_is_rerun_after_its_lease_expires(database_url: str,
+                                                                  tmp_path: Path) -> None:
+    with runtime(database_url) as rt:
+        with worker_processes(database_url, tmp_path / "doomed") as [doomed]:
+            [locator] = enqueue(rt, new(RECORD, payload={"sleep": 30, "sleep_attempts": 1}))
+            wait_until(lambda: leased_by(job_row(rt.db, locator), doomed), timeout=WAIT,
+                       what="the doomed process to lease the job")
+            dead_owner = job_row(rt.db, locator)["lease_owner"]
+            doomed.kill()
+        assert status(rt, locator) == "leased"
+        with worker_processes(database_url, tmp_path / "survivor") as [survivor]:
+            wait_until(lambda: status(rt, locator) == "finished", timeout=WAIT,
+                       what="the survivor to rerun the job")
+        row = job_row(rt.db, locator)
+        assert row["attempt"] == 2
+        assert [(e["attempt"], e["error"]) for e in row["errors"]] == [
+            (1, f"worker {dead_owner} stopped heartbeating; its lease expired")]
+        assert effects(rt.db) == [(locator, 2, survivor.pid)]
+
+
+def test_sigterm_lets_the_running_job_finish_then_exits_zero(database_url: str,
+                                                             tmp_path: Path) -> None:
+    with runtime(database_url) as rt, worker_processes(database_url, tmp_path) as [process]:
+        [locator] = enqueue(rt, new(RECORD, payload={"sleep": 1}))
+        wait_until(lambda: leased_by(job_row(rt.db, locator), process), timeout=WAIT,
+                   what="the process to lease the job")
+        started = time.monotonic()
+        process.terminate()
+        assert process.process.wait(timeout=WAIT) == 0, process.output()
+        assert time.monotonic() - started < 15
+        row = job_row(rt.db, locator)
+        assert (row["status"], row["attempt"]) == ("finished", 1)
+        assert effects(rt.db) == [(locator, 1, process.pid)]
+        assert "policyjobs-test-worker stopped" in process.output()
