@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -34,7 +35,12 @@ err = Console(stderr=True)
 
 
 def _settings(**overrides: object) -> Settings:
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "\n".join(f"  POLICYJOBS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                             for e in exc.errors())
+        raise _fail(f"the settings in the environment are invalid:\n{problems}") from None
     configure_logging(settings.log_level, settings.log_format)
     return settings
 

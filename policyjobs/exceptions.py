@@ -26,8 +26,8 @@ def field_path(loc: Sequence[int | str]) -> str:
     """`events[2].trigger` from a location such as pydantic's `("events", 2, "trigger")`."""
     path = ""
     for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
+        if isinstance(part, int) or part == "[key]":
+            path += f"[{part}]" if isinstance(part, int) else part
         else:
             path += f".{part}" if path else str(part)
     return path

@@ -71,10 +71,10 @@ class ClaimedJob:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How one attempt ended: a result, or an error and whether to retry."""
+    """How one attempt ended: a result (as JSON text), or an error and whether to retry."""
 
     job: ClaimedJob
-    result: Any = None
+    result: str = "null"
     error: str | None = None
     permanent: bool = False
 

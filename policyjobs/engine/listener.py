@@ -46,7 +46,7 @@ class Listener:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._signal.set()  # catch anything enqueued while not listening
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        for _ in conn.notifies(timeout=0.2, stop_after=1):
                             self._signal.set()
             except psycopg.Error as exc:
                 log.warning("listen connection lost; reconnecting", error=str(exc).strip())

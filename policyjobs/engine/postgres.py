@@ -60,7 +60,7 @@ class PostgresBackend(Backend):
             "owner": owner, "now": now,
             "ids": [o.job.id for o in outcomes],
             "attempts": [o.job.attempt for o in outcomes],
-            "results": [json_text(o.result) for o in outcomes],
+            "results": [o.result for o in outcomes],
             "waiting": [o.job.locator in waiting for o in outcomes],
         })
 

@@ -69,7 +69,7 @@ class SQLiteBackend(Backend):
                 "id": outcome.job.id, "attempt": outcome.job.attempt, "owner": owner,
                 "status": JobStatus.WAITING if waits else JobStatus.FINISHED,
                 "finished_at": None if waits else stamp,
-                "result": json_text(outcome.result), "now": stamp,
+                "result": outcome.result, "now": stamp,
             })
         self.run_many(conn, "complete", params)
 

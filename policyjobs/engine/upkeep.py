@@ -42,7 +42,8 @@ class Upkeep:
     def stop(self) -> None:
         """Stop ticking and hand the leadership back."""
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
         if self.leading:
             try:
                 with self.queue.db.begin() as conn:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import structlog
 
 from policyjobs.engine import metrics
+from policyjobs.engine.backend import json_text
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.errors import PermanentJobError
 from policyjobs.engine.jobs import ClaimedJob, Outcome
@@ -54,6 +55,7 @@ class Worker:
         self._held_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._listener: Listener | None = None
+        self._grace = self.settings.shutdown_grace
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -73,9 +75,12 @@ class Worker:
 
     def stop(self, grace: timedelta | None = None) -> None:
         """Stop claiming, let running jobs finish for `grace`, then release what is left."""
+        if grace is not None:
+            self._grace = grace
         self._stopping.set()
         self._signal.set()
-        self._stopped.wait((grace or self.settings.shutdown_grace).total_seconds() + 5)
+        if self._threads:
+            self._stopped.wait(self._grace.total_seconds() + 5)
         self.queue.wakeup.unsubscribe(self._signal)
         if self._listener:
             self._listener.stop()
@@ -90,8 +95,12 @@ class Worker:
             with self.queue.db.connect() as conn:
                 while not self._stopping.is_set():
                     self._signal.clear()
-                    flushed = self._flush(conn)
-                    claimed = self._claim(conn)
+                    try:
+                        flushed = self._flush(conn)
+                        claimed = self._claim(conn)
+                    except Exception as exc:  # never let the loop die with jobs in hand
+                        self._store_trouble("claim", exc)
+                        continue
                     if not claimed and not flushed:
                         self._signal.wait(self.settings.poll.total_seconds())
                 self._drain(conn)
@@ -130,7 +139,7 @@ class Worker:
         try:
             with conn.begin():
                 self._record(conn, outcomes)
-        except sa.exc.DBAPIError as exc:
+        except Exception as exc:  # the outcomes wait for the store to come back
             self._done.extendleft(reversed(outcomes))
             self._store_trouble("record outcomes", exc)
             return 0
@@ -166,7 +175,7 @@ class Worker:
 
     def _drain(self, conn: sa.Connection) -> None:
         """At shutdown: release unstarted jobs, wait out the grace, release the rest."""
-        deadline = time.monotonic() + self.settings.shutdown_grace.total_seconds()
+        deadline = time.monotonic() + self._grace.total_seconds()
         self._release(conn, started=False)
         while self._held and time.monotonic() < deadline:
             self._signal.wait(0.05)
@@ -217,7 +226,11 @@ class Worker:
         except Exception as exc:
             bound.warning("job attempt failed", error=str(exc), exc_info=True)
             return Outcome(job, error=f"{type(exc).__name__}: {exc}")
-        return Outcome(job, result=result)
+        try:
+            return Outcome(job, result=json_text(result))
+        except TypeError as exc:
+            bound.error("job result is not JSON", error=str(exc))
+            return Outcome(job, error=f"the handler's result is not JSON: {exc}", permanent=True)
 
     # -- side threads -----------------------------------------------------------------------------
 
@@ -235,6 +248,10 @@ class Worker:
                 self._store_trouble("heartbeat", exc)
 
     def _store_trouble(self, what: str, exc: Exception) -> None:
-        log.warning("store unavailable; will retry", worker=self.name, during=what,
-                    error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        if isinstance(exc, sa.exc.DBAPIError):
+            log.warning("store unavailable; will retry", worker=self.name, during=what,
+                        error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        else:
+            log.error("unexpected error; will retry", worker=self.name, during=what,
+                      exc_info=exc)
         self._stopping.wait(0.5)

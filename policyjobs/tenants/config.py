@@ -2,7 +2,6 @@
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -12,6 +11,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+
+from policyjobs.exceptions import FieldProblem, InvalidInput, field_path
 
 
 class DocumentTrigger(StrEnum):
@@ -236,39 +237,18 @@ class TenantConfig(_Section):
         return self
 
 
-@dataclass(frozen=True)
-class FieldError:
-    """One configuration problem, at a dotted path such as `documents.definitions[2].trigger`."""
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        """The problem as a `field: message` line."""
-        return f"{self.field}: {self.message}" if self.field else self.message
-
-
-class TenantConfigError(Exception):
+class TenantConfigError(InvalidInput):
     """A tenant configuration that failed to load, with every problem and its field."""
 
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("\n".join(str(error) for error in errors))
-        self.errors = errors
+    def __init__(self, errors: list[FieldProblem]) -> None:
+        lines = [f"{e.field}: {e.message}" if e.field else e.message for e in errors]
+        super().__init__("\n".join(lines), errors)
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    """The dotted path of a pydantic error location, with list indexes in brackets."""
-    parts = (
-        f"[{part}]" if isinstance(part, int) else part if part == "[key]" else f".{part}"
-        for part in loc
-    )
-    return "".join(parts).removeprefix(".")
-
-
-def _field_error(error: ErrorDetails) -> FieldError:
-    """The `FieldError` of one pydantic error."""
+def _field_problem(error: ErrorDetails) -> FieldProblem:
+    """The problem of one pydantic error, at its dotted path."""
     message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-    return FieldError(_field_path(error["loc"]), message)
+    return FieldProblem(field_path(error["loc"]), message)
 
 
 def _yaml_message(error: yaml.YAMLError) -> str:
@@ -284,7 +264,7 @@ def parse_tenant_config(data: object) -> TenantConfig:
     try:
         return TenantConfig.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as error:
-        raise TenantConfigError([_field_error(item) for item in error.errors()]) from error
+        raise TenantConfigError([_field_problem(item) for item in error.errors()]) from error
 
 
 def load_tenant_config(text: str) -> TenantConfig:
@@ -292,7 +272,7 @@ def load_tenant_config(text: str) -> TenantConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise TenantConfigError([FieldError("", _yaml_message(error))]) from error
+        raise TenantConfigError([FieldProblem("", _yaml_message(error))]) from error
     return parse_tenant_config({} if data is None else data)
 
 

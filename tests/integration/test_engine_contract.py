@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from policyjobs.domain import Domain
 from policyjobs.engine import JobContext, JobKind, NewJob
 from policyjobs.engine.clock import wall_now
-from policyjobs.engine.jobs import Outcome
+from policyjobs.engine.jobs import ClaimedJob, Outcome
 from policyjobs.runtime import Runtime
 from tests.support import engine_domain
 from tests.support.engine_domain import (
@@ -234,49 +235,66 @@ def unserializable(_context: JobContext) -> object:
 POISON = Domain(name="poison", kinds=(JobKind("test.unserializable", unserializable),))
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a handler result orjson cannot encode raises TypeError in Worker._flush "
-    "(only DBAPIError is caught), which kills the worker's loop thread: the job stays leased "
-    "and the worker never claims again"))
-def test_unserializable_result_does_not_stop_the_worker(database_url: str) -> None:
+def test_unserializable_result_fails_the_job_and_the_worker_goes_on(database_url: str) -> None:
     with runtime(database_url, domains=[POISON]) as rt, worker(rt):
         [poison] = enqueue(rt, new("test.unserializable", max_attempts=1))
         wait_until(lambda: status(rt, poison) != "queued", what="the poison job to be claimed")
         [healthy] = enqueue(rt, new(NOOP))
         wait_until(lambda: status(rt, healthy) == "finished", timeout=3,
                    what="the worker to run the next job")
-        assert status(rt, poison) == "failed"
+        row = job_row(rt.db, poison)
+    assert (row["status"], row["attempt"]) == ("failed", 1)
+    assert "JSON" in row["errors"][0]["error"]
+
+
+def record_success(rt: Runtime, conn: sa.Connection, job: ClaimedJob) -> None:
+    """What Worker._record does for one successful attempt, in `conn`'s open transaction."""
+    backend, now = rt.queue.backend, rt.clock.now()
+    waiting = backend.parents_among(conn, [job.locator])
+    backend.complete(conn, owner="owner", outcomes=[Outcome(job)], waiting=waiting, now=now)
+    parents = {job.parent_locator} if job.parent_locator else set()
+    backend.resolve_waiting(conn, waiting | parents, now)
 
 
 @pytest.mark.postgres_only
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a parent completing while its last child completes in another transaction "
-    "stays 'waiting' forever (READ COMMITTED: neither transaction sees the other's update; "
-    "lock_waiting skips the parent still 'leased' in the child's snapshot)"))
 def test_parent_and_last_child_completing_concurrently_resolve(postgres_url: str) -> None:
+    # READ COMMITTED: unless the child's transaction waits for the parent's row lock, neither
+    # transaction sees the other's update and the parent stays 'waiting' forever.
     with runtime(postgres_url) as rt:
-        backend = rt.queue.backend
         parent = new(NOOP)
         child = new(NOOP, parent_locator=parent.locator)
         family(rt, parent, child)
         with rt.db.begin() as conn:
-            claimed = backend.claim(conn, owner="owner", limit=2, now=rt.clock.now(),
-                                    lease_until=wall_now() + LATER)
-        by_locator = {job.locator: job for job in claimed}
-        now = rt.clock.now()
-        with rt.db.connect() as parent_tx, rt.db.connect() as child_tx:
-            # What Worker._record does for each success, in two workers' transactions at once.
-            parent_tx.begin()
-            child_tx.begin()
-            for conn, locator in ((parent_tx, parent.locator), (child_tx, child.locator)):
-                waiting = backend.parents_among(conn, [locator])
-                backend.complete(conn, owner="owner", outcomes=[Outcome(by_locator[locator])],
-                                 waiting=waiting, now=now)
-            backend.resolve_waiting(child_tx, [parent.locator], now)
-            backend.resolve_waiting(parent_tx, [parent.locator], now)
-            parent_tx.commit()
-            child_tx.commit()
+            claimed = rt.queue.backend.claim(conn, owner="owner", limit=2, now=rt.clock.now(),
+                                             lease_until=wall_now() + LATER)
+        jobs = {job.locator: job for job in claimed}
+        child_recorded, parent_committed = threading.Event(), threading.Event()
+        failures: list[BaseException] = []
+
+        def child_worker() -> None:
+            # A second worker records the child while the parent's outcome is uncommitted.
+            try:
+                with rt.db.connect() as conn, conn.begin():
+                    record_success(rt, conn, jobs[child.locator])
+                    child_recorded.set()
+                    parent_committed.wait(10)
+            except BaseException as exc:
+                failures.append(exc)
+                child_recorded.set()
+
+        thread = threading.Thread(target=child_worker, daemon=True)
+        with rt.db.connect() as conn:
+            with conn.begin():
+                waiting = rt.queue.backend.parents_among(conn, [parent.locator])
+                rt.queue.backend.complete(conn, owner="owner", outcomes=[Outcome(
+                    jobs[parent.locator])], waiting=waiting, now=rt.clock.now())
+                thread.start()
+                # Returns at once unless the child's transaction waits for the parent's lock.
+                child_recorded.wait(1)
+                rt.queue.backend.resolve_waiting(conn, waiting, rt.clock.now())
+            parent_committed.set()
+        thread.join(10)
+        assert (thread.is_alive(), failures) == (False, [])
         assert status(rt, child.locator) == "finished"
         assert status(rt, parent.locator) == "finished"
 

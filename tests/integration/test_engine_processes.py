@@ -17,6 +17,7 @@ from tests.support.engine_domain import (
     new,
     runtime,
     status,
+    wait_started,
     wait_until,
 )
 from tests.support.worker_process import WorkerProcess, worker_processes
@@ -62,9 +63,11 @@ def test_job_of_a_killed_process_is_rerun_after_its_lease_expires(database_url: 
                                                                   tmp_path: Path) -> None:
     with runtime(database_url) as rt:
         with worker_processes(database_url, tmp_path / "doomed") as [doomed]:
-            [locator] = enqueue(rt, new(RECORD, payload={"sleep": 30, "sleep_attempts": 1}))
-            wait_until(lambda: leased_by(job_row(rt.db, locator), doomed), timeout=WAIT,
-                       what="the doomed process to lease the job")
+            started = tmp_path / "started"
+            [locator] = enqueue(rt, new(RECORD, payload={
+                "sleep": 30, "sleep_attempts": 1, "started_file": str(started)}))
+            wait_started(started)
+            assert leased_by(job_row(rt.db, locator), doomed)
             dead_owner = job_row(rt.db, locator)["lease_owner"]
             doomed.kill()
         assert status(rt, locator) == "leased"
@@ -81,9 +84,11 @@ def test_job_of_a_killed_process_is_rerun_after_its_lease_expires(database_url: 
 def test_sigterm_lets_the_running_job_finish_then_exits_zero(database_url: str,
                                                              tmp_path: Path) -> None:
     with runtime(database_url) as rt, worker_processes(database_url, tmp_path) as [process]:
-        [locator] = enqueue(rt, new(RECORD, payload={"sleep": 1}))
-        wait_until(lambda: leased_by(job_row(rt.db, locator), process), timeout=WAIT,
-                   what="the process to lease the job")
+        started_file = tmp_path / "started"
+        [locator] = enqueue(rt, new(RECORD, payload={"sleep": 1,
+                                                     "started_file": str(started_file)}))
+        wait_started(started_file)
+        assert leased_by(job_row(rt.db, locator), process)
         started = time.monotonic()
         process.terminate()
         assert process.process.wait(timeout=WAIT) == 0, process.output()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,6 +72,11 @@ def job_rows(db: sa.Engine) -> dict[str, dict[str, Any]]:
     with db.connect() as conn:
         rows = conn.execute(sa.select(jobs)).mappings().all()
     return {str(row["locator"]): dict(row) for row in rows}
+
+
+def wait_started(started_file: Path, timeout: float = 30.0) -> None:
+    """Wait until a `test.record` attempt given `started_file` has started."""
+    wait_until(started_file.exists, timeout=timeout, what=f"{started_file.name} to appear")
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float = 15.0,
@@ -171,7 +177,14 @@ def _sleep_for(context: JobContext) -> float:
 
 
 def record(context: JobContext) -> dict[str, Any]:
-    """Sleep if asked, then write exactly one effect row in the handler's own transaction."""
+    """Sleep if asked, then write exactly one effect row in the handler's own transaction.
+
+    The payload may name a `started_file`, created as the attempt starts, so a test
+    knows the handler is running (a leased job may not have started yet).
+    """
+    started_file = context.job.payload.get("started_file")
+    if started_file:
+        Path(started_file).touch()
     seconds = _sleep_for(context)
     if seconds > 0:
         time.sleep(seconds)

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from policyjobs.exceptions import FieldProblem
 from policyjobs.tenants.config import (
     AnchorMode,
     Cadence,
     DocumentFormat,
     DocumentScope,
     DocumentTrigger,
-    FieldError,
     OffsetBasis,
     TenantConfig,
     TenantConfigError,
@@ -25,7 +25,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "tenant.yaml"
 DEFINITION = "{staticName: quoteSummary, name: Quote, trigger: priced, scope: quote, template: x}"
 
 
-def errors_of(text: str) -> list[FieldError]:
+def errors_of(text: str) -> list[FieldProblem]:
     """The field errors that loading `text` raises."""
     with pytest.raises(TenantConfigError) as caught:
         load_tenant_config(text)
@@ -116,7 +116,7 @@ def test_definition_format_defaults_to_pdf() -> None:
 def test_unknown_key_names_its_field() -> None:
     errors = errors_of("timezone: UTC\ndelinquency: {graceDays: 3}\n")
 
-    assert errors == [FieldError("delinquency.graceDays", "unknown key")]
+    assert errors == [FieldProblem("delinquency.graceDays", "unknown key")]
 
 
 def test_python_names_are_not_yaml_keys() -> None:

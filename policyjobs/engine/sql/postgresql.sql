@@ -75,9 +75,10 @@ SET status = 'failed', finished_at = %(now)s, lease_owner = NULL, lease_expires_
 WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'leased' AND lease_owner = %(owner)s;
 
 -- name: lock_waiting
--- Locks waiting parents in id order, so two children ending together decide in turn.
+-- Locks parents in id order, whatever their status: a child ending waits for a parent
+-- whose own completion is in flight, then sees it (READ COMMITTED re-reads locked rows).
 SELECT id FROM jobs
-WHERE locator = ANY(%(locators)s::text[]) AND status = 'waiting'
+WHERE locator = ANY(%(locators)s::text[])
 ORDER BY id
 FOR UPDATE;
 
