@@ -36,7 +36,11 @@ class JobRef:
 
 @dataclass(frozen=True, slots=True)
 class EventType:
-    """An intake event type: its schema and what it turns into."""
+    """A domain's reaction to an intake event type: the event's schema and what it makes.
+
+    Several domains may react to one type (a priced quote makes documents and
+    installments); they then share one schema.
+    """
 
     name: str
     model: type[BaseModel]

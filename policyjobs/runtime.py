@@ -17,9 +17,11 @@ from policyjobs.store.migrate import migrate
 from policyjobs.tenants.service import retire_tenant
 
 
-def product_domains() -> list[Domain]:
-    """The domains the product ships; each domain issue adds its own here."""
-    return []
+def product_domains(settings: Settings) -> list[Domain]:
+    """The domains the product ships."""
+    from policyjobs.documents.domain import documents_domain
+
+    return [documents_domain(settings.home)]
 
 
 @dataclass
@@ -31,7 +33,7 @@ class Runtime:
     clock: Clock
     queue: JobQueue
     domains: list[Domain]
-    events: dict[str, EventType] = field(default_factory=dict)
+    events: dict[str, tuple[EventType, ...]] = field(default_factory=dict)
     _workers: list[tuple[Worker, Upkeep]] = field(default_factory=list)
 
     @classmethod
@@ -42,19 +44,20 @@ class Runtime:
         if apply_migrations:
             migrate(db)
         clock: Clock = TestClock(db) if settings.test_clock else SystemClock()
-        domains = product_domains() + [load_plugin(p) for p in settings.plugin_modules]
+        domains = product_domains(settings) + [load_plugin(p) for p in settings.plugin_modules]
         domains += list(extra_domains)
         registry = Registry()
-        events: dict[str, EventType] = {}
+        events: dict[str, tuple[EventType, ...]] = {}
         for domain in domains:
             for kind in domain.kinds:
                 registry.register(kind)
             for duty in domain.duties:
                 registry.add_duty(duty)
             for event_type in domain.events:
-                if event_type.name in events:
-                    raise ValueError(f"event type {event_type.name!r} is registered twice")
-                events[event_type.name] = event_type
+                earlier = events.get(event_type.name, ())
+                if earlier and earlier[0].model is not event_type.model:
+                    raise ValueError(f"event type {event_type.name!r} has two schemas")
+                events[event_type.name] = (*earlier, event_type)
         queue = JobQueue(db, registry, clock, settings.queue_settings())
         return cls(settings, db, clock, queue, domains, events)
 

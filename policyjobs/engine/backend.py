@@ -154,6 +154,13 @@ class Backend(ABC):
         })
         return [(str(r[0]), r[1]) for r in rows]
 
+    def requeue(self, conn: sa.Connection, locators: Iterable[str], now: datetime) -> list[str]:
+        """Run jobs again now, wherever they are; the locators requeued."""
+        rows = self.run(conn, "requeue", {
+            "locators": self.locators(locators), "now": self.time(now),
+        })
+        return [str(r[0]) for r in rows]
+
     def prune(self, conn: sa.Connection, before: datetime) -> int:
         """Delete up to 1000 jobs that ended before `before`; the number deleted."""
         return self.run(conn, "prune", {"before": self.time(before)}).rowcount

@@ -109,6 +109,17 @@ class JobQueue:
         self.backend.resolve_waiting(conn, [p for _, p in cancelled if p], now)
         return [locator for locator, _ in cancelled]
 
+    def requeue(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
+        """Run the named unfinished or failed jobs again now, even from a hung worker.
+
+        A worker still holding one loses its lease: its late outcome is ignored.
+        A failed job gets one more attempt.
+        """
+        requeued = self.backend.requeue(conn, locators, self.clock.now())
+        if requeued:
+            self.wake(conn)
+        return requeued
+
     def wake(self, conn: sa.Connection) -> None:
         """Wake every worker when `conn`'s transaction commits, as after moving the clock."""
         self.backend.notify(conn)

@@ -54,7 +54,7 @@ class Duty:
     """Periodic work that only the elected scheduler process runs."""
 
     name: str
-    run: Callable[[JobQueue, datetime], None]
+    run: Callable[[JobQueue, datetime], object]
     every: timedelta
 
 

@@ -22,12 +22,14 @@ MAX_EVENT_ID = 128
 class Accepted:
     """An event that passed validation, with its type."""
 
-    event_type: EventType
+    index: int
+    reactions: tuple[EventType, ...]
     event: BaseModel
     event_id: str | None
 
 
-def validate_envelope(body: object, types: Mapping[str, EventType]) -> list[Accepted]:
+def validate_envelope(body: object,
+                      types: Mapping[str, tuple[EventType, ...]]) -> list[Accepted]:
     """Every event of one event or of `{"events": [...]}`, or `InvalidInput` naming each problem."""
     if isinstance(body, dict) and "events" in body and "type" not in body:
         if set(body) != {"events"}:
@@ -59,15 +61,15 @@ def validate_envelope(body: object, types: Mapping[str, EventType]) -> list[Acce
     return accepted
 
 
-def _validate_event(index: int, item: object, types: Mapping[str, EventType],
+def _validate_event(index: int, item: object, types: Mapping[str, tuple[EventType, ...]],
                     problems: list[FieldProblem]) -> Accepted | None:
     where = f"events[{index}]"
     if not isinstance(item, dict):
         problems.append(FieldProblem(where, "must be an object"))
         return None
     type_name = item.get("type")
-    event_type = types.get(type_name) if isinstance(type_name, str) else None
-    if event_type is None:
+    reactions = types.get(type_name, ()) if isinstance(type_name, str) else ()
+    if not reactions:
         known = ", ".join(sorted(types)) or "none yet"
         problems.append(FieldProblem(f"{where}.type", f"unknown event type {type_name!r}; "
                                                       f"known: {known}"))
@@ -79,13 +81,13 @@ def _validate_event(index: int, item: object, types: Mapping[str, EventType],
                                      f"must be a string of 1 to {MAX_EVENT_ID} characters"))
         return None
     try:
-        event = event_type.model.model_validate(item)
+        event = reactions[0].model.model_validate(item)
     except ValidationError as exc:
         for error in exc.errors():
             loc = (where, *error["loc"])
             problems.append(FieldProblem(field_path(loc), error["msg"]))
         return None
-    return Accepted(event_type, event, event_id)
+    return Accepted(index, reactions, event, event_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,7 @@ def accept_events(intake: Intake, events: list[Accepted]) -> list[Receipt]:
                 receipts.append(earlier)
                 seen[event_id] = earlier
                 continue
-        receipt = Receipt(event_id, accepted.event_type.accept(intake, accepted.event))
+        receipt = Receipt(event_id, _react(intake, accepted))
         if event_id is not None:
             intake.conn.execute(intake_events.insert().values(
                 tenant=intake.tenant, event_id=event_id,
@@ -129,6 +131,21 @@ def accept_events(intake: Intake, events: list[Accepted]) -> list[Receipt]:
             seen[event_id] = receipt
         receipts.append(receipt)
     return receipts
+
+
+def _react(intake: Intake, accepted: Accepted) -> list[JobRef]:
+    """Every domain's jobs for one event; a domain's field problems name the event's index."""
+    jobs: list[JobRef] = []
+    try:
+        for reaction in accepted.reactions:
+            jobs += reaction.accept(intake, accepted.event)
+    except InvalidInput as exc:
+        where = f"events[{accepted.index}]"
+        problems = [FieldProblem(f"{where}.{p.field}" if p.field else where, p.message)
+                    for p in exc.errors] or [FieldProblem(where, exc.detail)]
+        raise InvalidInput(f"the batch was rejected whole: {where}: {exc.detail}",
+                           problems) from exc
+    return jobs
 
 
 def _stored_receipt(conn: sa.Connection, tenant: str, event_id: str) -> Receipt | None:

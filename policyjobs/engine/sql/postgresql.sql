@@ -129,6 +129,16 @@ SET status = 'cancelled', finished_at = %(now)s, updated_at = %(now)s
 WHERE locator = ANY(%(locators)s::text[]) AND status IN ('queued', 'waiting')
 RETURNING locator, parent_locator;
 
+-- name: requeue
+-- Runs jobs again now, taking them from whichever worker holds them; a failed job gets
+-- one more attempt. Returns the jobs requeued.
+UPDATE jobs
+SET status = 'queued', run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
+    finished_at = NULL, updated_at = %(now)s,
+    max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
+WHERE locator = ANY(%(locators)s::text[]) AND status IN ('queued', 'leased', 'waiting', 'failed')
+RETURNING locator;
+
 -- name: prune
 -- Deletes up to 1000 jobs that ended before `before`.
 DELETE FROM jobs

@@ -1,0 +1,1 @@
+"""Documents jobs: rendering templates to files for quotes, transactions, segments and invoices."""

@@ -1,0 +1,50 @@
+"""The documents domain's tables: one row per documents job, one per document."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from policyjobs.engine.schema import JSONDoc, UTCDateTime
+from policyjobs.store.tables import metadata
+
+documents_jobs = sa.Table(
+    "documents_jobs",
+    metadata,
+    sa.Column("job_locator", sa.String(26),
+              sa.ForeignKey("jobs.locator", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tenant", sa.String(36), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("timeout_seconds", sa.Integer(), nullable=False),
+    sa.Column("deadline_at", UTCDateTime(), nullable=False),  # wall time
+    sa.Column("timed_out_at", UTCDateTime()),
+    sa.Column("handled_at", UTCDateTime()),  # the handler ended: no deadline to watch
+)
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("locator", sa.String(26), primary_key=True),
+    sa.Column("tenant", sa.String(36), nullable=False),
+    sa.Column("job_locator", sa.String(26),
+              sa.ForeignKey("jobs.locator", ondelete="CASCADE"), nullable=False),
+    sa.Column("reference_type", sa.String(16), nullable=False),
+    sa.Column("reference_locator", sa.String(64), nullable=False),
+    sa.Column("static_name", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("format", sa.String(8), nullable=False),
+    sa.Column("template", sa.Text(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("processing_errors", sa.Text()),
+    sa.Column("render_token", sa.String(26)),
+    sa.Column("storage_key", sa.String(256)),
+    sa.Column("content_type", sa.String(64)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(36), nullable=False),
+    sa.Column("ready_at", UTCDateTime()),
+    sa.Column("transaction_locator", sa.String(64)),
+    sa.Column("segment_locator", sa.String(64)),
+    sa.Column("policy_locator", sa.String(64)),
+    sa.Column("term_locator", sa.String(64)),
+    sa.Column("rendering_data", JSONDoc),
+)

@@ -1,0 +1,106 @@
+"""Reading documents jobs and documents for the API, always within one tenant and reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from policyjobs.api.pagination import Page
+from policyjobs.documents.models import documents, documents_jobs
+from policyjobs.documents.schemas import (
+    DocumentInstance,
+    DocumentJobInfo,
+    DocumentsJob,
+    DocumentsJobSummary,
+)
+from policyjobs.documents.service import KIND
+from policyjobs.engine import public_status
+from policyjobs.engine.jobs import ACTIVE_STATUSES
+from policyjobs.exceptions import NotFound
+from policyjobs.store.job_reads import (
+    child_locators,
+    get_reference_job,
+    list_reference_jobs,
+    processing_errors,
+)
+
+
+def summary(row: Any) -> DocumentsJobSummary:
+    """A job row as a `DocumentsJobSummary`."""
+    return DocumentsJobSummary(locator=row.locator, referenceType=row.reference_type,
+                               status=public_status(row.status), createdAt=row.created_at)
+
+
+def list_jobs(conn: sa.Connection, *, tenant: str, reference_type: str, reference_locator: str,
+              page: Page) -> list[Any]:
+    """A page (plus one row) of a reference's documents jobs."""
+    return list(list_reference_jobs(conn, tenant=tenant, reference_type=reference_type,
+                                    reference_locator=reference_locator, kinds=[KIND],
+                                    offset=page.offset, limit=page.probe))
+
+
+def job_row(conn: sa.Connection, *, tenant: str, reference_type: str, reference_locator: str,
+            job_locator: str) -> Any:
+    """The job row, or `NotFound` outside its tenant and reference."""
+    return get_reference_job(conn, tenant=tenant, reference_type=reference_type,
+                             reference_locator=reference_locator, kinds=[KIND],
+                             locator=job_locator)
+
+
+def timed_out(conn: sa.Connection, job_locator: str) -> bool:
+    """Whether the job is marked timed out."""
+    return conn.execute(sa.select(documents_jobs.c.timed_out_at)
+                        .where(documents_jobs.c.job_locator == job_locator)).scalar() is not None
+
+
+def documents_job(conn: sa.Connection, row: Any) -> DocumentsJob:
+    """The full `DocumentsJob` of a job row."""
+    extra = conn.execute(sa.select(documents_jobs)
+                         .where(documents_jobs.c.job_locator == row.locator)).one()
+    docs = conn.execute(sa.select(documents).where(documents.c.job_locator == row.locator)
+                        .order_by(documents.c.locator)).all()
+    problems = [p for p in (processing_errors(row.errors),) if p]
+    if extra.timed_out_at is not None and row.status in ACTIVE_STATUSES:
+        problems.append(f"timed out: still running past its deadline of {extra.timeout_seconds} s "
+                        f"(its worker hung or died, or rendering overran); "
+                        f"POST …/trigger re-runs it")
+    return DocumentsJob(
+        locator=row.locator, referenceLocator=row.reference_locator,
+        completedAt=row.finished_at, documentTrigger=extra.trigger,
+        processingErrors="\n".join(problems) or None, referenceType=row.reference_type,
+        status=public_status(row.status), createdAt=row.created_at, createdBy=row.created_by,
+        childrenJobs=child_locators(conn, [row.locator])[row.locator],
+        documents=[DocumentJobInfo(locator=d.locator, staticName=d.static_name, name=d.name,
+                                   documentInstanceState=d.state,
+                                   processingErrors=d.processing_errors, state=d.state)
+                   for d in docs],
+    )
+
+
+def document_row(conn: sa.Connection, *, tenant: str, locator: str) -> Any:
+    """A document of the tenant, or `NotFound`."""
+    row = conn.execute(sa.select(documents).where(documents.c.tenant == tenant,
+                                                  documents.c.locator == locator)).first()
+    if row is None:
+        raise NotFound(f"no document {locator}")
+    return row
+
+
+def document_instance(row: Any) -> DocumentInstance:
+    """A document row as the vendor's `DocumentInstanceResponse`."""
+    view = DocumentInstance(
+        locator=row.locator, referenceLocator=row.reference_locator,
+        referenceType=row.reference_type, documentInstanceState=row.state,
+        documentFormat=row.format, external=False, createdAt=row.created_at,
+        consolidatedFrom=[], consolidatedTo=[], metadata={}, renderingData=row.rendering_data,
+        name=row.name, staticName=row.static_name, createdBy=row.created_by,
+    )
+    optional = {"readyAt": row.ready_at, "processingErrors": row.processing_errors,
+                "transactionLocator": row.transaction_locator,
+                "segmentLocator": row.segment_locator, "policyLocator": row.policy_locator,
+                "termLocator": row.term_locator}
+    for field, value in optional.items():
+        if value is not None:
+            setattr(view, field, value)
+    return view

@@ -1,0 +1,176 @@
+"""Documents jobs from intake events, their timeouts, and retriggering them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from policyjobs.documents.models import documents, documents_jobs
+from policyjobs.domain import Intake, JobRef
+from policyjobs.engine import JobQueue, NewJob, new_locator
+from policyjobs.engine.clock import wall_now
+from policyjobs.engine.jobs import ACTIVE_STATUSES, JobStatus
+from policyjobs.engine.schema import jobs
+from policyjobs.intake.events import QuoteEvent, TransactionEvent
+from policyjobs.tenants.config import DocumentDefinition, DocumentScope, parse_tenant_config
+
+KIND = "documents"
+TRANSACTION_SCOPES = (DocumentScope.TRANSACTION, DocumentScope.POLICY, DocumentScope.TERM)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One documents job to create: its reference, context and definitions."""
+
+    reference_type: str
+    reference_locator: str
+    definitions: Sequence[DocumentDefinition]
+    context: dict[str, Any]
+    locators: dict[str, str | None]
+    parent_locator: str | None = None
+    locator: str = field(default_factory=new_locator)
+
+
+def on_quote(intake: Intake, event: QuoteEvent) -> list[JobRef]:
+    """A quote event's documents job, when the tenant defines quote documents for its trigger."""
+    chosen = _definitions(intake, event.trigger, (DocumentScope.QUOTE,))
+    if not chosen:
+        return []
+    plan = Planned("quote", event.locator, chosen, {"event": event.model_dump(mode="json")},
+                   {})
+    return _create(intake, event.trigger, [plan])
+
+
+def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
+    """A transaction's documents job, with one child job per segment for segment documents."""
+    own = _definitions(intake, event.trigger, TRANSACTION_SCOPES)
+    per_segment = _definitions(intake, event.trigger, (DocumentScope.SEGMENT,))
+    if not own and not (per_segment and event.segments):
+        return []
+    received = event.model_dump(mode="json")
+    locators = {"transaction": event.locator, "policy": event.policyLocator,
+                "term": event.termLocator}
+    parent = Planned("transaction", event.locator, own, {"event": received}, locators)
+    plans = [parent]
+    if per_segment:
+        for segment, data in zip(event.segments, received["segments"], strict=True):
+            plans.append(Planned("segment", segment.locator, per_segment,
+                                 {"event": received, "segment": data},
+                                 {**locators, "segment": segment.locator}, parent.locator))
+    return _create(intake, event.trigger, plans)
+
+
+def _definitions(intake: Intake, trigger: str,
+                 scopes: Sequence[DocumentScope]) -> list[DocumentDefinition]:
+    config = parse_tenant_config(intake.tenant_config)
+    return [d for d in config.documents.definitions if d.trigger == trigger and d.scope in scopes]
+
+
+def _create(intake: Intake, trigger: str, plans: list[Planned]) -> list[JobRef]:
+    config = parse_tenant_config(intake.tenant_config)
+    timeout = config.documents.timeout_seconds
+    now = intake.queue.clock.now()
+    new_jobs = [
+        NewJob(KIND, intake.tenant, {"context": plan.context}, reference_type=plan.reference_type,
+               reference_locator=plan.reference_locator, parent_locator=plan.parent_locator,
+               created_by=intake.created_by, locator=plan.locator)
+        for plan in plans
+    ]
+    locators = intake.queue.enqueue(intake.conn, new_jobs)
+    intake.conn.execute(documents_jobs.insert(), [
+        {"job_locator": locator, "tenant": intake.tenant, "trigger": trigger,
+         "timeout_seconds": timeout, "deadline_at": wall_now() + timedelta(seconds=timeout)}
+        for locator in locators
+    ])
+    rows = [
+        _document_row(intake, locator, plan, definition, now)
+        for locator, plan in zip(locators, plans, strict=True)
+        for definition in plan.definitions
+    ]
+    if rows:
+        intake.conn.execute(documents.insert(), rows)
+    return [JobRef(KIND, locators[0])]
+
+
+def _document_row(intake: Intake, job_locator: str, plan: Planned,
+                  definition: DocumentDefinition, now: datetime) -> dict[str, Any]:
+    scope = definition.scope
+    reference_locator = plan.locators.get(scope) or plan.reference_locator
+    return {
+        "locator": new_locator(), "tenant": intake.tenant, "job_locator": job_locator,
+        "reference_type": scope if scope in ("policy", "term") and plan.locators.get(scope)
+        else plan.reference_type,
+        "reference_locator": reference_locator,
+        "static_name": definition.static_name, "name": definition.name, "scope": scope,
+        "format": definition.format, "template": definition.template, "state": "draft",
+        "created_at": now, "created_by": intake.created_by,
+        "transaction_locator": plan.locators.get("transaction"),
+        "segment_locator": plan.locators.get("segment"),
+        "policy_locator": plan.locators.get("policy"),
+        "term_locator": plan.locators.get("term"),
+    }
+
+
+def mark_timeouts(queue: JobQueue, now: datetime) -> int:
+    """Mark every documents job still running past its deadline as timed out."""
+    running = sa.exists().where(jobs.c.locator == documents_jobs.c.job_locator,
+                                jobs.c.status.in_([str(s) for s in ACTIVE_STATUSES]))
+    with queue.db.begin() as conn:
+        return conn.execute(
+            documents_jobs.update()
+            .where(documents_jobs.c.timed_out_at.is_(None),
+                   documents_jobs.c.handled_at.is_(None),
+                   documents_jobs.c.deadline_at < wall_now(), running)
+            .values(timed_out_at=now)
+        ).rowcount
+
+
+def retrigger_timed_out(conn: sa.Connection, queue: JobQueue, *, tenant: str,
+                        reference_type: str, reference_locator: str) -> list[str]:
+    """Re-run this reference's timed-out documents jobs; the locators re-run."""
+    candidates = conn.execute(
+        sa.select(documents_jobs.c.job_locator)
+        .join(jobs, jobs.c.locator == documents_jobs.c.job_locator)
+        .where(jobs.c.tenant == tenant, jobs.c.reference_type == reference_type,
+               jobs.c.reference_locator == reference_locator, jobs.c.kind == KIND,
+               jobs.c.status.in_([str(s) for s in ACTIVE_STATUSES]),
+               documents_jobs.c.timed_out_at.is_not(None))
+        .order_by(documents_jobs.c.job_locator)
+    ).scalars().all()
+    return _rerun(conn, queue, list(candidates), require_timed_out=True)
+
+
+def retrigger_job(conn: sa.Connection, queue: JobQueue, *, job_locator: str,
+                  status: str) -> list[str]:
+    """Re-run one failed or timed-out documents job; [] if it is neither."""
+    return _rerun(conn, queue, [job_locator], require_timed_out=status != JobStatus.FAILED)
+
+
+def _rerun(conn: sa.Connection, queue: JobQueue, locators: list[str], *,
+           require_timed_out: bool) -> list[str]:
+    """Reset the deadlines of `locators` (only the still timed-out ones, if required) and requeue.
+
+    The reset is one conditional update, so of two retriggers at once only one wins a job.
+    """
+    if not locators:
+        return []
+    won: list[str] = []
+    for locator in locators:
+        query = documents_jobs.update().where(documents_jobs.c.job_locator == locator)
+        if require_timed_out:
+            query = query.where(documents_jobs.c.timed_out_at.is_not(None))
+        timeout = conn.execute(sa.select(documents_jobs.c.timeout_seconds)
+                               .where(documents_jobs.c.job_locator == locator)).scalar()
+        if timeout is None:
+            continue
+        changed = conn.execute(query.values(
+            timed_out_at=None, handled_at=None,
+            deadline_at=wall_now() + timedelta(seconds=timeout),
+        )).rowcount
+        if changed:
+            won.append(locator)
+    return queue.requeue(conn, won)

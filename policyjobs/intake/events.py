@@ -1,0 +1,108 @@
+"""The product's intake events, with exactly the fields PRODUCT.md lists.
+
+Several domains react to one event (a priced quote makes documents and
+installments), so the schemas live here, beside the endpoint, not in a domain.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+Locator = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
+Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=18, decimal_places=6)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+EventId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Trigger(enum.StrEnum):
+    """The lifecycle moment an event reports."""
+
+    VALIDATED = "validated"
+    PRICED = "priced"
+    UNDERWRITTEN = "underwritten"
+    ACCEPTED = "accepted"
+    ISSUED = "issued"
+
+
+class TransactionType(enum.StrEnum):
+    """What an issued transaction does to its policy."""
+
+    ISSUANCE = "issuance"
+    CHANGE = "change"
+    RENEWAL = "renewal"
+    CANCELLATION = "cancellation"
+    REINSTATEMENT = "reinstatement"
+    REVERSAL = "reversal"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Span(_Event):
+    """A period: a term, or a segment's coverage."""
+
+    startTime: AwareDatetime
+    endTime: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Span:
+        if self.endTime <= self.startTime:
+            raise ValueError("endTime must be after startTime")
+        return self
+
+
+class Charge(_Event):
+    """One priced charge; `amount` is a decimal string."""
+
+    locator: Locator
+    chargeType: Annotated[str, Field(min_length=1, max_length=64)]
+    amount: Money
+
+
+class Segment(Span):
+    """A transaction's segment: its coverage period and charges."""
+
+    locator: Locator
+    charges: list[Charge] = Field(default_factory=list, max_length=1000)
+
+
+class QuoteEvent(_Event):
+    """A quote reached a lifecycle moment (priced, accepted, …)."""
+
+    type: Literal["quote"]
+    eventId: EventId | None = None
+    trigger: Trigger
+    locator: Locator
+    accountLocator: Locator
+    productName: Annotated[str, Field(max_length=128)] | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    currency: Currency | None = None
+    installmentPlan: Annotated[str, Field(max_length=64)] | None = None
+    term: Span | None = None
+    charges: list[Charge] = Field(default_factory=list, max_length=1000)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class TransactionEvent(_Event):
+    """A policy transaction reached a lifecycle moment, usually issued."""
+
+    type: Literal["transaction"]
+    eventId: EventId | None = None
+    trigger: Trigger
+    transactionType: TransactionType
+    locator: Locator
+    policyLocator: Locator
+    termLocator: Locator | None = None
+    accountLocator: Locator
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    currency: Currency | None = None
+    installmentPlan: Annotated[str, Field(max_length=64)] | None = None
+    effectiveTime: AwareDatetime | None = None
+    reversedTransactionLocator: Locator | None = None
+    segments: list[Segment] = Field(default_factory=list, max_length=1000)
+    data: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,270 @@
+"""Documents jobs end to end: intake, rendering, the nine endpoints, errors and retriggers."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pypdf
+import pytest
+from fastapi.testclient import TestClient
+
+from policyjobs.runtime import Runtime
+from policyjobs.tenants.config import load_tenant_config
+from policyjobs.tenants.service import create_tenant
+from tests.acceptance.conftest import MakeToken, bearer
+from tests.acceptance.test_api_conventions import assert_problem
+
+EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
+TERM = {"startTime": "2027-01-01T05:00:00Z", "endTime": "2028-01-01T05:00:00Z"}
+BROKEN = """
+documents:
+  timeoutSeconds: 1
+  definitions:
+    - {staticName: fine, name: Fine, trigger: validated, scope: quote, format: text,
+       template: "Quote {{ reference.locator }}"}
+    - {staticName: missingData, name: Missing, trigger: validated, scope: quote, format: html,
+       template: "<p>\\n{{ event.data.nothing.here }}</p>"}
+    - {staticName: badSyntax, name: Bad, trigger: validated, scope: quote, format: html,
+       template: "{% for %}"}
+    - {staticName: badPdf, name: Huge, trigger: validated, scope: quote, format: pdf,
+       template: "<div style='font-size: 1e308px'>x</div>"}
+    - {staticName: slow, name: Slow, trigger: accepted, scope: quote, format: pdf,
+       template: "{% for i in range(event.data.lines) %}<p>line {{ i }}</p>{% endfor %}"}
+"""
+
+
+def quote(locator: str, trigger: str = "priced", **data: Any) -> dict[str, Any]:
+    """A quote event."""
+    return {"type": "quote", "trigger": trigger, "locator": locator, "accountLocator": "A-1",
+            "term": TERM, "charges": [{"locator": "C-1", "chargeType": "premium",
+                                       "amount": "1200.00"}],
+            "data": {"insured": {"name": "Ada Lovelace"}, **data}}
+
+
+def transaction(locator: str, segments: int = 2) -> dict[str, Any]:
+    """An issued issuance with `segments` segments."""
+    return {"type": "transaction", "trigger": "issued", "transactionType": "issuance",
+            "locator": locator, "policyLocator": "P-1", "termLocator": "TERM-1",
+            "accountLocator": "A-1",
+            "segments": [{"locator": f"S-{i}", "startTime": TERM["startTime"],
+                          "endTime": TERM["endTime"], "charges": [
+                              {"locator": f"C-{i}", "chargeType": "premium", "amount": "100"}]}
+                         for i in range(segments)]}
+
+
+class Docs:
+    """A tenant, its token and helpers over the documents API."""
+
+    def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken,
+                 config: str = EXAMPLE) -> None:
+        self.client = client
+        with runtime.db.begin() as conn:
+            self.tenant = create_tenant(conn, load_tenant_config(config), runtime.clock.now())
+        self.token = make_token(self.tenant, "documents.read", "documents.trigger",
+                                "events.write", "admin")
+        self.headers = bearer(self.token)
+
+    def send(self, *events: dict[str, Any]) -> list[dict[str, Any]]:
+        response = self.client.post(f"/platform/{self.tenant}/events", headers=self.headers,
+                                    json={"events": list(events)})
+        assert response.status_code == 202, response.text
+        return list(response.json()["events"])
+
+    def settle(self) -> None:
+        idle = self.client.get("/admin/idle", params={"timeout": 60}, headers=self.headers)
+        assert idle.json() == {"idle": True}
+
+    def url(self, path: str) -> str:
+        return f"/document/{self.tenant}/documents/{path}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.client.get(self.url(path), headers=self.headers, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str) -> Any:
+        return self.client.post(self.url(path), headers=self.headers)
+
+
+@pytest.fixture
+def docs(client: TestClient, runtime: Runtime, make_token: MakeToken) -> Docs:
+    """A tenant configured from examples/tenant.yaml."""
+    return Docs(client, runtime, make_token)
+
+
+@pytest.fixture
+def broken(client: TestClient, runtime: Runtime, make_token: MakeToken) -> Docs:
+    """A tenant whose documents fail in every way, with a one-second deadline."""
+    return Docs(client, runtime, make_token, BROKEN)
+
+
+def test_a_priced_quote_renders_its_pdf(docs: Docs) -> None:
+    [receipt] = docs.send(quote("Q-1"))
+    [job_ref] = [j for j in receipt["jobs"] if j["kind"] == "documents"]
+    docs.settle()
+    job = docs.get(f"quote/Q-1/jobs/{job_ref['locator']}")
+    assert job["status"] == "finished"
+    assert job["documentTrigger"] == "priced"
+    assert job["referenceType"] == "quote"
+    assert job["referenceLocator"] == "Q-1"
+    assert job["processingErrors"] is None
+    assert job["childrenJobs"] == []
+    [document] = job["documents"]
+    assert document["staticName"] == "quoteSummary"
+    assert document["documentInstanceState"] == document["state"] == "ready"
+    meta = docs.get(document["locator"])
+    assert meta["documentFormat"] == "pdf"
+    assert meta["readyAt"]
+    response = docs.client.get(docs.url(f"{document['locator']}/document"), headers=docs.headers)
+    assert response.headers["content-type"] == "application/pdf"
+    text = pypdf.PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    assert "Quote Q-1" in text
+    assert "Ada Lovelace" in text
+    assert "1200.00" in text
+
+
+def test_no_definition_no_job(docs: Docs) -> None:
+    [receipt] = docs.send(quote("Q-2", trigger="underwritten"))
+    assert receipt["jobs"] == []
+    assert docs.get("quote/Q-2/jobs/list") == {"listCompleted": True, "items": []}
+
+
+def test_a_transaction_renders_segments_in_children(docs: Docs) -> None:
+    [receipt] = docs.send(transaction("T-1", segments=2))
+    parent = receipt["jobs"][0]["locator"]
+    docs.settle()
+    job = docs.get(f"transaction/T-1/jobs/{parent}")
+    assert job["status"] == "finished"
+    assert len(job["childrenJobs"]) == 2
+    assert [d["staticName"] for d in job["documents"]] == ["policyDeclarations"]
+    for index, child in enumerate(job["childrenJobs"]):
+        segment = docs.get(f"segment/S-{index}/jobs/{child}")
+        assert segment["status"] == "finished"
+        assert segment["referenceType"] == "segment"
+        [document] = segment["documents"]
+        html = docs.client.get(docs.url(f"{document['locator']}/document"), headers=docs.headers)
+        assert html.headers["content-type"] == "text/html; charset=utf-8"
+        assert f"Segment S-{index}" in html.text
+    listed = docs.get("segment/S-1/jobs/list")["items"]
+    assert [i["locator"] for i in listed] == [job["childrenJobs"][1]]
+
+
+def test_lists_page_and_go_bare(docs: Docs) -> None:
+    made = [docs.send(quote("Q-3"))[0]["jobs"][0]["locator"] for _ in range(3)]
+    page = docs.get("quote/Q-3/jobs/list", count=2)
+    assert page["listCompleted"] is False
+    assert [i["locator"] for i in page["items"]] == made[:2]
+    assert set(page["items"][0]) == {"locator", "referenceType", "status", "createdAt"}
+    bare = docs.get("quote/Q-3/jobs/list", extended="false", offset=2)
+    assert [i["locator"] for i in bare] == made[2:]
+
+
+def test_each_error_state_fails_the_job_and_the_rest_render(broken: Docs) -> None:
+    job_locator = broken.send(quote("Q-9", trigger="validated"))[0]["jobs"][0]["locator"]
+    broken.settle()
+    job = broken.get(f"quote/Q-9/jobs/{job_locator}")
+    assert job["status"] == "failed"
+    states = {d["staticName"]: d for d in job["documents"]}
+    assert states["fine"]["documentInstanceState"] == "ready"
+    assert states["missingData"]["documentInstanceState"] == "dataError"
+    assert "missingData line 2" in states["missingData"]["processingErrors"]
+    assert states["badSyntax"]["documentInstanceState"] == "renderError"
+    assert states["badPdf"]["documentInstanceState"] == "conversionError"
+    for name in ("missingData", "badSyntax", "badPdf"):
+        assert name in job["processingErrors"]
+    assert broken.get(states["fine"]["locator"])["documentInstanceState"] == "ready"
+    body = assert_problem(broken.client.get(
+        broken.url(f"{states['badPdf']['locator']}/document"), headers=broken.headers), 409)
+    assert "conversionError" in body["detail"]
+
+
+def test_a_failed_job_is_retriggered_one_at_a_time(broken: Docs) -> None:
+    job_locator = broken.send(quote("Q-8", trigger="validated"))[0]["jobs"][0]["locator"]
+    broken.settle()
+    response = broken.post(f"quote/Q-8/jobs/{job_locator}/trigger")
+    assert response.status_code == 200
+    assert response.json()["status"] == "running"
+    broken.settle()
+    job = broken.get(f"quote/Q-8/jobs/{job_locator}")
+    assert job["status"] == "failed"  # the templates are still broken
+    assert job["documents"][0]["documentInstanceState"] == "ready"  # kept, not re-rendered
+
+
+def test_a_timed_out_job_is_retriggered_and_completes(broken: Docs, runtime: Runtime) -> None:
+    job_locator = broken.send(quote("Q-7", trigger="accepted", lines=4000))[0]["jobs"][0][
+        "locator"]
+    deadline = time.monotonic() + 30
+    while "timed out" not in (broken.get(f"quote/Q-7/jobs/{job_locator}")[
+            "processingErrors"] or ""):
+        assert time.monotonic() < deadline, "the job was never marked timed out"
+        time.sleep(0.1)
+    assert broken.get(f"quote/Q-7/jobs/{job_locator}")["status"] == "running"
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(broken.post("quote/Q-7/trigger")))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bodies = sorted((r.json() for r in results), key=len)
+    assert bodies[0] == []
+    assert [j["locator"] for j in bodies[1]] == [job_locator]
+    broken.settle()
+    job = broken.get(f"quote/Q-7/jobs/{job_locator}")
+    assert job["status"] == "finished"
+    [document] = job["documents"]
+    assert document["documentInstanceState"] == "ready"
+    files = list((runtime.settings.home / "documents" / broken.tenant).iterdir())
+    assert [f.name for f in files] == [f"{document['locator']}.pdf"]
+
+
+def test_retriggering_what_is_not_timed_out_does_nothing(docs: Docs) -> None:
+    job_locator = docs.send(quote("Q-6"))[0]["jobs"][0]["locator"]
+    docs.settle()
+    assert docs.post("quote/Q-6/trigger").json() == []
+    assert_problem(docs.post(f"quote/Q-6/jobs/{job_locator}/trigger"), 409)
+
+
+def test_wrong_reference_type_locator_or_tenant_is_404(docs: Docs, client: TestClient,
+                                                       runtime: Runtime,
+                                                       make_token: MakeToken) -> None:
+    job_locator = docs.send(quote("Q-5"))[0]["jobs"][0]["locator"]
+    docs.settle()
+    assert_problem(client.get(docs.url(f"quote/Q-4/jobs/{job_locator}"), headers=docs.headers),
+                   404)
+    assert_problem(client.get(docs.url(f"transaction/Q-5/jobs/{job_locator}"),
+                              headers=docs.headers), 404)
+    other = Docs(client, runtime, make_token)
+    assert_problem(client.get(other.url(f"quote/Q-5/jobs/{job_locator}"),
+                              headers=other.headers), 404)
+    document = docs.get(f"quote/Q-5/jobs/{job_locator}")["documents"][0]["locator"]
+    assert_problem(client.get(other.url(document), headers=other.headers), 404)
+    assert_problem(client.get(other.url(f"{document}/document"), headers=other.headers), 404)
+    assert_problem(client.get(docs.url("invoices/INV-1/jobs"), headers=docs.headers), 404)
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "quote/Q/jobs/list"), ("GET", "quote/Q/jobs/J"), ("POST", "quote/Q/trigger"),
+    ("GET", "transaction/T/jobs/list"), ("GET", "transaction/T/jobs/J"),
+    ("POST", "transaction/T/trigger"), ("GET", "segment/S/jobs/list"),
+    ("GET", "segment/S/jobs/J"), ("POST", "segment/S/trigger"), ("GET", "D"),
+    ("GET", "D/document"), ("POST", "quote/Q/jobs/J/trigger"), ("GET", "invoices/I/jobs"),
+])
+def test_every_endpoint_guards_itself(docs: Docs, client: TestClient, runtime: Runtime,
+                                      make_token: MakeToken, method: str, path: str) -> None:
+    assert_problem(client.request(method, docs.url(path)), 401)
+    other = Docs(client, runtime, make_token)
+    assert_problem(client.request(method, docs.url(path), headers=other.headers), 403)
+    permission = "documents.read" if method == "POST" else "documents.trigger"
+    wrong = make_token(docs.tenant, permission)
+    assert_problem(client.request(method, docs.url(path), headers=bearer(wrong)), 403)
+    bad = f"/document/not-a-uuid/documents/{path}"
+    assert_problem(client.request(method, bad, headers=bearer(make_token(docs.tenant, "admin"))),
+                   400)
+    if path.endswith("list"):
+        assert_problem(client.get(docs.url(path), params={"count": 0}, headers=docs.headers),
+                       400)
