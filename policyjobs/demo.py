@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -58,9 +59,16 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
     thread.start()
     url = f"http://127.0.0.1:{chosen}"
     _wait_until_up(url)
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=60) as client:
+        receipts = _send_book(client, tenant, console)
         clock = client.get("/admin/clock").json()["now"]
-        idle = client.get("/admin/idle", params={"timeout": 5}).json()["idle"]
+        idle = client.get("/admin/idle", params={"timeout": 30}).json()["idle"]
+        quote_job = receipts[0]["jobs"][0]["locator"] if receipts[0]["jobs"] else None
+        document = None
+        if quote_job:
+            job = client.get(f"/document/{tenant}/documents/quote/Q-100/jobs/{quote_job}").json()
+            document = job["documents"][0]["locator"] if job["documents"] else None
 
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
@@ -78,6 +86,14 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
     console.print(f"  curl {auth} -X PUT -H 'Content-Type: application/json' "
                   f"-d '{{\"now\": \"2027-06-01T00:00:00Z\"}}' {url}/admin/clock", soft_wrap=True)
     console.print(f"  curl {auth} '{url}/admin/idle?timeout=5'", soft_wrap=True)
+    if quote_job:
+        console.print(f"  curl {auth} {url}/document/{tenant}/documents/quote/Q-100/jobs/"
+                      f"{quote_job}", soft_wrap=True)
+        console.print(f"  curl {auth} {url}/document/{tenant}/documents/transaction/T-100/jobs/"
+                      "list", soft_wrap=True)
+    if document:
+        console.print(f"  curl {auth} -o quote.pdf {url}/document/{tenant}/documents/"
+                      f"{document}/document", soft_wrap=True)
     try:
         if not exit_after:
             console.print("Serving until Ctrl-C.")
@@ -89,6 +105,28 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
         server.should_exit = True
         thread.join(timeout=40)
         runtime.close()
+
+
+def _send_book(client: httpx.Client, tenant: str, console: Console) -> list[dict[str, Any]]:
+    """A priced quote and an issued policy with two segments: their documents render."""
+    term = {"startTime": "2027-01-01T05:00:00Z", "endTime": "2028-01-01T05:00:00Z"}
+    charges = [{"locator": "C-1", "chargeType": "premium", "amount": "1200.00"}]
+    events = [
+        {"type": "quote", "eventId": "demo-quote", "trigger": "priced", "locator": "Q-100",
+         "accountLocator": "A-7", "productName": "homeowners", "term": term, "charges": charges,
+         "data": {"insured": {"name": "Ada Lovelace"}}},
+        {"type": "transaction", "eventId": "demo-issue", "trigger": "issued",
+         "transactionType": "issuance", "locator": "T-100", "policyLocator": "P-100",
+         "termLocator": "TERM-100", "accountLocator": "A-7",
+         "segments": [{"locator": f"S-10{i}", "startTime": term["startTime"],
+                       "endTime": term["endTime"], "charges": charges} for i in range(2)]},
+    ]
+    response = client.post(f"/platform/{tenant}/events", json={"events": events})
+    response.raise_for_status()
+    receipts: list[dict[str, Any]] = response.json()["events"]
+    with console.status("rendering the demo's documents…"):
+        client.get("/admin/idle", params={"timeout": 60})
+    return receipts
 
 
 def _wait_until_up(url: str) -> None:
