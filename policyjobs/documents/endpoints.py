@@ -22,6 +22,7 @@ from policyjobs.documents.schemas import (
     DocumentsJobSummary,
 )
 from policyjobs.documents.storage import storage_for
+from policyjobs.engine.clock import wall_now
 from policyjobs.engine.jobs import ACTIVE_STATUSES, JobStatus
 from policyjobs.exceptions import Conflict, NotFound
 from policyjobs.security.tokens import Principal
@@ -98,7 +99,11 @@ def _trigger_one(reference_type: str) -> Callable[..., Response]:
             if row.status != JobStatus.FAILED and not stuck:
                 raise Conflict(f"documents job {jobLocator} is neither failed nor timed out; "
                                "there is nothing to re-run")
-            service.retrigger_job(conn, runtime.queue, job_locator=jobLocator, status=row.status)
+            if row.status == JobStatus.LEASED and row.lease_expires_at > wall_now():
+                raise Conflict(f"documents job {jobLocator} timed out and its worker is "
+                               "stopping it; trigger it again in a moment")
+            service.retrigger_job(conn, runtime.queue, tenant=str(tenantLocator),
+                                  job_locator=jobLocator, status=row.status)
             row = queries.job_row(conn, **scope)
         return json_response(queries.summary(row))
 

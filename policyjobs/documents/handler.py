@@ -1,43 +1,47 @@
-"""The documents job: render each of its documents that is not ready yet.
+"""The documents job: render each of its documents that is not ready yet, by its deadline.
 
-Each render claims its document with a fresh token first, and writes the file
-only while holding the document's row and that token. A retrigger hands out
-new tokens, so a render left behind by a hung or dead worker can never write a
-file, and no document is rendered to storage twice.
+Renders run in child processes (`isolation.py`) that are killed when the job's
+deadline comes; the job is then postponed until a retrigger, still running and
+marked timed out. A job that comes back after its worker died, past its
+deadline, is postponed the same way without rendering.
+
+Each render also claims its document with a fresh token, and writes the file
+only while holding the document's row and that token, so whatever happens to
+an attempt, no file is written twice.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
+from policyjobs.documents.isolation import RenderTimeout, render_isolated
 from policyjobs.documents.models import documents, documents_jobs
-from policyjobs.documents.render import (
-    CONTENT_TYPES,
-    EXTENSIONS,
-    RenderError,
-    html_to_pdf,
-    render_markup,
-)
+from policyjobs.documents.render import CONTENT_TYPES, EXTENSIONS, RenderError
 from policyjobs.documents.storage import Storage
-from policyjobs.engine import JobContext, PermanentJobError, new_locator
+from policyjobs.engine import JobContext, PermanentJobError, Postpone, new_locator
+from policyjobs.engine.clock import wall_now
 
 log = structlog.get_logger("policyjobs.documents")
+TIMED_OUT = "timed out: rendering ran past the job's deadline; it waits for a retrigger"
 
 
 def render_documents(context: JobContext, storage: Storage) -> dict[str, Any]:
     """Render every document of the job that is not ready; fail the job if any cannot be."""
     job = context.job
     with context.db.connect() as conn:
+        deadline = conn.execute(sa.select(documents_jobs.c.deadline_at)
+                                .where(documents_jobs.c.job_locator == job.locator)).scalar_one()
         pending = conn.execute(
             sa.select(documents).where(documents.c.job_locator == job.locator,
                                        documents.c.state != "ready")
             .order_by(documents.c.locator)
         ).all()
     failures = [problem for row in pending
-                if (problem := _render_one(context, storage, row)) is not None]
+                if (problem := _render_one(context, storage, row, deadline)) is not None]
     with context.db.begin() as conn:
         conn.execute(documents_jobs.update().where(documents_jobs.c.job_locator == job.locator)
                      .values(handled_at=context.clock.now()))
@@ -46,8 +50,12 @@ def render_documents(context: JobContext, storage: Storage) -> dict[str, Any]:
     return {"rendered": len(pending) - len(failures)}
 
 
-def _render_one(context: JobContext, storage: Storage, row: Any) -> str | None:
+def _render_one(context: JobContext, storage: Storage, row: Any,
+                deadline: datetime) -> str | None:
     """Render one document; the problem, if it failed, as `processingErrors` text."""
+    remaining = (deadline - wall_now()).total_seconds()
+    if remaining <= 0:
+        raise Postpone(TIMED_OUT)
     token = new_locator()
     if not _claim(context, row.locator, token):
         return None
@@ -59,11 +67,12 @@ def _render_one(context: JobContext, storage: Storage, row: Any) -> str | None:
         "document": {"staticName": row.static_name, "name": row.name},
     }
     try:
-        markup = render_markup(row.static_name, row.template, template_context,
-                               escape=row.format != "text")
-        _advance(context, row.locator, token, state="dataReady")
-        content = html_to_pdf(row.static_name, markup) if row.format == "pdf" \
-            else markup.encode("utf-8")
+        content = render_isolated(
+            row.static_name, row.template, row.format, template_context, timeout=remaining,
+            on_data_ready=lambda: _advance(context, row.locator, token, state="dataReady"))
+    except RenderTimeout:
+        _advance(context, row.locator, token, state="draft")
+        raise Postpone(TIMED_OUT) from None
     except RenderError as exc:
         _advance(context, row.locator, token, state=exc.failure, processing_errors=exc.message)
         log.warning("document failed", job=context.job.locator, document=row.locator,

@@ -17,6 +17,7 @@ from policyjobs.engine.jobs import ACTIVE_STATUSES, JobStatus
 from policyjobs.engine.schema import jobs
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
 from policyjobs.tenants.config import DocumentDefinition, DocumentScope, parse_tenant_config
+from policyjobs.tenants.service import get_tenant
 
 KIND = "documents"
 TRANSACTION_SCOPES = (DocumentScope.TRANSACTION, DocumentScope.POLICY, DocumentScope.TERM)
@@ -131,46 +132,49 @@ def mark_timeouts(queue: JobQueue, now: datetime) -> int:
 
 def retrigger_timed_out(conn: sa.Connection, queue: JobQueue, *, tenant: str,
                         reference_type: str, reference_locator: str) -> list[str]:
-    """Re-run this reference's timed-out documents jobs; the locators re-run."""
+    """Re-run this reference's timed-out documents jobs; the locators re-run.
+
+    Only jobs no live worker holds are taken: postponed ones, and those whose
+    worker died (lease expired). A job whose worker is still stopping its render
+    is postponed within moments, and then a retrigger takes it.
+    """
+    stopped = sa.or_(jobs.c.status == JobStatus.QUEUED,
+                     sa.and_(jobs.c.status == JobStatus.LEASED,
+                             jobs.c.lease_expires_at < wall_now()))
     candidates = conn.execute(
         sa.select(documents_jobs.c.job_locator)
         .join(jobs, jobs.c.locator == documents_jobs.c.job_locator)
         .where(jobs.c.tenant == tenant, jobs.c.reference_type == reference_type,
-               jobs.c.reference_locator == reference_locator, jobs.c.kind == KIND,
-               jobs.c.status.in_([str(s) for s in ACTIVE_STATUSES]),
+               jobs.c.reference_locator == reference_locator, jobs.c.kind == KIND, stopped,
                documents_jobs.c.timed_out_at.is_not(None))
         .order_by(documents_jobs.c.job_locator)
     ).scalars().all()
-    return _rerun(conn, queue, list(candidates), require_timed_out=True)
+    return _rerun(conn, queue, tenant, list(candidates), require_timed_out=True)
 
 
-def retrigger_job(conn: sa.Connection, queue: JobQueue, *, job_locator: str,
+def retrigger_job(conn: sa.Connection, queue: JobQueue, *, tenant: str, job_locator: str,
                   status: str) -> list[str]:
     """Re-run one failed or timed-out documents job; [] if it is neither."""
-    return _rerun(conn, queue, [job_locator], require_timed_out=status != JobStatus.FAILED)
+    return _rerun(conn, queue, tenant, [job_locator],
+                  require_timed_out=status != JobStatus.FAILED)
 
 
-def _rerun(conn: sa.Connection, queue: JobQueue, locators: list[str], *,
+def _rerun(conn: sa.Connection, queue: JobQueue, tenant: str, locators: list[str], *,
            require_timed_out: bool) -> list[str]:
-    """Reset the deadlines of `locators` (only the still timed-out ones, if required) and requeue.
+    """Give each job a new deadline from the tenant's current timeout, and requeue it.
 
-    The reset is one conditional update, so of two retriggers at once only one wins a job.
+    The reset is a conditional update, so of two retriggers at once only one wins a job.
     """
     if not locators:
         return []
-    won: list[str] = []
-    for locator in locators:
-        query = documents_jobs.update().where(documents_jobs.c.job_locator == locator)
-        if require_timed_out:
-            query = query.where(documents_jobs.c.timed_out_at.is_not(None))
-        timeout = conn.execute(sa.select(documents_jobs.c.timeout_seconds)
-                               .where(documents_jobs.c.job_locator == locator)).scalar()
-        if timeout is None:
-            continue
-        changed = conn.execute(query.values(
-            timed_out_at=None, handled_at=None,
-            deadline_at=wall_now() + timedelta(seconds=timeout),
-        )).rowcount
-        if changed:
-            won.append(locator)
-    return queue.requeue(conn, won)
+    config = parse_tenant_config(get_tenant(conn, tenant).config)
+    timeout = config.documents.timeout_seconds
+    query = documents_jobs.update().where(documents_jobs.c.job_locator.in_(locators))
+    if require_timed_out:
+        query = query.where(documents_jobs.c.timed_out_at.is_not(None))
+    won = conn.execute(
+        query.values(timed_out_at=None, handled_at=None, timeout_seconds=timeout,
+                     deadline_at=wall_now() + timedelta(seconds=timeout))
+        .returning(documents_jobs.c.job_locator)
+    ).scalars().all()
+    return queue.requeue(conn, list(won))

@@ -1,7 +1,7 @@
 """A durable job queue over one SQL table, knowing nothing of insurance."""
 
 from policyjobs.engine.clock import Clock, SystemClock, TestClock
-from policyjobs.engine.errors import EngineError, PermanentJobError
+from policyjobs.engine.errors import EngineError, PermanentJobError, Postpone
 from policyjobs.engine.ids import NIL_UUID, new_locator
 from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, public_status
 from policyjobs.engine.queue import JobQueue
@@ -18,6 +18,7 @@ __all__ = [
     "JobStatus",
     "NewJob",
     "PermanentJobError",
+    "Postpone",
     "Registry",
     "SystemClock",
     "TestClock",

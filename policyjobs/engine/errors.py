@@ -2,8 +2,13 @@
 
     EngineError
      ├── UnknownJobKind
-     └── PermanentJobError   (raised by handlers: fail now, do not retry)
+     ├── PermanentJobError   (raised by handlers: fail now, do not retry)
+     └── Postpone            (raised by handlers: put the job back, not as a failure)
 """
+
+from __future__ import annotations
+
+from datetime import datetime
 
 
 class EngineError(Exception):
@@ -16,3 +21,16 @@ class UnknownJobKind(EngineError):
 
 class PermanentJobError(EngineError):
     """Raised by a handler when retrying cannot help; the job fails at once."""
+
+
+class Postpone(EngineError):
+    """Raised by a handler to give its job back to the queue until `until`, or until requeued.
+
+    The attempt is recorded with `reason` in the job's errors, but it is not a
+    failure: no backoff and no retry limit apply. A job postponed with no `until`
+    waits, still unfinished, for `JobQueue.requeue`.
+    """
+
+    def __init__(self, reason: str, until: datetime | None = None) -> None:
+        super().__init__(reason)
+        self.until = until

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from policyjobs.engine.ids import NIL_UUID, new_locator
@@ -23,6 +23,8 @@ class JobStatus(enum.StrEnum):
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.LEASED, JobStatus.WAITING)
 ENDED_STATUSES = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
+# The run-at of a job postponed until requeued: never due by any clock.
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def public_status(status: str) -> str:
@@ -77,6 +79,8 @@ class Outcome:
     result: str = "null"
     error: str | None = None
     permanent: bool = False
+    postponed: bool = False
+    until: datetime | None = None  # when a postponed job runs again; None: when requeued
 
     @property
     def succeeded(self) -> bool:

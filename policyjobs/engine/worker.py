@@ -21,8 +21,8 @@ import structlog
 from policyjobs.engine import metrics
 from policyjobs.engine.backend import json_text
 from policyjobs.engine.clock import wall_now
-from policyjobs.engine.errors import PermanentJobError
-from policyjobs.engine.jobs import ClaimedJob, Outcome
+from policyjobs.engine.errors import PermanentJobError, Postpone
+from policyjobs.engine.jobs import NEVER, ClaimedJob, Outcome
 from policyjobs.engine.listener import Listener
 from policyjobs.engine.queue import JobQueue
 from policyjobs.engine.registry import JobContext
@@ -161,6 +161,10 @@ class Worker:
             job = outcome.job
             if outcome.succeeded:
                 metrics.FINISHED.labels(job.kind).inc()
+            elif outcome.postponed:
+                backend.retry(conn, owner=self.name, outcome=outcome,
+                              run_at=outcome.until or NEVER, now=now)
+                continue
             elif outcome.permanent or job.attempt >= job.max_attempts:
                 backend.fail(conn, owner=self.name, outcome=outcome, now=now)
                 metrics.FAILED.labels(job.kind).inc()
@@ -220,6 +224,9 @@ class Worker:
         bound = log.bind(tenant=job.tenant, job=job.locator, kind=job.kind, attempt=job.attempt)
         try:
             result = self.queue.registry.kind(job.kind).handler(context)
+        except Postpone as exc:
+            bound.info("job postponed", reason=str(exc))
+            return Outcome(job, error=str(exc), postponed=True, until=exc.until)
         except PermanentJobError as exc:
             bound.warning("job failed for good", error=str(exc))
             return Outcome(job, error=str(exc) or type(exc).__name__, permanent=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,10 +21,10 @@ MakeToken = Callable[..., str]
 
 
 @pytest.fixture
-def runtime(database_url: str) -> Iterator[Runtime]:
-    """A runtime with the test clock and the ping domain."""
-    settings = Settings(database_url=database_url, test_clock=True, poll="100ms",  # type: ignore[arg-type]
-                        lease="5s", upkeep="200ms")
+def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime with the test clock and the ping domain, its files under `tmp_path`."""
+    settings = Settings(database_url=database_url, home=tmp_path / "home",  # type: ignore[arg-type]
+                        test_clock=True, poll="100ms", lease="5s", upkeep="200ms")
     built = Runtime.build(settings, extra_domains=[api_domain.domain])
     try:
         yield built

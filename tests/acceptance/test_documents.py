@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from policyjobs.runtime import Runtime
 from policyjobs.tenants.config import load_tenant_config
-from policyjobs.tenants.service import create_tenant
+from policyjobs.tenants.service import configure_tenant, create_tenant
 from tests.acceptance.conftest import MakeToken, bearer
 from tests.acceptance.test_api_conventions import assert_problem
 
@@ -202,7 +202,14 @@ def test_a_timed_out_job_is_retriggered_and_completes(broken: Docs, runtime: Run
             "processingErrors"] or ""):
         assert time.monotonic() < deadline, "the job was never marked timed out"
         time.sleep(0.1)
-    assert broken.get(f"quote/Q-7/jobs/{job_locator}")["status"] == "running"
+    broken.settle()  # the render was killed at the deadline: nothing runs, nothing is due
+    job = broken.get(f"quote/Q-7/jobs/{job_locator}")
+    assert job["status"] == "running"
+    assert job["documents"][0]["documentInstanceState"] != "ready"
+    with runtime.db.begin() as conn:  # the operator gives renders more time, then retriggers
+        configure_tenant(conn, broken.tenant,
+                         load_tenant_config(BROKEN.replace("timeoutSeconds: 1",
+                                                           "timeoutSeconds: 120")))
     results: list[Any] = []
     threads = [threading.Thread(target=lambda: results.append(broken.post("quote/Q-7/trigger")))
                for _ in range(2)]
