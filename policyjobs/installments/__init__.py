@@ -1,0 +1,1 @@
+"""Installment lattices and the installments split from a term's charges."""
