@@ -13,7 +13,7 @@ an attempt, no file is written twice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 import structlog
@@ -55,7 +55,7 @@ def _render_one(context: JobContext, storage: Storage, row: Any,
     """Render one document; the problem, if it failed, as `processingErrors` text."""
     remaining = (deadline - wall_now()).total_seconds()
     if remaining <= 0:
-        raise Postpone(TIMED_OUT)
+        _time_out(context)
     token = new_locator()
     if not _claim(context, row.locator, token):
         return None
@@ -72,7 +72,7 @@ def _render_one(context: JobContext, storage: Storage, row: Any,
             on_data_ready=lambda: _advance(context, row.locator, token, state="dataReady"))
     except RenderTimeout:
         _advance(context, row.locator, token, state="draft")
-        raise Postpone(TIMED_OUT) from None
+        _time_out(context)
     except RenderError as exc:
         _advance(context, row.locator, token, state=exc.failure, processing_errors=exc.message)
         log.warning("document failed", job=context.job.locator, document=row.locator,
@@ -80,6 +80,16 @@ def _render_one(context: JobContext, storage: Storage, row: Any,
         return f"document {row.static_name} ({row.locator}): {exc.failure}: {exc.message}"
     _store(context, storage, row, token, content)
     return None
+
+
+def _time_out(context: JobContext) -> NoReturn:
+    """Mark the job timed out and postpone it until a retrigger."""
+    with context.db.begin() as conn:
+        conn.execute(documents_jobs.update()
+                     .where(documents_jobs.c.job_locator == context.job.locator,
+                            documents_jobs.c.timed_out_at.is_(None))
+                     .values(timed_out_at=context.clock.now()))
+    raise Postpone(TIMED_OUT)
 
 
 def _claim(context: JobContext, locator: str, token: str) -> bool:

@@ -99,7 +99,7 @@ class JobQueue:
         self.backend.notify(conn)
         conn.info[_WAKE_FLAG] = True
         for job in jobs:
-            metrics.ENQUEUED.labels(job.kind).inc()
+            metrics.ENQUEUED.inc(job.kind)
         return locators
 
     def cancel(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:

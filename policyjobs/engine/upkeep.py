@@ -99,7 +99,7 @@ class Upkeep:
                 if rows:
                     self.queue.wake(conn)
             for locator, kind, status, _ in rows:
-                metrics.RESCUED.labels(kind).inc()
+                metrics.RESCUED.inc(kind)
                 log.warning("rescued job from a dead worker", job=locator, kind=kind,
                             status=status)
             total += len(rows)

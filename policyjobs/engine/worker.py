@@ -30,6 +30,13 @@ from policyjobs.engine.registry import JobContext
 log = structlog.get_logger("policyjobs.worker")
 
 
+def _log_for(job: ClaimedJob) -> structlog.stdlib.BoundLogger:
+    """The log, bound to a job's tenant, locator, kind and attempt."""
+    bound: structlog.stdlib.BoundLogger = log.bind(
+        tenant=job.tenant, job=job.locator, kind=job.kind, attempt=job.attempt)
+    return bound
+
+
 def worker_name() -> str:
     """A name unique to this worker: host, process and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -125,7 +132,7 @@ class Worker:
             for job in jobs:
                 self._held[job.id] = job
         for job in jobs:
-            metrics.STARTED.labels(job.kind).inc()
+            metrics.STARTED.inc(job.kind)
             self._pending.put(job)
         return len(jobs)
 
@@ -160,18 +167,18 @@ class Worker:
         for outcome in outcomes:
             job = outcome.job
             if outcome.succeeded:
-                metrics.FINISHED.labels(job.kind).inc()
+                metrics.FINISHED.inc(job.kind)
             elif outcome.postponed:
                 backend.retry(conn, owner=self.name, outcome=outcome,
                               run_at=outcome.until or NEVER, now=now)
                 continue
             elif outcome.permanent or job.attempt >= job.max_attempts:
                 backend.fail(conn, owner=self.name, outcome=outcome, now=now)
-                metrics.FAILED.labels(job.kind).inc()
+                metrics.FAILED.inc(job.kind)
             else:
                 delay = self.queue.registry.backoff(job.kind, job.attempt)
                 backend.retry(conn, owner=self.name, outcome=outcome, run_at=now + delay, now=now)
-                metrics.RETRIED.labels(job.kind).inc()
+                metrics.RETRIED.inc(job.kind)
                 continue
             if job.parent_locator:
                 parents.add(job.parent_locator)
@@ -221,22 +228,21 @@ class Worker:
 
     def _execute(self, job: ClaimedJob) -> Outcome:
         context = JobContext(job=job, db=self.queue.db, clock=self.queue.clock, queue=self.queue)
-        bound = log.bind(tenant=job.tenant, job=job.locator, kind=job.kind, attempt=job.attempt)
         try:
             result = self.queue.registry.kind(job.kind).handler(context)
         except Postpone as exc:
-            bound.info("job postponed", reason=str(exc))
+            _log_for(job).info("job postponed", reason=str(exc))
             return Outcome(job, error=str(exc), postponed=True, until=exc.until)
         except PermanentJobError as exc:
-            bound.warning("job failed for good", error=str(exc))
+            _log_for(job).warning("job failed for good", error=str(exc))
             return Outcome(job, error=str(exc) or type(exc).__name__, permanent=True)
         except Exception as exc:
-            bound.warning("job attempt failed", error=str(exc), exc_info=True)
+            _log_for(job).warning("job attempt failed", error=str(exc), exc_info=True)
             return Outcome(job, error=f"{type(exc).__name__}: {exc}")
         try:
             return Outcome(job, result=json_text(result))
         except TypeError as exc:
-            bound.error("job result is not JSON", error=str(exc))
+            _log_for(job).error("job result is not JSON", error=str(exc))
             return Outcome(job, error=f"the handler's result is not JSON: {exc}", permanent=True)
 
     # -- side threads -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -23,14 +24,19 @@ def open_store(url: str, *, pool_size: int = 10) -> sa.Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     return sa.create_engine(
         parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        pool_recycle=3600,
+        pool_recycle=3600, json_serializer=_json_text, json_deserializer=orjson.loads,
     )
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _open_sqlite(url: sa.URL) -> sa.Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    db = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=20)
+    db = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=20,
+                          json_serializer=_json_text, json_deserializer=orjson.loads)
 
     @event.listens_for(db, "connect")
     def configure(dbapi_connection: Any, _record: Any) -> None:

@@ -44,6 +44,9 @@ def migrate(db: sa.Engine) -> None:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
             conn.commit()
+            if conn.dialect.name == "postgresql":  # fresh statistics for the claim's plan
+                conn.exec_driver_sql("ANALYZE jobs")
+                conn.commit()
         finally:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")

@@ -2,21 +2,19 @@
 -- Each `-- name:` line opens a query; the line after it says what it does.
 
 -- name: insert_jobs
--- Adds a batch of jobs in one statement, in the caller's transaction; deduplicated ones are skipped.
+-- Adds a batch of jobs in one statement, in the caller's transaction; deduplicated ones are
+-- skipped. The batch travels as one JSON array, which costs the driver nothing to adapt.
 INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator, parent_locator,
                   status, run_at, attempt, max_attempts, payload, errors, dedupe_key,
                   created_by, created_at, updated_at)
 SELECT t.locator, t.tenant, t.kind, t.reference_type, t.reference_locator, t.parent_locator,
-       'queued', t.run_at, 0, t.max_attempts, t.payload::jsonb, '[]'::jsonb, t.dedupe_key,
-       t.created_by, %(now)s, %(now)s
-FROM unnest(%(locator)s::text[], %(tenant)s::text[], %(kind)s::text[],
-            %(reference_type)s::text[], %(reference_locator)s::text[], %(parent_locator)s::text[],
-            %(run_at)s::timestamptz[], %(max_attempts)s::int[], %(payload)s::text[],
-            %(dedupe_key)s::text[], %(created_by)s::text[])
-     AS t(locator, tenant, kind, reference_type, reference_locator, parent_locator,
-          run_at, max_attempts, payload, dedupe_key, created_by)
-ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
-RETURNING locator;
+       'queued', COALESCE(t.run_at, %(now)s), 0, t.max_attempts, t.payload, '[]'::jsonb,
+       t.dedupe_key, t.created_by, %(now)s, %(now)s
+FROM jsonb_to_recordset(%(batch)s::jsonb)
+     AS t(locator text, tenant text, kind text, reference_type text, reference_locator text,
+          parent_locator text, run_at timestamptz, max_attempts int, payload jsonb,
+          dedupe_key text, created_by text)
+ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
@@ -45,20 +43,23 @@ RETURNING j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locat
           j.parent_locator, j.attempt, j.max_attempts, j.payload, j.created_at, j.run_at;
 
 -- name: parents_among
--- Which of the given jobs have children.
-SELECT DISTINCT parent_locator FROM jobs WHERE parent_locator = ANY(%(locators)s::text[]);
+-- Which of the given jobs (a JSON array of locators) have children.
+SELECT DISTINCT parent_locator FROM jobs
+WHERE parent_locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb));
 
 -- name: complete
--- Records a batch of successful attempts whose lease this worker still holds.
+-- Records a batch of successful attempts whose lease this worker still holds; the batch is
+-- one JSON array of {id, attempt, result, waiting}.
 UPDATE jobs AS j
 SET status = CASE WHEN d.waiting THEN 'waiting' ELSE 'finished' END,
-    result = d.result::jsonb,
+    result = d.result,
     finished_at = CASE WHEN d.waiting THEN NULL ELSE %(now)s END,
     lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
-FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(results)s::text[], %(waiting)s::bool[])
-     AS d(id, attempt, result, waiting)
-WHERE j.id = d.id AND j.attempt = d.attempt AND j.status = 'leased'
-  AND j.lease_owner = %(owner)s;
+FROM jsonb_to_recordset(%(batch)s::jsonb) AS d(id bigint, attempt int, result jsonb,
+                                                waiting boolean)
+-- The owner and attempt alone prove the lease is still ours (every way out of `leased`
+-- clears the owner); a status test here would steer the plan through the leased index.
+WHERE j.id = d.id AND j.attempt = d.attempt AND j.lease_owner = %(owner)s;
 
 -- name: retry
 -- Puts a failed attempt back in the queue at its backoff time.
@@ -78,7 +79,7 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'leased' AND lease_owne
 -- Locks parents in id order, whatever their status: a child ending waits for a parent
 -- whose own completion is in flight, then sees it (READ COMMITTED re-reads locked rows).
 SELECT id FROM jobs
-WHERE locator = ANY(%(locators)s::text[])
+WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb))
 ORDER BY id
 FOR UPDATE;
 
@@ -89,7 +90,7 @@ SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
                                WHERE c.parent_locator = p.locator AND c.status = 'failed')
                   THEN 'failed' ELSE 'finished' END,
     finished_at = %(now)s, updated_at = %(now)s
-WHERE p.locator = ANY(%(locators)s::text[]) AND p.status = 'waiting'
+WHERE p.locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND p.status = 'waiting'
   AND NOT EXISTS (SELECT 1 FROM jobs AS c
                   WHERE c.parent_locator = p.locator
                     AND c.status IN ('queued', 'leased', 'waiting'))
@@ -126,7 +127,7 @@ RETURNING j.locator, j.kind, j.status, j.parent_locator;
 -- Cancels jobs that have not started, or wait only on children.
 UPDATE jobs
 SET status = 'cancelled', finished_at = %(now)s, updated_at = %(now)s
-WHERE locator = ANY(%(locators)s::text[]) AND status IN ('queued', 'waiting')
+WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND status IN ('queued', 'waiting')
 RETURNING locator, parent_locator;
 
 -- name: requeue
@@ -136,7 +137,7 @@ UPDATE jobs
 SET status = 'queued', run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
     finished_at = NULL, updated_at = %(now)s,
     max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
-WHERE locator = ANY(%(locators)s::text[]) AND status IN ('queued', 'leased', 'waiting', 'failed')
+WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND status IN ('queued', 'leased', 'waiting', 'failed')
 RETURNING locator;
 
 -- name: prune

@@ -38,7 +38,7 @@ WHERE parent_locator IN (SELECT value FROM json_each(:locators));
 UPDATE jobs
 SET status = :status, result = :result, finished_at = :finished_at,
     lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
-WHERE id = :id AND attempt = :attempt AND status = 'leased' AND lease_owner = :owner;
+WHERE id = :id AND attempt = :attempt AND lease_owner = :owner;
 
 -- name: retry
 -- Puts a failed attempt back in the queue at its backoff time.
