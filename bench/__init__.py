@@ -1,0 +1,1 @@
+"""Benchmarks: programs run by `bench/run`, not timed unit tests."""

@@ -1,0 +1,233 @@
+"""What every benchmark run shares: worker processes, CPU accounting, polling, percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+POLL_SECONDS = 0.02  # how often completion is polled
+RUN_TIMEOUT = 300.0  # seconds, for any one run
+_log_dir: list[Path] = []  # created on first use, so importing this module leaves nothing
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(RuntimeError):
+    """A run that could not complete: a worker died, or the timeout passed."""
+
+
+@dataclass
+class RunResult:
+    """One throughput run: what ran, how fast, and where the CPU went."""
+
+    system: str  # "ours/postgresql", "ours/sqlite", "pgqueuer", "procrastinate"
+    config: dict[str, Any]
+    jobs: int
+    seconds: float
+    enqueue_seconds: float = 0.0
+    cpu_workers_s: float = 0.0
+    cpu_postgres_s: float = 0.0
+    cpu_bench_s: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    round: int = 1
+
+    @property
+    def jobs_per_s(self) -> float:
+        """Throughput; 0 for a failed run."""
+        return self.jobs / self.seconds if self.seconds > 0 and not self.error else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """The run as plain JSON values."""
+        return {
+            "system": self.system, "config": self.config, "jobs": self.jobs,
+            "seconds": round(self.seconds, 3), "jobs_per_s": round(self.jobs_per_s, 1),
+            "enqueue_seconds": round(self.enqueue_seconds, 3),
+            "cpu_workers_s": round(self.cpu_workers_s, 2),
+            "cpu_postgres_s": round(self.cpu_postgres_s, 2),
+            "cpu_bench_s": round(self.cpu_bench_s, 2),
+            "latency_ms": self.latency_ms, "error": self.error, "round": self.round,
+        }
+
+
+def log_dir() -> Path:
+    """This run's temporary directory: worker logs, SQLite files, the product's home."""
+    if not _log_dir:
+        _log_dir.append(Path(tempfile.mkdtemp(prefix="policyjobs-bench-")))
+    return _log_dir[0]
+
+
+def remove_log_dir() -> None:
+    """Delete this run's temporary directory, if one was made."""
+    while _log_dir:
+        shutil.rmtree(_log_dir.pop(), ignore_errors=True)
+
+
+def say(message: str) -> None:
+    """Progress on stderr, so stdout holds only the table and the JSON line."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+class Workers:
+    """A set of worker processes, each logging to its own file; stopped in `stop`."""
+
+    def __init__(self, label: str, argv: Sequence[str], env: dict[str, str], count: int) -> None:
+        self.label = label
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Path] = []
+        for i in range(count):
+            log = log_dir() / f"{label}-{i}.log"
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    list(argv), env=env, cwd=REPO, stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            self.procs.append(proc)
+            self.logs.append(log)
+
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes' ids."""
+        return [p.pid for p in self.procs]
+
+    def check(self) -> None:
+        """Raise if any worker has exited."""
+        for proc, log in zip(self.procs, self.logs, strict=True):
+            if proc.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise BenchError(f"{self.label} worker {proc.pid} exited "
+                                 f"with {proc.returncode}:\n{tail}")
+
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM every worker, then SIGKILL (the whole session) whatever is left."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without POLICYJOBS_* settings, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYJOBS_")}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time of the given live processes."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _CLK_TCK
+
+
+def children_of(parent: int) -> list[int]:
+    """The ids of the processes whose parent is `parent` (PostgreSQL's backends)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(entry.name))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds spent by the workers, PostgreSQL and this process over one run."""
+
+    def __init__(self, workers: Callable[[], Sequence[int]], postmaster: int | None) -> None:
+        self._workers = workers
+        self._postmaster = postmaster
+        self._start = self._sample()
+
+    def _postgres(self) -> list[int]:
+        if self._postmaster is None:
+            return []
+        return [self._postmaster, *children_of(self._postmaster)]
+
+    def _sample(self) -> tuple[float, dict[int, float], float]:
+        pg = {pid: cpu_seconds([pid]) for pid in self._postgres()}
+        return cpu_seconds(self._workers()), pg, time.process_time()
+
+    def stop(self) -> tuple[float, float, float]:
+        """(workers, postgres, bench) CPU seconds since the meter started."""
+        workers, pg, bench = self._sample()
+        # Backends that came and went between samples are missed; live ones are diffed.
+        pg_delta = sum(v - self._start[1].get(pid, 0.0) for pid, v in pg.items())
+        return workers - self._start[0], pg_delta, bench - self._start[2]
+
+
+# -- waiting ------------------------------------------------------------------------------------
+
+
+def wait_until(what: str, ready: Callable[[], bool], timeout: float,
+               check: Callable[[], None] | None = None, pause: float = 0.05) -> None:
+    """Poll `ready` until true; raise BenchError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if check:
+            check()
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(pause)
+
+
+def idle_sessions(conninfo: str, database: str, pattern: str = "LISTEN%") -> int:
+    """How many idle sessions on `database` last ran a query like `pattern`: ready workers."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND state = 'idle' AND query ILIKE %s", (database, pattern),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0 to 100) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def latency_summary(prefix: str, samples_ms: Sequence[float]) -> dict[str, float]:
+    """p50 and p99 (and the count) of latency samples in milliseconds."""
+    return {
+        f"{prefix}_p50_ms": round(percentile(samples_ms, 50), 2),
+        f"{prefix}_p99_ms": round(percentile(samples_ms, 99), 2),
+        f"{prefix}_n": float(len(samples_ms)),
+    }
