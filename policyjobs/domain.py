@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from policyjobs.engine import JobQueue
 from policyjobs.engine.registry import Duty, JobKind
+from policyjobs.tenants.config import TenantConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class Intake:
     conn: sa.Connection
     queue: JobQueue
     tenant: str
-    tenant_config: dict[str, Any]
+    tenant_config: TenantConfig
     created_by: str
 
 

@@ -16,7 +16,7 @@ from policyjobs.engine.clock import wall_now
 from policyjobs.engine.jobs import ACTIVE_STATUSES, JobStatus
 from policyjobs.engine.schema import jobs
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
-from policyjobs.tenants.config import DocumentDefinition, DocumentScope, parse_tenant_config
+from policyjobs.tenants.config import DocumentDefinition, DocumentScope
 from policyjobs.tenants.service import get_tenant
 
 KIND = "documents"
@@ -67,13 +67,12 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
 
 def _definitions(intake: Intake, trigger: str,
                  scopes: Sequence[DocumentScope]) -> list[DocumentDefinition]:
-    config = parse_tenant_config(intake.tenant_config)
-    return [d for d in config.documents.definitions if d.trigger == trigger and d.scope in scopes]
+    return [d for d in intake.tenant_config.documents.definitions
+            if d.trigger == trigger and d.scope in scopes]
 
 
 def _create(intake: Intake, trigger: str, plans: list[Planned]) -> list[JobRef]:
-    config = parse_tenant_config(intake.tenant_config)
-    timeout = config.documents.timeout_seconds
+    timeout = intake.tenant_config.documents.timeout_seconds
     now = intake.queue.clock.now()
     new_jobs = [
         NewJob(KIND, intake.tenant, {"context": plan.context}, reference_type=plan.reference_type,
@@ -167,8 +166,7 @@ def _rerun(conn: sa.Connection, queue: JobQueue, tenant: str, locators: list[str
     """
     if not locators:
         return []
-    config = parse_tenant_config(get_tenant(conn, tenant).config)
-    timeout = config.documents.timeout_seconds
+    timeout = get_tenant(conn, tenant).settings.documents.timeout_seconds
     query = documents_jobs.update().where(documents_jobs.c.job_locator.in_(locators))
     if require_timed_out:
         query = query.where(documents_jobs.c.timed_out_at.is_not(None))

@@ -41,9 +41,9 @@ class Backend(ABC):
     def time(self, value: datetime) -> Any:
         """A datetime as this dialect's parameter."""
 
-    @abstractmethod
-    def locators(self, values: Iterable[str]) -> Any:
-        """A list of locators as this dialect's parameter."""
+    def locators(self, values: Iterable[str]) -> str:
+        """A list of locators as one JSON array, which both dialects unpack in SQL."""
+        return orjson.dumps(list(values)).decode()
 
     @abstractmethod
     def claimed(self, row: Sequence[Any]) -> ClaimedJob:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,10 +23,6 @@ class PostgresBackend(Backend):
     def time(self, value: datetime) -> Any:
         """psycopg adapts aware datetimes to timestamptz."""
         return value
-
-    def locators(self, values: Iterable[str]) -> Any:
-        """A JSON array, unpacked in SQL: adapting it costs psycopg nothing, unlike a list."""
-        return orjson.dumps(list(values)).decode()
 
     def claimed(self, row: Sequence[Any]) -> ClaimedJob:
         """jsonb and timestamptz arrive already decoded."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,10 +28,6 @@ class SQLiteBackend(Backend):
     def time(self, value: datetime) -> Any:
         """UTC text that sorts in time order."""
         return value.astimezone(UTC).strftime(_TIME_FORMAT)
-
-    def locators(self, values: Iterable[str]) -> Any:
-        """A JSON array, unpacked in SQL by `json_each`."""
-        return orjson.dumps(list(values)).decode()
 
     def claimed(self, row: Sequence[Any]) -> ClaimedJob:
         """Decode the JSON payload and the text times."""

@@ -51,7 +51,7 @@ def post_events(
         try:
             with runtime.db.begin() as conn:
                 intake = Intake(conn, runtime.queue, tenant,
-                                get_tenant(conn, tenant).config, principal.user_id)
+                                get_tenant(conn, tenant).settings, principal.user_id)
                 receipts = accept_events(intake, events)
             break
         except sa.exc.IntegrityError:
