@@ -24,9 +24,10 @@ from policyjobs.documents.schemas import (
 from policyjobs.documents.storage import storage_for
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.jobs import ACTIVE_STATUSES, JobStatus
-from policyjobs.exceptions import Conflict, NotFound
+from policyjobs.exceptions import Conflict
 from policyjobs.security.tokens import Principal
 from policyjobs.store.database import reader
+from policyjobs.store.job_reads import latest_reference_job
 
 router = secured_router(prefix="/document/{tenantLocator}/documents", tags=["documents"])
 Reader = Annotated[Principal, Security(guard("documents", "read"))]
@@ -61,12 +62,10 @@ def _latest(reference_type: str) -> Callable[..., Response]:
     def fetch_latest_documents_job(request: Request, tenantLocator: Tenant, locator: Locator,
                                    _principal: Reader) -> Response:
         with reader(runtime_of(request).db).connect() as conn:
-            rows = queries.list_jobs(conn, tenant=str(tenantLocator),
-                                     reference_type=reference_type, reference_locator=locator,
-                                     page=Page(0, 1000))
-        if not rows:
-            raise NotFound(f"no documents job for {reference_type} {locator}")
-        return json_response(queries.summary(rows[-1]))
+            row = latest_reference_job(conn, tenant=str(tenantLocator),
+                                       reference_type=reference_type, reference_locator=locator,
+                                       kinds=[service.KIND])
+        return json_response(queries.summary(row))
 
     return fetch_latest_documents_job
 

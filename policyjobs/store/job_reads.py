@@ -35,6 +35,18 @@ def list_reference_jobs(conn: sa.Connection, *, tenant: str, reference_type: str
     return conn.execute(query).all()
 
 
+def latest_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
+                         reference_locator: str, kinds: Sequence[str]) -> sa.Row[Any]:
+    """The newest job of `kinds` for one reference, or `NotFound`."""
+    query = (sa.select(jobs)
+             .where(*_scoped(tenant, reference_type, reference_locator, kinds))
+             .order_by(jobs.c.locator.desc()).limit(1))
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"no job for {reference_type} {reference_locator}")
+    return row
+
+
 def get_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
                       reference_locator: str, kinds: Sequence[str],
                       locator: str) -> sa.Row[Any]:
