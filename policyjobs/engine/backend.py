@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
+from policyjobs.engine.jobs import NEVER, ClaimedJob, NewJob, Outcome
 from policyjobs.engine.sql import queries
 
 
@@ -158,6 +158,14 @@ class Backend(ABC):
         """Run jobs again now, wherever they are; the locators requeued."""
         rows = self.run(conn, "requeue", {
             "locators": self.locators(locators), "now": self.time(now),
+        })
+        return [str(r[0]) for r in rows]
+
+    def resume(self, conn: sa.Connection, locators: Iterable[str], now: datetime) -> list[str]:
+        """Make queued jobs postponed until requeued due now; the locators resumed."""
+        rows = self.run(conn, "resume", {
+            "locators": self.locators(locators), "now": self.time(now),
+            "never": self.time(NEVER),
         })
         return [str(r[0]) for r in rows]
 

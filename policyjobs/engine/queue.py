@@ -120,6 +120,17 @@ class JobQueue:
             self.wake(conn)
         return requeued
 
+    def resume(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
+        """Make the named jobs due now if they wait, queued, for a requeue; the locators resumed.
+
+        Unlike `requeue`, it never touches a job a worker holds or one that has ended, so
+        a domain can use it to start the next job of a sequence it keeps itself.
+        """
+        resumed = self.backend.resume(conn, locators, self.clock.now())
+        if resumed:
+            self.wake(conn)
+        return resumed
+
     def wake(self, conn: sa.Connection) -> None:
         """Wake every worker when `conn`'s transaction commits, as after moving the clock."""
         self.backend.notify(conn)

@@ -140,6 +140,13 @@ SET status = 'queued', run_at = %(now)s, lease_owner = NULL, lease_expires_at = 
 WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND status IN ('queued', 'leased', 'waiting', 'failed')
 RETURNING locator;
 
+-- name: resume
+-- Makes jobs that were postponed until requeued (run-at never) due now; only queued ones.
+UPDATE jobs SET run_at = %(now)s, updated_at = %(now)s
+WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND status = 'queued'
+  AND run_at = %(never)s
+RETURNING locator;
+
 -- name: prune
 -- Deletes up to 1000 jobs that ended before `before`.
 DELETE FROM jobs

@@ -111,6 +111,13 @@ WHERE locator IN (SELECT value FROM json_each(:locators))
   AND status IN ('queued', 'leased', 'waiting', 'failed')
 RETURNING locator;
 
+-- name: resume
+-- Makes jobs that were postponed until requeued (run-at never) due now; only queued ones.
+UPDATE jobs SET run_at = :now, updated_at = :now
+WHERE locator IN (SELECT value FROM json_each(:locators)) AND status = 'queued'
+  AND run_at = :never
+RETURNING locator;
+
 -- name: prune
 -- Deletes up to 1000 jobs that ended before `before`.
 DELETE FROM jobs
