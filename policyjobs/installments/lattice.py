@@ -56,6 +56,7 @@ from policyjobs.tenants.config import AnchorMode, Cadence, InstallmentPlan
 CENT = Decimal("0.01")
 WEIGHT_QUANTUM = Decimal("1E-18")
 MAX_AMOUNT = Decimal("1E24")
+MAX_FRAMES = 1000
 _SMALLEST_QUANTUM = Decimal("1E-18")
 _MONTHS = {Cadence.MONTHLY: 1, Cadence.QUARTERLY: 3, Cadence.SEMIANNUALLY: 6, Cadence.ANNUALLY: 12}
 _CONTEXT = Context(prec=80)
@@ -150,16 +151,27 @@ def build_lattice(
 ) -> Lattice:
     """The frames of `term` under `plan` in the account's `timezone`, cut at any `segments`."""
     zone = _zone(timezone)
+    try:
+        return _build(term, plan, zone, segments)
+    except OverflowError as error:
+        raise ValueError(f"the term's lattice leaves the supported calendar: {error}") from None
+
+
+def _build(term: Span, plan: InstallmentPlan, zone: ZoneInfo, segments: Sequence[Span]) -> Lattice:
+    """`build_lattice`, which may overflow the calendar near year 1 or 9999."""
     term = _utc_span(term, "term")
     cuts = _segment_cuts(term, segments)
     try:
         periods = _period_boundaries(term, plan, zone)
-    except (OverflowError, ValueError) as error:
-        raise ValueError(f"the term's lattice leaves the supported calendar: {error}") from None
+    except ValueError as error:  # a step past year 9999
+        raise OverflowError(str(error)) from None
     starts = sorted({term.start, *periods, *cuts})
+    if len(starts) > MAX_FRAMES:
+        raise ValueError(f"the term makes more than {MAX_FRAMES} frames under this plan; "
+                         "use a longer cadence, maxInstallmentsPerTerm or a shorter term")
     spans = [Span(start, end) for start, end in pairwise([*starts, term.end])]
     exact = _frame_weights(plan, spans, [term.start, *periods])
-    weights = zip(_rounded(exact), exact, strict=True)
+    weights = zip(normalized_weights(exact), exact, strict=True)
     frames = tuple(
         _frame(index, span, weight, plan, zone)
         for index, (span, weight) in enumerate(zip(spans, weights, strict=True))
@@ -190,6 +202,57 @@ def split_charges(
         )
         for index, frame in enumerate(lattice.frames)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Portion:
+    """A stretch of the term with its own charges: a quote's whole term, or one segment."""
+
+    span: Span
+    charges: tuple[Charge, ...]
+
+
+def split_portions(
+    lattice: Lattice, portions: Sequence[Portion], quantum: Decimal = CENT
+) -> tuple[Installment, ...]:
+    """Each portion's charges split across the frames lying within it, by those frames' weights.
+
+    A frame lies in at most one portion (portions are segments, whose boundaries cut frames).
+    Shares that round to zero are left out, and so are frames that bill nothing, so every
+    installment has at least one item. Charge locators must be unique across the portions.
+    """
+    _check_quantum(quantum)
+    seen: set[str] = set()
+    items: dict[int, list[InstallmentItem]] = {}
+    for number, portion in enumerate(portions):
+        span = _utc_span(portion.span, f"portions[{number}]")
+        inside = [f for f in lattice.frames if span.start <= f.coverage_start < span.end]
+        whole = inside and (inside[0].coverage_start, inside[-1].coverage_end) == (
+            span.start, span.end)
+        if not whole:
+            raise ValueError(f"portions[{number}] is not a run of whole frames of the lattice")
+        for index, charge in enumerate(portion.charges):
+            where = f"portions[{number}].charges[{index}]"
+            if charge.locator in seen:
+                raise ValueError(f"{where}: charge {charge.locator!r} is listed twice")
+            seen.add(charge.locator)
+            _check_amount(charge.amount, quantum, f"{where}.amount")
+            shares = split_amount(charge.amount, [f.exact_weight for f in inside], quantum)
+            for frame, share in zip(inside, shares, strict=True):
+                if share:
+                    items.setdefault(frame.index, []).append(
+                        InstallmentItem(charge.locator, charge.charge_type, share))
+    return tuple(Installment(frame, tuple(items[frame.index]))
+                 for frame in lattice.frames if frame.index in items)
+
+
+def cover(term: Span, spans: Sequence[Span]) -> list[Span]:
+    """`spans`, in order and end to end, with the stretches of `term` before and after them."""
+    if not spans:
+        return [term]
+    before = [Span(term.start, spans[0].start)] if term.start < spans[0].start else []
+    after = [Span(spans[-1].end, term.end)] if spans[-1].end < term.end else []
+    return [*before, *spans, *after]
 
 
 def split_amount(
@@ -287,6 +350,8 @@ def _period_boundaries(term: Span, plan: InstallmentPlan, zone: ZoneInfo) -> lis
     limit = plan.max_installments_per_term
     boundaries: list[datetime] = []
     while (limit is None or len(boundaries) < limit - 1) and (moment := point(k)) < term.end:
+        if len(boundaries) == MAX_FRAMES:
+            break  # too many: build_lattice rejects the term
         boundaries.append(moment)
         k += 1
     return boundaries
@@ -309,12 +374,15 @@ def _frame_weights(
     ]
 
 
-def _rounded(weights: Sequence[Fraction]) -> list[Decimal]:
-    """`weights` rounded to `WEIGHT_QUANTUM`, the first taking the rounding so they sum to 1."""
+def normalized_weights(weights: Sequence[Fraction]) -> list[Decimal]:
+    """`weights` scaled to sum to 1 and rounded to `WEIGHT_QUANTUM`, the first taking the rounding.
+    """
+    total = sum(weights, Fraction(0))
+    shares = [weight / total for weight in weights[1:]]
     with localcontext(_CONTEXT):
         rest = [
-            (Decimal(weight.numerator) / weight.denominator).quantize(WEIGHT_QUANTUM)
-            for weight in weights[1:]
+            (Decimal(share.numerator) / share.denominator).quantize(WEIGHT_QUANTUM)
+            for share in shares
         ]
         return [weight.normalize() for weight in (Decimal(1) - sum(rest, Decimal(0)), *rest)]
 

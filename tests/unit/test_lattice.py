@@ -17,10 +17,14 @@ from policyjobs.installments.lattice import (
     Charge,
     Installment,
     Lattice,
+    Portion,
     Span,
     build_lattice,
+    cover,
+    normalized_weights,
     split_amount,
     split_charges,
+    split_portions,
 )
 from policyjobs.tenants.config import AnchorMode, Cadence, InstallmentPlan
 
@@ -437,3 +441,76 @@ def test_lattices_tile_and_charges_split_exactly(
         for part in parts:
             assert part.as_tuple().exponent == -2
             assert part * charge.amount >= 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(terms(), plans(), st.sampled_from(ZONES), st.lists(amounts_2dp, max_size=3))
+def test_each_segments_charges_land_on_its_own_frames_exactly(
+    term_and_segments: tuple[Span, list[Span]], installment_plan: InstallmentPlan, tz: str,
+    charge_amounts: list[Decimal],
+) -> None:
+    """Split by portion, a charge bills only frames of its segment, and sums to it exactly."""
+    term, segments = term_and_segments
+    built = build_lattice(term, installment_plan, tz, segments)
+    spans = segments or [term]
+    portions = [Portion(span, tuple(Charge(f"c{n}-{i}", "premium", amount)
+                                    for i, amount in enumerate(charge_amounts)))
+                for n, span in enumerate(spans)]
+    installments = split_portions(built, portions)
+    assert [i.frame.index for i in installments] == sorted({i.frame.index for i in installments})
+    for portion in portions:
+        for charge in portion.charges:
+            billed = [(i.frame, item.amount) for i in installments for item in i.items
+                      if item.charge_locator == charge.locator]
+            assert sum(amount for _, amount in billed) == charge.amount
+            for frame, amount in billed:
+                assert portion.span.start <= frame.coverage_start < portion.span.end
+                assert amount != 0
+                assert amount * charge.amount > 0
+    for installment in installments:
+        assert installment.items
+
+
+def test_a_later_segment_bills_only_the_frames_it_covers() -> None:
+    term = Span(utc(2027, 1, 1), utc(2028, 1, 1))
+    change = Span(utc(2027, 3, 15), term.end)
+    built = build_lattice(term, plan(cadence="monthly"), "UTC", cover(term, [change]))
+    [*_, march, april] = [f.coverage_start for f in built.frames][:5]
+    assert (march, april) == (utc(2027, 3, 15), utc(2027, 4, 1))
+    billed = split_portions(built, [Portion(change, (Charge("c", "premium", Decimal("95")),))])
+    assert next(i.frame.coverage_start for i in billed) == utc(2027, 3, 15)
+    assert len(billed) == 10
+    assert sum(i.total for i in billed) == Decimal("95")
+
+
+def test_portions_must_be_whole_frames_and_charges_unique() -> None:
+    term = Span(utc(2027, 1, 1), utc(2028, 1, 1))
+    built = build_lattice(term, plan(cadence="monthly"), "UTC")
+    inside = Span(utc(2027, 1, 10), utc(2027, 3, 1))
+    with pytest.raises(ValueError, match="whole frames"):
+        split_portions(built, [Portion(inside, ())])
+    twice = (Charge("c", "premium", Decimal(1)), Charge("c", "tax", Decimal(1)))
+    with pytest.raises(ValueError, match="listed twice"):
+        split_portions(built, [Portion(term, twice)])
+
+
+def test_cover_fills_the_term_around_the_spans() -> None:
+    term = Span(utc(2027, 1, 1), utc(2028, 1, 1))
+    middle = Span(utc(2027, 4, 1), utc(2027, 9, 1))
+    assert cover(term, [middle]) == [Span(term.start, middle.start), middle,
+                                     Span(middle.end, term.end)]
+    assert cover(term, [term]) == [term]
+    assert cover(term, []) == [term]
+
+
+def test_normalized_weights_sum_to_one_exactly() -> None:
+    weights = normalized_weights([Fraction(1), Fraction(1), Fraction(1)])
+    assert sum(weights) == 1
+    assert weights[1] == weights[2] == Decimal("0.333333333333333333")
+    assert normalized_weights([Fraction(2), Fraction(6)]) == [Decimal("0.25"), Decimal("0.75")]
+
+
+def test_too_many_frames_is_an_error_not_a_long_wait() -> None:
+    term = Span(utc(2000, 1, 1), utc(2100, 1, 1))
+    with pytest.raises(ValueError, match="more than 1000 frames"):
+        build_lattice(term, plan(cadence="weekly"), "UTC")
