@@ -64,7 +64,8 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
         receipts = _send_book(client, tenant, console)
         clock = client.get("/admin/clock").json()["now"]
         idle = client.get("/admin/idle", params={"timeout": 30}).json()["idle"]
-        quote_job = receipts[0]["jobs"][0]["locator"] if receipts[0]["jobs"] else None
+        quote_job = next((j["locator"] for j in receipts[0]["jobs"] if j["kind"] == "documents"),
+                         None)
         document = None
         if quote_job:
             job = client.get(f"/document/{tenant}/documents/quote/Q-100/jobs/{quote_job}").json()
@@ -94,6 +95,12 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
     if document:
         console.print(f"  curl {auth} -o quote.pdf {url}/document/{tenant}/documents/"
                       f"{document}/document", soft_wrap=True)
+    billing = f"{url}/billing/{tenant}"
+    console.print(f"  curl {auth} {billing}/jobs/installments/transactions/T-100/list",
+                  soft_wrap=True)
+    console.print(f"  curl {auth} {billing}/installments/transactions/T-100/list",
+                  soft_wrap=True)
+    console.print(f"  curl {auth} {billing}/installmentLattices/quotes/Q-100", soft_wrap=True)
     try:
         if not exit_after:
             console.print("Serving until Ctrl-C.")
@@ -108,23 +115,33 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
 
 
 def _send_book(client: httpx.Client, tenant: str, console: Console) -> list[dict[str, Any]]:
-    """A priced quote and an issued policy with two segments: their documents render."""
-    term = {"startTime": "2027-01-01T05:00:00Z", "endTime": "2028-01-01T05:00:00Z"}
-    charges = [{"locator": "C-1", "chargeType": "premium", "amount": "1200.00"}]
+    """A priced quote, and an issued policy whose second half-year costs more.
+
+    Their documents render, and the tenant's monthly plan splits their premiums into
+    installments: the quote's 1,200.00 into twelve of 100.00; the policy's segments into
+    six of 100.00 and six of 108.33, the first of those taking the remainder (108.35).
+    """
+    start, middle, end = "2027-01-01T05:00:00Z", "2027-07-01T04:00:00Z", "2028-01-01T05:00:00Z"
     events = [
         {"type": "quote", "eventId": "demo-quote", "trigger": "priced", "locator": "Q-100",
-         "accountLocator": "A-7", "productName": "homeowners", "term": term, "charges": charges,
+         "accountLocator": "A-7", "productName": "homeowners",
+         "term": {"startTime": start, "endTime": end},
+         "charges": [{"locator": "C-1", "chargeType": "premium", "amount": "1200.00"}],
          "data": {"insured": {"name": "Ada Lovelace"}}},
         {"type": "transaction", "eventId": "demo-issue", "trigger": "issued",
          "transactionType": "issuance", "locator": "T-100", "policyLocator": "P-100",
          "termLocator": "TERM-100", "accountLocator": "A-7",
-         "segments": [{"locator": f"S-10{i}", "startTime": term["startTime"],
-                       "endTime": term["endTime"], "charges": charges} for i in range(2)]},
+         "segments": [
+             {"locator": "S-100", "startTime": start, "endTime": middle,
+              "charges": [{"locator": "C-2", "chargeType": "premium", "amount": "600.00"}]},
+             {"locator": "S-101", "startTime": middle, "endTime": end,
+              "charges": [{"locator": "C-3", "chargeType": "premium", "amount": "650.00"}]},
+         ]},
     ]
     response = client.post(f"/platform/{tenant}/events", json={"events": events})
     response.raise_for_status()
     receipts: list[dict[str, Any]] = response.json()["events"]
-    with console.status("rendering the demo's documents…"):
+    with console.status("rendering the demo's documents and building its installments…"):
         client.get("/admin/idle", params={"timeout": 60})
     return receipts
 

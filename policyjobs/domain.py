@@ -46,6 +46,10 @@ class EventType:
     name: str
     model: type[BaseModel]
     accept: Callable[[Intake, Any], list[JobRef]]
+    # Called once per batch, before any `accept`, with every event of the batch this hook
+    # is given for: a domain takes here, in one order, the locks its `accept`s will need,
+    # so two batches that touch the same things in other orders cannot deadlock.
+    lock: Callable[[Intake, Sequence[Any]], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

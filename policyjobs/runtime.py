@@ -20,8 +20,9 @@ from policyjobs.tenants.service import retire_tenant
 def product_domains(settings: Settings) -> list[Domain]:
     """The domains the product ships."""
     from policyjobs.documents.domain import documents_domain
+    from policyjobs.installments.domain import installments_domain
 
-    return [documents_domain(settings.home)]
+    return [documents_domain(settings.home), installments_domain()]
 
 
 @dataclass

@@ -9,7 +9,8 @@ with only the optional fields that have a value, and serialized with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, TypeAdapter, WithJsonSchema
@@ -19,7 +20,7 @@ from starlette.responses import Response
 def rfc3339(value: datetime) -> str:
     """`2027-01-01T05:00:00.000Z`: UTC, milliseconds, `Z`."""
     utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 Timestamp = Annotated[
@@ -27,6 +28,27 @@ Timestamp = Annotated[
     PlainSerializer(rfc3339, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
+
+
+# An exact decimal as a JSON number. Amounts carry at most 15 significant digits (intake
+# enforces it), so the number a client reads back is the very same decimal.
+Number = Annotated[
+    Decimal,
+    PlainSerializer(float, return_type=float),
+    WithJsonSchema({"type": "number"}),
+]
+
+
+def days(duration: timedelta) -> float:
+    """A duration in days, to the microsecond: what the vendor's `…Duration` numbers count."""
+    return round(duration / timedelta(days=1), 11)
+
+
+def set_present(view: BaseModel, **optional: Any) -> None:
+    """Set the optional fields that have a value, so `json_response` omits the absent ones."""
+    for name, value in optional.items():
+        if value is not None:
+            setattr(view, name, value)
 
 
 class Schema(BaseModel):

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from policyjobs.api.conventions import set_present
 from policyjobs.api.pagination import Page
 from policyjobs.documents.models import documents, documents_jobs
 from policyjobs.documents.schemas import (
@@ -96,11 +97,7 @@ def document_instance(row: Any) -> DocumentInstance:
         consolidatedFrom=[], consolidatedTo=[], metadata={}, renderingData=row.rendering_data,
         name=row.name, staticName=row.static_name, createdBy=row.created_by,
     )
-    optional = {"readyAt": row.ready_at, "processingErrors": row.processing_errors,
-                "transactionLocator": row.transaction_locator,
-                "segmentLocator": row.segment_locator, "policyLocator": row.policy_locator,
-                "termLocator": row.term_locator}
-    for field, value in optional.items():
-        if value is not None:
-            setattr(view, field, value)
+    set_present(view, readyAt=row.ready_at, processingErrors=row.processing_errors,
+                transactionLocator=row.transaction_locator, segmentLocator=row.segment_locator,
+                policyLocator=row.policy_locator, termLocator=row.term_locator)
     return view

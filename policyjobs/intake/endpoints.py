@@ -47,14 +47,26 @@ def post_events(
     runtime = runtime_of(request)
     events = validate_envelope(body, runtime.events)
     tenant = tenant_uuid(str(tenantLocator))
-    for attempt in range(2):
+    for attempt in range(_ATTEMPTS):
         try:
             with runtime.db.begin() as conn:
                 intake = Intake(conn, runtime.queue, tenant,
                                 get_tenant(conn, tenant).settings, principal.user_id)
                 receipts = accept_events(intake, events)
             break
-        except sa.exc.IntegrityError:
-            if attempt:  # a concurrent request took an eventId twice: the replay answers
+        except sa.exc.DBAPIError as exc:
+            if attempt == _ATTEMPTS - 1 or not _worth_retrying(exc):
                 raise
     return json_response({"events": [r.as_json() for r in receipts]}, 202)
+
+
+_ATTEMPTS = 3
+_DEADLOCK, _SERIALIZATION = "40P01", "40001"
+
+
+def _worth_retrying(exc: sa.exc.DBAPIError) -> bool:
+    """A concurrent request took an eventId first (the replay answers), or PostgreSQL broke a
+    deadlock between two batches that lock the same quotes or policies in other orders."""
+    if isinstance(exc, sa.exc.IntegrityError):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in (_DEADLOCK, _SERIALIZATION)

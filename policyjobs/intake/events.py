@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 Locator = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
-Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=18, decimal_places=6)]
+# At most 15 significant digits: every such amount, and each share of it, reads back
+# exactly from the JSON numbers the artifact endpoints answer with.
+Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=15, decimal_places=6)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 EventId = Annotated[str, Field(min_length=1, max_length=128)]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +111,7 @@ def accept_events(intake: Intake, events: list[Accepted]) -> list[Receipt]:
     tenant = get_tenant(intake.conn, intake.tenant)
     if tenant.retired_at is not None:
         raise Conflict(f"tenant {intake.tenant} is retired and takes no more events")
+    _lock(intake, events)
     receipts: list[Receipt] = []
     seen: dict[str, Receipt] = {}
     for accepted in events:
@@ -131,6 +132,17 @@ def accept_events(intake: Intake, events: list[Accepted]) -> list[Receipt]:
             seen[event_id] = receipt
         receipts.append(receipt)
     return receipts
+
+
+def _lock(intake: Intake, events: list[Accepted]) -> None:
+    """Give each lock hook every event of the batch it serves, once."""
+    batches: dict[Callable[[Intake, Sequence[Any]], None], list[Any]] = {}
+    for accepted in events:
+        for reaction in accepted.reactions:
+            if reaction.lock is not None:
+                batches.setdefault(reaction.lock, []).append(accepted.event)
+    for lock, batch in batches.items():
+        lock(intake, batch)
 
 
 def _react(intake: Intake, accepted: Accepted) -> list[JobRef]:

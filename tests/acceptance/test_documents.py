@@ -46,14 +46,15 @@ def quote(locator: str, trigger: str = "priced", **data: Any) -> dict[str, Any]:
 
 
 def transaction(locator: str, segments: int = 2) -> dict[str, Any]:
-    """An issued issuance with `segments` segments."""
+    """An issued issuance whose term is cut into `segments` segments of a month each."""
+    starts = [f"2027-{month:02d}-01T05:00:00Z" for month in range(1, segments + 1)]
+    ends = [*starts[1:], TERM["endTime"]]
     return {"type": "transaction", "trigger": "issued", "transactionType": "issuance",
             "locator": locator, "policyLocator": "P-1", "termLocator": "TERM-1",
             "accountLocator": "A-1",
-            "segments": [{"locator": f"S-{i}", "startTime": TERM["startTime"],
-                          "endTime": TERM["endTime"], "charges": [
+            "segments": [{"locator": f"S-{i}", "startTime": start, "endTime": end, "charges": [
                               {"locator": f"C-{i}", "chargeType": "premium", "amount": "100"}]}
-                         for i in range(segments)]}
+                         for i, (start, end) in enumerate(zip(starts, ends, strict=True))]}
 
 
 class Docs:

@@ -1,0 +1,240 @@
+"""Installments jobs from intake events, run one at a time per quote and per policy.
+
+A priced quote makes a createOrUpdate job, preceded by an invalidate job for the
+quote's previous lattice when it was priced before. An issued issuance, change,
+renewal or reinstatement makes a createOrUpdate job; a cancellation or reversal an
+unbill job.
+
+Each quote and each policy is a chain: its jobs run in the order their events
+arrived, because each one builds on what the one before left (a change aligns to
+the issuance's lattice, a cancellation unbills what was billed). Intake locks the
+chain's row and enqueues a job behind an unfinished one postponed until requeued;
+each job resumes the next as it commits its effects, and the `installments.chains`
+duty resumes any job whose predecessor ended without doing so (a failure, a crash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from policyjobs.domain import Intake, JobRef
+from policyjobs.engine import JobQueue, NewJob, new_locator
+from policyjobs.engine.jobs import ACTIVE_STATUSES, NEVER, JobStatus
+from policyjobs.engine.schema import jobs
+from policyjobs.exceptions import FieldProblem, InvalidInput
+from policyjobs.installments.inputs import quote_inputs, transaction_inputs
+from policyjobs.installments.models import installment_chains, installment_jobs, installments
+from policyjobs.intake.events import QuoteEvent, TransactionEvent, TransactionType, Trigger
+
+KIND = "installments"
+_ACTIVE = [str(status) for status in ACTIVE_STATUSES]
+
+
+class JobType(StrEnum):
+    """What an installments job does, as `InstallmentJobData.jobType` names it."""
+
+    CREATE_OR_UPDATE = "createOrUpdate"
+    INVALIDATE = "invalidate"
+    UNBILL = "unbill"
+
+
+CREATING = (TransactionType.ISSUANCE, TransactionType.CHANGE, TransactionType.RENEWAL,
+            TransactionType.REINSTATEMENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One installments job to enqueue, with the lattice it will build or act on, if known."""
+
+    job_type: JobType
+    payload: dict[str, Any]
+    lattice_locator: str | None = None
+    locator: str = field(default_factory=new_locator)
+
+
+def on_quote(intake: Intake, event: QuoteEvent) -> list[JobRef]:
+    """A priced quote's createOrUpdate job, after invalidating its previous lattice if any."""
+    if event.trigger is not Trigger.PRICED:
+        return []
+    inputs = quote_inputs(event, intake.tenant_config)
+    chain = f"quote:{event.locator}"  # as _chain_of says
+    planned: list[Planned] = []
+    previous = _last_lattice(intake.conn, intake.tenant, chain)
+    if previous is not None:
+        planned.append(Planned(JobType.INVALIDATE, {}, previous))
+    planned.append(Planned(JobType.CREATE_OR_UPDATE, {
+        "inputs": inputs.as_json(), "references": {"quote": event.locator},
+    }, new_locator()))
+    return _enqueue(intake, chain, ("quote", event.locator), planned)
+
+
+def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
+    """An issued transaction's createOrUpdate or unbill job."""
+    if event.trigger is not Trigger.ISSUED:
+        return []
+    references = {"transaction": event.locator, "policy": event.policyLocator,
+                  "term": event.termLocator}
+    payload: dict[str, Any] = {"references": references, "accountLocator": event.accountLocator,
+                               "transactionType": str(event.transactionType)}
+    if event.transactionType in CREATING:
+        payload["inputs"] = transaction_inputs(event, intake.tenant_config).as_json()
+        planned = Planned(JobType.CREATE_OR_UPDATE, payload, new_locator())
+    elif event.transactionType is TransactionType.CANCELLATION:
+        if event.effectiveTime is None:
+            raise InvalidInput("a cancellation needs its effectiveTime to unbill from", [
+                FieldProblem("effectiveTime", "required for a cancellation")])
+        planned = Planned(JobType.UNBILL, {**payload, "from": event.effectiveTime.isoformat()})
+    else:
+        if event.reversedTransactionLocator is None:
+            raise InvalidInput("a reversal needs the transaction it reverses", [
+                FieldProblem("reversedTransactionLocator", "required for a reversal")])
+        planned = Planned(JobType.UNBILL,
+                          {**payload, "reversed": event.reversedTransactionLocator})
+    return _enqueue(intake, f"policy:{event.policyLocator}", ("transaction", event.locator),
+                    [planned])
+
+
+def lock_chains(intake: Intake, events: Sequence[Any]) -> None:
+    """Hold the chain rows of every event of a batch that makes installments jobs, in order.
+
+    `_append_to_chain` then finds each one already held. Taking them all first, sorted,
+    keeps two batches that price the same quotes in other orders from deadlocking.
+    """
+    chains = sorted({chain for event in events if (chain := _chain_of(event)) is not None})
+    if not chains or intake.conn.dialect.name != "postgresql":
+        return  # SQLite runs one write transaction at a time
+    intake.conn.execute(
+        postgresql.insert(installment_chains)
+        .values([{"tenant": intake.tenant, "chain": chain, "last_job_locator": ""}
+                 for chain in chains])
+        .on_conflict_do_nothing(index_elements=["tenant", "chain"]))
+    intake.conn.execute(
+        sa.select(installment_chains.c.chain)
+        .where(installment_chains.c.tenant == intake.tenant,
+               installment_chains.c.chain.in_(chains))
+        .order_by(installment_chains.c.chain).with_for_update())
+
+
+def _chain_of(event: Any) -> str | None:
+    """The chain an event's installments jobs join, if it makes any."""
+    if isinstance(event, QuoteEvent) and event.trigger is Trigger.PRICED:
+        return f"quote:{event.locator}"
+    if isinstance(event, TransactionEvent) and event.trigger is Trigger.ISSUED:
+        return f"policy:{event.policyLocator}"
+    return None
+
+
+def _last_lattice(conn: sa.Connection, tenant: str, chain: str) -> str | None:
+    """The lattice of the chain's newest createOrUpdate job."""
+    return conn.execute(
+        sa.select(installment_jobs.c.lattice_locator)
+        .where(installment_jobs.c.tenant == tenant, installment_jobs.c.chain == chain,
+               installment_jobs.c.job_type == JobType.CREATE_OR_UPDATE)
+        .order_by(installment_jobs.c.job_locator.desc()).limit(1)
+    ).scalar()
+
+
+def _enqueue(intake: Intake, chain: str, reference: tuple[str, str],
+             planned: Sequence[Planned]) -> list[JobRef]:
+    """Enqueue `planned` at the end of `chain`: each job waits for the one before it."""
+    previous = _append_to_chain(intake.conn, intake.tenant, chain, planned[-1].locator)
+    waits = previous is not None and _unfinished(intake.conn, previous)
+    intake.queue.enqueue(intake.conn, [
+        NewJob(KIND, intake.tenant,
+               {"jobType": str(plan.job_type), "createdBy": intake.created_by, **plan.payload},
+               reference_type=reference[0], reference_locator=reference[1],
+               run_at=NEVER if waits or index else None, created_by=intake.created_by,
+               locator=plan.locator)
+        for index, plan in enumerate(planned)
+    ])
+    intake.conn.execute(installment_jobs.insert(), [
+        {"job_locator": plan.locator, "tenant": intake.tenant, "job_type": str(plan.job_type),
+         "chain": chain, "lattice_locator": plan.lattice_locator}
+        for plan in planned
+    ])
+    return [JobRef(KIND, plan.locator) for plan in planned]
+
+
+def _append_to_chain(conn: sa.Connection, tenant: str, chain: str, last: str) -> str | None:
+    """Make `last` the chain's newest job, holding its row until commit; the one it follows."""
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)
+    conn.execute(insert(installment_chains)
+                 .values(tenant=tenant, chain=chain, last_job_locator=last)
+                 .on_conflict_do_nothing(index_elements=["tenant", "chain"]))
+    key = (installment_chains.c.tenant == tenant, installment_chains.c.chain == chain)
+    previous = conn.execute(sa.select(installment_chains.c.last_job_locator).where(*key)
+                            .with_for_update()).scalar_one()
+    if previous != last:
+        conn.execute(installment_chains.update().where(*key).values(last_job_locator=last))
+    return previous if previous not in (last, "") else None  # "": held by `lock_chains`
+
+
+def _unfinished(conn: sa.Connection, job_locator: str) -> bool:
+    status = conn.execute(sa.select(jobs.c.status).where(jobs.c.locator == job_locator)).scalar()
+    return status in _ACTIVE
+
+
+def resume_next(conn: sa.Connection, queue: JobQueue, *, tenant: str, chain: str,
+                after: str) -> None:
+    """Start the job that waits behind `after` in its chain, if one does."""
+    following = conn.execute(
+        sa.select(installment_jobs.c.job_locator)
+        .where(installment_jobs.c.tenant == tenant, installment_jobs.c.chain == chain,
+               installment_jobs.c.job_locator > after)
+        .order_by(installment_jobs.c.job_locator).limit(1)
+    ).scalar()
+    if following is not None:
+        queue.resume(conn, [following])
+
+
+def resume_stalled(queue: JobQueue, now: datetime) -> int:
+    """Start each waiting job whose chain has no unfinished job before it; how many started.
+
+    Normally a job starts its follower itself; this catches the follower of a job that
+    failed for good, or whose worker died past its last attempt.
+    """
+    earlier = installment_jobs.alias("earlier")
+    earlier_job = jobs.alias("earlier_job")
+    blocked = (sa.select(earlier.c.job_locator)
+               .join(earlier_job, earlier_job.c.locator == earlier.c.job_locator)
+               .where(earlier.c.tenant == installment_jobs.c.tenant,
+                      earlier.c.chain == installment_jobs.c.chain,
+                      earlier.c.job_locator < installment_jobs.c.job_locator,
+                      earlier_job.c.status.in_(_ACTIVE))
+               .exists())
+    with queue.db.begin() as conn:
+        stalled = conn.execute(
+            sa.select(installment_jobs.c.job_locator)
+            .join(jobs, jobs.c.locator == installment_jobs.c.job_locator)
+            .where(jobs.c.status == JobStatus.QUEUED, jobs.c.run_at == NEVER,
+                   jobs.c.kind == KIND, ~blocked)
+            .limit(500)
+        ).scalars().all()
+        return len(queue.resume(conn, stalled)) if stalled else 0
+
+
+def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Iterable[str],
+                  invoice_locator: str, now: datetime, by: str) -> list[str]:
+    """Record that an invoice bills these installments; the ones it could take.
+
+    An installment is invoiced at most once, and never once reversed or invalidated.
+    This is the hook invoicing calls; tests call it to stand in for an invoice.
+    """
+    taken = conn.execute(
+        installments.update()
+        .where(installments.c.tenant == tenant,
+               installments.c.locator.in_(list(installment_locators)),
+               installments.c.invoice_locator.is_(None),
+               installments.c.invalidated_at.is_(None),
+               installments.c.reversed_by_locator.is_(None))
+        .values(invoice_locator=invoice_locator, updated_at=now, updated_by=by)
+        .returning(installments.c.locator)
+    ).scalars().all()
+    return sorted(taken)
