@@ -1,0 +1,135 @@
+"""Every query the read endpoints run uses an index, and no paged list sorts its whole reference.
+
+The endpoints are called through the app on PostgreSQL, every statement they send is
+captured, and each is explained again with sequential scans and sorts priced out
+(`enable_seqscan`, `enable_sort` off). PostgreSQL then picks a sequential scan, or an
+index scan with no index condition, only where no index can narrow the rows, and a sort
+only where no index gives the order: any of them in a plan means the query would read or
+sort a whole table or reference set at scale.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from policyjobs.api.app import create_app
+from policyjobs.runtime import Runtime
+from policyjobs.security.permissions import ADMIN
+from policyjobs.security.tokens import create_token
+from policyjobs.settings import Settings
+from policyjobs.tenants.config import load_tenant_config
+from policyjobs.tenants.service import create_tenant
+
+EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
+INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
+TERM = {"startTime": "2027-01-01T05:00:00Z", "endTime": "2028-01-01T05:00:00Z"}
+CHARGES = [{"locator": "C-1", "chargeType": "premium", "amount": "1200.00"}]
+EVENTS = [
+    {"type": "quote", "trigger": "priced", "locator": "Q-1", "accountLocator": "A-1",
+     "term": TERM, "charges": CHARGES, "data": {"insured": {"name": "Ada"}}},
+    {"type": "transaction", "trigger": "issued", "transactionType": "issuance",
+     "locator": "T-1", "policyLocator": "P-1", "accountLocator": "A-1",
+     "segments": [{"locator": "S-1", "charges": CHARGES, **TERM}]},
+]
+
+
+@pytest.fixture
+def served(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Runtime, str, dict[str, str]]]:
+    """A PostgreSQL store holding a priced quote's and an issuance's jobs and artifacts."""
+    runtime = Runtime.build(Settings(database_url=postgres_url,  # type: ignore[arg-type]
+                                     home=tmp_path, poll="100ms", upkeep="200ms"))
+    try:
+        with runtime.db.begin() as conn:
+            tenant = create_tenant(conn, load_tenant_config(EXAMPLE), runtime.clock.now())
+            token, _ = create_token(conn, tenants=[tenant], permissions=[ADMIN],
+                                    now=runtime.clock.now())
+        headers = {"Authorization": f"Bearer {token}"}
+        runtime.start_workers()
+        with TestClient(create_app(runtime, run_workers=False)) as client:
+            response = client.post(f"/platform/{tenant}/events", headers=headers,
+                                   json={"events": EVENTS})
+            assert response.status_code == 202, response.text
+            assert client.get("/admin/idle", params={"timeout": 60},
+                              headers=headers).json() == {"idle": True}
+        runtime.stop_workers()
+        yield runtime, tenant, headers
+    finally:
+        runtime.close()
+
+
+def read_paths(client: TestClient, tenant: str, headers: dict[str, str]) -> list[str]:
+    """Every read endpoint, with locators that exist."""
+    billing, documents = f"/billing/{tenant}", f"/document/{tenant}/documents"
+    jobs = client.get(f"{billing}/jobs/installments/quotes/Q-1/list", headers=headers).json()
+    installment = client.get(f"{billing}/installments/quotes/Q-1/list", headers=headers).json()
+    doc_jobs = client.get(f"{documents}/quote/Q-1/jobs/list", headers=headers).json()
+    doc_job = client.get(f"{documents}/quote/Q-1/jobs/{doc_jobs['items'][0]['locator']}",
+                         headers=headers).json()
+    paths = [f"{documents}/{kind}/{locator}/jobs/list?count=20&offset=1"
+             for kind, locator in (("quote", "Q-1"), ("transaction", "T-1"),
+                                   ("segment", "S-1"))]
+    paths += [f"{documents}/quote/Q-1/jobs/{doc_job['locator']}",
+              f"{documents}/{doc_job['documents'][0]['locator']}",
+              f"{documents}/invoices/I-1/jobs",
+              f"{billing}/jobs/installments/quotes/Q-1/list?count=20&offset=1",
+              f"{billing}/jobs/installments/transactions/T-1/list?count=20",
+              f"{billing}/installments/quotes/Q-1/list?count=20&offset=1",
+              f"{billing}/installments/transactions/T-1/list?count=20",
+              f"{billing}/installments/{installment['items'][0]['locator']}",
+              f"{billing}/installmentLattices/{jobs['items'][0]['latticeLocator']}",
+              f"{billing}/installmentLattices/quotes/Q-1"]
+    return paths
+
+
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan."""
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def test_every_read_uses_an_index_and_pages_without_sorting(
+        served: tuple[Runtime, str, dict[str, str]]) -> None:
+    runtime, tenant, headers = served
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    with TestClient(create_app(runtime, run_workers=False)) as client:
+        paths = read_paths(client, tenant, headers)
+        sa.event.listen(runtime.db, "before_cursor_execute", capture)
+        try:
+            for path in paths:
+                response = client.get(path, headers=headers)
+                assert response.status_code in (200, 404), (path, response.text)
+        finally:
+            sa.event.remove(runtime.db, "before_cursor_execute", capture)
+    assert len(captured) >= len(paths)
+
+    problems = []
+    with runtime.db.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        for statement, parameters in captured:
+            paged = "LIMIT" in statement.upper()  # unpaged lookups may sort what they found
+            conn.exec_driver_sql(f"SET enable_sort = {'off' if paged else 'on'}")
+            explained = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}",
+                                             parameters).scalar_one()
+            plan = (explained if isinstance(explained, list) else json.loads(explained))[0]
+            nodes = {node["Node Type"] for node in plan_nodes(plan["Plan"])}
+            if "Seq Scan" in nodes and "FROM" in statement.upper():
+                problems.append(f"reads a whole table: {statement}")
+            if any(node["Node Type"] in INDEX_SCANS and "Index Cond" not in node
+                   for node in plan_nodes(plan["Plan"])):
+                problems.append(f"reads a whole index: {statement}")
+            if paged and "Sort" in nodes:
+                problems.append(f"sorts before its page: {statement}")
+    assert not problems, "\n\n".join(problems)
