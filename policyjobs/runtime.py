@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -11,6 +12,7 @@ from policyjobs.domain import Domain, EventType, load_plugin
 from policyjobs.engine import Clock, JobQueue, Registry, SystemClock, TestClock
 from policyjobs.engine.upkeep import Upkeep
 from policyjobs.engine.worker import Worker
+from policyjobs.security.tokens import VerifiedTokens
 from policyjobs.settings import Settings
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import migrate
@@ -35,6 +37,7 @@ class Runtime:
     queue: JobQueue
     domains: list[Domain]
     events: dict[str, tuple[EventType, ...]] = field(default_factory=dict)
+    tokens: VerifiedTokens = field(default_factory=lambda: VerifiedTokens(timedelta(0)))
     _workers: list[tuple[Worker, Upkeep]] = field(default_factory=list)
 
     @classmethod
@@ -60,7 +63,8 @@ class Runtime:
                     raise ValueError(f"event type {event_type.name!r} has two schemas")
                 events[event_type.name] = (*earlier, event_type)
         queue = JobQueue(db, registry, clock, settings.queue_settings())
-        return cls(settings, db, clock, queue, domains, events)
+        return cls(settings, db, clock, queue, domains, events,
+                   VerifiedTokens(settings.token_cache))
 
     def start_workers(self, *, concurrency: int | None = None) -> Worker:
         """Start a worker and the scheduler's upkeep in this process."""

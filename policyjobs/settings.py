@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     upkeep: Duration = timedelta(seconds=1)
     prune_after: Duration | None = None
     shutdown_grace: Duration = timedelta(seconds=30)
+    token_cache: Duration = timedelta(seconds=5)
 
     @property
     def url(self) -> str:

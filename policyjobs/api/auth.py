@@ -8,11 +8,12 @@ the OpenAPI document shows it as `x-securityGroup` and `x-securityPermission`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from policyjobs.api.state import runtime_of
 from policyjobs.exceptions import FieldProblem, Forbidden, InvalidInput, Unauthenticated
@@ -20,19 +21,34 @@ from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import Principal, verify_token
 from policyjobs.store.database import reader
 
+if TYPE_CHECKING:
+    from policyjobs.runtime import Runtime
+
 _bearer = HTTPBearer(auto_error=False, description="A personal access token.")
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The principal of the request's bearer token, or 401."""
+    """The principal of the request's bearer token, or 401.
+
+    A token verified lately is taken from the runtime's cache on the event loop; only
+    a miss reads the store, in the thread pool.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("a bearer token is required")
-    runtime = runtime_of(request)
+    runtime, text = runtime_of(request), credentials.credentials
+    principal = runtime.tokens.get(text, runtime.clock.now())
+    if principal is None:
+        principal = await run_in_threadpool(_verify, runtime, text)
+        runtime.tokens.put(text, principal)
+    return principal
+
+
+def _verify(runtime: Runtime, text: str) -> Principal:
     with reader(runtime.db).connect() as conn:
-        return verify_token(conn, credentials.credentials, runtime.clock.now())
+        return verify_token(conn, text, runtime.clock.now())
 
 
 class Guard:
@@ -42,8 +58,8 @@ class Guard:
         self.security_group = group
         self.security_permissions = list(actions)
 
-    def __call__(self, request: Request,
-                 principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def __call__(self, request: Request,
+                       principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         """Check the permissions, then the tenant named by `tenantLocator`, if any."""
         needed = [f"{self.security_group}.{a}" for a in self.security_permissions
                   if not principal.may(self.security_group, a)]
@@ -57,7 +73,7 @@ class Guard:
         return principal
 
 
-def guard(group: str, *actions: str) -> Callable[..., Principal]:
+def guard(group: str, *actions: str) -> Callable[..., Awaitable[Principal]]:
     """The dependency for a route in `group` that needs each of `actions` (none: `admin`)."""
     return Guard(group, actions)
 

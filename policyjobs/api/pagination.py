@@ -31,7 +31,7 @@ class Page:
         return self.count + 1
 
 
-def page(
+async def page(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")] = 0,
     count: Annotated[int, Query(ge=1, le=MAX_COUNT, description="Items per page.")] =
         DEFAULT_COUNT,
@@ -41,7 +41,7 @@ def page(
     return Page(offset, count, extended)
 
 
-def short_page(
+async def short_page(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")] = 0,
     count: Annotated[int, Query(ge=1, le=MAX_COUNT, description="Items per page.")] =
         DEFAULT_COUNT,

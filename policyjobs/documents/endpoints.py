@@ -51,9 +51,10 @@ def _fetch(reference_type: str) -> Callable[..., Response]:
     def fetch_documents_job(request: Request, tenantLocator: Tenant, locator: Locator,
                             jobLocator: Locator, _principal: Reader) -> Response:
         with reader(runtime_of(request).db).connect() as conn:
-            row = queries.job_row(conn, tenant=str(tenantLocator), reference_type=reference_type,
-                                  reference_locator=locator, job_locator=jobLocator)
-            return json_response(queries.documents_job(conn, row))
+            job = queries.documents_job(conn, tenant=str(tenantLocator),
+                                        reference_type=reference_type, reference_locator=locator,
+                                        job_locator=jobLocator)
+        return json_response(job)
 
     return fetch_documents_job
 

@@ -18,12 +18,15 @@ from policyjobs.documents.schemas import (
 from policyjobs.documents.service import KIND
 from policyjobs.engine import public_status
 from policyjobs.engine.jobs import ACTIVE_STATUSES
+from policyjobs.engine.schema import jobs
 from policyjobs.exceptions import NotFound
 from policyjobs.store.job_reads import (
     child_locators,
     get_reference_job,
     list_reference_jobs,
     processing_errors,
+    reference_params,
+    scoped,
 )
 
 
@@ -55,20 +58,32 @@ def timed_out(conn: sa.Connection, job_locator: str) -> bool:
                         .where(documents_jobs.c.job_locator == job_locator)).scalar() is not None
 
 
-def documents_job(conn: sa.Connection, row: Any) -> DocumentsJob:
-    """The full `DocumentsJob` of a job row."""
-    extra = conn.execute(sa.select(documents_jobs)
-                         .where(documents_jobs.c.job_locator == row.locator)).one()
-    docs = conn.execute(sa.select(documents).where(documents.c.job_locator == row.locator)
-                        .order_by(documents.c.locator)).all()
+_JOB = (scoped(documents_jobs.c.trigger, documents_jobs.c.timeout_seconds,
+               documents_jobs.c.timed_out_at)
+        .join_from(jobs, documents_jobs, documents_jobs.c.job_locator == jobs.c.locator)
+        .where(jobs.c.locator == sa.bindparam("locator")))
+_DOCUMENTS = (sa.select(documents.c.locator, documents.c.static_name, documents.c.name,
+                        documents.c.state, documents.c.processing_errors)
+              .where(documents.c.job_locator == sa.bindparam("job"))
+              .order_by(documents.c.locator))
+
+
+def documents_job(conn: sa.Connection, *, tenant: str, reference_type: str,
+                  reference_locator: str, job_locator: str) -> DocumentsJob:
+    """The full `DocumentsJob`, or `NotFound` outside its tenant and reference."""
+    row = conn.execute(_JOB, reference_params(tenant, reference_type, reference_locator,
+                                              [KIND], locator=job_locator)).first()
+    if row is None:
+        raise NotFound(f"no job {job_locator} for {reference_type} {reference_locator}")
+    docs = conn.execute(_DOCUMENTS, {"job": row.locator}).all()
     problems = [p for p in (processing_errors(row.errors),) if p]
-    if extra.timed_out_at is not None and row.status in ACTIVE_STATUSES:
-        problems.append(f"timed out: still running past its deadline of {extra.timeout_seconds} s "
+    if row.timed_out_at is not None and row.status in ACTIVE_STATUSES:
+        problems.append(f"timed out: still running past its deadline of {row.timeout_seconds} s "
                         f"(its worker hung or died, or rendering overran); "
                         f"POST …/trigger re-runs it")
     return DocumentsJob(
         locator=row.locator, referenceLocator=row.reference_locator,
-        completedAt=row.finished_at, documentTrigger=extra.trigger,
+        completedAt=row.finished_at, documentTrigger=row.trigger,
         processingErrors="\n".join(problems) or None, referenceType=row.reference_type,
         status=public_status(row.status), createdAt=row.created_at, createdBy=row.created_by,
         childrenJobs=child_locators(conn, [row.locator])[row.locator],

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,7 @@ class Principal:
     user_id: str
     tenants: frozenset[str] | None  # None: every tenant
     permissions: frozenset[str]
+    expires_at: datetime | None = None
 
     def holds_tenant(self, tenant: str) -> bool:
         """Whether the token names `tenant`, or any tenant."""
@@ -117,8 +119,43 @@ def verify_token(conn: sa.Connection, text: str, now: datetime) -> Principal:
     return Principal(
         token_id=row.id, user_id=row.user_id,
         tenants=None if tenant_list == [ANY_TENANT] else frozenset(tenant_list),
-        permissions=frozenset(row.permissions),
+        permissions=frozenset(row.permissions), expires_at=row.expires_at,
     )
+
+
+class VerifiedTokens:
+    """Tokens verified in the last `ttl`, so a busy API does not read the token table on
+    every request. A token revoked in the store stops working here within `ttl`; an
+    expired one at once. Keys are the tokens' SHA-256 hashes, never the tokens.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: timedelta) -> None:
+        self._ttl = ttl.total_seconds()
+        self._found: dict[bytes, tuple[Principal, float]] = {}
+
+    def get(self, text: str, now: datetime) -> Principal | None:
+        """The principal of `text` if it was verified lately and has not expired since."""
+        key = hashlib.sha256(text.encode()).digest()
+        found = self._found.get(key)
+        if found is None:
+            return None
+        principal, until = found
+        expired = principal.expires_at is not None and principal.expires_at <= now
+        if expired or time.monotonic() >= until:
+            self._found.pop(key, None)
+            return None
+        return principal
+
+    def put(self, text: str, principal: Principal) -> None:
+        """Remember that `text` verified as `principal`."""
+        if self._ttl <= 0:
+            return
+        if len(self._found) >= self.MAX_ENTRIES:
+            self._found.clear()
+        key = hashlib.sha256(text.encode()).digest()
+        self._found[key] = (principal, time.monotonic() + self._ttl)
 
 
 def list_tokens(conn: sa.Connection) -> list[TokenRecord]:

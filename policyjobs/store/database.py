@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from policyjobs.engine.schema import READ_ONLY
+
+PING_AFTER_IDLE_SECONDS = 10.0
 
 
 def open_store(url: str, *, pool_size: int = 10) -> sa.Engine:
@@ -22,10 +26,35 @@ def open_store(url: str, *, pool_size: int = 10) -> sa.Engine:
                          "use postgresql+psycopg://… or sqlite:///…")
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return sa.create_engine(
-        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        pool_recycle=3600, json_serializer=_json_text, json_deserializer=orjson.loads,
+    db = sa.create_engine(
+        parsed, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600,
+        json_serializer=_json_text, json_deserializer=orjson.loads,
     )
+    _ping_when_idle(db)
+    return db
+
+
+def _ping_when_idle(db: sa.Engine) -> None:
+    """Check a pooled connection before use only when it sat idle, not on every checkout.
+
+    A connection back within seconds is alive; one that waited may have lost its server
+    (a restart, a failover, a proxy's idle timeout) and is replaced before any query.
+    On a busy API that saves a round trip on nearly every request.
+    """
+
+    @event.listens_for(db, "checkin")
+    def idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(db, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            db.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # any failure: let the pool open a fresh connection
+            raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def _json_text(value: Any) -> str:
@@ -59,6 +88,20 @@ def _open_sqlite(url: sa.URL) -> sa.Engine:
     return db
 
 
+_readers: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
+
+
 def reader(db: sa.Engine) -> sa.Engine:
-    """`db` for read-only work: on SQLite its transactions do not take the write lock."""
-    return db.execution_options(**{READ_ONLY: True})
+    """`db` for the API's reads, which never write.
+
+    On SQLite its transactions do not take the write lock. On PostgreSQL each statement
+    runs on its own (autocommit), sparing every read its BEGIN and ROLLBACK round trips;
+    so the statements of one request may see commits made between them.
+    """
+    found = _readers.get(db)
+    if found is None:
+        options: dict[str, Any] = {READ_ONLY: True}
+        if db.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+        found = _readers[db] = db.execution_options(**options)
+    return found

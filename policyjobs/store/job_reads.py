@@ -6,7 +6,7 @@ locator, kind, locator), so a page costs the same in a table of any size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,34 +14,59 @@ import sqlalchemy as sa
 from policyjobs.engine.schema import jobs
 from policyjobs.exceptions import NotFound
 
+# What the read endpoints show of a job: never its payload or result, which can be large.
+_SHOWN = [jobs.c[name] for name in (
+    "locator", "tenant", "kind", "reference_type", "reference_locator", "parent_locator",
+    "status", "attempt", "max_attempts", "lease_expires_at", "errors", "created_by",
+    "created_at", "started_at", "finished_at")]
 
-def _scoped(tenant: str, reference_type: str, reference_locator: str,
-            kinds: Sequence[str]) -> list[sa.ColumnElement[bool]]:
-    return [
-        jobs.c.tenant == tenant,
-        jobs.c.reference_type == reference_type,
-        jobs.c.reference_locator == reference_locator,
-        jobs.c.kind.in_(kinds) if len(kinds) > 1 else jobs.c.kind == kinds[0],
-    ]
+
+def scoped(*also: sa.ColumnElement[Any], many_kinds: bool = False) -> sa.Select[Any]:
+    """Jobs of some kinds for one reference (and `also` some columns of the caller's), as a
+    statement to build once and bind per call, as `reference_params` gives."""
+    kind = (jobs.c.kind.in_(sa.bindparam("kinds", expanding=True)) if many_kinds
+            else jobs.c.kind == sa.bindparam("kind"))
+    return sa.select(*_SHOWN, *also).where(
+        jobs.c.tenant == sa.bindparam("tenant"),
+        jobs.c.reference_type == sa.bindparam("reference_type"),
+        jobs.c.reference_locator == sa.bindparam("reference_locator"),
+        kind,
+    )
+
+
+def _statements(build: Callable[[sa.Select[Any]], sa.Select[Any]]) -> dict[bool, sa.Select[Any]]:
+    return {many: build(scoped(many_kinds=many)) for many in (False, True)}
+
+
+_PAGE = _statements(lambda query: query.order_by(jobs.c.locator)
+                    .offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
+_LATEST = _statements(lambda query: query.order_by(jobs.c.locator.desc()).limit(1))
+_ONE = _statements(lambda query: query.where(jobs.c.locator == sa.bindparam("locator")))
+
+
+def reference_params(tenant: str, reference_type: str, reference_locator: str,
+                     kinds: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """The parameters of a `scoped` statement."""
+    scope: dict[str, Any] = {"tenant": tenant, "reference_type": reference_type,
+                             "reference_locator": reference_locator}
+    scope |= {"kinds": list(kinds)} if len(kinds) > 1 else {"kind": kinds[0]}
+    return scope | extra
 
 
 def list_reference_jobs(conn: sa.Connection, *, tenant: str, reference_type: str,
                         reference_locator: str, kinds: Sequence[str], offset: int,
                         limit: int) -> Sequence[sa.Row[Any]]:
     """Jobs of `kinds` for one reference, oldest first, from `offset`."""
-    query = (sa.select(jobs)
-             .where(*_scoped(tenant, reference_type, reference_locator, kinds))
-             .order_by(jobs.c.locator).offset(offset).limit(limit))
-    return conn.execute(query).all()
+    params = reference_params(tenant, reference_type, reference_locator, kinds, offset=offset,
+                     limit=limit)
+    return conn.execute(_PAGE[len(kinds) > 1], params).all()
 
 
 def latest_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
                          reference_locator: str, kinds: Sequence[str]) -> sa.Row[Any]:
     """The newest job of `kinds` for one reference, or `NotFound`."""
-    query = (sa.select(jobs)
-             .where(*_scoped(tenant, reference_type, reference_locator, kinds))
-             .order_by(jobs.c.locator.desc()).limit(1))
-    row = conn.execute(query).first()
+    params = reference_params(tenant, reference_type, reference_locator, kinds)
+    row = conn.execute(_LATEST[len(kinds) > 1], params).first()
     if row is None:
         raise NotFound(f"no job for {reference_type} {reference_locator}")
     return row
@@ -51,10 +76,8 @@ def get_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
                       reference_locator: str, kinds: Sequence[str],
                       locator: str) -> sa.Row[Any]:
     """The job `locator` under one reference, or `NotFound`."""
-    query = (sa.select(jobs)
-             .where(*_scoped(tenant, reference_type, reference_locator, kinds),
-                    jobs.c.locator == locator))
-    row = conn.execute(query).first()
+    params = reference_params(tenant, reference_type, reference_locator, kinds, locator=locator)
+    row = conn.execute(_ONE[len(kinds) > 1], params).first()
     if row is None:
         raise NotFound(f"no job {locator} for {reference_type} {reference_locator}")
     return row
