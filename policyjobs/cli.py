@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -76,18 +77,31 @@ def serve(
                                             help="Serve the API only, run no jobs.")] = False,
     test_clock: Annotated[bool, typer.Option("--test-clock",
                                              help="Expose /admin/clock to move time.")] = False,
+    processes: Annotated[int, typer.Option(
+        min=1, max=64, help="Server processes sharing the port; each one runs its own "
+                            "workers unless --no-worker.")] = 1,
 ) -> None:
     """Run the API, with workers and the scheduler unless --no-worker; migrates first."""
     import uvicorn
 
-    from policyjobs.api.app import create_app
+    from policyjobs.api.app import RUN_WORKERS_VARIABLE, create_app
 
     overrides: dict[str, object] = {"test_clock": True} if test_clock else {}
     runtime = _store_command(_settings(**overrides))
+    grace = int(runtime.settings.shutdown_grace.total_seconds())
+    if processes > 1:  # the store is migrated; each child builds its own runtime
+        runtime.close()
+        os.environ[RUN_WORKERS_VARIABLE] = "0" if no_worker else "1"
+        if test_clock:
+            os.environ["POLICYJOBS_TEST_CLOCK"] = "true"
+        uvicorn.run("policyjobs.api.app:app_from_environment", factory=True, host=host,
+                    port=port, workers=processes, log_config=None,
+                    timeout_graceful_shutdown=grace)
+        return
     application = create_app(runtime, run_workers=not no_worker)
     try:
         uvicorn.run(application, host=host, port=port, log_config=None,
-                    timeout_graceful_shutdown=int(runtime.settings.shutdown_grace.total_seconds()))
+                    timeout_graceful_shutdown=grace)
     finally:
         runtime.close()
 

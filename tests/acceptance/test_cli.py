@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -134,3 +138,29 @@ def test_demo_runs_and_exits(tmp_path: Path) -> None:
     assert "curl" in result.stdout
     assert "Bearer pjt_" in result.stdout
     assert (tmp_path / "home" / "policyjobs.db").exists()
+
+
+def test_serve_with_two_processes_answers_and_stops_on_sigterm(cli: Cli) -> None:
+    cli("migrate")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "policyjobs", "serve", "--processes", "2",
+                               "--port", str(port)], env=cli.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, answered = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not answered:
+            try:
+                answered = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json() == {
+                    "status": "ok", "database": "ok"}
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert answered
+        children = subprocess.run(["pgrep", "-P", str(server.pid), "-f", "spawn_main"],
+                                  capture_output=True, text=True, check=False).stdout.split()
+        assert len(children) >= 2
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0, stderr
