@@ -21,7 +21,6 @@ from policyjobs.engine.jobs import ACTIVE_STATUSES
 from policyjobs.engine.schema import jobs
 from policyjobs.exceptions import NotFound
 from policyjobs.store.job_reads import (
-    child_locators,
     get_reference_job,
     list_reference_jobs,
     processing_errors,
@@ -58,8 +57,11 @@ def timed_out(conn: sa.Connection, job_locator: str) -> bool:
                         .where(documents_jobs.c.job_locator == job_locator)).scalar() is not None
 
 
+_CHILD = jobs.alias("child")
+_CHILDREN = (sa.select(sa.func.aggregate_strings(_CHILD.c.locator, ","))
+             .where(_CHILD.c.parent_locator == jobs.c.locator).scalar_subquery())
 _JOB = (scoped(documents_jobs.c.trigger, documents_jobs.c.timeout_seconds,
-               documents_jobs.c.timed_out_at)
+               documents_jobs.c.timed_out_at, _CHILDREN.label("children"))
         .join_from(jobs, documents_jobs, documents_jobs.c.job_locator == jobs.c.locator)
         .where(jobs.c.locator == sa.bindparam("locator")))
 _DOCUMENTS = (sa.select(documents.c.locator, documents.c.static_name, documents.c.name,
@@ -86,7 +88,7 @@ def documents_job(conn: sa.Connection, *, tenant: str, reference_type: str,
         completedAt=row.finished_at, documentTrigger=row.trigger,
         processingErrors="\n".join(problems) or None, referenceType=row.reference_type,
         status=public_status(row.status), createdAt=row.created_at, createdBy=row.created_by,
-        childrenJobs=child_locators(conn, [row.locator])[row.locator],
+        childrenJobs=sorted(row.children.split(",")) if row.children else [],
         documents=[DocumentJobInfo(locator=d.locator, staticName=d.static_name, name=d.name,
                                    documentInstanceState=d.state,
                                    processingErrors=d.processing_errors, state=d.state)

@@ -83,19 +83,6 @@ def get_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
     return row
 
 
-def child_locators(conn: sa.Connection, parent_locators: Sequence[str]) -> dict[str, list[str]]:
-    """Each parent's children, in creation order."""
-    found: dict[str, list[str]] = {p: [] for p in parent_locators}
-    if not parent_locators:
-        return found
-    rows = conn.execute(sa.select(jobs.c.parent_locator, jobs.c.locator)
-                        .where(jobs.c.parent_locator.in_(parent_locators))
-                        .order_by(jobs.c.locator))
-    for parent, locator in rows:
-        found[parent].append(locator)
-    return found
-
-
 def processing_errors(errors: Sequence[dict[str, Any]]) -> str | None:
     """A job's `processingErrors`: each failed attempt's error, one per line, or None."""
     if not errors:
