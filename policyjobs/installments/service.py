@@ -64,7 +64,7 @@ def on_quote(intake: Intake, event: QuoteEvent) -> list[JobRef]:
     if event.trigger is not Trigger.PRICED:
         return []
     inputs = quote_inputs(event, intake.tenant_config)
-    chain = f"quote:{event.locator}"  # as _chain_of says
+    chain = _quote_chain(event.locator)
     planned: list[Planned] = []
     previous = _last_lattice(intake.conn, intake.tenant, chain)
     if previous is not None:
@@ -97,7 +97,7 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
                 FieldProblem("reversedTransactionLocator", "required for a reversal")])
         planned = Planned(JobType.UNBILL,
                           {**payload, "reversed": event.reversedTransactionLocator})
-    return _enqueue(intake, f"policy:{event.policyLocator}", ("transaction", event.locator),
+    return _enqueue(intake, _policy_chain(event.policyLocator), ("transaction", event.locator),
                     [planned])
 
 
@@ -125,10 +125,18 @@ def lock_chains(intake: Intake, events: Sequence[Any]) -> None:
 def _chain_of(event: Any) -> str | None:
     """The chain an event's installments jobs join, if it makes any."""
     if isinstance(event, QuoteEvent) and event.trigger is Trigger.PRICED:
-        return f"quote:{event.locator}"
+        return _quote_chain(event.locator)
     if isinstance(event, TransactionEvent) and event.trigger is Trigger.ISSUED:
-        return f"policy:{event.policyLocator}"
+        return _policy_chain(event.policyLocator)
     return None
+
+
+def _quote_chain(locator: str) -> str:
+    return f"quote:{locator}"
+
+
+def _policy_chain(locator: str) -> str:
+    return f"policy:{locator}"
 
 
 def _last_lattice(conn: sa.Connection, tenant: str, chain: str) -> str | None:
