@@ -1,7 +1,8 @@
 """A worker process's job loop: claim a batch, run it on threads, record outcomes in a batch.
 
 `run` → `_loop` → (`_flush`, `_claim`) on one thread, with the handlers on a pool
-of threads, and two side threads: the heartbeat and, on PostgreSQL, the listener.
+of threads, and two side threads: the heartbeat and the listener (PostgreSQL `LISTEN`, or a
+watcher of the SQLite file).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from policyjobs.engine.backend import json_text
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.errors import PermanentJobError, Postpone
 from policyjobs.engine.jobs import NEVER, ClaimedJob, Outcome
-from policyjobs.engine.listener import Listener
+from policyjobs.engine.listener import Waker
 from policyjobs.engine.queue import JobQueue
 from policyjobs.engine.registry import JobContext
 
@@ -61,7 +62,7 @@ class Worker:
         self._started: set[int] = set()
         self._held_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._listener: Listener | None = None
+        self._listener: Waker | None = None
         self._grace = self.settings.shutdown_grace
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -69,7 +70,7 @@ class Worker:
     def start(self) -> None:
         """Start the loop, the handler threads, the heartbeat and the listener."""
         self.queue.wakeup.subscribe(self._signal)
-        self._listener = Listener.for_engine(self.queue.db, self._signal)
+        self._listener = Waker.for_engine(self.queue.db, self._signal)
         if self._listener:
             self._listener.start()
         targets = [(self._loop, "loop"), (self._heartbeat, "heartbeat")]
