@@ -1,4 +1,7 @@
-"""The documents domain's tables: one row per documents job, one per document."""
+"""The documents domain's tables: one row per documents job, one per document.
+
+A job's row goes with the job; a document, an artifact, stays when ended jobs are pruned.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ documents = sa.Table(
     metadata,
     sa.Column("locator", sa.String(26), primary_key=True),
     sa.Column("tenant", sa.String(36), nullable=False),
-    sa.Column("job_locator", sa.String(26),
-              sa.ForeignKey("jobs.locator", ondelete="CASCADE"), nullable=False),
+    # No foreign key: a document outlives its job when ended jobs are pruned.
+    sa.Column("job_locator", sa.String(26), nullable=False),
     sa.Column("reference_type", sa.String(16), nullable=False),
     sa.Column("reference_locator", sa.String(64), nullable=False),
     sa.Column("static_name", sa.String(64), nullable=False),

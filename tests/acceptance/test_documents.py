@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,21 @@ def test_a_priced_quote_renders_its_pdf(docs: Docs) -> None:
     assert "Quote Q-1" in text
     assert "Ada Lovelace" in text
     assert "1200.00" in text
+
+
+def test_documents_outlive_their_pruned_jobs(docs: Docs, runtime: Runtime) -> None:
+    docs.send(quote("Q-1"))
+    docs.settle()
+    [job] = docs.get("quote/Q-1/jobs/list")["items"]
+    [document] = docs.get(f"quote/Q-1/jobs/{job['locator']}")["documents"]
+    far = datetime(9000, 1, 1, tzinfo=UTC)
+    with runtime.db.begin() as conn:  # as POLICYJOBS_PRUNE_AFTER does, for every ended job
+        assert runtime.queue.backend.prune(conn, far) >= 1
+    assert docs.get("quote/Q-1/jobs/list")["items"] == []
+    assert docs.get(document["locator"])["documentInstanceState"] == "ready"
+    response = docs.client.get(docs.url(f"{document['locator']}/document"), headers=docs.headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
 
 
 def test_no_definition_no_job(docs: Docs) -> None:
