@@ -32,8 +32,16 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.common import BenchError, Workers, clean_env, log_dir, remove_log_dir, say
-from bench.engine import machine
+from bench.common import (
+    BenchError,
+    Workers,
+    clean_env,
+    loadavg,
+    log_dir,
+    machine,
+    remove_log_dir,
+    say,
+)
 from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
@@ -236,8 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                          seconds=args.seconds, rate=args.rate, round_=round_))
             finally:
                 api.stop()
-        figures["machine"]["loadavg_end"] = " ".join(
-            Path("/proc/loadavg").read_text().split()[:3])
+        figures["machine"]["loadavg_end"] = loadavg()
         figures |= headline(loads, sizes, args.rate)
         figures["loads"] = [load.as_json() for load in loads]
         print_report(figures, loads)

@@ -18,6 +18,8 @@ from typing import Any
 
 import psycopg
 
+from policyjobs.testing.postgres import PostgresServer
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 POLL_SECONDS = 0.02  # how often completion is polled
@@ -231,3 +233,33 @@ def latency_summary(prefix: str, samples_ms: Sequence[float]) -> dict[str, float
         f"{prefix}_p99_ms": round(percentile(samples_ms, 99), 2),
         f"{prefix}_n": float(len(samples_ms)),
     }
+
+
+# -- the machine --------------------------------------------------------------------------------
+
+
+def machine(server: PostgresServer) -> dict[str, Any]:
+    """What the figures were measured on."""
+    with psycopg.connect(host=server.host, port=server.port, user=server.user,
+                         dbname="postgres") as conn:
+        row = conn.execute("SELECT version()").fetchone()
+    memory = subprocess.run(["free", "-h"], capture_output=True, text=True, check=False).stdout
+    total = next((line.split()[1] for line in memory.splitlines() if line.startswith("Mem:")), "?")
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=False).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "policyjobs/engine"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": head + (" + uncommitted engine changes" if dirty else ""),
+        "loadavg_start": loadavg(),
+        "nproc": os.cpu_count(), "memory": total,
+        "postgres": " ".join(str(row[0]).split()[:2]) if row else server.version,
+        "python": sys.version.split()[0],
+    }
+
+
+def loadavg() -> str:
+    """The 1-, 5- and 15-minute load averages: other work on the machine skews the figures."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])

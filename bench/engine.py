@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from bench import ours, peers
-from bench.common import RunResult, log_dir, remove_log_dir, say
+from bench.common import RunResult, loadavg, log_dir, machine, remove_log_dir, say
 from bench.ours import OurConfig, OurStore
 from bench.peers import PeerConfig
 from bench.profile import start_py_spy, summarise
 from bench.report import print_report
-from policyjobs.testing.postgres import PostgresServer, start_postgres
+from policyjobs.testing.postgres import start_postgres
 
 
 @dataclass(frozen=True)
@@ -83,33 +78,6 @@ def best(results: list[RunResult]) -> RunResult | None:
     return max(ok, key=lambda r: r.jobs_per_s) if ok else None
 
 
-def machine(server: PostgresServer) -> dict[str, Any]:
-    """What the figures were measured on."""
-    with psycopg.connect(host=server.host, port=server.port, user=server.user,
-                         dbname="postgres") as conn:
-        row = conn.execute("SELECT version()").fetchone()
-    memory = subprocess.run(["free", "-h"], capture_output=True, text=True, check=False).stdout
-    total = next((line.split()[1] for line in memory.splitlines() if line.startswith("Mem:")), "?")
-    git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                          check=False).stdout.strip()
-    dirty = subprocess.run([*git, "status", "--porcelain", "--", "policyjobs/engine"],
-                           capture_output=True, text=True, check=False).stdout.strip()
-    return {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": head + (" + uncommitted engine changes" if dirty else ""),
-        "loadavg_start": _loadavg(),
-        "nproc": os.cpu_count(), "memory": total,
-        "postgres": " ".join(str(row[0]).split()[:2]) if row else server.version,
-        "python": sys.version.split()[0],
-    }
-
-
-def _loadavg() -> str:
-    """The 1-, 5- and 15-minute load averages: other work on the machine skews the figures."""
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every run of the plan; the figures."""
     plan = make_plan(args)
@@ -153,7 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             figures["profile"] = {"file": str(output), "run": profiled.as_json()}
             if output.exists():
                 figures["profile"] |= summarise(output, 15)
-        figures["machine"]["loadavg_end"] = _loadavg()
+        figures["machine"]["loadavg_end"] = loadavg()
         figures |= headline(best_of, latency)
         figures["runs"] = [r.as_json() for r in runs]
         print_report(figures, runs, best_of)
