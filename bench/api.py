@@ -47,7 +47,7 @@ from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
 from policyjobs.tenants.config import load_tenant_config
 from policyjobs.tenants.service import create_tenant
-from policyjobs.testing.postgres import PostgresServer, start_postgres
+from policyjobs.testing.postgres import PostgresServer, free_port, start_postgres
 
 TENANTS = 50
 MEASURED = 10  # references of the first tenant, the ones the loads read
@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         walks = paths(tenants[0])
         loads: list[Load] = []
         filled = 0
-        port = _free_port()
+        port = free_port()
         for rows in sizes:
             figures[f"fill_seconds_{rows}"] = round(fill(dsn, tenants, filled, rows), 1)
             filled = rows
@@ -310,14 +310,6 @@ def print_report(figures: dict[str, Any], loads: list[Load]) -> None:
     print(f"list page of {PAGE}: {figures['list_rps']:,.0f} req/s against "
           f"{figures['trivial_rps']:,.0f} for /health ({figures['list_vs_trivial']:.0%}; "
           "target >= 50%)")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -143,7 +143,7 @@ def find_binaries() -> tuple[Path, str]:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -176,7 +176,7 @@ def _initdb_and_start(
     if not (data_dir / "PG_VERSION").exists():
         initdb = [str(bindir / "initdb"), "-D", str(data_dir), "--auth=trust", "-U", SUPERUSER]
         _run([*initdb, "--encoding=UTF8", "--no-locale"], os_user, cwd=data_dir.parent)
-    port = port or _free_port()
+    port = port or free_port()
     options = [f"-p {port}", f"-h {HOST}", f"-k {sock_dir}"]
     settings = ["max_connections=300", "shared_buffers=256MB", *(() if durable else _TEST_SETTINGS)]
     options += [f"-c {setting}" for setting in settings]

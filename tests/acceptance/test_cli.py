@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 
 from policyjobs.security.tokens import verify_token
 from policyjobs.store.database import open_store
+from policyjobs.testing.postgres import free_port
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -142,9 +142,7 @@ def test_demo_runs_and_exits(tmp_path: Path) -> None:
 
 def test_serve_with_two_processes_answers_and_stops_on_sigterm(cli: Cli) -> None:
     cli("migrate")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "policyjobs", "serve", "--processes", "2",
                                "--port", str(port)], env=cli.env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
