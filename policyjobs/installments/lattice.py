@@ -99,16 +99,6 @@ class Frame:
     normalized_weight: Decimal
     exact_weight: Fraction
 
-    @property
-    def coverage_duration(self) -> timedelta:
-        """The time from coverage start to coverage end."""
-        return self.coverage_end - self.coverage_start
-
-    @property
-    def installment_duration(self) -> timedelta:
-        """The time from installment start to installment end."""
-        return self.installment_end - self.installment_start
-
 
 @dataclass(frozen=True, slots=True)
 class Lattice:
