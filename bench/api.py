@@ -42,10 +42,9 @@ from bench.common import (
     remove_log_dir,
     say,
 )
-from policyjobs.runtime import Runtime
+from policyjobs.app import build_runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
-from policyjobs.tenants.config import load_tenant_config
 from policyjobs.tenants.service import create_tenant
 from policyjobs.testing.postgres import PostgresServer, free_port, start_postgres
 
@@ -91,12 +90,13 @@ class Load:
 
 def prepare(url: str, home: Path) -> tuple[list[str], str]:
     """Migrate, make the tenants and one token that reads them all."""
-    runtime = Runtime.build(Settings(database_url=url, home=home))  # type: ignore[arg-type]
+    runtime = build_runtime(Settings(database_url=url, home=home))  # type: ignore[arg-type]
     try:
-        config = load_tenant_config("")
+        config = runtime.tenant_configs.load("")
         with runtime.db.begin() as conn:
             tenants = [create_tenant(conn, config, runtime.clock.now()) for _ in range(TENANTS)]
             token, _ = create_token(conn, tenants=["any"], permissions=["documents.read"],
+                                    known=runtime.permissions,
                                     now=runtime.clock.now())
         return tenants, token
     finally:

@@ -31,6 +31,7 @@ from bench.common import (
 )
 from bench.noop_domain import KIND
 from bench.noop_domain import domain as noop_domain
+from policyjobs.app import build_runtime
 from policyjobs.engine import NewJob
 from policyjobs.engine.queue import QueueSettings
 from policyjobs.engine.schema import jobs as jobs_table
@@ -132,7 +133,7 @@ def running(store: OurStore, config: OurConfig, name: str) -> Iterator[tuple[Run
     """A fresh store, migrated, with `config`'s workers started, idle and listening."""
     url = store.fresh(name)
     home = log_dir() / "home"  # where the product's domains keep files: not the repository
-    runtime = Runtime.build(Settings(database_url=url, home=home), extra_domains=[noop_domain])
+    runtime = build_runtime(Settings(database_url=url, home=home), extra_domains=[noop_domain])
     env = clean_env(
         POLICYJOBS_DATABASE_URL=url, POLICYJOBS_PLUGINS="bench.noop_domain",
         POLICYJOBS_HOME=str(home),

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from policyjobs.app import build_runtime, product_tenant_configs
 from policyjobs.exceptions import PolicyjobsError
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime
@@ -22,7 +23,7 @@ from policyjobs.security.tokens import ANY_TENANT, create_token, list_tokens, re
 from policyjobs.settings import Settings, duration
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import migrate as apply_migrations
-from policyjobs.tenants.config import TenantConfig, TenantConfigError, load_tenant_config
+from policyjobs.tenants.config import TenantConfig, TenantConfigError
 from policyjobs.tenants.service import configure_tenant, create_tenant
 
 app = typer.Typer(help="policyjobs: the job system of an insurance core platform.",
@@ -51,11 +52,12 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _read_config(path: Path | None) -> TenantConfig:
+def _read_config(path: Path | None, settings: Settings) -> TenantConfig:
+    schema = product_tenant_configs(settings)
     if path is None:
-        return load_tenant_config("")
+        return schema.load("")
     try:
-        return load_tenant_config(path.read_text(encoding="utf-8"))
+        return schema.load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise _fail(f"cannot read {path}: {exc.strerror}") from None
     except TenantConfigError as exc:
@@ -64,7 +66,7 @@ def _read_config(path: Path | None) -> TenantConfig:
 
 def _store_command(settings: Settings) -> Runtime:
     try:
-        return Runtime.build(settings)
+        return build_runtime(settings)
     except PolicyjobsError as exc:
         raise _fail(exc.detail) from None
 
@@ -84,7 +86,8 @@ def serve(
     """Run the API, with workers and the scheduler unless --no-worker; migrates first."""
     import uvicorn
 
-    from policyjobs.api.app import RUN_WORKERS_VARIABLE, create_app
+    from policyjobs.api.application import create_app
+    from policyjobs.app import RUN_WORKERS_VARIABLE
 
     overrides: dict[str, object] = {"test_clock": True} if test_clock else {}
     runtime = _store_command(_settings(**overrides))
@@ -94,7 +97,7 @@ def serve(
         os.environ[RUN_WORKERS_VARIABLE] = "0" if no_worker else "1"
         if test_clock:
             os.environ["POLICYJOBS_TEST_CLOCK"] = "true"
-        uvicorn.run("policyjobs.api.app:app_from_environment", factory=True, host=host,
+        uvicorn.run("policyjobs.app:app_from_environment", factory=True, host=host,
                     port=port, workers=processes, log_config=None,
                     timeout_graceful_shutdown=grace)
         return
@@ -141,8 +144,9 @@ def tenant_create(
     config: Annotated[Path | None, typer.Option(help="The tenant's YAML configuration.")] = None,
 ) -> None:
     """Create a tenant; prints only its UUID."""
-    tenant_config = _read_config(config)
-    runtime = _store_command(_settings())
+    settings = _settings()
+    tenant_config = _read_config(config, settings)
+    runtime = _store_command(settings)
     try:
         with runtime.db.begin() as conn:
             locator = create_tenant(conn, tenant_config, runtime.clock.now())
@@ -154,8 +158,9 @@ def tenant_create(
 @tenant_app.command("configure")
 def tenant_configure(tenant: str, config: Path) -> None:
     """Replace a tenant's configuration."""
-    tenant_config = _read_config(config)
-    runtime = _store_command(_settings())
+    settings = _settings()
+    tenant_config = _read_config(config, settings)
+    runtime = _store_command(settings)
     try:
         with runtime.db.begin() as conn:
             configure_tenant(conn, tenant, tenant_config)
@@ -196,7 +201,7 @@ def token_create(
             text, _record = create_token(
                 conn, tenants=[t.strip() for t in tenant.split(",") if t.strip()],
                 permissions=[p.strip() for p in permissions.split(",") if p.strip()],
-                now=now, expires_at=expires_at, user_id=user,
+                known=runtime.permissions, now=now, expires_at=expires_at, user_id=user,
             )
     except ValueError as exc:
         raise _fail(str(exc)) from None

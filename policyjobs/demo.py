@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -14,44 +13,35 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from policyjobs.api.app import create_app
-from policyjobs.runtime import Runtime
+from policyjobs.api.application import create_app
+from policyjobs.app import build_runtime
 from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
-from policyjobs.tenants.config import TenantConfig, load_tenant_config
+from policyjobs.tenants.config import TenantConfig, TenantConfigSchema
 from policyjobs.tenants.service import create_tenant
+from policyjobs.testing.postgres import free_port
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tenant.yaml"
 
 
-def _example_config() -> tuple[TenantConfig, str]:
+def _example_config(schema: TenantConfigSchema) -> tuple[TenantConfig, str]:
     if EXAMPLE.is_file():
-        return load_tenant_config(EXAMPLE.read_text(encoding="utf-8")), str(EXAMPLE)
-    return load_tenant_config(""), "the built-in defaults"
-
-
-def _free_port(preferred: int) -> int:
-    for candidate in (preferred, 0):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    raise RuntimeError("no free port on 127.0.0.1")
+        return schema.load(EXAMPLE.read_text(encoding="utf-8")), str(EXAMPLE)
+    return schema.load(""), "the built-in defaults"
 
 
 def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
     """Set up, serve, print where to look, and keep serving until Ctrl-C (or `exit_after`)."""
     console = Console()
-    runtime = Runtime.build(settings)
-    config, source = _example_config()
+    runtime = build_runtime(settings)
+    config, source = _example_config(runtime.tenant_configs)
     now = runtime.clock.now()
     with runtime.db.begin() as conn:
         tenant = create_tenant(conn, config, now)
-        token, _ = create_token(conn, tenants=[tenant], permissions=[ADMIN], now=now)
-    chosen = _free_port(port)
+        token, _ = create_token(conn, tenants=[tenant], permissions=[ADMIN],
+                                known=runtime.permissions, now=now)
+    chosen = free_port(port)
     server = uvicorn.Server(uvicorn.Config(
         create_app(runtime, run_workers=True), host="127.0.0.1", port=chosen, log_config=None,
     ))

@@ -13,17 +13,18 @@ from pydantic import BaseModel
 
 from policyjobs.engine import JobQueue
 from policyjobs.engine.registry import Duty, JobKind
-from policyjobs.tenants.config import TenantConfig
+from policyjobs.tenants.config import ConfigSection, StoredConfig
 
 
 @dataclass(frozen=True, slots=True)
 class Intake:
-    """What an intake handler gets: the tenant, the caller and the transaction."""
+    """What an intake handler gets: the tenant and its configuration, the caller and the
+    transaction."""
 
     conn: sa.Connection
     queue: JobQueue
     tenant: str
-    tenant_config: TenantConfig
+    config: StoredConfig
     created_by: str
 
 
@@ -54,13 +55,16 @@ class EventType:
 
 @dataclass(frozen=True, slots=True)
 class Domain:
-    """A bounded piece of the product, registered with the engine, intake and API."""
+    """A bounded piece of the product: what it registers with the engine, intake and API, the
+    section of the tenant configuration it reads, and the permissions its routes demand."""
 
     name: str
     kinds: Sequence[JobKind] = ()
     duties: Sequence[Duty] = ()
     events: Sequence[EventType] = ()
     routers: Sequence[APIRouter] = field(default_factory=tuple)
+    config: type[ConfigSection] | None = None
+    permissions: Sequence[str] = ()
     # Called in the transaction that retires a tenant, to end the domain's pending work.
     on_tenant_retired: Callable[[sa.Connection, JobQueue, str], None] | None = None
 

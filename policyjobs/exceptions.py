@@ -37,7 +37,6 @@ class PolicyjobsError(Exception):
     """Root of the service's exceptions."""
 
     status = 500
-    title = "Internal Server Error"
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -48,7 +47,6 @@ class InvalidInput(PolicyjobsError):
     """The request is malformed; `errors` says where."""
 
     status = 400
-    title = "Bad Request"
 
     def __init__(self, detail: str, errors: list[FieldProblem] | None = None) -> None:
         super().__init__(detail)
@@ -59,25 +57,21 @@ class Unauthenticated(PolicyjobsError):
     """No token, or one that is unknown, expired or revoked."""
 
     status = 401
-    title = "Unauthorized"
 
 
 class Forbidden(PolicyjobsError):
     """The token lacks the tenant or the permission."""
 
     status = 403
-    title = "Forbidden"
 
 
 class NotFound(PolicyjobsError):
     """Nothing by that locator exists in that tenant under that reference."""
 
     status = 404
-    title = "Not Found"
 
 
 class Conflict(PolicyjobsError):
     """The request conflicts with the current state, such as a retired tenant."""
 
     status = 409
-    title = "Conflict"

@@ -1,4 +1,7 @@
-"""One service instance: its store, clock, domains and queue, as every command builds it."""
+"""One service instance: its store, clock, queue and the domains it was given.
+
+It knows no domain by name: `policyjobs.app`, the composition root, lists them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from policyjobs.domain import Domain, EventType, load_plugin
+from policyjobs.domain import Domain, EventType
 from policyjobs.engine import Clock, JobQueue, Registry, SystemClock, TestClock
 from policyjobs.engine.upkeep import Upkeep
 from policyjobs.engine.worker import Worker
@@ -16,15 +19,8 @@ from policyjobs.security.tokens import VerifiedTokens
 from policyjobs.settings import Settings
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import migrate
+from policyjobs.tenants.config import TenantConfigSchema
 from policyjobs.tenants.service import retire_tenant
-
-
-def product_domains(settings: Settings) -> list[Domain]:
-    """The domains the product ships."""
-    from policyjobs.documents.domain import documents_domain
-    from policyjobs.installments.domain import installments_domain
-
-    return [documents_domain(settings.home), installments_domain()]
 
 
 @dataclass
@@ -38,18 +34,17 @@ class Runtime:
     domains: list[Domain]
     events: dict[str, tuple[EventType, ...]] = field(default_factory=dict)
     tokens: VerifiedTokens = field(default_factory=lambda: VerifiedTokens(timedelta(0)))
+    tenant_configs: TenantConfigSchema = field(default_factory=TenantConfigSchema)
     _workers: list[tuple[Worker, Upkeep]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings, *, extra_domains: Sequence[Domain] = (),
+    def build(cls, settings: Settings, domains: Sequence[Domain], *,
               apply_migrations: bool = True) -> Runtime:
-        """Open the store (migrating it first) and register every domain."""
+        """Open the store (migrating it first) and register each of `domains`."""
         db = open_store(settings.url, pool_size=settings.concurrency + 10)
         if apply_migrations:
             migrate(db)
         clock: Clock = TestClock(db) if settings.test_clock else SystemClock()
-        domains = product_domains(settings) + [load_plugin(p) for p in settings.plugin_modules]
-        domains += list(extra_domains)
         registry = Registry()
         events: dict[str, tuple[EventType, ...]] = {}
         for domain in domains:
@@ -63,8 +58,13 @@ class Runtime:
                     raise ValueError(f"event type {event_type.name!r} has two schemas")
                 events[event_type.name] = (*earlier, event_type)
         queue = JobQueue(db, registry, clock, settings.queue_settings())
-        return cls(settings, db, clock, queue, domains, events,
-                   VerifiedTokens(settings.token_cache))
+        return cls(settings, db, clock, queue, list(domains), events,
+                   VerifiedTokens(settings.token_cache), tenant_configs(domains))
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        """Every permission the domains' routes demand; `admin` is beside them."""
+        return frozenset(p for domain in self.domains for p in domain.permissions)
 
     def start_workers(self, *, concurrency: int | None = None) -> Worker:
         """Start a worker and the scheduler's upkeep in this process."""
@@ -97,3 +97,8 @@ class Runtime:
         self.stop_workers()
         self.queue.close()
         self.db.dispose()
+
+
+def tenant_configs(domains: Sequence[Domain]) -> TenantConfigSchema:
+    """The tenant configuration of `domains`: the core keys and each domain's section."""
+    return TenantConfigSchema([d.config for d in domains if d.config is not None])

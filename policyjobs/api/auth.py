@@ -7,22 +7,20 @@ the OpenAPI document shows it as `x-securityGroup` and `x-securityPermission`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from policyjobs.api.state import runtime_of
-from policyjobs.exceptions import FieldProblem, Forbidden, InvalidInput, Unauthenticated
+from policyjobs.exceptions import Forbidden, Unauthenticated
+from policyjobs.runtime import Runtime
 from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import Principal, verify_token
 from policyjobs.store.database import reader
-
-if TYPE_CHECKING:
-    from policyjobs.runtime import Runtime
+from policyjobs.tenants.service import tenant_locator
 
 _bearer = HTTPBearer(auto_error=False, description="A personal access token.")
 
@@ -68,7 +66,7 @@ class Guard:
         if needed:
             raise Forbidden(f"the token lacks the permission {', '.join(needed)}")
         raw = request.path_params.get("tenantLocator")
-        if raw is not None and not principal.holds_tenant(tenant_uuid(raw)):
+        if raw is not None and not principal.holds_tenant(tenant_locator(raw)):
             raise Forbidden(f"the token does not hold tenant {raw}")
         return principal
 
@@ -76,14 +74,3 @@ class Guard:
 def guard(group: str, *actions: str) -> Callable[..., Awaitable[Principal]]:
     """The dependency for a route in `group` that needs each of `actions` (none: `admin`)."""
     return Guard(group, actions)
-
-
-def tenant_uuid(raw: str) -> str:
-    """A path's tenant locator in canonical form, or 400."""
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise InvalidInput(
-            f"tenantLocator {raw!r} is not a UUID",
-            [FieldProblem("tenantLocator", "must be a UUID")],
-        ) from None

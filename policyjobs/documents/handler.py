@@ -21,6 +21,7 @@ import structlog
 from policyjobs.documents.isolation import RenderTimeout, render_isolated
 from policyjobs.documents.models import documents, documents_jobs
 from policyjobs.documents.render import CONTENT_TYPES, EXTENSIONS, RenderError
+from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import Storage
 from policyjobs.engine import JobContext, PermanentJobError, Postpone, new_locator
 from policyjobs.engine.clock import wall_now
@@ -37,7 +38,7 @@ def render_documents(context: JobContext, storage: Storage) -> dict[str, Any]:
                                 .where(documents_jobs.c.job_locator == job.locator)).scalar_one()
         pending = conn.execute(
             sa.select(documents).where(documents.c.job_locator == job.locator,
-                                       documents.c.state != "ready")
+                                       documents.c.state != DocumentState.READY)
             .order_by(documents.c.locator)
         ).all()
     failures = [problem for row in pending
@@ -69,14 +70,15 @@ def _render_one(context: JobContext, storage: Storage, row: Any,
     try:
         content = render_isolated(
             row.static_name, row.template, row.format, template_context, timeout=remaining,
-            on_data_ready=lambda: _advance(context, row.locator, token, state="dataReady"))
+            on_data_ready=lambda: _advance(context, row.locator, token,
+                                           state=DocumentState.DATA_READY))
     except RenderTimeout:
-        _advance(context, row.locator, token, state="draft")
+        _advance(context, row.locator, token, state=DocumentState.DRAFT)
         _time_out(context)
     except RenderError as exc:
         _advance(context, row.locator, token, state=exc.failure, processing_errors=exc.message)
         log.warning("document failed", job=context.job.locator, document=row.locator,
-                    state=str(exc.failure), error=exc.message)
+                    state=exc.failure, error=exc.message)
         return f"document {row.static_name} ({row.locator}): {exc.failure}: {exc.message}"
     _store(context, storage, row, token, content)
     return None
@@ -96,8 +98,8 @@ def _claim(context: JobContext, locator: str, token: str) -> bool:
     with context.db.begin() as conn:
         return bool(conn.execute(
             documents.update()
-            .where(documents.c.locator == locator, documents.c.state != "ready")
-            .values(render_token=token, state="draft", processing_errors=None)
+            .where(documents.c.locator == locator, documents.c.state != DocumentState.READY)
+            .values(render_token=token, state=DocumentState.DRAFT, processing_errors=None)
         ).rowcount)
 
 
@@ -115,7 +117,7 @@ def _store(context: JobContext, storage: Storage, row: Any, token: str, content:
         mine = conn.execute(
             sa.select(documents.c.locator)
             .where(documents.c.locator == row.locator, documents.c.render_token == token,
-                   documents.c.state != "ready")
+                   documents.c.state != DocumentState.READY)
             .with_for_update()
         ).first()
         if mine is None:
@@ -123,7 +125,7 @@ def _store(context: JobContext, storage: Storage, row: Any, token: str, content:
             return
         storage.put(key, content)
         conn.execute(documents.update().where(documents.c.locator == row.locator).values(
-            state="ready", storage_key=key, content_type=CONTENT_TYPES[row.format],
+            state=DocumentState.READY, storage_key=key, content_type=CONTENT_TYPES[row.format],
             ready_at=context.clock.now(), processing_errors=None,
         ))
 

@@ -21,7 +21,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from policyjobs.documents.render import Failure, RenderError, html_to_pdf, render_markup
+from policyjobs.documents.render import RenderError, html_to_pdf, render_markup
+from policyjobs.documents.states import DocumentState
 
 _PR_SET_PDEATHSIG = 1
 
@@ -50,14 +51,14 @@ def _child(channel: Connection, static_name: str, template: str, document_format
     _die_with_parent()
     try:
         markup = render_markup(static_name, template, context, escape=document_format != "text")
-        channel.send(("dataReady", None))
+        channel.send((DocumentState.DATA_READY, None))
         content = html_to_pdf(static_name, markup) if document_format == "pdf" \
             else markup.encode("utf-8")
-        channel.send(("ready", content))
+        channel.send((DocumentState.READY, content))
     except RenderError as exc:
-        channel.send(("error", (str(exc.failure), exc.message)))
+        channel.send(("error", (exc.failure, exc.message)))
     except BaseException as exc:  # the child's last word is always an answer
-        channel.send(("error", (str(Failure.RENDER), f"{type(exc).__name__}: {exc}")))
+        channel.send(("error", (DocumentState.RENDER_ERROR, f"{type(exc).__name__}: {exc}")))
 
 
 def render_isolated(static_name: str, template: str, document_format: str,
@@ -77,17 +78,17 @@ def render_isolated(static_name: str, template: str, document_format: str,
             if remaining <= 0 or not receiver.poll(remaining):
                 raise RenderTimeout(f"rendering {static_name} ran past the job's deadline")
             kind, value = receiver.recv()
-            if kind == "dataReady":
+            if kind == DocumentState.DATA_READY:
                 on_data_ready()
-            elif kind == "ready":
+            elif kind == DocumentState.READY:
                 content: bytes = value
                 return content
             else:
                 failure, message = value
-                raise RenderError(Failure(failure), message)
+                raise RenderError(DocumentState(failure), message)
     except EOFError:
         process.join(timeout=5)
-        raise RenderError(Failure.RENDER, f"the renderer of {static_name} died "
+        raise RenderError(DocumentState.RENDER_ERROR, f"the renderer of {static_name} died "
                                           f"(exit code {process.exitcode})") from None
     finally:
         if process.is_alive():

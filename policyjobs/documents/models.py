@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from policyjobs.engine.schema import JSONDoc, UTCDateTime
-from policyjobs.store.tables import metadata
+from policyjobs.store.schema import JSONDoc, UTCDateTime, metadata
+
+KIND = "documents"  # the job kind whose rows `documents_jobs` extends
+
+_PENDING = sa.text("timed_out_at IS NULL AND handled_at IS NULL")
 
 documents_jobs = sa.Table(
     "documents_jobs",
@@ -21,6 +24,8 @@ documents_jobs = sa.Table(
     sa.Column("deadline_at", UTCDateTime(), nullable=False),  # wall time
     sa.Column("timed_out_at", UTCDateTime()),
     sa.Column("handled_at", UTCDateTime()),  # the handler ended: no deadline to watch
+    sa.Index("documents_jobs_deadline", "deadline_at",
+             postgresql_where=_PENDING, sqlite_where=_PENDING),
 )
 
 documents = sa.Table(
@@ -50,4 +55,6 @@ documents = sa.Table(
     sa.Column("policy_locator", sa.String(64)),
     sa.Column("term_locator", sa.String(64)),
     sa.Column("rendering_data", JSONDoc),
+    sa.Index("documents_job", "job_locator", "locator"),
+    sa.Index("documents_tenant", "tenant", "locator"),
 )

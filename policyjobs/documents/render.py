@@ -7,11 +7,12 @@ internals. PDF conversion fetches nothing from the network or the disk; only
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
+
+from policyjobs.documents.states import DocumentState
 
 CONTENT_TYPES = {
     "pdf": "application/pdf",
@@ -21,18 +22,10 @@ CONTENT_TYPES = {
 EXTENSIONS = {"pdf": "pdf", "html": "html", "text": "txt"}
 
 
-class Failure(enum.StrEnum):
-    """Where rendering failed, as the document's `documentInstanceState`."""
-
-    DATA = "dataError"  # the template needs data the event does not carry
-    RENDER = "renderError"  # the template itself is broken or misbehaves
-    CONVERSION = "conversionError"  # HTML could not become a PDF
-
-
 class RenderError(Exception):
-    """A document could not be rendered; `failure` says at which step."""
+    """A document could not be rendered; `failure` is the state it stops in."""
 
-    def __init__(self, failure: Failure, message: str) -> None:
+    def __init__(self, failure: DocumentState, message: str) -> None:
         super().__init__(message)
         self.failure = failure
         self.message = message
@@ -49,13 +42,13 @@ def render_markup(static_name: str, template: str, context: dict[str, Any],
     try:
         return environment.from_string(template).render(context)
     except jinja2.UndefinedError as exc:
-        raise RenderError(Failure.DATA, f"template {static_name}{_line(exc)}: {exc.message}") \
-            from exc
+        raise RenderError(DocumentState.DATA_ERROR,
+                          f"template {static_name}{_line(exc)}: {exc.message}") from exc
     except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(Failure.RENDER,
+        raise RenderError(DocumentState.RENDER_ERROR,
                           f"template {static_name} line {exc.lineno}: {exc.message}") from exc
     except Exception as exc:  # the sandbox's SecurityError, a filter's TypeError, …
-        raise RenderError(Failure.RENDER,
+        raise RenderError(DocumentState.RENDER_ERROR,
                           f"template {static_name}{_line(exc)}: {type(exc).__name__}: {exc}") \
             from exc
 
@@ -80,7 +73,7 @@ def html_to_pdf(static_name: str, html: str) -> bytes:
         pdf = HTML(string=html, url_fetcher=URLFetcher(allowed_protocols={"data"}),
                    base_url=None).write_pdf()
     except Exception as exc:
-        raise RenderError(Failure.CONVERSION,
+        raise RenderError(DocumentState.CONVERSION_ERROR,
                           f"document {static_name}: PDF conversion failed: "
                           f"{type(exc).__name__}: {exc}") from exc
     assert isinstance(pdf, bytes)

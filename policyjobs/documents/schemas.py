@@ -1,14 +1,15 @@
-"""The documents API's bodies, exactly as `spec/jobs-api.txt` names them."""
+"""The documents API's bodies, exactly as `spec/jobs-api.txt` names them, made from rows."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Self
 
-from policyjobs.api.conventions import Schema, Timestamp
-
-ReferenceType = Literal["quote", "policy", "invoice", "transaction", "segment", "term"]
-Status = Literal["running", "finished", "failed"]
-Trigger = Literal["validated", "priced", "accepted", "issued", "underwritten", "generated"]
+from policyjobs.api.conventions import Schema, Timestamp, set_present
+from policyjobs.documents.config import DocumentFormat, DocumentScope
+from policyjobs.documents.states import DocumentState
+from policyjobs.engine import PublicStatus, public_status
+from policyjobs.intake.events import Trigger
 
 
 class DocumentJobInfo(Schema):
@@ -17,9 +18,16 @@ class DocumentJobInfo(Schema):
     locator: str
     staticName: str
     name: str
-    documentInstanceState: str
+    documentInstanceState: DocumentState
     processingErrors: str | None
-    state: str  # deprecated: the same as documentInstanceState
+    state: DocumentState  # deprecated: the same as documentInstanceState
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        """A document row, as its job lists it."""
+        return cls(locator=row.locator, staticName=row.static_name, name=row.name,
+                   documentInstanceState=row.state, processingErrors=row.processing_errors,
+                   state=row.state)
 
 
 class DocumentsJob(Schema):
@@ -30,21 +38,40 @@ class DocumentsJob(Schema):
     completedAt: Timestamp | None
     documentTrigger: Trigger
     processingErrors: str | None
-    referenceType: ReferenceType
-    status: Status
+    referenceType: DocumentScope
+    status: PublicStatus
     createdAt: Timestamp
     createdBy: str
     childrenJobs: list[str]
     documents: list[DocumentJobInfo]
+
+    @classmethod
+    def of(cls, row: Any, documents: Sequence[Any], processing_errors: str | None) -> Self:
+        """A job row (with its trigger and comma-separated children) and its document rows."""
+        return cls(
+            locator=row.locator, referenceLocator=row.reference_locator,
+            completedAt=row.finished_at, documentTrigger=row.trigger,
+            processingErrors=processing_errors, referenceType=row.reference_type,
+            status=public_status(row.status), createdAt=row.created_at,
+            createdBy=row.created_by,
+            childrenJobs=sorted(row.children.split(",")) if row.children else [],
+            documents=[DocumentJobInfo.of(document) for document in documents],
+        )
 
 
 class DocumentsJobSummary(Schema):
     """A documents job in a list."""
 
     locator: str
-    referenceType: ReferenceType
-    status: Status
+    referenceType: DocumentScope
+    status: PublicStatus
     createdAt: Timestamp
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        """A job row, as a list shows it."""
+        return cls(locator=row.locator, referenceType=row.reference_type,
+                   status=public_status(row.status), createdAt=row.created_at)
 
 
 class DocumentsJobList(Schema):
@@ -59,9 +86,9 @@ class DocumentInstance(Schema):
 
     locator: str
     referenceLocator: str
-    referenceType: ReferenceType
-    documentInstanceState: str
-    documentFormat: Literal["pdf", "html", "text"]
+    referenceType: DocumentScope
+    documentInstanceState: DocumentState
+    documentFormat: DocumentFormat
     external: bool
     createdAt: Timestamp
     consolidatedFrom: list[str]
@@ -77,3 +104,20 @@ class DocumentInstance(Schema):
     segmentLocator: str | None = None
     policyLocator: str | None = None
     termLocator: str | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        """A document row, as the vendor's `DocumentInstanceResponse`."""
+        view = cls(
+            locator=row.locator, referenceLocator=row.reference_locator,
+            referenceType=row.reference_type, documentInstanceState=row.state,
+            documentFormat=row.format, external=False, createdAt=row.created_at,
+            consolidatedFrom=[], consolidatedTo=[], metadata={},
+            renderingData=row.rendering_data, name=row.name, staticName=row.static_name,
+            createdBy=row.created_by,
+        )
+        set_present(view, readyAt=row.ready_at, processingErrors=row.processing_errors,
+                    transactionLocator=row.transaction_locator,
+                    segmentLocator=row.segment_locator, policyLocator=row.policy_locator,
+                    termLocator=row.term_locator)
+        return view

@@ -9,17 +9,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from policyjobs.documents.models import documents, documents_jobs
+from policyjobs.documents import queries
+from policyjobs.documents.config import DocumentDefinition, DocumentScope, DocumentsSection
+from policyjobs.documents.models import KIND, documents, documents_jobs
+from policyjobs.documents.states import DocumentState
+from policyjobs.documents.storage import Storage
 from policyjobs.domain import Intake, JobRef
-from policyjobs.engine import JobQueue, NewJob, new_locator
+from policyjobs.engine import JobQueue, JobStatus, NewJob, held, new_locator, unheld
 from policyjobs.engine.clock import wall_now
-from policyjobs.engine.jobs import ACTIVE_STATUSES, JobStatus
+from policyjobs.engine.jobs import ACTIVE_STATUSES
 from policyjobs.engine.schema import jobs
+from policyjobs.exceptions import Conflict
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
-from policyjobs.tenants.config import DocumentDefinition, DocumentScope
+from policyjobs.store.reads import processing_errors
 from policyjobs.tenants.service import get_tenant
 
-KIND = "documents"
 TRANSACTION_SCOPES = (DocumentScope.TRANSACTION, DocumentScope.POLICY, DocumentScope.TERM)
 
 
@@ -67,12 +71,12 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
 
 def _definitions(intake: Intake, trigger: str,
                  scopes: Sequence[DocumentScope]) -> list[DocumentDefinition]:
-    return [d for d in intake.tenant_config.documents.definitions
+    return [d for d in intake.config.section(DocumentsSection).documents.definitions
             if d.trigger == trigger and d.scope in scopes]
 
 
 def _create(intake: Intake, trigger: str, plans: list[Planned]) -> list[JobRef]:
-    timeout = intake.tenant_config.documents.timeout_seconds
+    timeout = intake.config.section(DocumentsSection).documents.timeout_seconds
     now = intake.queue.clock.now()
     new_jobs = [
         NewJob(KIND, intake.tenant, {"context": plan.context}, reference_type=plan.reference_type,
@@ -106,7 +110,8 @@ def _document_row(intake: Intake, job_locator: str, plan: Planned,
         else plan.reference_type,
         "reference_locator": reference_locator,
         "static_name": definition.static_name, "name": definition.name, "scope": scope,
-        "format": definition.format, "template": definition.template, "state": "draft",
+        "format": definition.format, "template": definition.template,
+        "state": DocumentState.DRAFT,
         "created_at": now, "created_by": intake.created_by,
         "transaction_locator": plan.locators.get("transaction"),
         "segment_locator": plan.locators.get("segment"),
@@ -137,25 +142,60 @@ def retrigger_timed_out(conn: sa.Connection, queue: JobQueue, *, tenant: str,
     worker died (lease expired). A job whose worker is still stopping its render
     is postponed within moments, and then a retrigger takes it.
     """
-    stopped = sa.or_(jobs.c.status == JobStatus.QUEUED,
-                     sa.and_(jobs.c.status == JobStatus.LEASED,
-                             jobs.c.lease_expires_at < wall_now()))
     candidates = conn.execute(
         sa.select(documents_jobs.c.job_locator)
         .join(jobs, jobs.c.locator == documents_jobs.c.job_locator)
         .where(jobs.c.tenant == tenant, jobs.c.reference_type == reference_type,
-               jobs.c.reference_locator == reference_locator, jobs.c.kind == KIND, stopped,
+               jobs.c.reference_locator == reference_locator, jobs.c.kind == KIND,
+               unheld(wall_now()),
                documents_jobs.c.timed_out_at.is_not(None))
         .order_by(documents_jobs.c.job_locator)
     ).scalars().all()
     return _rerun(conn, queue, tenant, list(candidates), require_timed_out=True)
 
 
-def retrigger_job(conn: sa.Connection, queue: JobQueue, *, tenant: str, job_locator: str,
-                  status: str) -> list[str]:
-    """Re-run one failed or timed-out documents job; [] if it is neither."""
-    return _rerun(conn, queue, tenant, [job_locator],
-                  require_timed_out=status != JobStatus.FAILED)
+def retrigger_job(conn: sa.Connection, queue: JobQueue, *, tenant: str, reference_type: str,
+                  reference_locator: str, job_locator: str) -> None:
+    """Re-run one failed or timed-out documents job of a reference, or `Conflict` saying why
+    it cannot be (`NotFound` outside the tenant and reference)."""
+    row = queries.job_row(conn, tenant=tenant, reference_type=reference_type,
+                          reference_locator=reference_locator, job_locator=job_locator)
+    stuck = row.status in ACTIVE_STATUSES and queries.timed_out(conn, job_locator)
+    if row.status != JobStatus.FAILED and not stuck:
+        raise Conflict(f"documents job {job_locator} is neither failed nor timed out; "
+                       "there is nothing to re-run")
+    if held(row.status, row.lease_expires_at, wall_now()):
+        raise Conflict(f"documents job {job_locator} timed out and its worker is "
+                       "stopping it; trigger it again in a moment")
+    _rerun(conn, queue, tenant, [job_locator], require_timed_out=row.status != JobStatus.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A rendered document's file: its bytes, content type and file name."""
+
+    content: bytes
+    content_type: str
+    name: str
+
+
+def document_file(storage: Storage, row: Any) -> StoredFile:
+    """The file of a document row, or `Conflict` until the document is ready."""
+    if row.state != DocumentState.READY or row.storage_key is None:
+        raise Conflict(f"document {row.locator} is not ready: its state is {row.state}")
+    return StoredFile(storage.get(row.storage_key), row.content_type,
+                      row.storage_key.rsplit("/", 1)[-1])
+
+
+def job_problems(row: Any) -> str | None:
+    """A documents job's `processingErrors`: each failed attempt's error and, while it
+    waits for a retrigger, that it timed out."""
+    problems = [p for p in (processing_errors(row.errors),) if p]
+    if row.timed_out_at is not None and row.status in ACTIVE_STATUSES:
+        problems.append(f"timed out: still running past its deadline of {row.timeout_seconds} s "
+                        f"(its worker hung or died, or rendering overran); "
+                        f"POST …/trigger re-runs it")
+    return "\n".join(problems) or None
 
 
 def _rerun(conn: sa.Connection, queue: JobQueue, tenant: str, locators: list[str], *,
@@ -166,7 +206,7 @@ def _rerun(conn: sa.Connection, queue: JobQueue, tenant: str, locators: list[str
     """
     if not locators:
         return []
-    timeout = get_tenant(conn, tenant).settings.documents.timeout_seconds
+    timeout = get_tenant(conn, tenant).config.section(DocumentsSection).documents.timeout_seconds
     query = documents_jobs.update().where(documents_jobs.c.job_locator.in_(locators))
     if require_timed_out:
         query = query.where(documents_jobs.c.timed_out_at.is_not(None))

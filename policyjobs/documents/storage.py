@@ -1,7 +1,7 @@
 """Where rendered files live: a small interface, with the local directory as the default.
 
-An S3-compatible store fits the same three methods (`put`, `get`, `exists`); the
-local one writes each file atomically, so a reader never sees half a document.
+An S3-compatible store fits the same two methods (`put` and `get`); the local one
+writes each file atomically, so a reader never sees half a document.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ class Storage(Protocol):
     def put(self, key: str, content: bytes) -> None: ...
 
     def get(self, key: str) -> bytes: ...
-
-    def exists(self, key: str) -> bool: ...
 
 
 class LocalStorage:
@@ -54,10 +52,6 @@ class LocalStorage:
     def get(self, key: str) -> bytes:
         """The file's bytes."""
         return self._path(key).read_bytes()
-
-    def exists(self, key: str) -> bool:
-        """Whether the file is there."""
-        return self._path(key).is_file()
 
 
 def storage_for(home: Path) -> Storage:

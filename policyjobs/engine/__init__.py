@@ -3,14 +3,16 @@
 from policyjobs.engine.clock import Clock, SystemClock, TestClock
 from policyjobs.engine.errors import EngineError, PermanentJobError, Postpone
 from policyjobs.engine.ids import NIL_UUID, new_locator
-from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, public_status
+from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, PublicStatus, held, public_status
 from policyjobs.engine.queue import JobQueue
-from policyjobs.engine.registry import JobContext, JobKind, Registry
+from policyjobs.engine.registry import Duty, JobContext, JobKind, Registry
+from policyjobs.engine.schema import unheld
 
 __all__ = [
     "NIL_UUID",
     "ClaimedJob",
     "Clock",
+    "Duty",
     "EngineError",
     "JobContext",
     "JobKind",
@@ -19,9 +21,12 @@ __all__ = [
     "NewJob",
     "PermanentJobError",
     "Postpone",
+    "PublicStatus",
     "Registry",
     "SystemClock",
     "TestClock",
+    "held",
     "new_locator",
     "public_status",
+    "unheld",
 ]

@@ -21,19 +21,31 @@ class JobStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class PublicStatus(enum.StrEnum):
+    """What the Jobs API shows of a job's status."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.LEASED, JobStatus.WAITING)
-ENDED_STATUSES = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
 # The run-at of a job postponed until requeued: never due by any clock.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
-def public_status(status: str) -> str:
+def public_status(status: str) -> PublicStatus:
     """The spec's `running | finished | failed` for an engine status."""
     if status in ACTIVE_STATUSES:
-        return "running"
+        return PublicStatus.RUNNING
     if status == JobStatus.FAILED:
-        return "failed"
-    return "finished"
+        return PublicStatus.FAILED
+    return PublicStatus.FINISHED
+
+
+def held(status: str, lease_expires_at: datetime | None, at: datetime) -> bool:
+    """Whether a live worker holds a job at wall time `at`: it is leased, and its lease runs."""
+    return status == JobStatus.LEASED and lease_expires_at is not None and lease_expires_at > at
 
 
 @dataclass(frozen=True, slots=True)

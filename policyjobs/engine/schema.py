@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+
+from policyjobs.engine.jobs import JobStatus
 
 metadata = sa.MetaData()
 
@@ -40,6 +43,12 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 JSONDoc = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both dialects."""
+    clause = sa.text(condition)
+    return {"postgresql_where": clause, "sqlite_where": clause}
+
+
 
 jobs = sa.Table(
     "jobs",
@@ -66,7 +75,25 @@ jobs = sa.Table(
     sa.Column("started_at", UTCDateTime()),
     sa.Column("finished_at", UTCDateTime()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Partial indexes on the rows each path looks for: the claim's runnable rows, the
+    # rescuer's leases, children of a parent, dedupe keys and pruning's ended jobs.
+    sa.Index("jobs_runnable", "run_at", "id", **_where("status = 'queued'")),
+    sa.Index("jobs_leased", "lease_expires_at", **_where("status = 'leased'")),
+    sa.Index("jobs_reference", "tenant", "reference_type", "reference_locator", "kind",
+             "locator"),
+    sa.Index("jobs_parent", "parent_locator", **_where("parent_locator IS NOT NULL")),
+    sa.Index("jobs_dedupe", "tenant", "kind", "dedupe_key", unique=True,
+             **_where("dedupe_key IS NOT NULL")),
+    sa.Index("jobs_ended", "finished_at",
+             **_where("status IN ('finished', 'failed', 'cancelled')")),
 )
+
+def unheld(at: datetime) -> sa.ColumnElement[bool]:
+    """Jobs in the queue, or leased by a worker whose lease expired by wall time `at`: due
+    for a worker, and held by no live one (`jobs.held` asks the same of one job)."""
+    return sa.or_(jobs.c.status == JobStatus.QUEUED,
+                  sa.and_(jobs.c.status == JobStatus.LEASED, jobs.c.lease_expires_at < at))
+
 
 engine_leaders = sa.Table(
     "engine_leaders",

@@ -1,15 +1,17 @@
-"""The installments domain, wired: its job kind, chain duty, reactions to events and routes."""
+"""The installments domain, wired: its job kind, chain duty, reactions to events, routes,
+configuration section and permissions."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from policyjobs.domain import Domain, EventType
-from policyjobs.engine import JobKind
-from policyjobs.engine.registry import Duty
+from policyjobs.engine import Duty, JobKind
 from policyjobs.installments import service
+from policyjobs.installments.config import InstallmentsSection
 from policyjobs.installments.endpoints import billing_router, jobs_router
 from policyjobs.installments.handler import run_installments_job
+from policyjobs.installments.models import KIND
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
 
 
@@ -17,10 +19,13 @@ def installments_domain() -> Domain:
     """The installments domain."""
     return Domain(
         name="installments",
-        kinds=[JobKind(service.KIND, run_installments_job, max_attempts=5)],
+        kinds=[JobKind(KIND, run_installments_job, max_attempts=5)],
         duties=[Duty("installments.chains", service.resume_stalled, timedelta(seconds=1))],
         events=[EventType("quote", QuoteEvent, service.on_quote, service.lock_chains),
                 EventType("transaction", TransactionEvent, service.on_transaction,
                           service.lock_chains)],
         routers=[jobs_router, billing_router],
+        config=InstallmentsSection,
+        permissions=["jobs.read", "jobs.list", "installments.read", "installments.list",
+                     "installment-lattices.read"],
     )

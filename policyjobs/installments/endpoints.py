@@ -6,23 +6,23 @@ from collections.abc import Callable
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Path, Request, Security
+from fastapi import Depends, Path, Security
 from starlette.responses import Response
 
 from policyjobs.api.auth import guard
 from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
-from policyjobs.api.state import runtime_of
+from policyjobs.api.state import ReadConnection
 from policyjobs.installments import queries
 from policyjobs.installments.schemas import (
     Installment,
+    InstallmentJobData,
     InstallmentJobDataList,
     InstallmentLattice,
     InstallmentList,
 )
 from policyjobs.security.tokens import Principal
-from policyjobs.store.database import reader
 
 jobs_router = secured_router(prefix="/billing/{tenantLocator}/jobs/installments",
                              tags=["installments"])
@@ -37,13 +37,12 @@ Paged = Annotated[Page, Depends(page)]
 
 
 def _jobs(reference_type: str) -> Callable[..., Response]:
-    def fetch_installments_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
-                                _principal: JobsReader, page_: Paged) -> Response:
-        with reader(runtime_of(request).db).connect() as conn:
-            items = queries.job_data(conn, tenant=str(tenantLocator),
-                                     reference_type=reference_type, reference_locator=locator,
-                                     page=page_)
-        return list_response(items, page_, lambda item: item)
+    def fetch_installments_jobs(tenantLocator: Tenant, locator: Locator, _principal: JobsReader,
+                                page_: Paged, conn: ReadConnection) -> Response:
+        records = queries.job_records(conn, tenant=str(tenantLocator),
+                                      reference_type=reference_type, reference_locator=locator,
+                                      offset=page_.offset, limit=page_.probe)
+        return list_response(records, page_, InstallmentJobData.of)
 
     return fetch_installments_jobs
 
@@ -58,57 +57,52 @@ for path, title in (("quotes", "Quotes"), ("transactions", "Transactions")):
 
 @billing_router.get("/installments/{installmentLocator}", operation_id="fetchInstallmentByLocator",
                     response_model=Installment)
-def fetch_installment(request: Request, tenantLocator: Tenant, installmentLocator: Locator,
-                      _principal: InstallmentReader) -> Response:
+def fetch_installment(tenantLocator: Tenant, installmentLocator: Locator,
+                      _principal: InstallmentReader, conn: ReadConnection) -> Response:
     """One installment with its items."""
-    with reader(runtime_of(request).db).connect() as conn:
-        found = queries.installment(conn, tenant=str(tenantLocator), locator=installmentLocator)
-    return json_response(found)
+    record = queries.installment(conn, tenant=str(tenantLocator), locator=installmentLocator)
+    return json_response(Installment.of(record))
 
 
 @billing_router.get("/installments/quotes/{quoteLocator}/list",
                     operation_id="fetchInstallmentsForQuote", response_model=InstallmentList)
-def fetch_quote_installments(request: Request, tenantLocator: Tenant, quoteLocator: Locator,
-                             _principal: InstallmentLister, page_: Paged) -> Response:
+def fetch_quote_installments(tenantLocator: Tenant, quoteLocator: Locator,
+                             _principal: InstallmentLister, page_: Paged,
+                             conn: ReadConnection) -> Response:
     """The installments of the quote's latest pricing."""
-    with reader(runtime_of(request).db).connect() as conn:
-        items = queries.installments_of(conn, tenant=str(tenantLocator), quote=quoteLocator,
-                                        page=page_)
-    return list_response(items, page_, lambda item: item)
+    records = queries.installments_of(conn, tenant=str(tenantLocator), quote=quoteLocator,
+                                      offset=page_.offset, limit=page_.probe)
+    return list_response(records, page_, Installment.of)
 
 
 @billing_router.get("/installments/transactions/{transactionLocator}/list",
                     operation_id="fetchInstallmentsForPolicyTransaction",
                     response_model=InstallmentList)
-def fetch_transaction_installments(request: Request, tenantLocator: Tenant,
-                                   transactionLocator: Locator, _principal: InstallmentLister,
-                                   page_: Paged) -> Response:
+def fetch_transaction_installments(tenantLocator: Tenant, transactionLocator: Locator,
+                                   _principal: InstallmentLister, page_: Paged,
+                                   conn: ReadConnection) -> Response:
     """The installments a transaction made: its billing, or the reversals of its unbill."""
-    with reader(runtime_of(request).db).connect() as conn:
-        items = queries.installments_of(conn, tenant=str(tenantLocator),
-                                        transaction=transactionLocator, page=page_)
-    return list_response(items, page_, lambda item: item)
+    records = queries.installments_of(conn, tenant=str(tenantLocator),
+                                      transaction=transactionLocator, offset=page_.offset,
+                                      limit=page_.probe)
+    return list_response(records, page_, Installment.of)
 
 
 @billing_router.get("/installmentLattices/{installmentLatticeLocator}",
                     operation_id="fetchInstallmentLatticeByLocator",
                     response_model=InstallmentLattice)
-def fetch_lattice(request: Request, tenantLocator: Tenant, installmentLatticeLocator: Locator,
-                  _principal: LatticeReader) -> Response:
+def fetch_lattice(tenantLocator: Tenant, installmentLatticeLocator: Locator,
+                  _principal: LatticeReader, conn: ReadConnection) -> Response:
     """One installment lattice with its frames."""
-    with reader(runtime_of(request).db).connect() as conn:
-        found = queries.lattice(conn, tenant=str(tenantLocator),
-                                locator=installmentLatticeLocator)
-    return json_response(found)
+    row = queries.lattice(conn, tenant=str(tenantLocator), locator=installmentLatticeLocator)
+    return json_response(InstallmentLattice.of(row))
 
 
 @billing_router.get("/installmentLattices/quotes/{quoteLocator}",
                     operation_id="fetchLatestInstallmentLatticeByQuoteLocator",
                     response_model=InstallmentLattice)
-def fetch_quote_lattice(request: Request, tenantLocator: Tenant, quoteLocator: Locator,
-                        _principal: LatticeReader) -> Response:
+def fetch_quote_lattice(tenantLocator: Tenant, quoteLocator: Locator,
+                        _principal: LatticeReader, conn: ReadConnection) -> Response:
     """The lattice of the quote's latest pricing."""
-    with reader(runtime_of(request).db).connect() as conn:
-        found = queries.latest_quote_lattice(conn, tenant=str(tenantLocator), quote=quoteLocator)
-    return json_response(found)
-
+    row = queries.latest_quote_lattice(conn, tenant=str(tenantLocator), quote=quoteLocator)
+    return json_response(InstallmentLattice.of(row))

@@ -29,12 +29,14 @@ from policyjobs.installments.lattice import (
     split_portions,
 )
 from policyjobs.installments.models import (
+    JobType,
     installment_items,
     installment_jobs,
     installment_lattices,
     installments,
 )
-from policyjobs.installments.service import JobType, resume_next
+from policyjobs.installments.service import resume_next
+from policyjobs.store.reads import in_tenant
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,8 @@ def _create_or_update(work: Work) -> Done:
     if base is not None:
         term = Span(min(base.term_start, term.start), max(base.term_end, term.end))
     spans = cover(term, [portion.span for _, portion in inputs.portions])
-    lattice = build_lattice(term, inputs.plan, inputs.timezone, spans if len(spans) > 1 else ())
+    lattice = build_lattice(term, inputs.plan.as_plan(), inputs.timezone,
+                            spans if len(spans) > 1 else ())
     billed = split_portions(lattice, [portion for _, portion in inputs.portions], inputs.quantum)
     element_of = {charge.locator: element
                   for element, portion in inputs.portions for charge in portion.charges}
@@ -146,9 +149,8 @@ def _create_or_update(work: Work) -> Done:
 def _term_lattice(work: Work, references: dict[str, str | None], span: Span) -> Any:
     """The policy's newest billing lattice of the term that `span` changes, if any."""
     rows = work.conn.execute(
-        sa.select(installment_lattices)
-        .where(installment_lattices.c.tenant == work.row.tenant,
-               installment_lattices.c.policy_locator == references["policy"],
+        in_tenant(installment_lattices, work.row.tenant)
+        .where(installment_lattices.c.policy_locator == references["policy"],
                installment_lattices.c.reversal.is_(False),
                installment_lattices.c.invalidated_at.is_(None))
         .order_by(installment_lattices.c.locator.desc())
@@ -218,9 +220,8 @@ def _unbill(work: Work) -> Done:
     names it in `reversalOfInstallmentLocator`.
     """
     payload, tenant = work.payload, work.row.tenant
-    query = (sa.select(installments)
-             .where(installments.c.tenant == tenant,
-                    installments.c.policy_locator == payload["references"]["policy"],
+    query = (in_tenant(installments, tenant)
+             .where(installments.c.policy_locator == payload["references"]["policy"],
                     installments.c.invoice_locator.is_(None),
                     installments.c.invalidated_at.is_(None),
                     installments.c.reversed_by_locator.is_(None))

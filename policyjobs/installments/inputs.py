@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.numbers import get_currency_precision, is_currency
 
 from policyjobs.exceptions import FieldProblem, InvalidInput
+from policyjobs.installments.config import InstallmentPlan, InstallmentsSection
 from policyjobs.installments.lattice import (
     MAX_FRAMES,
     Charge,
@@ -24,7 +25,7 @@ from policyjobs.installments.lattice import (
     build_lattice,
 )
 from policyjobs.intake import events
-from policyjobs.tenants.config import InstallmentPlan, TenantConfig
+from policyjobs.tenants.config import CoreConfig, Sections
 
 MAX_ITEMS = 100_000  # installment items one job may create: frames times charges
 
@@ -84,7 +85,7 @@ def currency_quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
-def quote_inputs(event: events.QuoteEvent, config: TenantConfig) -> BillingInputs:
+def quote_inputs(event: events.QuoteEvent, config: Sections) -> BillingInputs:
     """A priced quote's billing inputs: its term, with the quote's charges."""
     problems: list[FieldProblem] = []
     if event.term is None:
@@ -95,7 +96,7 @@ def quote_inputs(event: events.QuoteEvent, config: TenantConfig) -> BillingInput
     return _resolve(event, config, [(event.locator, Portion(span, charges))], problems)
 
 
-def transaction_inputs(event: events.TransactionEvent, config: TenantConfig) -> BillingInputs:
+def transaction_inputs(event: events.TransactionEvent, config: Sections) -> BillingInputs:
     """An issued transaction's billing inputs: its segments, end to end, with their charges."""
     problems: list[FieldProblem] = []
     if not event.segments:
@@ -127,21 +128,22 @@ def _charges(given: Sequence[events.Charge], where: str, problems: list[FieldPro
     return tuple(Charge(c.locator, c.chargeType, c.amount) for c in given)
 
 
-def _resolve(event: events.QuoteEvent | events.TransactionEvent, config: TenantConfig,
+def _resolve(event: events.QuoteEvent | events.TransactionEvent, config: Sections,
              portions: list[tuple[str, Portion]], problems: list[FieldProblem]) -> BillingInputs:
     """Resolve the timezone, currency and plan (the event's, or the tenant's), and check all."""
-    timezone = event.timezone or config.timezone
+    core, section = config.section(CoreConfig), config.section(InstallmentsSection)
+    timezone = event.timezone or core.timezone
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         problems.append(FieldProblem("timezone", f"{timezone!r} is not a known IANA timezone"))
-    currency = event.currency or config.currency
+    currency = event.currency or core.currency
     if not is_currency(currency):
         problems.append(FieldProblem("currency", f"{currency!r} is not an ISO 4217 currency"))
-    plan_name = event.installmentPlan or config.default_installment_plan
-    plan = config.installment_plans.get(plan_name)
+    plan_name = event.installmentPlan or section.default_installment_plan
+    plan = section.installment_plans.get(plan_name)
     if plan is None:
-        known = ", ".join(sorted(config.installment_plans))
+        known = ", ".join(sorted(section.installment_plans))
         problems.append(FieldProblem("installmentPlan",
                                      f"the tenant has no plan {plan_name!r} (it has: {known})"))
     if problems or plan is None:
@@ -174,7 +176,7 @@ def _check_lattice(inputs: BillingInputs, event: events.QuoteEvent | events.Tran
     field = "term" if isinstance(event, events.QuoteEvent) else "segments"
     spans = [portion.span for _, portion in inputs.portions]
     try:
-        lattice = build_lattice(inputs.span, inputs.plan, inputs.timezone,
+        lattice = build_lattice(inputs.span, inputs.plan.as_plan(), inputs.timezone,
                                 spans if len(spans) > 1 else ())
     except ValueError as error:
         problems.append(FieldProblem(field, str(error)))

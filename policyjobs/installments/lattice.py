@@ -45,13 +45,44 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, localcontext
+from enum import StrEnum
 from fractions import Fraction
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.relativedelta import relativedelta
 
-from policyjobs.tenants.config import AnchorMode, Cadence, InstallmentPlan
+
+class Cadence(StrEnum):
+    """How often an installment plan bills within a term."""
+
+    FULL_PAY = "fullPay"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    SEMIANNUALLY = "semiannually"
+    ANNUALLY = "annually"
+
+
+class AnchorMode(StrEnum):
+    """The day an installment lattice's frames are aligned to."""
+
+    TERM_START_DAY = "termStartDay"
+    GENERATE_DAY = "generateDay"
+    DUE_DAY = "dueDay"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a term is cut into frames and weighted, and when each frame is generated and due."""
+
+    cadence: Cadence
+    max_installments_per_term: int | None = None
+    installment_weights: tuple[Decimal, ...] | None = None
+    generate_lead_days: int = 0
+    due_lead_days: int = 0
+    anchor_mode: AnchorMode = AnchorMode.TERM_START_DAY
+
 
 CENT = Decimal("0.01")
 WEIGHT_QUANTUM = Decimal("1E-18")
@@ -137,7 +168,7 @@ class Installment:
 
 
 def build_lattice(
-    term: Span, plan: InstallmentPlan, timezone: str | ZoneInfo, segments: Sequence[Span] = ()
+    term: Span, plan: Plan, timezone: str | ZoneInfo, segments: Sequence[Span] = ()
 ) -> Lattice:
     """The frames of `term` under `plan` in the account's `timezone`, cut at any `segments`."""
     zone = _zone(timezone)
@@ -147,7 +178,7 @@ def build_lattice(
         raise ValueError(f"the term's lattice leaves the supported calendar: {error}") from None
 
 
-def _build(term: Span, plan: InstallmentPlan, zone: ZoneInfo, segments: Sequence[Span]) -> Lattice:
+def _build(term: Span, plan: Plan, zone: ZoneInfo, segments: Sequence[Span]) -> Lattice:
     """`build_lattice`, which may overflow the calendar near year 1 or 9999."""
     term = _utc_span(term, "term")
     cuts = _segment_cuts(term, segments)
@@ -318,7 +349,7 @@ def _steps(cadence: Cadence, count: int) -> relativedelta | timedelta:
     return relativedelta(months=count * _MONTHS[cadence])
 
 
-def _period_boundaries(term: Span, plan: InstallmentPlan, zone: ZoneInfo) -> list[datetime]:
+def _period_boundaries(term: Span, plan: Plan, zone: ZoneInfo) -> list[datetime]:
     """The inner boundaries of the term's billing periods in UTC, capped by the plan."""
     if plan.cadence is Cadence.FULL_PAY:
         return []
@@ -348,7 +379,7 @@ def _period_boundaries(term: Span, plan: InstallmentPlan, zone: ZoneInfo) -> lis
 
 
 def _frame_weights(
-    plan: InstallmentPlan, spans: Sequence[Span], period_starts: Sequence[datetime]
+    plan: Plan, spans: Sequence[Span], period_starts: Sequence[datetime]
 ) -> list[Fraction]:
     """The exact normalized weight of each frame."""
     given = plan.installment_weights or (Decimal(1),)
@@ -378,7 +409,7 @@ def normalized_weights(weights: Sequence[Fraction]) -> list[Decimal]:
 
 
 def _frame(
-    index: int, span: Span, weight: tuple[Decimal, Fraction], plan: InstallmentPlan, zone: ZoneInfo
+    index: int, span: Span, weight: tuple[Decimal, Fraction], plan: Plan, zone: ZoneInfo
 ) -> Frame:
     """The frame covering `span`, with its generate and due times and its weights."""
     due = _days_before(span.start, plan.due_lead_days, zone)

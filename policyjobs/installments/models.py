@@ -6,11 +6,22 @@ Lattices and installments are artifacts, not job data: they carry no foreign key
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import sqlalchemy as sa
 
-from policyjobs.engine.schema import JSONDoc, UTCDateTime
-from policyjobs.store.columns import DecimalText
-from policyjobs.store.tables import metadata
+from policyjobs.store.schema import DecimalText, JSONDoc, UTCDateTime, metadata
+
+KIND = "installments"  # the job kind whose rows `installment_jobs` extends
+
+
+class JobType(StrEnum):
+    """What an installments job does, as `InstallmentJobData.jobType` names it."""
+
+    CREATE_OR_UPDATE = "createOrUpdate"
+    INVALIDATE = "invalidate"
+    UNBILL = "unbill"
+
 
 installment_jobs = sa.Table(
     "installment_jobs",
@@ -18,7 +29,7 @@ installment_jobs = sa.Table(
     sa.Column("job_locator", sa.String(26),
               sa.ForeignKey("jobs.locator", ondelete="CASCADE"), primary_key=True),
     sa.Column("tenant", sa.String(36), nullable=False),
-    sa.Column("job_type", sa.String(16), nullable=False),  # createOrUpdate | invalidate | unbill
+    sa.Column("job_type", sa.String(16), nullable=False),  # a JobType
     sa.Column("chain", sa.String(80), nullable=False),  # "quote:Q-1" or "policy:P-1"
     sa.Column("lattice_locator", sa.String(26)),
     sa.Column("installment_locators", sa.Text()),  # comma-separated, once done

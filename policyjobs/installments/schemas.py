@@ -8,9 +8,17 @@ both its `elementLocator` and its `elementStaticLocator`.
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, Self
 
-from policyjobs.api.conventions import Number, Schema, Timestamp
+from policyjobs.api.conventions import Number, Schema, Timestamp, days, set_present
+from policyjobs.engine import PublicStatus, public_status
+from policyjobs.installments.models import JobType
+from policyjobs.installments.queries import InstallmentRecord, JobRecord
+from policyjobs.store.reads import processing_errors
+
+ReferenceType = Literal["quote", "transaction"]
 
 
 class InstallmentJobData(Schema):
@@ -21,11 +29,23 @@ class InstallmentJobData(Schema):
     referenceLocator: str
     completedAt: Timestamp | None
     installmentLocators: str | None  # comma-separated, once the job has done its work
-    jobStatus: Literal["running", "finished", "failed"]
-    jobType: Literal["createOrUpdate", "invalidate", "unbill"]
+    jobStatus: PublicStatus
+    jobType: JobType
     processingErrors: str | None
-    referenceType: Literal["quote", "transaction"]
+    referenceType: ReferenceType
     createdAt: Timestamp
+
+    @classmethod
+    def of(cls, record: JobRecord) -> Self:
+        """An installments job from its rows."""
+        job, data = record.job, record.data
+        return cls(
+            locator=job.locator, latticeLocator=data.lattice_locator,
+            referenceLocator=job.reference_locator, completedAt=job.finished_at,
+            installmentLocators=data.installment_locators if data.done_at else None,
+            jobStatus=public_status(job.status), jobType=data.job_type,
+            processingErrors=processing_errors(job.errors), referenceType=job.reference_type,
+            createdAt=job.created_at)
 
 
 class InstallmentJobDataList(Schema):
@@ -50,6 +70,19 @@ class InstallmentItem(Schema):
     createdBy: str
     invoiceItemLocator: str | None = None
     reversalOfInstallmentItemLocator: str | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        """An item row."""
+        view = cls(
+            locator=row.locator, installmentLocator=row.installment_locator,
+            chargeLocator=row.charge_locator, elementLocator=row.element_locator,
+            elementStaticLocator=row.element_locator, chargeType=row.charge_type,
+            chargeCategory=row.charge_type, amount=row.amount, createdAt=row.created_at,
+            createdBy=row.created_by)
+        set_present(view, invoiceItemLocator=row.invoice_item_locator,
+                    reversalOfInstallmentItemLocator=row.reversal_of_item_locator)
+        return view
 
 
 class Installment(Schema):
@@ -81,6 +114,27 @@ class Installment(Schema):
     invoiceLocator: str | None = None
     reversalOfInstallmentLocator: str | None = None
 
+    @classmethod
+    def of(cls, record: InstallmentRecord) -> Self:
+        """An installment row with its item rows."""
+        row = record.installment
+        view = cls(
+            locator=row.locator, installmentLatticeLocator=row.lattice_locator,
+            accountLocator=row.account_locator, currency=row.currency, timezone=row.timezone,
+            installmentFrameIndex=row.frame_index, installmentStartTime=row.installment_start,
+            installmentEndTime=row.installment_end, coverageStartTime=row.coverage_start,
+            coverageEndTime=row.coverage_end,
+            installmentDuration=days(row.installment_end - row.installment_start),
+            coverageDuration=days(row.coverage_end - row.coverage_start),
+            generateTime=row.generate_time, dueTime=row.due_time, createdAt=row.created_at,
+            createdBy=row.created_by, updatedAt=row.updated_at, updatedBy=row.updated_by,
+            installmentItems=[InstallmentItem.of(item) for item in record.items])
+        set_present(view, quoteLocator=row.quote_locator, policyLocator=row.policy_locator,
+                    transactionLocator=row.transaction_locator, termLocator=row.term_locator,
+                    invoiceLocator=row.invoice_locator,
+                    reversalOfInstallmentLocator=row.reversal_of_locator)
+        return view
+
 
 class InstallmentList(Schema):
     """A page of installments."""
@@ -103,6 +157,18 @@ class InstallmentLatticeFrame(Schema):
     dueTime: Timestamp
     autopayTime: Timestamp
 
+    @classmethod
+    def of(cls, frame: dict[str, str]) -> Self:
+        """A frame as a lattice row keeps it."""
+        start, end = datetime.fromisoformat(frame["start"]), datetime.fromisoformat(frame["end"])
+        due = datetime.fromisoformat(frame["due"])
+        return cls(
+            installmentStartTime=start, installmentEndTime=end, coverageStartTime=start,
+            coverageEndTime=end, installmentDuration=days(end - start),
+            normalizedWeight=Decimal(frame["weight"]), coverageDuration=days(end - start),
+            generateTime=datetime.fromisoformat(frame["generate"]), dueTime=due,
+            autopayTime=due)
+
 
 class InstallmentLattice(Schema):
     """A term cut into frames; a reversal lattice holds the frames an unbill reversed."""
@@ -122,3 +188,16 @@ class InstallmentLattice(Schema):
     quoteLocator: str | None = None
     policyLocator: str | None = None
     basedOnLocator: str | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        """A lattice row with its frames."""
+        view = cls(
+            locator=row.locator, accountLocator=row.account_locator,
+            effectiveTime=row.effective_time, currency=row.currency, timezone=row.timezone,
+            reversalLattice=row.reversal, termStartTime=row.term_start, termEndTime=row.term_end,
+            createdAt=row.created_at, createdBy=row.created_by,
+            frames=[InstallmentLatticeFrame.of(frame) for frame in row.frames])
+        set_present(view, termLocator=row.term_locator, quoteLocator=row.quote_locator,
+                    policyLocator=row.policy_locator, basedOnLocator=row.based_on_locator)
+        return view

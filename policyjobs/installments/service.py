@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,19 +29,17 @@ from policyjobs.engine.jobs import ACTIVE_STATUSES, NEVER, JobStatus
 from policyjobs.engine.schema import jobs
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.installments.inputs import quote_inputs, transaction_inputs
-from policyjobs.installments.models import installment_chains, installment_jobs, installments
+from policyjobs.installments.models import (
+    KIND,
+    JobType,
+    installment_chains,
+    installment_jobs,
+    installments,
+)
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, TransactionType, Trigger
+from policyjobs.store.reads import in_tenant
 
-KIND = "installments"
 _ACTIVE = [str(status) for status in ACTIVE_STATUSES]
-
-
-class JobType(StrEnum):
-    """What an installments job does, as `InstallmentJobData.jobType` names it."""
-
-    CREATE_OR_UPDATE = "createOrUpdate"
-    INVALIDATE = "invalidate"
-    UNBILL = "unbill"
 
 
 CREATING = (TransactionType.ISSUANCE, TransactionType.CHANGE, TransactionType.RENEWAL,
@@ -63,7 +60,7 @@ def on_quote(intake: Intake, event: QuoteEvent) -> list[JobRef]:
     """A priced quote's createOrUpdate job, after invalidating its previous lattice if any."""
     if event.trigger is not Trigger.PRICED:
         return []
-    inputs = quote_inputs(event, intake.tenant_config)
+    inputs = quote_inputs(event, intake.config)
     chain = _quote_chain(event.locator)
     planned: list[Planned] = []
     previous = _last_lattice(intake.conn, intake.tenant, chain)
@@ -84,7 +81,7 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
     payload: dict[str, Any] = {"references": references, "accountLocator": event.accountLocator,
                                "transactionType": str(event.transactionType)}
     if event.transactionType in CREATING:
-        payload["inputs"] = transaction_inputs(event, intake.tenant_config).as_json()
+        payload["inputs"] = transaction_inputs(event, intake.config).as_json()
         planned = Planned(JobType.CREATE_OR_UPDATE, payload, new_locator())
     elif event.transactionType is TransactionType.CANCELLATION:
         if event.effectiveTime is None:
@@ -116,9 +113,8 @@ def lock_chains(intake: Intake, events: Sequence[Any]) -> None:
                  for chain in chains])
         .on_conflict_do_nothing(index_elements=["tenant", "chain"]))
     intake.conn.execute(
-        sa.select(installment_chains.c.chain)
-        .where(installment_chains.c.tenant == intake.tenant,
-               installment_chains.c.chain.in_(chains))
+        in_tenant(installment_chains, intake.tenant, installment_chains.c.chain)
+        .where(installment_chains.c.chain.in_(chains))
         .order_by(installment_chains.c.chain).with_for_update())
 
 
@@ -142,8 +138,8 @@ def _policy_chain(locator: str) -> str:
 def _last_lattice(conn: sa.Connection, tenant: str, chain: str) -> str | None:
     """The lattice of the chain's newest createOrUpdate job."""
     return conn.execute(
-        sa.select(installment_jobs.c.lattice_locator)
-        .where(installment_jobs.c.tenant == tenant, installment_jobs.c.chain == chain,
+        in_tenant(installment_jobs, tenant, installment_jobs.c.lattice_locator)
+        .where(installment_jobs.c.chain == chain,
                installment_jobs.c.job_type == JobType.CREATE_OR_UPDATE)
         .order_by(installment_jobs.c.job_locator.desc()).limit(1)
     ).scalar()
@@ -193,9 +189,8 @@ def resume_next(conn: sa.Connection, queue: JobQueue, *, tenant: str, chain: str
                 after: str) -> None:
     """Start the job that waits behind `after` in its chain, if one does."""
     following = conn.execute(
-        sa.select(installment_jobs.c.job_locator)
-        .where(installment_jobs.c.tenant == tenant, installment_jobs.c.chain == chain,
-               installment_jobs.c.job_locator > after)
+        in_tenant(installment_jobs, tenant, installment_jobs.c.job_locator)
+        .where(installment_jobs.c.chain == chain, installment_jobs.c.job_locator > after)
         .order_by(installment_jobs.c.job_locator).limit(1)
     ).scalar()
     if following is not None:

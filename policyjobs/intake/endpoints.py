@@ -9,14 +9,13 @@ import sqlalchemy as sa
 from fastapi import Body, Path, Request, Security
 from starlette.responses import Response
 
-from policyjobs.api.auth import guard, tenant_uuid
+from policyjobs.api.auth import guard
 from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.state import runtime_of
-from policyjobs.domain import Intake
 from policyjobs.intake.service import accept_events, validate_envelope
 from policyjobs.security.tokens import Principal
-from policyjobs.tenants.service import get_tenant
+from policyjobs.tenants.service import tenant_locator
 
 router = secured_router(tags=["intake"])
 
@@ -46,13 +45,12 @@ def post_events(
     """Take one event or a batch; every event is checked before anything is written."""
     runtime = runtime_of(request)
     events = validate_envelope(body, runtime.events)
-    tenant = tenant_uuid(str(tenantLocator))
+    tenant_id = tenant_locator(str(tenantLocator))
     for attempt in range(_ATTEMPTS):
         try:
             with runtime.db.begin() as conn:
-                intake = Intake(conn, runtime.queue, tenant,
-                                get_tenant(conn, tenant).settings, principal.user_id)
-                receipts = accept_events(intake, events)
+                receipts = accept_events(conn, runtime.queue, tenant=tenant_id,
+                                         created_by=principal.user_id, events=events)
             break
         except sa.exc.DBAPIError as exc:
             if attempt == _ATTEMPTS - 1 or not _worth_retrying(exc):

@@ -10,7 +10,15 @@ import enum
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 Locator = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 # At most 15 significant digits: every such amount, and each share of it, reads back
@@ -21,13 +29,25 @@ EventId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class Trigger(enum.StrEnum):
-    """The lifecycle moment an event reports."""
+    """A lifecycle moment: one that an event reports, or `generated`, which an invoice reaches."""
 
     VALIDATED = "validated"
     PRICED = "priced"
     UNDERWRITTEN = "underwritten"
     ACCEPTED = "accepted"
     ISSUED = "issued"
+    GENERATED = "generated"
+
+
+def _reported_by_events(trigger: Trigger) -> Trigger:
+    if trigger is Trigger.GENERATED:
+        raise ValueError("generated is reached by invoices, not reported by events")
+    return trigger
+
+
+# The triggers an intake event may carry: all but `generated`.
+EventTrigger = Annotated[Trigger, AfterValidator(_reported_by_events), WithJsonSchema(
+    {"type": "string", "enum": [str(t) for t in Trigger if t is not Trigger.GENERATED]})]
 
 
 class TransactionType(enum.StrEnum):
@@ -78,7 +98,7 @@ class QuoteEvent(_Event):
 
     type: Literal["quote"]
     eventId: EventId | None = None
-    trigger: Trigger
+    trigger: EventTrigger
     locator: Locator
     accountLocator: Locator
     productName: Annotated[str, Field(max_length=128)] | None = None
@@ -95,7 +115,7 @@ class TransactionEvent(_Event):
 
     type: Literal["transaction"]
     eventId: EventId | None = None
-    trigger: Trigger
+    trigger: EventTrigger
     transactionType: TransactionType
     locator: Locator
     policyLocator: Locator

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 
 from policyjobs.domain import EventType, Intake, JobRef
+from policyjobs.engine import JobQueue
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, field_path
-from policyjobs.store.tables import intake_events
+from policyjobs.intake.models import intake_events
+from policyjobs.store.reads import in_tenant
 from policyjobs.tenants.service import get_tenant
 
 MAX_EVENTS = 1000
@@ -106,11 +108,13 @@ class Receipt:
         return body
 
 
-def accept_events(intake: Intake, events: list[Accepted]) -> list[Receipt]:
-    """Create every event's jobs in `intake.conn`'s transaction; replays answer as before."""
-    tenant = get_tenant(intake.conn, intake.tenant)
-    if tenant.retired_at is not None:
-        raise Conflict(f"tenant {intake.tenant} is retired and takes no more events")
+def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_by: str,
+                  events: list[Accepted]) -> list[Receipt]:
+    """Create every event's jobs in `conn`'s transaction; replays answer as before."""
+    found = get_tenant(conn, tenant)
+    if found.retired_at is not None:
+        raise Conflict(f"tenant {tenant} is retired and takes no more events")
+    intake = Intake(conn, queue, tenant, found.config, created_by)
     _lock(intake, events)
     receipts: list[Receipt] = []
     seen: dict[str, Receipt] = {}
@@ -161,9 +165,8 @@ def _react(intake: Intake, accepted: Accepted) -> list[JobRef]:
 
 
 def _stored_receipt(conn: sa.Connection, tenant: str, event_id: str) -> Receipt | None:
-    row = conn.execute(sa.select(intake_events.c.receipt).where(
-        intake_events.c.tenant == tenant, intake_events.c.event_id == event_id,
-    )).first()
+    row = conn.execute(in_tenant(intake_events, tenant, intake_events.c.receipt)
+                       .where(intake_events.c.event_id == event_id)).first()
     if row is None:
         return None
     return Receipt(event_id, [JobRef(j["kind"], j["locator"]) for j in row.receipt])

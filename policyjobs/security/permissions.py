@@ -1,24 +1,19 @@
-"""Permissions are `group.action`, after the spec's security groups; `admin` holds them all."""
+"""Permissions are `group.action`, after the spec's security groups; `admin` holds them all.
+
+Each domain declares the permissions its routes demand; the running service knows the
+union of them, and `admin`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 ADMIN = "admin"
 
-KNOWN = frozenset({
-    ADMIN,
-    "documents.read", "documents.trigger",
-    "jobs.read", "jobs.list", "jobs.write",
-    "events.write",
-    "installments.read", "installments.list",
-    "installment-lattices.read",
-    "invoices.read", "invoices.list", "invoices.write",
-    "delinquencies.read", "delinquencies.list",
-})
 
-
-def unknown(permissions: list[str]) -> list[str]:
-    """The permissions in `permissions` that the service does not know."""
-    return [p for p in permissions if p not in KNOWN]
+def unknown(permissions: list[str], known: Collection[str]) -> list[str]:
+    """The permissions in `permissions` that are neither `admin` nor in `known`."""
+    return [p for p in permissions if p != ADMIN and p not in known]
 
 
 def grants(held: frozenset[str], group: str, action: str) -> bool:

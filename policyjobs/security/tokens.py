@@ -7,6 +7,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,8 +17,9 @@ import sqlalchemy as sa
 from policyjobs.engine import new_locator
 from policyjobs.exceptions import InvalidInput, NotFound, Unauthenticated
 from policyjobs.security import permissions as perms
-from policyjobs.store.tables import tenants as tenants_table
-from policyjobs.store.tables import tokens
+from policyjobs.security.models import tokens
+from policyjobs.tenants.models import tenants as tenants_table
+from policyjobs.tenants.service import tenant_locator
 
 ANY_TENANT = "any"
 _PREFIX = "pjt"
@@ -62,18 +64,19 @@ def _hash(secret: str) -> str:
 
 
 def create_token(conn: sa.Connection, *, tenants: list[str], permissions: list[str],
-                 now: datetime, expires_at: datetime | None = None,
+                 known: Collection[str], now: datetime, expires_at: datetime | None = None,
                  user_id: str | None = None) -> tuple[str, TokenRecord]:
-    """Make a token; its text is returned now and never again."""
+    """Make a token holding `permissions`, each `admin` or one of `known`; its text is
+    returned now and never again."""
     if not permissions:
         raise InvalidInput("a token needs at least one permission")
-    if bad := perms.unknown(permissions):
-        known = ", ".join(sorted(perms.KNOWN))
-        raise InvalidInput(f"unknown permissions {', '.join(bad)}; known: {known}")
+    if bad := perms.unknown(permissions, known):
+        listed = ", ".join(sorted({perms.ADMIN, *known}))
+        raise InvalidInput(f"unknown permissions {', '.join(bad)}; known: {listed}")
     if not tenants:
         raise InvalidInput(f"a token needs a tenant UUID or {ANY_TENANT!r}")
     if tenants != [ANY_TENANT]:
-        tenants = [_tenant_uuid(t) for t in tenants]
+        tenants = [tenant_locator(t, "tenant") for t in tenants]
         found = set(conn.execute(
             sa.select(tenants_table.c.locator).where(tenants_table.c.locator.in_(tenants))
         ).scalars())
@@ -92,13 +95,6 @@ def create_token(conn: sa.Connection, *, tenants: list[str], permissions: list[s
         permissions=record.permissions, created_at=now, expires_at=expires_at,
     ))
     return f"{_PREFIX}_{record.id}_{secret}", record
-
-
-def _tenant_uuid(text: str) -> str:
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise InvalidInput(f"{text!r} is neither a tenant UUID nor {ANY_TENANT!r}") from None
 
 
 def verify_token(conn: sa.Connection, text: str, now: datetime) -> Principal:

@@ -7,8 +7,6 @@ from importlib.resources import files
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 # Any fixed number: the PostgreSQL advisory lock that serializes concurrent migrations.
 _MIGRATION_LOCK = 0x706F6C6A
@@ -18,19 +16,6 @@ def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(files("policyjobs.store") / "migrations"))
     return config
-
-
-def head_revision() -> str:
-    """The newest migration this code knows."""
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
-    return head
-
-
-def current_revision(db: sa.Engine) -> str | None:
-    """The migration the store is at, or None if it is empty."""
-    with db.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
 
 
 def migrate(db: sa.Engine) -> None:

@@ -5,28 +5,31 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
-from policyjobs.exceptions import NotFound
-from policyjobs.store.tables import tenants
-from policyjobs.tenants.config import TenantConfig, dump_tenant_config, parse_tenant_config
+from policyjobs.exceptions import FieldProblem, InvalidInput, NotFound
+from policyjobs.tenants.config import StoredConfig, TenantConfig, dump_tenant_config
+from policyjobs.tenants.models import tenants
 
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
-    """A tenant and its configuration."""
+    """A tenant and its stored configuration."""
 
     locator: str
-    config: dict[str, Any]
+    config: StoredConfig
     created_at: datetime
     retired_at: datetime | None
 
-    @property
-    def settings(self) -> TenantConfig:
-        """The configuration as validated models."""
-        return parse_tenant_config(self.config)
+
+def tenant_locator(text: str, field: str = "tenantLocator") -> str:
+    """A tenant's UUID in canonical form, or `InvalidInput` naming `field`."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise InvalidInput(f"{field} {text!r} is not a UUID",
+                           [FieldProblem(field, "must be a UUID")]) from None
 
 
 def create_tenant(conn: sa.Connection, config: TenantConfig, now: datetime) -> str:
@@ -43,7 +46,7 @@ def get_tenant(conn: sa.Connection, locator: str) -> Tenant:
     row = conn.execute(sa.select(tenants).where(tenants.c.locator == locator)).first()
     if row is None:
         raise NotFound(f"no tenant {locator}")
-    return Tenant(row.locator, row.config, row.created_at, row.retired_at)
+    return Tenant(row.locator, StoredConfig(row.config), row.created_at, row.retired_at)
 
 
 def configure_tenant(conn: sa.Connection, locator: str, config: TenantConfig) -> None:

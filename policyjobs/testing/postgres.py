@@ -143,12 +143,17 @@ def find_binaries() -> tuple[Path, str]:
     )
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_port(preferred: int = 0) -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago: `preferred` if it is, else any."""
+    for candidate in dict.fromkeys((preferred, 0)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, candidate))
+            except OSError:
+                continue
+            port: int = sock.getsockname()[1]
+            return port
+    raise OSError(f"no free port on {HOST}")
 
 
 def _give_to(path: Path, os_user: str | None) -> None:

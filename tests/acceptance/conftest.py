@@ -9,23 +9,22 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from policyjobs.api.app import create_app
+from policyjobs.api.application import create_app
+from policyjobs.app import build_runtime
 from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
-from policyjobs.tenants.config import load_tenant_config
 from policyjobs.tenants.service import create_tenant
 from tests.support import api_domain
-
-MakeToken = Callable[..., str]
+from tests.support.http import MakeToken
 
 
 @pytest.fixture
 def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
     """A runtime with the test clock and the ping domain, its files under `tmp_path`."""
-    settings = Settings(database_url=database_url, home=tmp_path / "home",  # type: ignore[arg-type]
+    settings = Settings(database_url=database_url, home=tmp_path / "home",
                         test_clock=True, poll="100ms", lease="5s", upkeep="200ms")
-    built = Runtime.build(settings, extra_domains=[api_domain.domain])
+    built = build_runtime(settings, extra_domains=[api_domain.domain])
     try:
         yield built
     finally:
@@ -45,7 +44,7 @@ def make_tenant(runtime: Runtime) -> Callable[[], str]:
 
     def make() -> str:
         with runtime.db.begin() as conn:
-            return create_tenant(conn, load_tenant_config(""), runtime.clock.now())
+            return create_tenant(conn, runtime.tenant_configs.load(""), runtime.clock.now())
 
     return make
 
@@ -63,12 +62,8 @@ def make_token(runtime: Runtime) -> MakeToken:
     def make(tenant: str, *permissions: str, expires_at: datetime | None = None) -> str:
         with runtime.db.begin() as conn:
             text, _ = create_token(conn, tenants=[tenant], permissions=list(permissions),
-                                   now=runtime.clock.now(), expires_at=expires_at)
+                                   known=runtime.permissions, now=runtime.clock.now(),
+                                   expires_at=expires_at)
         return text
 
     return make
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The authorization header for `token`."""
-    return {"Authorization": f"Bearer {token}"}

@@ -12,27 +12,9 @@ from fastapi.testclient import TestClient
 
 from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import revoke_token
-from tests.acceptance.conftest import MakeToken, bearer
+from tests.support.http import MakeToken, assert_problem, bearer, ping
 
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-def ping(client: TestClient, tenant: str, token: str, locator: str, **fields: Any) -> str:
-    """Send one ping event; the locator of the job it made."""
-    response = client.post(f"/platform/{tenant}/events", headers=bearer(token),
-                           json={"type": "test.ping", "locator": locator, **fields})
-    assert response.status_code == 202, response.text
-    return str(response.json()["events"][0]["jobs"][0]["locator"])
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with `status`."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= set(body)
-    return body
 
 
 def test_health_needs_no_token(client: TestClient) -> None:
@@ -52,6 +34,20 @@ def test_openapi_names_the_security_of_every_guarded_operation(client: TestClien
             assert "422" not in operation["responses"], path
             if path not in ("/health",):
                 assert "x-securityGroup" in operation, path
+
+
+def test_every_permission_a_route_demands_is_one_a_domain_declares(
+        client: TestClient, runtime: Runtime) -> None:
+    document = client.get("/openapi.json").json()
+
+    demanded = {f"{operation['x-securityGroup']}.{action}"
+                for operations in document["paths"].values()
+                for operation in operations.values()
+                for action in operation.get("x-securityPermission", ())}
+
+    assert demanded
+    assert demanded <= runtime.permissions
+    assert runtime.permissions <= demanded  # and none is declared that no route demands
 
 
 def test_unknown_route_and_method_are_problems(client: TestClient) -> None:
@@ -119,7 +115,7 @@ def test_a_tenant_that_is_not_a_uuid_is_400(client: TestClient, make_token: Make
     with runtime.db.begin() as conn:
         from policyjobs.security.tokens import create_token
 
-        token, _ = create_token(conn, tenants=["any"], permissions=["admin"],
+        token, _ = create_token(conn, tenants=["any"], permissions=["admin"], known=(),
                                 now=runtime.clock.now())
     body = assert_problem(client.get("/test/not-a-uuid/pings/P-1/jobs/list",
                                      headers=bearer(token)), 400)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.acceptance.conftest import MakeToken, bearer
+from tests.support.http import MakeToken, bearer
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20)

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from policyjobs.api.app import create_app
+from policyjobs.api.application import create_app
+from policyjobs.app import build_runtime
 from policyjobs.runtime import Runtime
 from policyjobs.settings import Settings
-from tests.acceptance.conftest import MakeToken, bearer
-from tests.acceptance.test_api_conventions import assert_problem, ping
+from tests.support.http import MakeToken, assert_problem, bearer, ping
 
 
 def job_status(client: TestClient, tenant: str, token: str, locator: str, job: str) -> str:
@@ -55,7 +55,7 @@ def test_the_clock_needs_admin_and_an_offset(client: TestClient, tenant: str,
 @pytest.fixture
 def plain_client(database_url: str) -> Iterator[tuple[TestClient, Runtime]]:
     """An app started without the test clock."""
-    runtime = Runtime.build(Settings(database_url=database_url))
+    runtime = build_runtime(Settings(database_url=database_url))
     try:
         with TestClient(create_app(runtime)) as client:
             yield client, runtime
@@ -69,7 +69,7 @@ def test_without_the_test_clock_there_is_no_clock_endpoint(
     from policyjobs.security.tokens import create_token
 
     with runtime.db.begin() as conn:
-        token, _ = create_token(conn, tenants=["any"], permissions=["admin"],
+        token, _ = create_token(conn, tenants=["any"], permissions=["admin"], known=(),
                                 now=runtime.clock.now())
     assert_problem(client.get("/admin/clock", headers=bearer(token)), 404)
     assert client.get("/admin/idle", params={"timeout": 1}, headers=bearer(token)).json() == {

@@ -14,10 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from policyjobs.runtime import Runtime
-from policyjobs.tenants.config import load_tenant_config
 from policyjobs.tenants.service import configure_tenant, create_tenant
-from tests.acceptance.conftest import MakeToken, bearer
-from tests.acceptance.test_api_conventions import assert_problem
+from tests.support.http import MakeToken, assert_problem, bearer
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
 TERM = {"startTime": "2027-01-01T05:00:00Z", "endTime": "2028-01-01T05:00:00Z"}
@@ -65,7 +63,8 @@ class Docs:
                  config: str = EXAMPLE) -> None:
         self.client = client
         with runtime.db.begin() as conn:
-            self.tenant = create_tenant(conn, load_tenant_config(config), runtime.clock.now())
+            self.tenant = create_tenant(conn, runtime.tenant_configs.load(config),
+                                        runtime.clock.now())
         self.token = make_token(self.tenant, "documents.read", "documents.trigger",
                                 "events.write", "admin")
         self.headers = bearer(self.token)
@@ -225,7 +224,7 @@ def test_a_timed_out_job_is_retriggered_and_completes(broken: Docs, runtime: Run
     assert job["documents"][0]["documentInstanceState"] != "ready"
     with runtime.db.begin() as conn:  # the operator gives renders more time, then retriggers
         configure_tenant(conn, broken.tenant,
-                         load_tenant_config(BROKEN.replace("timeoutSeconds: 1",
+                         runtime.tenant_configs.load(BROKEN.replace("timeoutSeconds: 1",
                                                            "timeoutSeconds: 120")))
     results: list[Any] = []
     threads = [threading.Thread(target=lambda: results.append(broken.post("quote/Q-7/trigger")))

@@ -17,10 +17,8 @@ from policyjobs.engine.schema import jobs
 from policyjobs.installments import service
 from policyjobs.installments.handler import run_installments_job
 from policyjobs.runtime import Runtime
-from policyjobs.tenants.config import load_tenant_config
 from policyjobs.tenants.service import create_tenant
-from tests.acceptance.conftest import MakeToken, bearer
-from tests.acceptance.test_api_conventions import assert_problem
+from tests.support.http import MakeToken, assert_problem, bearer
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
 START, END = "2027-01-01T05:00:00Z", "2028-01-01T05:00:00Z"  # midnight in New York
@@ -63,7 +61,8 @@ class Billing:
     def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken) -> None:
         self.client, self.runtime = client, runtime
         with runtime.db.begin() as conn:
-            config = load_tenant_config(EXAMPLE.replace("installmentPlans:", PLANS.strip()))
+            config = runtime.tenant_configs.load(
+                EXAMPLE.replace("installmentPlans:", PLANS.strip()))
             self.tenant = create_tenant(conn, config, runtime.clock.now())
         self.headers = bearer(make_token(
             self.tenant, "jobs.read", "jobs.list", "installments.read", "installments.list",
@@ -457,8 +456,9 @@ def test_concurrent_batches_keep_every_chain_in_order(billing: Billing) -> None:
 
     def post(order: list[str], amount: str) -> int:
         events = [quote(locator, amount) for locator in order]
-        return billing.client.post(f"/platform/{billing.tenant}/events",
-                                   headers=billing.headers, json={"events": events}).status_code
+        response = billing.client.post(f"/platform/{billing.tenant}/events",
+                                       headers=billing.headers, json={"events": events})
+        return int(response.status_code)
 
     orders = [(["Q-1", "Q-2"], f"{n}.00") if n % 2 else (["Q-2", "Q-1"], f"{n}.00")
               for n in range(1, 9)]

@@ -9,8 +9,7 @@ from fastapi.testclient import TestClient
 
 from policyjobs.engine.schema import jobs
 from policyjobs.runtime import Runtime
-from tests.acceptance.conftest import MakeToken, bearer
-from tests.acceptance.test_api_conventions import assert_problem
+from tests.support.http import MakeToken, assert_problem, bearer
 
 
 def job_count(runtime: Runtime) -> int:
@@ -61,9 +60,11 @@ def test_one_bad_event_rejects_the_batch_whole(client: TestClient, runtime: Runt
 def test_malformed_envelopes_are_400(client: TestClient, tenant: str,
                                      make_token: MakeToken) -> None:
     token = make_token(tenant, "events.write")
-    for body in ([], [1], {"events": []}, {"events": {}}, {"events": [1]}, "text", None,
-                 {"events": [{"type": "test.ping", "locator": "P"}], "extra": 1},
-                 {"type": "test.ping"}, {"type": 7}):
+    bodies: list[object] = [
+        [], [1], {"events": []}, {"events": {}}, {"events": [1]}, "text", None,
+        {"events": [{"type": "test.ping", "locator": "P"}], "extra": 1},
+        {"type": "test.ping"}, {"type": 7}]
+    for body in bodies:
         assert_problem(post(client, tenant, token, body), 400)
     response = client.post(f"/platform/{tenant}/events", headers={
         **bearer(token), "Content-Type": "application/json"}, content=b"{not json")
@@ -118,6 +119,7 @@ def test_an_unknown_tenant_is_404(client: TestClient, runtime: Runtime) -> None:
 
     with runtime.db.begin() as conn:
         token, _ = create_token(conn, tenants=["any"], permissions=["events.write"],
+                                known=runtime.permissions,
                                 now=runtime.clock.now())
     missing = "3f0c5a8e-8a7e-4a36-9a3a-1f2f0c3f9b11"
     assert_problem(post(client, missing, token, {"type": "test.ping", "locator": "P"}), 404)

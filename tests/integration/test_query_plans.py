@@ -19,12 +19,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from policyjobs.api.app import create_app
+from policyjobs.api.application import create_app
+from policyjobs.app import build_runtime
 from policyjobs.runtime import Runtime
 from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
-from policyjobs.tenants.config import load_tenant_config
 from policyjobs.tenants.service import create_tenant
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
@@ -43,12 +43,13 @@ EVENTS = [
 @pytest.fixture
 def served(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Runtime, str, dict[str, str]]]:
     """A PostgreSQL store holding a priced quote's and an issuance's jobs and artifacts."""
-    runtime = Runtime.build(Settings(database_url=postgres_url,  # type: ignore[arg-type]
+    runtime = build_runtime(Settings(database_url=postgres_url,
                                      home=tmp_path, poll="100ms", upkeep="200ms"))
     try:
         with runtime.db.begin() as conn:
-            tenant = create_tenant(conn, load_tenant_config(EXAMPLE), runtime.clock.now())
-            token, _ = create_token(conn, tenants=[tenant], permissions=[ADMIN],
+            tenant = create_tenant(conn, runtime.tenant_configs.load(EXAMPLE),
+                                   runtime.clock.now())
+            token, _ = create_token(conn, tenants=[tenant], permissions=[ADMIN], known=(),
                                     now=runtime.clock.now())
         headers = {"Authorization": f"Bearer {token}"}
         runtime.start_workers()

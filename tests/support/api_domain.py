@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import Depends, Path, Request, Security
+from fastapi import Depends, Path, Security
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -14,12 +14,11 @@ from policyjobs.api.auth import guard
 from policyjobs.api.conventions import Schema, Timestamp, json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
-from policyjobs.api.state import runtime_of
+from policyjobs.api.state import ReadConnection
 from policyjobs.domain import Domain, EventType, Intake, JobRef
 from policyjobs.engine import JobContext, JobKind, NewJob, public_status
 from policyjobs.security.tokens import Principal
-from policyjobs.store.database import reader
-from policyjobs.store.job_reads import get_reference_job, list_reference_jobs, processing_errors
+from policyjobs.store.reads import get_reference_job, list_reference_jobs, processing_errors
 
 KIND = "test.ping"
 Locator = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
@@ -80,23 +79,21 @@ Tenant = Annotated[UUID, Path()]
 
 
 @router.get("/jobs/list")
-def list_pings(request: Request, tenantLocator: Tenant, locator: str, _p: Lister,
-               page_: Annotated[Page, Depends(page)]) -> Response:
+def list_pings(tenantLocator: Tenant, locator: str, _p: Lister,
+               page_: Annotated[Page, Depends(page)], conn: ReadConnection) -> Response:
     """The ping jobs of one locator."""
-    with reader(runtime_of(request).db).connect() as conn:
-        rows = list_reference_jobs(conn, tenant=str(tenantLocator), reference_type="ping",
-                                   reference_locator=locator, kinds=[KIND],
-                                   offset=page_.offset, limit=page_.probe)
+    rows = list_reference_jobs(conn, tenant=str(tenantLocator), reference_type="ping",
+                               reference_locator=locator, kinds=[KIND],
+                               offset=page_.offset, limit=page_.probe)
     return list_response(rows, page_, _view)
 
 
 @router.get("/jobs/{jobLocator}")
-def fetch_ping(request: Request, tenantLocator: Tenant, locator: str, jobLocator: str,
-               _p: Reader) -> Response:
+def fetch_ping(tenantLocator: Tenant, locator: str, jobLocator: str, _p: Reader,
+               conn: ReadConnection) -> Response:
     """One ping job."""
-    with reader(runtime_of(request).db).connect() as conn:
-        row = get_reference_job(conn, tenant=str(tenantLocator), reference_type="ping",
-                                reference_locator=locator, kinds=[KIND], locator=jobLocator)
+    row = get_reference_job(conn, tenant=str(tenantLocator), reference_type="ping",
+                            reference_locator=locator, kinds=[KIND], locator=jobLocator)
     return json_response(_view(row))
 
 
@@ -111,4 +108,5 @@ domain = Domain(
     kinds=[JobKind(KIND, run_ping, max_attempts=1)],
     events=[EventType("test.ping", PingEvent, accept_ping)],
     routers=[router],
+    permissions=["jobs.read", "jobs.list"],
 )

@@ -100,8 +100,7 @@ def runtime(url: str, *, domains: Sequence[Domain] = (), **overrides: Any) -> It
     """A runtime on `url` with this domain (and `domains`), quick timings and no workers yet."""
     settings = Settings(database_url=url, lease=timedelta(seconds=5),
                         poll=timedelta(milliseconds=50), upkeep=timedelta(milliseconds=100))
-    built = Runtime.build(settings.model_copy(update=overrides),
-                          extra_domains=[domain, *domains])
+    built = Runtime.build(settings.model_copy(update=overrides), [domain, *domains])
     ensure_effects_table(built.db)
     try:
         yield built

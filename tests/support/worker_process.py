@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from policyjobs.runtime import Runtime
+from policyjobs.app import build_runtime
 from policyjobs.settings import Settings
 
 READY_MARKER = "policyjobs-test-worker ready"
@@ -122,7 +122,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runtime = Runtime.build(Settings())
+    runtime = build_runtime(Settings())
     try:
         worker = runtime.start_workers()
         print(f"{READY_MARKER} pid={os.getpid()} worker={worker.name}", flush=True)

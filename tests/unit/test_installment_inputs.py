@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from policyjobs.app import product_tenant_configs
 from policyjobs.exceptions import InvalidInput
 from policyjobs.installments.inputs import (
     BillingInputs,
@@ -15,9 +16,8 @@ from policyjobs.installments.inputs import (
     transaction_inputs,
 )
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
-from policyjobs.tenants.config import load_tenant_config
 
-CONFIG = load_tenant_config("""
+CONFIG = product_tenant_configs().load("""
 timezone: Europe/Paris
 currency: EUR
 defaultInstallmentPlan: monthly

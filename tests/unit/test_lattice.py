@@ -13,10 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from policyjobs.installments.config import InstallmentPlan
 from policyjobs.installments.lattice import (
+    AnchorMode,
+    Cadence,
     Charge,
     Installment,
     Lattice,
+    Plan,
     Portion,
     Span,
     build_lattice,
@@ -26,7 +30,6 @@ from policyjobs.installments.lattice import (
     split_charges,
     split_portions,
 )
-from policyjobs.tenants.config import AnchorMode, Cadence, InstallmentPlan
 
 NY = "America/New_York"
 
@@ -41,9 +44,9 @@ def ny(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=ZoneInfo(NY)).astimezone(UTC)
 
 
-def plan(**keys: Any) -> InstallmentPlan:
+def plan(**keys: Any) -> Plan:
     """An installment plan from its YAML keys."""
-    return InstallmentPlan.model_validate(keys)
+    return InstallmentPlan.model_validate(keys).as_plan()
 
 
 def lattice(start: datetime, end: datetime, tz: str = "UTC", **keys: Any) -> Lattice:
@@ -388,7 +391,7 @@ amounts_2dp = st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_n
 
 
 @st.composite
-def plans(draw: st.DrawFn) -> InstallmentPlan:
+def plans(draw: st.DrawFn) -> Plan:
     """A valid installment plan of any cadence and anchor mode."""
     cadence = draw(st.sampled_from(Cadence))
     cap = draw(st.none() | st.integers(1, 40))
@@ -416,7 +419,7 @@ def terms(draw: st.DrawFn) -> tuple[Span, list[Span]]:
 @settings(max_examples=200, deadline=None)
 @given(terms(), plans(), st.sampled_from(ZONES), st.lists(amounts_2dp, max_size=4))
 def test_lattices_tile_and_charges_split_exactly(
-    term_and_segments: tuple[Span, list[Span]], installment_plan: InstallmentPlan, tz: str,
+    term_and_segments: tuple[Span, list[Span]], installment_plan: Plan, tz: str,
     charge_amounts: list[Decimal],
 ) -> None:
     """Frames tile the term and each segment, and each charge's installments sum to it exactly."""
@@ -446,7 +449,7 @@ def test_lattices_tile_and_charges_split_exactly(
 @settings(max_examples=150, deadline=None)
 @given(terms(), plans(), st.sampled_from(ZONES), st.lists(amounts_2dp, max_size=3))
 def test_each_segments_charges_land_on_its_own_frames_exactly(
-    term_and_segments: tuple[Span, list[Span]], installment_plan: InstallmentPlan, tz: str,
+    term_and_segments: tuple[Span, list[Span]], installment_plan: Plan, tz: str,
     charge_amounts: list[Decimal],
 ) -> None:
     """Split by portion, a charge bills only frames of its segment, and sums to it exactly."""

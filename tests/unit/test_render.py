@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pypdf
 import pytest
 
 from policyjobs.documents.isolation import RenderTimeout, render_isolated
-from policyjobs.documents.render import Failure, RenderError, html_to_pdf, render_markup
+from policyjobs.documents.render import RenderError, html_to_pdf, render_markup
+from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import LocalStorage
 
 CONTEXT = {"event": {"data": {"insured": {"name": "Ada <Lovelace>"}}},
@@ -23,12 +28,12 @@ def test_html_templates_escape_and_text_templates_do_not() -> None:
 
 
 @pytest.mark.parametrize(("template", "failure", "words"), [
-    ("<p>\n{{ event.data.missing.name }}</p>", Failure.DATA, "line 2"),
-    ("{% if %}", Failure.RENDER, "line 1"),
-    ("{{ reference.__class__.__mro__ }}", Failure.RENDER, "unsafe"),
-    ("{{ 1 / 0 }}", Failure.RENDER, "ZeroDivisionError"),
+    ("<p>\n{{ event.data.missing.name }}</p>", DocumentState.DATA_ERROR, "line 2"),
+    ("{% if %}", DocumentState.RENDER_ERROR, "line 1"),
+    ("{{ reference.__class__.__mro__ }}", DocumentState.RENDER_ERROR, "unsafe"),
+    ("{{ 1 / 0 }}", DocumentState.RENDER_ERROR, "ZeroDivisionError"),
 ])
-def test_template_errors_name_the_template_line_and_cause(template: str, failure: Failure,
+def test_template_errors_name_the_template_line_and_cause(template: str, failure: DocumentState,
                                                          words: str) -> None:
     with pytest.raises(RenderError) as caught:
         render_markup("quoteSummary", template, CONTEXT, escape=True)
@@ -37,21 +42,73 @@ def test_template_errors_name_the_template_line_and_cause(template: str, failure
     assert words in caught.value.message
 
 
-def test_pdf_holds_the_text_and_fetches_nothing(tmp_path: Path) -> None:
-    secret = tmp_path / "secret.txt"
-    secret.write_text("do not include")
-    html = (f"<h1>Quote Q-1</h1><img src='file://{secret}'>"
-            "<link rel='stylesheet' href='http://127.0.0.1:9/x.css'>")
-    pdf = html_to_pdf("t", html)
-    text = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every GET with a stylesheet that would print its path, and records it."""
+
+    requests: list[str] = []
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        body = stylesheet("h1::after", f"FETCHED {self.path}").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/css")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test's output quiet."""
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[str]]]:
+    """A local HTTP server's base URL, and the paths it was asked for."""
+    requests: list[str] = []
+    handler = type("Handler", (_Recorder,), {"requests": requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text of every page of a PDF."""
+    return "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+
+
+def stylesheet(where: str, words: str) -> str:
+    """A stylesheet that prints `words` at the pseudo-element `where`."""
+    return f'{where} {{ content: "{words}" }}'
+
+
+def test_a_pdf_fetches_nothing_from_the_network_or_the_disk(
+        tmp_path: Path, recorder: tuple[str, list[str]]) -> None:
+    base, requests = recorder
+    on_disk = tmp_path / "leak.css"
+    on_disk.write_text(stylesheet("p::before", "FROM THE DISK"))
+    inline = base64.b64encode(stylesheet("body::before", "FROM A DATA URL").encode()).decode()
+    html = (f"<link rel='stylesheet' href='{base}/style.css'>"
+            f"<link rel='stylesheet' href='file://{on_disk}'>"
+            f"<link rel='stylesheet' href='data:text/css;base64,{inline}'>"
+            f"<img src='{base}/logo.png'><h1>Quote Q-1</h1><p>Insured</p>")
+
+    text = pdf_text(html_to_pdf("t", html))
+
     assert "Quote Q-1" in text
-    assert "do not include" not in text
+    assert "FROM A DATA URL" in text  # a stylesheet that arrives shows; these did not:
+    assert "FROM THE DISK" not in text
+    assert "FETCHED" not in text
+    assert requests == []
 
 
 def test_a_pdf_that_cannot_be_made_is_a_conversion_error() -> None:
     with pytest.raises(RenderError) as caught:
         html_to_pdf("huge", "<div style='font-size: 1e308px'>x</div>")
-    assert caught.value.failure == Failure.CONVERSION
+    assert caught.value.failure == DocumentState.CONVERSION_ERROR
 
 
 def test_an_isolated_render_is_killed_at_its_deadline() -> None:
@@ -69,7 +126,6 @@ def test_storage_writes_atomically_and_refuses_escaping_keys(tmp_path: Path) -> 
     storage = LocalStorage(tmp_path)
     storage.put("tenant/doc.pdf", b"%PDF")
     assert storage.get("tenant/doc.pdf") == b"%PDF"
-    assert storage.exists("tenant/doc.pdf")
     assert [p.name for p in (tmp_path / "tenant").iterdir()] == ["doc.pdf"]
     for key in ("../x", "/etc/passwd", "a/../../b", "a//b", ""):
         with pytest.raises(ValueError, match="invalid storage key"):

@@ -5,20 +5,29 @@ from pathlib import Path
 
 import pytest
 
+from policyjobs.app import product_tenant_configs
+from policyjobs.delinquency.config import DelinquencySection, OffsetBasis
+from policyjobs.documents.config import DocumentFormat, DocumentScope, DocumentsSection
 from policyjobs.exceptions import FieldProblem
+from policyjobs.installments.config import InstallmentsSection
+from policyjobs.installments.lattice import AnchorMode, Cadence
+from policyjobs.intake.events import Trigger
+from policyjobs.invoicing.config import InvoicingSection
 from policyjobs.tenants.config import (
-    AnchorMode,
-    Cadence,
-    DocumentFormat,
-    DocumentScope,
-    DocumentTrigger,
-    OffsetBasis,
+    CoreConfig,
+    StoredConfig,
     TenantConfig,
     TenantConfigError,
+    TenantConfigSchema,
     dump_tenant_config,
-    load_tenant_config,
-    parse_tenant_config,
 )
+
+SCHEMA = product_tenant_configs()
+
+
+def load_tenant_config(text: str) -> TenantConfig:
+    """The product's configuration from YAML `text`."""
+    return SCHEMA.load(text)
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "tenant.yaml"
 
@@ -39,11 +48,13 @@ def fields_of(text: str) -> list[str]:
 
 def test_example_loads() -> None:
     config = load_tenant_config(EXAMPLE.read_text())
+    installments = config.section(InstallmentsSection)
 
     assert config.timezone == "America/New_York"
-    assert config.default_installment_plan == "monthly"
+    assert installments.default_installment_plan == "monthly"
     definitions = {
-        definition.static_name: definition for definition in config.documents.definitions
+        definition.static_name: definition
+        for definition in config.section(DocumentsSection).documents.definitions
     }
     assert set(definitions) == {
         "quoteSummary",
@@ -52,19 +63,20 @@ def test_example_loads() -> None:
         "invoiceNotice",
     }
     assert definitions["quoteSummary"].scope is DocumentScope.QUOTE
-    assert definitions["quoteSummary"].trigger is DocumentTrigger.PRICED
+    assert definitions["quoteSummary"].trigger is Trigger.PRICED
     assert definitions["segmentSchedule"].format is DocumentFormat.HTML
-    assert definitions["invoiceNotice"].trigger is DocumentTrigger.GENERATED
-    assert set(config.installment_plans) == {"monthly", "quarterly", "fullPay"}
-    assert config.installment_plans["quarterly"].installment_weights == (
+    assert definitions["invoiceNotice"].trigger is Trigger.GENERATED
+    assert set(installments.installment_plans) == {"monthly", "quarterly", "fullPay"}
+    assert installments.installment_plans["quarterly"].installment_weights == (
         Decimal("0.4"),
         Decimal("0.2"),
         Decimal("0.2"),
         Decimal("0.2"),
     )
-    assert config.invoicing.generate_time_of_day == "02:00"
+    assert config.section(InvoicingSection).invoicing.generate_time_of_day == "02:00"
+    delinquency = config.section(DelinquencySection).delinquency
     assert [
-        (event.name, event.offset_basis, event.offset_days) for event in config.delinquency.events
+        (event.name, event.offset_basis, event.offset_days) for event in delinquency.events
     ] == [
         ("reminder", OffsetBasis.GRACE_PERIOD_START, 5),
         ("finalNotice", OffsetBasis.GRACE_PERIOD_END, -7),
@@ -78,27 +90,41 @@ def test_example_round_trips_through_its_dump() -> None:
 
     assert dumped["installmentPlans"]["quarterly"]["installmentWeights"][0] == "0.4"
     assert dumped["documents"]["definitions"][0]["staticName"] == "quoteSummary"
-    assert parse_tenant_config(dumped) == config
+    assert SCHEMA.parse(dumped) == config
+
+
+def test_a_stored_configuration_reads_back_section_by_section() -> None:
+    config = load_tenant_config(EXAMPLE.read_text())
+
+    stored = StoredConfig(dump_tenant_config(config))
+
+    for section in (CoreConfig, DocumentsSection, InstallmentsSection, InvoicingSection,
+                    DelinquencySection):
+        assert stored.section(section) == section.model_validate(
+            config.model_dump(include=set(section.model_fields)))
+    assert stored.section(DocumentsSection) is stored.section(DocumentsSection)
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"])
 def test_empty_text_gives_defaults(text: str) -> None:
     config = load_tenant_config(text)
+    documents = config.section(DocumentsSection).documents
+    delinquency = config.section(DelinquencySection).delinquency
 
-    assert config == TenantConfig()
+    assert config == SCHEMA.model()
     assert config.timezone == "UTC"
     assert config.currency == "USD"
-    assert config.default_installment_plan == "fullPay"
-    assert config.documents.timeout_seconds == 120
-    assert config.documents.definitions == ()
-    assert config.invoicing.generate_time_of_day == "02:00"
-    assert config.delinquency.grace_period_days == 30
-    assert config.delinquency.lapse_transaction_type == "lapse"
-    assert config.delinquency.events == ()
+    assert config.section(InstallmentsSection).default_installment_plan == "fullPay"
+    assert documents.timeout_seconds == 120
+    assert documents.definitions == ()
+    assert config.section(InvoicingSection).invoicing.generate_time_of_day == "02:00"
+    assert delinquency.grace_period_days == 30
+    assert delinquency.lapse_transaction_type == "lapse"
+    assert delinquency.events == ()
 
 
 def test_default_plan_is_an_unbounded_full_pay_plan() -> None:
-    plan = load_tenant_config("").installment_plans["fullPay"]
+    plan = load_tenant_config("").section(InstallmentsSection).installment_plans["fullPay"]
 
     assert plan.cadence is Cadence.FULL_PAY
     assert plan.max_installments_per_term is None
@@ -110,7 +136,7 @@ def test_default_plan_is_an_unbounded_full_pay_plan() -> None:
 def test_definition_format_defaults_to_pdf() -> None:
     config = load_tenant_config(f"documents: {{definitions: [{DEFINITION}]}}")
 
-    assert config.documents.definitions[0].format is DocumentFormat.PDF
+    assert config.section(DocumentsSection).documents.definitions[0].format is DocumentFormat.PDF
 
 
 def test_unknown_key_names_its_field() -> None:
@@ -229,4 +255,15 @@ def test_a_document_that_is_not_a_mapping_is_rejected() -> None:
 
 def test_parse_rejects_what_is_not_a_mapping() -> None:
     with pytest.raises(TenantConfigError):
-        parse_tenant_config(None)
+        SCHEMA.parse(None)
+
+
+def test_a_configuration_of_fewer_domains_knows_only_their_keys() -> None:
+    core_only = TenantConfigSchema()
+
+    with pytest.raises(TenantConfigError) as caught:
+        core_only.load("documents: {timeoutSeconds: 5}\n")
+
+    assert caught.value.errors == [FieldProblem("documents", "unknown key")]
+    with pytest.raises(TypeError, match="DocumentsSection"):
+        core_only.load("").section(DocumentsSection)

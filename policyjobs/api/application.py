@@ -1,9 +1,9 @@
-"""The FastAPI app: shared routes, every domain's routes, problems, limits and metrics."""
+"""The FastAPI app over a runtime: the shared routes, its domains' routes, problems, limits and
+metrics. It knows no domain by name."""
 
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,19 +15,13 @@ from policyjobs.api import problems
 from policyjobs.api.admin import admin_router, clock_router, health_router
 from policyjobs.api.limits import BodyLimit
 from policyjobs.api.openapi import build_openapi
-from policyjobs.intake.endpoints import router as intake_router
-from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime
-from policyjobs.settings import Settings
 
 DESCRIPTION = (
     "The Jobs API of policyjobs: documents, installment, invoicing and delinquency jobs, "
     "with the artifacts they produce. Every endpoint but /health, /metrics and this "
     "document takes a bearer token."
 )
-
-
-RUN_WORKERS_VARIABLE = "POLICYJOBS_SERVE_RUN_WORKERS"  # set by `serve --processes` for its children
 
 
 def create_app(runtime: Runtime, *, run_workers: bool = False,
@@ -60,7 +54,6 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
     app.include_router(admin_router)
     if runtime.settings.test_clock:
         app.include_router(clock_router)
-    app.include_router(intake_router)
     for domain in runtime.domains:
         for router in domain.routers:
             app.include_router(router)
@@ -72,13 +65,3 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit)
     return app
-
-
-def app_from_environment() -> FastAPI:
-    """The app of one `serve --processes N` child: settings from the environment, the store
-    already migrated by the parent."""
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_format)
-    runtime = Runtime.build(settings, apply_migrations=False)
-    return create_app(runtime, run_workers=os.environ.get(RUN_WORKERS_VARIABLE) == "1",
-                      owns_runtime=True)

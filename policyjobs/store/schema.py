@@ -1,4 +1,8 @@
-"""Column types the domains share beyond the engine's times and JSON."""
+"""What every table is built from: the one `MetaData` the engine's tables share, and column types.
+
+A domain declares its tables in its own `models.py` on this `metadata`, so foreign keys
+can reach the jobs table and one comparison checks every table against the migrations.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from policyjobs.engine.schema import JSONDoc, UTCDateTime, metadata
+
+__all__ = ["DecimalText", "JSONDoc", "UTCDateTime", "metadata"]
 
 
 class DecimalText(sa.TypeDecorator[Decimal]):

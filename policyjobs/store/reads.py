@@ -1,7 +1,8 @@
-"""The one place reads of jobs are scoped: by tenant, reference and kind, in locator order.
+"""The one place reads are scoped to a tenant: any table's rows, and jobs by reference.
 
-Every lookup walks the `jobs_reference` index (tenant, reference type, reference
-locator, kind, locator), so a page costs the same in a table of any size.
+Jobs are read by tenant, reference and kind, in locator order: every lookup walks the
+`jobs_reference` index (tenant, reference type, reference locator, kind, locator), so a
+page costs the same in a table of any size.
 """
 
 from __future__ import annotations
@@ -13,6 +14,19 @@ import sqlalchemy as sa
 
 from policyjobs.engine.schema import jobs
 from policyjobs.exceptions import NotFound
+
+
+def in_tenant(table: sa.Table, tenant: str, *columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """A `SELECT` of `table`'s rows (or of `columns`) that belong to `tenant`."""
+    return sa.select(*(columns or (table,))).where(table.c.tenant == tenant)
+
+
+def found(row: sa.Row[Any] | None, missing: str) -> sa.Row[Any]:
+    """`row`, or `NotFound` saying what is `missing`."""
+    if row is None:
+        raise NotFound(missing)
+    return row
+
 
 # What the read endpoints show of a job: never its payload or result, which can be large.
 _SHOWN = [jobs.c[name] for name in (

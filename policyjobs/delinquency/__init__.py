@@ -1,0 +1,1 @@
+"""Delinquency: grace periods, their events and lapses, for invoices left unpaid."""

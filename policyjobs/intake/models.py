@@ -1,0 +1,16 @@
+"""The intake receipts table: what each `eventId` made, so a replay answers the same."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from policyjobs.store.schema import JSONDoc, UTCDateTime, metadata
+
+intake_events = sa.Table(
+    "intake_events",
+    metadata,
+    sa.Column("tenant", sa.String(36), primary_key=True),
+    sa.Column("event_id", sa.String(128), primary_key=True),
+    sa.Column("receipt", JSONDoc, nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+)

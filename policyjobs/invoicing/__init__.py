@@ -1,0 +1,1 @@
+"""Invoicing: the daily generation schedule, immediate and early invoicing, and payments."""
