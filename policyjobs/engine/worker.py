@@ -7,6 +7,7 @@ watcher of the SQLite file).
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import socket
@@ -38,6 +39,40 @@ def _log_for(job: ClaimedJob) -> structlog.stdlib.BoundLogger:
     return bound
 
 
+class ClaimAhead:
+    """How many jobs a worker claims beyond its free handler threads.
+
+    Claiming ahead keeps threads busy between claims, but every job claimed and not yet
+    started is stranded until its lease expires if the worker dies. So the worker
+    claims about `SECONDS` of work ahead, by the running mean of its jobs' durations:
+    a whole batch of jobs that take microseconds, one or two renders that take a second.
+    """
+
+    SECONDS = 0.05  # of work claimed ahead: a few round trips of the claim loop
+    WEIGHT = 0.2  # of each new duration in the running mean
+
+    def __init__(self, concurrency: int, batch_size: int) -> None:
+        self._concurrency = concurrency
+        self._most = batch_size
+        self._mean: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        """Take one job's duration into the mean (a lost update under a race is harmless)."""
+        mean = self._mean
+        self._mean = seconds if mean is None else mean + self.WEIGHT * (seconds - mean)
+
+    @property
+    def jobs(self) -> int:
+        """Jobs to claim ahead: as many as the threads get through in `SECONDS`, at least
+        one and at most a batch; one per thread until a duration is known."""
+        mean = self._mean
+        if mean is None:
+            return min(self._concurrency, self._most)
+        if mean <= 0:
+            return self._most
+        return max(1, min(self._most, math.ceil(self._concurrency * self.SECONDS / mean)))
+
+
 def worker_name() -> str:
     """A name unique to this worker: host, process and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -52,7 +87,7 @@ class Worker:
         self.settings = queue_.settings
         self.concurrency = concurrency or self.settings.concurrency
         self.name = name or worker_name()
-        self._capacity = self.concurrency + self.settings.batch_size
+        self._ahead = ClaimAhead(self.concurrency, self.settings.batch_size)
         self._signal = threading.Event()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -116,7 +151,8 @@ class Worker:
             self._stopped.set()
 
     def _claim(self, conn: sa.Connection) -> int:
-        free = min(self._capacity - len(self._held), self.settings.batch_size)
+        capacity = self.concurrency + self._ahead.jobs
+        free = min(capacity - len(self._held), self.settings.batch_size)
         if free <= 0:
             return 0
         now = self.queue.clock.now()
@@ -224,7 +260,10 @@ class Worker:
                 if job.id in self._started or job.id not in self._held:
                     continue  # released at shutdown before it began
                 self._started.add(job.id)
-            self._done.append(self._execute(job))
+            began = time.perf_counter()
+            outcome = self._execute(job)
+            self._ahead.observe(time.perf_counter() - began)
+            self._done.append(outcome)
             self._signal.set()
 
     def _execute(self, job: ClaimedJob) -> Outcome:
