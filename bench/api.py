@@ -121,9 +121,8 @@ WITH rows AS (
            1, 3, '{"context": {}}', '{"rendered": 1}', '[]', %(nil)s, now(), now(), now(), now()
     FROM rows
 ), data_made AS (
-    INSERT INTO documents_jobs (job_locator, tenant, trigger, timeout_seconds, deadline_at,
-                                handled_at)
-    SELECT 'J' || serial, tenant, 'issued', 120, now(), now() FROM rows
+    INSERT INTO documents_jobs (job_locator, tenant, trigger, timeout_seconds)
+    SELECT 'J' || serial, tenant, 'issued', 120 FROM rows
 )
 INSERT INTO documents (locator, tenant, job_locator, reference_type, reference_locator,
                        static_name, name, scope, format, template, state, storage_key,

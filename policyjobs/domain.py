@@ -67,6 +67,9 @@ class Domain:
     permissions: Sequence[str] = ()
     # Called in the transaction that retires a tenant, to end the domain's pending work.
     on_tenant_retired: Callable[[sa.Connection, JobQueue, str], None] | None = None
+    # Called when the runtime closes, after its workers stopped: to stop what the domain
+    # started, such as processes.
+    close: Callable[[], None] | None = None
 
 
 def load_plugin(path: str) -> Domain:

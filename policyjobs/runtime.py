@@ -93,8 +93,11 @@ class Runtime:
         return changed
 
     def close(self) -> None:
-        """Stop the workers and close the store."""
+        """Stop the workers, then what the domains started, and close the store."""
         self.stop_workers()
+        for domain in self.domains:
+            if domain.close:
+                domain.close()
         self.queue.close()
         self.db.dispose()
 

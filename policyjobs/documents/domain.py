@@ -1,9 +1,8 @@
-"""The documents domain, wired: its job kind, timeout duty, reactions to events, routes,
-configuration section and permissions."""
+"""The documents domain, wired: its job kind, reactions to events, routes, configuration
+section and permissions, and the renderer processes it stops when the runtime closes."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +11,31 @@ from policyjobs.documents.config import DocumentsSection
 from policyjobs.documents.endpoints import documents_router
 from policyjobs.documents.handler import render_documents
 from policyjobs.documents.models import KIND
+from policyjobs.documents.renderers import Renderers, RendererSettings
 from policyjobs.documents.storage import storage_for
 from policyjobs.domain import Domain, EventType
-from policyjobs.engine import Duty, JobContext, JobKind
+from policyjobs.engine import JobContext, JobKind
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
 
 
 def documents_domain(home: Path) -> Domain:
-    """The documents domain, storing files under `home`."""
+    """The documents domain, storing files under `home`, rendering with as many renderers
+    as `POLICYJOBS_RENDERERS` says (one per core by default)."""
     storage = storage_for(home)
+    renderers = Renderers(RendererSettings().renderers)
 
     def handle(context: JobContext) -> Any:
-        return render_documents(context, storage)
+        return render_documents(context, storage, renderers)
 
     return Domain(
         name="documents",
-        kinds=[JobKind(KIND, handle, max_attempts=3)],
-        duties=[Duty("documents.timeouts", service.mark_timeouts,
-                     timedelta(seconds=1))],
+        # The handler counts the attempts that start rendering (RENDER_ATTEMPTS); the
+        # engine's limit is higher, for attempts claimed by a worker that died before them.
+        kinds=[JobKind(KIND, handle, max_attempts=10)],
         events=[EventType("quote", QuoteEvent, service.on_quote),
                 EventType("transaction", TransactionEvent, service.on_transaction)],
         routers=[documents_router(storage)],
         config=DocumentsSection,
         permissions=["documents.read", "documents.trigger"],
+        close=renderers.close,
     )

@@ -1,62 +1,94 @@
-"""The documents job: render each of its documents that is not ready yet, by its deadline.
+"""The documents job: render each of its documents that is not ready yet, within its deadline.
 
-Renders run in child processes (`isolation.py`) that are killed when the job's
-deadline comes; the job is then postponed until a retrigger, still running and
-marked timed out. A job that comes back after its worker died, past its
-deadline, is postponed the same way without rendering.
+The deadline (`documents.timeoutSeconds`) is a budget of rendering time for one attempt:
+it counts only while a renderer works on the job's documents, never while the job waits
+in the queue or for a free renderer. A render that would overrun it is killed; the job
+is then timed out: postponed until a retrigger, still running. A job whose worker died
+is rescued by the engine and rendered again like any job; only when `RENDER_ATTEMPTS`
+attempts in a row started rendering and never finished (their workers died or hung)
+is it timed out the same way.
 
-Each render also claims its document with a fresh token, and writes the file
-only while holding the document's row and that token, so whatever happens to
-an attempt, no file is written twice.
+Each render claims its document with a fresh token, and the file is written only while
+holding the document's row and that token, so whatever happens to an attempt, a document
+becomes ready once and its file is written once.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
 import structlog
 
-from policyjobs.documents.isolation import RenderTimeout, render_isolated
 from policyjobs.documents.models import documents, documents_jobs
 from policyjobs.documents.render import CONTENT_TYPES, EXTENSIONS, RenderError
+from policyjobs.documents.renderers import Renderers, RenderTimeout
 from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import Storage
 from policyjobs.engine import JobContext, PermanentJobError, Postpone, new_locator
-from policyjobs.engine.clock import wall_now
 
 log = structlog.get_logger("policyjobs.documents")
-TIMED_OUT = "timed out: rendering ran past the job's deadline; it waits for a retrigger"
+
+RENDER_ATTEMPTS = 3  # attempts that may start rendering and never finish, before a timeout
+OVERRAN = "timed out: rendering ran past the job's deadline of {} s; it waits for a retrigger"
+OUT_OF_ATTEMPTS = (f"timed out: {RENDER_ATTEMPTS} attempts started rendering and never "
+                   "finished (their workers died or hung); it waits for a retrigger")
 
 
-def render_documents(context: JobContext, storage: Storage) -> dict[str, Any]:
+@dataclass
+class Attempt:
+    """One attempt at a job: its rendering budget, and whether it has started rendering."""
+
+    context: JobContext
+    storage: Storage
+    renderers: Renderers
+    timeout: float
+    spent: float = 0.0
+    started: bool = False
+
+    @property
+    def locator(self) -> str:
+        """The job's locator."""
+        return self.context.job.locator
+
+    def start(self) -> None:
+        """Count this attempt among the job's rendering attempts, once."""
+        if not self.started:
+            self.started = True
+            with self.context.db.begin() as conn:
+                conn.execute(documents_jobs.update()
+                             .where(documents_jobs.c.job_locator == self.locator)
+                             .values(render_attempts=documents_jobs.c.render_attempts + 1))
+
+
+def render_documents(context: JobContext, storage: Storage,
+                     renderers: Renderers) -> dict[str, Any]:
     """Render every document of the job that is not ready; fail the job if any cannot be."""
     job = context.job
     with context.db.connect() as conn:
-        deadline = conn.execute(sa.select(documents_jobs.c.deadline_at)
-                                .where(documents_jobs.c.job_locator == job.locator)).scalar_one()
+        data = conn.execute(
+            sa.select(documents_jobs.c.timeout_seconds, documents_jobs.c.render_attempts)
+            .where(documents_jobs.c.job_locator == job.locator)).one()
         pending = conn.execute(
             sa.select(documents).where(documents.c.job_locator == job.locator,
                                        documents.c.state != DocumentState.READY)
             .order_by(documents.c.locator)
         ).all()
-    failures = [problem for row in pending
-                if (problem := _render_one(context, storage, row, deadline)) is not None]
-    with context.db.begin() as conn:
-        conn.execute(documents_jobs.update().where(documents_jobs.c.job_locator == job.locator)
-                     .values(handled_at=context.clock.now()))
+    if pending and data.render_attempts >= RENDER_ATTEMPTS:
+        _time_out(context, OUT_OF_ATTEMPTS)
+    attempt = Attempt(context, storage, renderers, float(data.timeout_seconds))
+    failures = [problem for row in pending if (problem := _render_one(attempt, row)) is not None]
     if failures:
         raise PermanentJobError("; ".join(failures))
-    return {"rendered": len(pending) - len(failures)}
+    return {"rendered": len(pending)}
 
 
-def _render_one(context: JobContext, storage: Storage, row: Any,
-                deadline: datetime) -> str | None:
+def _render_one(attempt: Attempt, row: Any) -> str | None:
     """Render one document; the problem, if it failed, as `processingErrors` text."""
-    remaining = (deadline - wall_now()).total_seconds()
-    if remaining <= 0:
-        _time_out(context)
+    context = attempt.context
+    if attempt.spent >= attempt.timeout:
+        _time_out(context, OVERRAN.format(f"{attempt.timeout:g}"))
     token = new_locator()
     if not _claim(context, row.locator, token):
         return None
@@ -68,30 +100,32 @@ def _render_one(context: JobContext, storage: Storage, row: Any,
         "document": {"staticName": row.static_name, "name": row.name},
     }
     try:
-        content = render_isolated(
-            row.static_name, row.template, row.format, template_context, timeout=remaining,
+        rendered = attempt.renderers.render(
+            row.static_name, row.template, row.format, template_context,
+            timeout=attempt.timeout - attempt.spent, on_start=attempt.start,
             on_data_ready=lambda: _advance(context, row.locator, token,
                                            state=DocumentState.DATA_READY))
     except RenderTimeout:
         _advance(context, row.locator, token, state=DocumentState.DRAFT)
-        _time_out(context)
+        _time_out(context, OVERRAN.format(f"{attempt.timeout:g}"))
     except RenderError as exc:
         _advance(context, row.locator, token, state=exc.failure, processing_errors=exc.message)
         log.warning("document failed", job=context.job.locator, document=row.locator,
                     state=exc.failure, error=exc.message)
         return f"document {row.static_name} ({row.locator}): {exc.failure}: {exc.message}"
-    _store(context, storage, row, token, content)
+    attempt.spent += rendered.seconds
+    _store(context, attempt.storage, row, token, rendered.content)
     return None
 
 
-def _time_out(context: JobContext) -> NoReturn:
+def _time_out(context: JobContext, reason: str) -> NoReturn:
     """Mark the job timed out and postpone it until a retrigger."""
     with context.db.begin() as conn:
         conn.execute(documents_jobs.update()
                      .where(documents_jobs.c.job_locator == context.job.locator,
                             documents_jobs.c.timed_out_at.is_(None))
                      .values(timed_out_at=context.clock.now()))
-    raise Postpone(TIMED_OUT)
+    raise Postpone(reason)
 
 
 def _claim(context: JobContext, locator: str, token: str) -> bool:
@@ -128,4 +162,5 @@ def _store(context: JobContext, storage: Storage, row: Any, token: str, content:
             state=DocumentState.READY, storage_key=key, content_type=CONTENT_TYPES[row.format],
             ready_at=context.clock.now(), processing_errors=None,
         ))
-
+    log.info("document stored", job=context.job.locator, document=row.locator, key=key,
+             bytes=len(content))

@@ -11,8 +11,6 @@ from policyjobs.store.schema import JSONDoc, UTCDateTime, metadata
 
 KIND = "documents"  # the job kind whose rows `documents_jobs` extends
 
-_PENDING = sa.text("timed_out_at IS NULL AND handled_at IS NULL")
-
 documents_jobs = sa.Table(
     "documents_jobs",
     metadata,
@@ -20,12 +18,13 @@ documents_jobs = sa.Table(
               sa.ForeignKey("jobs.locator", ondelete="CASCADE"), primary_key=True),
     sa.Column("tenant", sa.String(36), nullable=False),
     sa.Column("trigger", sa.String(16), nullable=False),
+    # Seconds of rendering one attempt may spend, from the tenant's configuration when the
+    # job was made or last retriggered.
     sa.Column("timeout_seconds", sa.Integer(), nullable=False),
-    sa.Column("deadline_at", UTCDateTime(), nullable=False),  # wall time
+    # Attempts since the last retrigger that started rendering; one that ends the job
+    # (finished, failed or timed out) is the last, so more mean workers died mid-render.
+    sa.Column("render_attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("timed_out_at", UTCDateTime()),
-    sa.Column("handled_at", UTCDateTime()),  # the handler ended: no deadline to watch
-    sa.Index("documents_jobs_deadline", "deadline_at",
-             postgresql_where=_PENDING, sqlite_where=_PENDING),
 )
 
 documents = sa.Table(

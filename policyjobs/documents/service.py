@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,7 +87,7 @@ def _create(intake: Intake, trigger: str, plans: list[Planned]) -> list[JobRef]:
     locators = intake.queue.enqueue(intake.conn, new_jobs)
     intake.conn.execute(documents_jobs.insert(), [
         {"job_locator": locator, "tenant": intake.tenant, "trigger": trigger,
-         "timeout_seconds": timeout, "deadline_at": wall_now() + timedelta(seconds=timeout)}
+         "timeout_seconds": timeout}
         for locator in locators
     ])
     rows = [
@@ -120,27 +120,12 @@ def _document_row(intake: Intake, job_locator: str, plan: Planned,
     }
 
 
-def mark_timeouts(queue: JobQueue, now: datetime) -> int:
-    """Mark every documents job still running past its deadline as timed out."""
-    running = sa.exists().where(jobs.c.locator == documents_jobs.c.job_locator,
-                                jobs.c.status.in_([str(s) for s in ACTIVE_STATUSES]))
-    with queue.db.begin() as conn:
-        return conn.execute(
-            documents_jobs.update()
-            .where(documents_jobs.c.timed_out_at.is_(None),
-                   documents_jobs.c.handled_at.is_(None),
-                   documents_jobs.c.deadline_at < wall_now(), running)
-            .values(timed_out_at=now)
-        ).rowcount
-
-
 def retrigger_timed_out(conn: sa.Connection, queue: JobQueue, *, tenant: str,
                         reference_type: str, reference_locator: str) -> list[str]:
     """Re-run this reference's timed-out documents jobs; the locators re-run.
 
-    Only jobs no live worker holds are taken: postponed ones, and those whose
-    worker died (lease expired). A job whose worker is still stopping its render
-    is postponed within moments, and then a retrigger takes it.
+    Only jobs no live worker holds are taken. A job whose worker is still stopping
+    its render is postponed within moments, and then a retrigger takes it.
     """
     candidates = conn.execute(
         sa.select(documents_jobs.c.job_locator)
@@ -192,15 +177,14 @@ def job_problems(row: Any) -> str | None:
     waits for a retrigger, that it timed out."""
     problems = [p for p in (processing_errors(row.errors),) if p]
     if row.timed_out_at is not None and row.status in ACTIVE_STATUSES:
-        problems.append(f"timed out: still running past its deadline of {row.timeout_seconds} s "
-                        f"(its worker hung or died, or rendering overran); "
-                        f"POST …/trigger re-runs it")
+        problems.append(f"timed out: rendering overran the deadline of {row.timeout_seconds} s, "
+                        "or its workers kept dying mid-render; POST …/trigger re-runs it")
     return "\n".join(problems) or None
 
 
 def _rerun(conn: sa.Connection, queue: JobQueue, tenant: str, locators: list[str], *,
            require_timed_out: bool) -> list[str]:
-    """Give each job a new deadline from the tenant's current timeout, and requeue it.
+    """Give each job the tenant's current timeout and fresh rendering attempts, and requeue it.
 
     The reset is a conditional update, so of two retriggers at once only one wins a job.
     """
@@ -211,8 +195,7 @@ def _rerun(conn: sa.Connection, queue: JobQueue, tenant: str, locators: list[str
     if require_timed_out:
         query = query.where(documents_jobs.c.timed_out_at.is_not(None))
     won = conn.execute(
-        query.values(timed_out_at=None, handled_at=None, timeout_seconds=timeout,
-                     deadline_at=wall_now() + timedelta(seconds=timeout))
+        query.values(timed_out_at=None, render_attempts=0, timeout_seconds=timeout)
         .returning(documents_jobs.c.job_locator)
     ).scalars().all()
     return queue.requeue(conn, list(won))

@@ -245,6 +245,38 @@ def test_a_timed_out_job_is_retriggered_and_completes(broken: Docs, runtime: Run
     assert [f.name for f in files] == [f"{document['locator']}.pdf"]
 
 
+BURST = """
+documents:
+  timeoutSeconds: 1
+  definitions:
+    - {staticName: summary, name: Summary, trigger: accepted, scope: quote, format: pdf,
+       template: "<h1>Quote {{ reference.locator }}</h1><p>{{ event.data.insured.name }}</p>"}
+"""
+
+
+@pytest.fixture
+def one_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every runtime built in the test renders one document at a time."""
+    monkeypatch.setenv("POLICYJOBS_RENDERERS", "1")
+
+
+def test_a_burst_waits_in_the_queue_far_past_the_deadline_and_every_job_finishes(
+        one_renderer: None, client: TestClient, runtime: Runtime,
+        make_token: MakeToken) -> None:
+    burst = Docs(client, runtime, make_token, BURST)
+    burst.send(*[quote(f"B-{i}", trigger="accepted") for i in range(40)])
+    burst.settle()
+
+    listed = [burst.get(f"quote/B-{i}/jobs/list")["items"][0]["locator"] for i in range(40)]
+    jobs = [burst.get(f"quote/B-{i}/jobs/{job}") for i, job in enumerate(listed)]
+
+    assert [job["status"] for job in jobs] == ["finished"] * 40
+    assert [job["processingErrors"] for job in jobs] == [None] * 40
+    created = min(datetime.fromisoformat(job["createdAt"]) for job in jobs)
+    completed = max(datetime.fromisoformat(job["completedAt"]) for job in jobs)
+    assert (completed - created).total_seconds() > 2, "the burst drained within the deadline"
+
+
 def test_retriggering_what_is_not_timed_out_does_nothing(docs: Docs) -> None:
     job_locator = docs.send(quote("Q-6"))[0]["jobs"][0]["locator"]
     docs.settle()

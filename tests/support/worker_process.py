@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from policyjobs.app import build_runtime
+from policyjobs.logs import configure_logging
 from policyjobs.settings import Settings
 
 READY_MARKER = "policyjobs-test-worker ready"
@@ -122,7 +123,9 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runtime = build_runtime(Settings())
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)  # as `policyjobs worker` does
+    runtime = build_runtime(settings)
     try:
         worker = runtime.start_workers()
         print(f"{READY_MARKER} pid={os.getpid()} worker={worker.name}", flush=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,8 +15,8 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from policyjobs.documents.isolation import RenderTimeout, render_isolated
 from policyjobs.documents.render import RenderError, html_to_pdf, render_markup
+from policyjobs.documents.renderers import Renderers, RenderTimeout
 from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import LocalStorage
 
@@ -111,15 +114,76 @@ def test_a_pdf_that_cannot_be_made_is_a_conversion_error() -> None:
     assert caught.value.failure == DocumentState.CONVERSION_ERROR
 
 
-def test_an_isolated_render_is_killed_at_its_deadline() -> None:
+@pytest.fixture
+def renderers() -> Iterator[Renderers]:
+    """Two renderer processes, stopped afterwards."""
+    pool = Renderers(2)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def test_a_render_is_killed_at_its_deadline_and_its_renderer_replaced(
+        renderers: Renderers) -> None:
     slow = "{% for i in range(20000) %}<p>{{ i }}</p>{% endfor %}"
     with pytest.raises(RenderTimeout):
-        render_isolated("slow", slow, "pdf", {}, timeout=0.5, on_data_ready=lambda: None)
+        renderers.render("slow", slow, "pdf", {}, timeout=0.5)
     steps: list[str] = []
-    content = render_isolated("fast", "{{ reference.locator }}", "text", CONTEXT, timeout=30,
-                              on_data_ready=lambda: steps.append("dataReady"))
-    assert content == b"Q-1"
-    assert steps == ["dataReady"]
+    rendered = renderers.render("fast", "{{ reference.locator }}", "text", CONTEXT, timeout=30,
+                                on_start=lambda: steps.append("start"),
+                                on_data_ready=lambda: steps.append("dataReady"))
+    assert rendered.content == b"Q-1"
+    assert 0 < rendered.seconds < 30
+    assert steps == ["start", "dataReady"]
+
+
+def test_renderers_are_reused_and_survive_template_errors(renderers: Renderers) -> None:
+    first = renderers.render("one", "{{ reference.locator }}", "text", CONTEXT, timeout=30)
+    with pytest.raises(RenderError):
+        renderers.render("broken", "{% if %}", "text", CONTEXT, timeout=30)
+    pdf = renderers.render("pdf", "<h1>{{ reference.locator }}</h1>", "pdf", CONTEXT,
+                           timeout=30)
+    assert first.content == b"Q-1"
+    assert "Q-1" in pdf_text(pdf.content)
+    assert len(renderers._idle) == 1  # one process served all three, one after another
+
+
+def test_a_renderer_that_dies_is_an_error_and_is_replaced(renderers: Renderers) -> None:
+    renderers.render("warm", "x", "text", {}, timeout=30)
+    [renderer] = renderers._idle
+    renderer.process.kill()
+    renderer.process.wait()
+    with pytest.raises(RenderError, match="died"):
+        renderers.render("after", "x", "text", {}, timeout=30)
+    assert renderers.render("again", "y", "text", {}, timeout=30).content == b"y"
+
+
+def test_a_renderer_dies_with_its_parent(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, time\n"
+        "from policyjobs.documents.renderers import Renderers\n"
+        "pool = Renderers(1)\n"
+        "pool.render('x', 'x', 'text', {}, timeout=30)\n"
+        "print(pool._idle[0].process.pid, flush=True)\n"
+        "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists() and "Z" not in _state(child):
+        assert time.monotonic() < deadline, "the renderer outlived its parent"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def test_storage_writes_atomically_and_refuses_escaping_keys(tmp_path: Path) -> None:

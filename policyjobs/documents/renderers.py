@@ -1,0 +1,234 @@
+"""Rendering in renderer processes, which a worker kills when a render overruns its deadline.
+
+A render can hang or overrun (a huge template, a pathological layout). In the worker's
+own thread it could not be stopped; in a renderer process it is killed when its time is
+up, and the renderer is replaced. Renderers are started when first needed and kept warm,
+with WeasyPrint and its fonts loaded, so a render costs what it costs in-process. Each
+renders one document at a time, dies with its worker (Linux's parent-death signal) and
+is replaced after `RECYCLE_AFTER` renders, so no render outlives the attempt that asked
+for it and no leak lasts.
+
+`python -m policyjobs.documents.renderers FD PARENT` is a renderer: it answers requests on
+the socket FD until the socket closes or PARENT dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from policyjobs.documents.render import RenderError, html_to_pdf, render_markup
+from policyjobs.documents.states import DocumentState
+
+RECYCLE_AFTER = 500  # renders before a renderer is replaced by a fresh one
+STARTUP_SECONDS = 60.0  # how long a new renderer may take to load WeasyPrint
+_PR_SET_PDEATHSIG = 1
+_HELLO = "hello"
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class RendererSettings(BaseSettings):
+    """How many documents a worker process renders at once: `POLICYJOBS_RENDERERS`."""
+
+    model_config = SettingsConfigDict(env_prefix="POLICYJOBS_", extra="ignore")
+
+    renderers: int = Field(default_factory=_cores, ge=1, le=256)
+
+
+class RenderTimeout(Exception):
+    """The render ran out of time; its renderer was killed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A document's bytes, and the seconds its renderer spent on them."""
+
+    content: bytes
+    seconds: float
+
+
+class Renderer:
+    """One renderer process and the socket to it."""
+
+    def __init__(self) -> None:
+        self.channel, theirs = Pipe()
+        fd = theirs.fileno()
+        self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+            [sys.executable, "-m", __name__, str(fd), str(os.getpid())],
+            pass_fds=(fd,), stdin=subprocess.DEVNULL, close_fds=True,
+        )
+        theirs.close()
+        self.renders = 0
+        try:
+            if not self.channel.poll(STARTUP_SECONDS) or self.channel.recv() != _HELLO:
+                raise EOFError
+        except (EOFError, OSError):
+            self.kill()
+            raise RenderError(DocumentState.RENDER_ERROR,
+                              f"a renderer could not start (exit code {self.process.poll()})"
+                              ) from None
+
+    def render(self, request: tuple[str, str, str, dict[str, Any]], *, timeout: float,
+               on_data_ready: Callable[[], None]) -> bytes:
+        """The document's bytes; `RenderTimeout` after `timeout` seconds, `RenderError` if the
+        template or conversion fails or the renderer dies."""
+        self.renders += 1
+        deadline = time.monotonic() + timeout
+        try:
+            self.channel.send(request)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.channel.poll(remaining):
+                    self.kill()
+                    raise RenderTimeout(f"rendering {request[0]} ran past the job's deadline")
+                kind, value = self.channel.recv()
+                if kind == DocumentState.DATA_READY:
+                    on_data_ready()
+                elif kind == DocumentState.READY:
+                    content: bytes = value
+                    return content
+                else:
+                    state, message = value
+                    raise RenderError(DocumentState(state), message)
+        except (EOFError, OSError):
+            self.kill()
+            raise RenderError(DocumentState.RENDER_ERROR,
+                              f"the renderer of {request[0]} died "
+                              f"(exit code {self.process.poll()})") from None
+
+    @property
+    def usable(self) -> bool:
+        """Whether it can take another render."""
+        return self.process.poll() is None and self.renders < RECYCLE_AFTER
+
+    def kill(self) -> None:
+        """Stop the process now."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self.process.wait(timeout=10)
+        self.channel.close()
+
+    def close(self) -> None:
+        """Let the process finish: it exits when its socket closes."""
+        self.channel.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+class Renderers:
+    """At most `size` renderers, started on demand and reused; renders wait for a free one."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[Renderer] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def render(self, static_name: str, template: str, document_format: str,
+               context: dict[str, Any], *, timeout: float,
+               on_start: Callable[[], None] = lambda: None,
+               on_data_ready: Callable[[], None] = lambda: None) -> Rendered:
+        """Render one document when a renderer is free; `timeout` counts from when it starts
+        (`on_start` is called then), not while it waits for a renderer."""
+        with self._slots:
+            renderer = self._take()
+            try:
+                on_start()
+                started = time.monotonic()
+                content = renderer.render((static_name, template, document_format, context),
+                                          timeout=timeout, on_data_ready=on_data_ready)
+                return Rendered(content, time.monotonic() - started)
+            finally:
+                self._give_back(renderer)
+
+    def _take(self) -> Renderer:
+        with self._lock:
+            if self._closed:
+                raise RenderError(DocumentState.RENDER_ERROR, "the renderers are shut down")
+            if self._idle:
+                return self._idle.pop()
+        return Renderer()
+
+    def _give_back(self, renderer: Renderer) -> None:
+        with self._lock:
+            if renderer.usable and not self._closed:
+                self._idle.append(renderer)
+                return
+        if renderer.process.poll() is None:
+            renderer.close()
+
+    def close(self) -> None:
+        """Stop every idle renderer; busy ones stop when their render ends."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for renderer in idle:
+            renderer.close()
+
+
+# -- the renderer process -------------------------------------------------------------------------
+
+
+def _die_with(parent: int) -> None:
+    """Ask Linux to kill this process when its parent dies, and exit if it already has."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        sys.exit(0)
+
+
+def _answer(channel: Connection, static_name: str, template: str, document_format: str,
+            context: dict[str, Any]) -> None:
+    try:
+        markup = render_markup(static_name, template, context,
+                               escape=document_format != "text")
+        channel.send((DocumentState.DATA_READY, None))
+        content = html_to_pdf(static_name, markup) if document_format == "pdf" \
+            else markup.encode("utf-8")
+        channel.send((DocumentState.READY, content))
+    except RenderError as exc:
+        channel.send(("error", (exc.failure, exc.message)))
+    except Exception as exc:  # the renderer's answer is always an answer
+        channel.send(("error", (DocumentState.RENDER_ERROR, f"{type(exc).__name__}: {exc}")))
+
+
+def serve(fd: int, parent: int) -> None:
+    """Answer render requests on socket `fd` until it closes."""
+    _die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker, which stops us
+    import weasyprint  # noqa: F401 - loaded once, before the first request
+
+    html_to_pdf("warm-up", "<p>policyjobs</p>")  # fonts and caches, before the first request
+    channel = Connection(fd)
+    channel.send(_HELLO)
+    while True:
+        try:
+            request = channel.recv()
+        except (EOFError, OSError):
+            return
+        _answer(channel, *request)
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), int(sys.argv[2]))
