@@ -2,5 +2,5 @@
 
 from policyjobs.cli import main
 
-if __name__ == "__main__":  # render children re-import the main module; they must not run it
+if __name__ == "__main__":
     main()

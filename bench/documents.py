@@ -1,0 +1,370 @@
+"""`bench/run documents [--quotes N] [--workers W]`: PDFs per second, end to end, vs WeasyPrint.
+
+A tenant defines one PDF for a priced quote, a realistic one-page quote summary (a
+header, the insured, a table of ten charges, a footer). N priced quotes
+go through intake over HTTP, in batches of 50, as a platform sends a burst, and the
+clock stops when the last documents job has finished:
+
+- on PostgreSQL: `policyjobs serve --no-worker` takes the events and W `policyjobs worker`
+  processes render them;
+- on SQLite: the default `policyjobs serve`, the API and the workers in one process.
+
+Every command runs as a user runs it, through the `policyjobs` console script. The
+physical reference is WeasyPrint itself: the same template rendered by Jinja2 and turned
+into a PDF in-process, in one process per core, N documents in all. The systems run in
+`--rounds` interleaved rounds (3), each in a fresh store; the headline is each one's
+median round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from bench.common import (
+    BenchError,
+    Workers,
+    clean_env,
+    loadavg,
+    log_dir,
+    machine,
+    percentile,
+    remove_log_dir,
+    say,
+)
+from policyjobs.testing.postgres import PostgresServer, free_port, start_postgres
+
+POLICYJOBS = str(Path(sys.executable).parent / "policyjobs")  # the console script
+BATCH = 50
+TEMPLATE = """
+<style>
+  @page { size: A4; margin: 2cm; @bottom-center { content: "Page " counter(page); } }
+  body { font-family: sans-serif; font-size: 10pt; }
+  h1 { font-size: 18pt; border-bottom: 2px solid #345; }
+  table { width: 100%; border-collapse: collapse; margin-top: 1em; }
+  td, th { border-bottom: 1px solid #ccc; padding: 4px; text-align: left; }
+  td.amount, th.amount { text-align: right; }
+  footer { margin-top: 2em; font-size: 8pt; color: #666; }
+</style>
+<h1>Quote {{ reference.locator }}</h1>
+<p>Insured: <strong>{{ event.data.insured.name }}</strong>,
+   {{ event.data.insured.address }}<br>
+   Product: {{ event.productName }} &middot; account {{ event.accountLocator }}<br>
+   Term: {{ event.term.startTime }} to {{ event.term.endTime }}</p>
+<table>
+  <tr><th>Charge</th><th>Type</th><th class="amount">Amount ({{ event.currency }})</th></tr>
+  {% for charge in event.charges %}
+  <tr><td>{{ charge.locator }}</td><td>{{ charge.chargeType }}</td>
+      <td class="amount">{{ charge.amount }}</td></tr>
+  {% endfor %}
+</table>
+<footer>This quote summary was issued by Example Mutual. It is not a policy. Coverage starts
+only when the policy is issued and the first installment is paid.</footer>
+"""
+CONFIG = {"documents": {"timeoutSeconds": 120, "definitions": [
+    {"staticName": "quoteSummary", "name": "Quote summary", "trigger": "priced",
+     "scope": "quote", "format": "pdf", "template": TEMPLATE}]}}
+CHARGES = ["premium", "premium", "premium", "fee", "tax", "tax", "surcharge", "discount",
+           "fee", "premium"]
+
+
+def quote(number: int) -> dict[str, Any]:
+    """A priced quote with ten charges."""
+    return {
+        "type": "quote", "trigger": "priced", "locator": f"Q-{number}",
+        "accountLocator": f"A-{number}", "productName": "homeowners", "currency": "USD",
+        "term": {"startTime": "2027-01-01T05:00:00Z", "endTime": "2028-01-01T05:00:00Z"},
+        "charges": [{"locator": f"C-{number}-{i}", "chargeType": kind,
+                     "amount": f"{(i + 1) * 37}.{i:02d}"} for i, kind in enumerate(CHARGES)],
+        "data": {"insured": {"name": f"Insured {number}",
+                             "address": f"{number} Harbour Street, Portland, ME"}},
+    }
+
+
+@dataclass
+class Run:
+    """One system's drain of N documents."""
+
+    system: str
+    round: int
+    docs: int
+    seconds: float
+    render_seconds: list[float] = field(default_factory=list)  # per job, claim to finish
+
+    @property
+    def docs_per_s(self) -> float:
+        """Documents rendered per second."""
+        return self.docs / self.seconds
+
+    def as_json(self) -> dict[str, Any]:
+        """The run as plain JSON values."""
+        return {"system": self.system, "round": self.round, "docs": self.docs,
+                "seconds": round(self.seconds, 2), "docs_per_s": round(self.docs_per_s, 2),
+                "p99_render_s": round(percentile(self.render_seconds, 99), 3)
+                if self.render_seconds else None}
+
+
+# -- the physical reference -----------------------------------------------------------------------
+
+
+def reference_child(count: int) -> None:
+    """Render the quote summary `count` times in this process, after a warm-up; print the
+    seconds, once the parent says go (a line on stdin)."""
+    from policyjobs.documents.render import html_to_pdf, render_markup
+
+    event = quote(0)
+    context = {"event": event, "reference": {"type": "quote", "locator": "Q-0"}}
+    html_to_pdf("warm-up", render_markup("quoteSummary", TEMPLATE, context, escape=True))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    began = time.perf_counter()
+    for _ in range(count):
+        html_to_pdf("quoteSummary", render_markup("quoteSummary", TEMPLATE, context, escape=True))
+    print(time.perf_counter() - began, flush=True)
+
+
+def reference(docs: int, processes: int, round_: int) -> Run:
+    """WeasyPrint in-process, in `processes` processes, `docs` documents in all."""
+    shares = [docs // processes + (1 if i < docs % processes else 0) for i in range(processes)]
+    children = [subprocess.Popen([sys.executable, "-m", "bench.documents", "--reference-child",
+                                  str(share)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True, env=clean_env()) for share in shares]
+    for child in children:
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise BenchError("a reference process failed to start")
+    began = time.perf_counter()
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    for child in children:
+        child.communicate(timeout=600)
+        if child.returncode:
+            raise BenchError(f"a reference process exited {child.returncode}")
+    return Run("weasyprint", round_, docs, time.perf_counter() - began)
+
+
+# -- ours -----------------------------------------------------------------------------------------
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    """Run a `policyjobs` command; its stdout."""
+    done = subprocess.run([POLICYJOBS, *args], env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode:
+        raise BenchError(f"policyjobs {' '.join(args)} failed: {done.stderr}")
+    return done.stdout.strip()
+
+
+def wait_up(url: str, api: Workers) -> None:
+    """Until the API answers `/health`."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        api.check()
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise BenchError("the API did not start within 60 s")
+
+
+def finished(db: sa.Engine) -> tuple[int, int]:
+    """(documents jobs ended, of them failed)."""
+    with db.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'failed') FROM jobs "
+            "WHERE kind = 'documents' AND status IN ('finished', 'failed')")).one()
+    return int(row[0]), int(row[1])
+
+
+def durations(db: sa.Engine) -> list[float]:
+    """Each documents job's seconds from its claim to its end."""
+    with db.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT started_at, finished_at FROM jobs WHERE kind = 'documents'")).all()
+    return [(_time(end) - _time(start)).total_seconds() for start, end in rows]
+
+
+def _time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def drain(system: str, round_: int, docs: int, env: dict[str, str], url: str,
+          processes: list[Workers]) -> Run:
+    """Create a tenant and a token with the CLI, send `docs` quotes to `url`, and wait for
+    every documents job to end."""
+    config = log_dir() / "tenant.json"
+    config.write_text(json.dumps(CONFIG))  # JSON is YAML
+    tenant = cli(env, "tenant", "create", "--config", str(config))
+    token = cli(env, "token", "create", "--tenant", tenant, "--permissions", "events.write")
+    db = sa.create_engine(env["POLICYJOBS_DATABASE_URL"])
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=60) as client:
+            began = time.perf_counter()
+            for start in range(0, docs, BATCH):
+                batch = [quote(n) for n in range(start, min(start + BATCH, docs))]
+                response = client.post(f"/platform/{tenant}/events", json={"events": batch})
+                if response.status_code != 202:
+                    raise BenchError(f"intake answered {response.status_code}: {response.text}")
+        deadline = began + 900
+        while (done := finished(db))[0] < docs:
+            for process in processes:
+                process.check()
+            if time.perf_counter() > deadline:
+                raise BenchError(f"{system}: {done[0]} of {docs} documents jobs ended in 900 s")
+            time.sleep(0.05)
+        seconds = time.perf_counter() - began
+        if done[1]:
+            raise BenchError(f"{system}: {done[1]} documents jobs failed")
+        run = Run(system, round_, docs, seconds, durations(db))
+    finally:
+        db.dispose()
+    say(f"round {round_}, {system}: {docs} PDFs in {run.seconds:.1f} s, "
+        f"{run.docs_per_s:.2f}/s")
+    return run
+
+
+def on_postgres(server: PostgresServer, docs: int, workers: int, round_: int) -> Run:
+    """`serve --no-worker` takes the quotes, `workers` worker processes render them."""
+    home = log_dir() / f"pg-{round_}"
+    env = clean_env(POLICYJOBS_DATABASE_URL=server.create_database(f"documents_{round_}"),
+                    POLICYJOBS_HOME=str(home), POLICYJOBS_LOG_LEVEL="warning")
+    cli(env, "migrate")
+    port = free_port()
+    api = Workers(f"pg-api-{round_}", [POLICYJOBS, "serve", "--no-worker", "--port", str(port)],
+                  env, 1)
+    pool = Workers(f"pg-worker-{round_}", [POLICYJOBS, "worker"], env, workers)
+    try:
+        wait_up(f"http://127.0.0.1:{port}", api)
+        return drain("postgresql", round_, docs, env, f"http://127.0.0.1:{port}", [api, pool])
+    finally:
+        pool.stop()
+        api.stop()
+
+
+def on_sqlite(docs: int, round_: int) -> Run:
+    """The default `policyjobs serve`: SQLite, the API and the workers in one process."""
+    home = log_dir() / f"sqlite-{round_}"
+    env = clean_env(POLICYJOBS_HOME=str(home), POLICYJOBS_LOG_LEVEL="warning")
+    env["POLICYJOBS_DATABASE_URL"] = f"sqlite:///{home / 'policyjobs.db'}"
+    cli(env, "migrate")
+    port = free_port()
+    serve = Workers(f"sqlite-serve-{round_}", [POLICYJOBS, "serve", "--port", str(port)], env, 1)
+    try:
+        wait_up(f"http://127.0.0.1:{port}", serve)
+        return drain("sqlite", round_, docs, env, f"http://127.0.0.1:{port}", [serve])
+    finally:
+        serve.stop()
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every round of every system, interleaved; the figures."""
+    cores = len(os.sched_getaffinity(0))
+    server = start_postgres(durable=True)
+    try:
+        figures: dict[str, Any] = {"quotes": args.quotes, "workers": args.workers,
+                                   "rounds": args.rounds, "machine": machine(server)}
+        systems: list[Callable[[int], Run]] = [
+            lambda r: reference(args.quotes, cores, r),
+            lambda r: on_postgres(server, args.quotes, args.workers, r),
+            lambda r: on_sqlite(args.quotes, r),
+        ]
+        runs: list[Run] = []
+        for round_ in range(1, args.rounds + 1):
+            shift = (round_ - 1) % len(systems)  # each system goes first in some round
+            for measure in systems[shift:] + systems[:shift]:
+                runs.append(measure(round_))
+        figures["machine"]["loadavg_end"] = loadavg()
+        figures |= headline(runs)
+        figures["runs"] = [r.as_json() for r in runs]
+        print_report(figures, runs, cores)
+        return figures
+    finally:
+        server.stop()
+
+
+def headline(runs: list[Run]) -> dict[str, Any]:
+    """The median round of each system, and ours against the reference."""
+
+    def median(system: str) -> float:
+        return statistics.median(r.docs_per_s for r in runs if r.system == system)
+
+    pg, lite, reference_rate = median("postgresql"), median("sqlite"), median("weasyprint")
+    ours = [r for r in runs if r.system in ("postgresql", "sqlite")]
+    return {
+        "pg_docs_per_s": round(pg, 2),
+        "sqlite_docs_per_s": round(lite, 2),
+        "weasyprint_docs_per_s": round(reference_rate, 2),
+        "ratio_vs_weasyprint": round(max(pg, lite) / reference_rate, 3),
+        "p99_render_s": round(percentile([s for r in ours for s in r.render_seconds], 99), 3),
+    }
+
+
+def print_report(figures: dict[str, Any], runs: list[Run], cores: int) -> None:
+    """The table, on stdout, before the JSON line."""
+    m = figures["machine"]
+    print(f"policyjobs documents benchmark, {m['date']} (commit {m['commit']}): {m['nproc']} "
+          f"cores, {m['memory']}, {m['postgres']}, Python {m['python']}, "
+          f"load {m['loadavg_start']} -> {m['loadavg_end']}")
+    print(f"{figures['quotes']} priced quotes, one PDF each; PostgreSQL with "
+          f"{figures['workers']} worker processes; the reference in {cores} processes")
+    print()
+    print(f"{'system':<12}{'round':>6}{'seconds':>9}{'PDFs/s':>9}{'p99 job s':>11}")
+    for r in runs:
+        p99 = f"{percentile(r.render_seconds, 99):.2f}" if r.render_seconds else "-"
+        print(f"{r.system:<12}{r.round:>6}{r.seconds:>9.1f}{r.docs_per_s:>9.2f}{p99:>11}")
+    print()
+    print(f"median round: PostgreSQL {figures['pg_docs_per_s']}/s, SQLite "
+          f"{figures['sqlite_docs_per_s']}/s, WeasyPrint in-process "
+          f"{figures['weasyprint_docs_per_s']}/s: {figures['ratio_vs_weasyprint']:.2f}x "
+          "(target >= 0.8, goal 0.9)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.documents [--quotes N] [--workers W] [--rounds R]`."""
+    parser = argparse.ArgumentParser(prog="bench/run documents", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quotes", type=int, default=300, help="priced quotes per run (300)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="`policyjobs worker` processes on PostgreSQL (2)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the run's directory")
+    parser.add_argument("--reference-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.reference_child is not None:
+        reference_child(args.reference_child)
+        return 0
+    try:
+        figures = run(args)
+    except BenchError as exc:
+        say(f"failed: {exc}; logs in {log_dir()}")
+        return 1
+    finally:
+        if not args.keep_logs:
+            remove_log_dir()
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
