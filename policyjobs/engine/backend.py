@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from policyjobs.engine.jobs import NEVER, ClaimedJob, NewJob, Outcome
+from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
 from policyjobs.engine.sql import queries
 
 
@@ -25,6 +25,7 @@ def json_text(value: Any) -> str:
 
 
 Rows = sa.CursorResult[*tuple[Any, ...]]
+OrderedKey = tuple[str, str]  # (tenant, ordered key)
 
 
 class Backend(ABC):
@@ -45,6 +46,10 @@ class Backend(ABC):
         """A list of locators as one JSON array, which both dialects unpack in SQL."""
         return orjson.dumps(list(values)).decode()
 
+    def ordered_keys(self, keys: Iterable[OrderedKey]) -> str:
+        """Ordered keys as one JSON array of `{tenant, key}`."""
+        return orjson.dumps([{"tenant": t, "key": k} for t, k in sorted(set(keys))]).decode()
+
     @abstractmethod
     def claimed(self, row: Sequence[Any]) -> ClaimedJob:
         """A claimed job from a row of the `claim` query."""
@@ -57,8 +62,34 @@ class Backend(ABC):
 
     @abstractmethod
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
-               now: datetime) -> None:
-        """Insert the jobs, skipping those whose dedupe key is taken."""
+               statuses: Sequence[str], now: datetime) -> None:
+        """Insert the jobs (each queued or blocked), skipping those whose dedupe key is taken."""
+
+    def lock_ordered_keys(self, conn: sa.Connection,  # noqa: B027 - SQLite has one writer
+                          keys: str) -> None:
+        """Keep other enqueuers of these ordered keys out until the transaction ends."""
+
+    def unfinished_ordered(self, conn: sa.Connection,
+                           keys: Iterable[OrderedKey]) -> set[OrderedKey]:
+        """Which of `keys` have an unfinished job, each such key held until the transaction
+        ends: enqueue puts new jobs of those keys behind it."""
+        batch = self.ordered_keys(keys)
+        self.lock_ordered_keys(conn, batch)
+        rows = self.run(conn, "unfinished_ordered", {"keys": batch})
+        return {(str(row[0]), str(row[1])) for row in rows}
+
+    def unblock(self, conn: sa.Connection, keys: Iterable[OrderedKey], now: datetime) -> list[str]:
+        """Queue the next blocked job of each key whose earlier jobs have all ended."""
+        wanted = set(keys)
+        if not wanted:
+            return []
+        rows = self.run(conn, "unblock", {"keys": self.ordered_keys(wanted),
+                                          "now": self.time(now)})
+        return [str(row[0]) for row in rows]
+
+    def unblock_stalled(self, conn: sa.Connection, now: datetime) -> list[str]:
+        """`unblock` for every ordered key: the sweep after paths that end jobs silently."""
+        return [str(row[0]) for row in self.run(conn, "unblock_stalled", {"now": self.time(now)})]
 
     def notify(self, conn: sa.Connection) -> None:  # noqa: B027 - SQLite has no one to tell
         """Wake other processes' workers when the transaction commits."""
@@ -111,14 +142,18 @@ class Backend(ABC):
         """Lock waiting parents before deciding whether they are done."""
 
     def resolve_waiting(self, conn: sa.Connection, locators: Iterable[str], now: datetime) -> None:
-        """End every waiting parent among `locators` whose children have all ended, upwards."""
+        """End every waiting parent among `locators` whose children have all ended, upwards,
+        and unblock what waited on the parents' ordered keys."""
         pending = sorted(set(locators))
+        ended: set[OrderedKey] = set()
         while pending:
             self.lock_waiting(conn, pending)
             rows = self.run(conn, "resolve_waiting", {
                 "locators": self.locators(pending), "now": self.time(now),
-            })
+            }).all()
             pending = sorted({str(row[0]) for row in rows if row[0] is not None})
+            ended |= {(str(row[1]), str(row[2])) for row in rows if row[2] is not None}
+        self.unblock(conn, ended, now)
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -148,24 +183,18 @@ class Backend(ABC):
 
     def cancel(self, conn: sa.Connection, locators: Iterable[str],
                now: datetime) -> list[tuple[str, str | None]]:
-        """Cancel jobs not yet started: (locator, parent) of each one cancelled."""
+        """Cancel jobs not yet started, and unblock what waited on them: (locator, parent)
+        of each one cancelled."""
         rows = self.run(conn, "cancel", {
             "locators": self.locators(locators), "now": self.time(now),
-        })
+        }).all()
+        self.unblock(conn, [(str(r[2]), str(r[3])) for r in rows if r[3] is not None], now)
         return [(str(r[0]), r[1]) for r in rows]
 
     def requeue(self, conn: sa.Connection, locators: Iterable[str], now: datetime) -> list[str]:
         """Run jobs again now, wherever they are; the locators requeued."""
         rows = self.run(conn, "requeue", {
             "locators": self.locators(locators), "now": self.time(now),
-        })
-        return [str(r[0]) for r in rows]
-
-    def resume(self, conn: sa.Connection, locators: Iterable[str], now: datetime) -> list[str]:
-        """Make queued jobs postponed until requeued due now; the locators resumed."""
-        rows = self.run(conn, "resume", {
-            "locators": self.locators(locators), "now": self.time(now),
-            "never": self.time(NEVER),
         })
         return [str(r[0]) for r in rows]
 

@@ -14,6 +14,7 @@ class JobStatus(enum.StrEnum):
     """The engine's finer states; the API shows them through `public_status`."""
 
     QUEUED = "queued"
+    BLOCKED = "blocked"  # queued behind an unfinished job of its ordered key
     LEASED = "leased"
     WAITING = "waiting"  # the handler is done, its children are not
     FINISHED = "finished"
@@ -29,7 +30,7 @@ class PublicStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.LEASED, JobStatus.WAITING)
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.BLOCKED, JobStatus.LEASED, JobStatus.WAITING)
 # The run-at of a job postponed until requeued: never due by any clock.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
@@ -61,6 +62,8 @@ class NewJob:
     parent_locator: str | None = None
     max_attempts: int | None = None
     dedupe_key: str | None = None
+    # Jobs of one tenant that share an ordered key run one at a time, in creation order.
+    ordered_key: str | None = None
     created_by: str = NIL_UUID
     locator: str = field(default_factory=new_locator)
 
@@ -81,6 +84,7 @@ class ClaimedJob:
     payload: dict[str, Any]
     created_at: datetime
     run_at: datetime
+    ordered_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

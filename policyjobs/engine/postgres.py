@@ -29,16 +29,21 @@ class PostgresBackend(Backend):
         return ClaimedJob(*row)
 
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
-               now: datetime) -> None:
+               statuses: Sequence[str], now: datetime) -> None:
         """One `INSERT … SELECT FROM jsonb_to_recordset(…)` for the whole batch."""
         batch = orjson.dumps([
             {"locator": j.locator, "tenant": j.tenant, "kind": j.kind,
              "reference_type": j.reference_type, "reference_locator": j.reference_locator,
-             "parent_locator": j.parent_locator, "run_at": j.run_at, "max_attempts": attempts,
-             "payload": j.payload, "dedupe_key": j.dedupe_key, "created_by": j.created_by}
-            for j, attempts in zip(jobs, max_attempts, strict=True)
+             "parent_locator": j.parent_locator, "status": status, "run_at": j.run_at,
+             "max_attempts": attempts, "payload": j.payload, "dedupe_key": j.dedupe_key,
+             "ordered_key": j.ordered_key, "created_by": j.created_by}
+            for j, attempts, status in zip(jobs, max_attempts, statuses, strict=True)
         ]).decode()
         self.run(conn, "insert_jobs", {"now": now, "batch": batch})
+
+    def lock_ordered_keys(self, conn: sa.Connection, keys: str) -> None:
+        """Transaction-scoped advisory locks, one per key, taken in one order."""
+        self.run(conn, "lock_ordered_keys", {"keys": keys}).all()
 
     def notify(self, conn: sa.Connection) -> None:
         """`pg_notify` is delivered when the transaction commits, and only then."""

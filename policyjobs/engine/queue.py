@@ -14,7 +14,7 @@ from sqlalchemy import event
 from policyjobs.engine import metrics
 from policyjobs.engine.backend import Backend, backend_for
 from policyjobs.engine.clock import Clock
-from policyjobs.engine.jobs import NewJob
+from policyjobs.engine.jobs import JobStatus, NewJob
 from policyjobs.engine.registry import Registry
 
 _WAKE_FLAG = "policyjobs_wake"
@@ -86,13 +86,14 @@ class JobQueue:
         """Add `jobs` in `conn`'s open transaction; their locators, in order.
 
         A job whose dedupe key is already taken is not added again: its
-        locator is that of the existing job.
+        locator is that of the existing job. A job with an ordered key waits,
+        blocked, behind the unfinished jobs of its tenant and key.
         """
         if not jobs:
             return []
         now = self.clock.now()
         attempts = [j.max_attempts or self.registry.default_max_attempts(j.kind) for j in jobs]
-        self.backend.insert(conn, jobs, attempts, now)
+        self.backend.insert(conn, jobs, attempts, self._statuses(conn, jobs), now)
         locators = [
             self.backend.find_deduplicated(conn, j) if j.dedupe_key else j.locator for j in jobs
         ]
@@ -101,6 +102,29 @@ class JobQueue:
         for job in jobs:
             metrics.ENQUEUED.inc(job.kind)
         return locators
+
+    def _statuses(self, conn: sa.Connection, jobs: Sequence[NewJob]) -> list[str]:
+        """Each job's first status: blocked behind an unfinished job of its ordered key
+        (one already stored, or one earlier in `jobs`), else queued."""
+        keys = {(j.tenant, j.ordered_key) for j in jobs if j.ordered_key}
+        if not keys:
+            return [JobStatus.QUEUED] * len(jobs)
+        taken = self.backend.unfinished_ordered(conn, keys)
+        statuses: list[str] = []
+        for job in jobs:
+            key = (job.tenant, job.ordered_key) if job.ordered_key else None
+            statuses.append(JobStatus.BLOCKED if key in taken else JobStatus.QUEUED)
+            if key:
+                taken.add(key)
+        return statuses
+
+    def lock_ordered(self, conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> None:
+        """Hold the ordered keys `keys` ((tenant, key) pairs) until `conn`'s transaction ends:
+        other enqueuers of them wait, so a domain can read what its new jobs will build on.
+        The keys are taken in one order, so two transactions cannot deadlock on them."""
+        wanted = set(keys)
+        if wanted:
+            self.backend.lock_ordered_keys(conn, self.backend.ordered_keys(wanted))
 
     def cancel(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
         """Cancel the named jobs that have not started; the locators cancelled."""
@@ -119,17 +143,6 @@ class JobQueue:
         if requeued:
             self.wake(conn)
         return requeued
-
-    def resume(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
-        """Make the named jobs due now if they wait, queued, for a requeue; the locators resumed.
-
-        Unlike `requeue`, it never touches a job a worker holds or one that has ended, so
-        a domain can use it to start the next job of a sequence it keeps itself.
-        """
-        resumed = self.backend.resume(conn, locators, self.clock.now())
-        if resumed:
-            self.wake(conn)
-        return resumed
 
     def wake(self, conn: sa.Connection) -> None:
         """Wake every worker when `conn`'s transaction commits, as after moving the clock."""

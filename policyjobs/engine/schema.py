@@ -70,6 +70,7 @@ jobs = sa.Table(
     sa.Column("result", JSONDoc),
     sa.Column("errors", JSONDoc, nullable=False),
     sa.Column("dedupe_key", sa.String(200)),
+    sa.Column("ordered_key", sa.String(200)),
     sa.Column("created_by", sa.String(36), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("started_at", UTCDateTime()),
@@ -86,6 +87,11 @@ jobs = sa.Table(
              **_where("dedupe_key IS NOT NULL")),
     sa.Index("jobs_ended", "finished_at",
              **_where("status IN ('finished', 'failed', 'cancelled')")),
+    # An ordered key's unfinished jobs, and the blocked ones the sweep looks for.
+    sa.Index("jobs_ordered", "tenant", "ordered_key", "id",
+             **_where("ordered_key IS NOT NULL AND "
+                      "status IN ('queued', 'blocked', 'leased', 'waiting')")),
+    sa.Index("jobs_blocked", "tenant", "ordered_key", "id", **_where("status = 'blocked'")),
 )
 
 def unheld(at: datetime) -> sa.ColumnElement[bool]:

@@ -32,26 +32,27 @@ class SQLiteBackend(Backend):
     def claimed(self, row: Sequence[Any]) -> ClaimedJob:
         """Decode the JSON payload and the text times."""
         (job_id, locator, tenant, kind, ref_type, ref_locator, parent, attempt, max_attempts,
-         payload, created_at, run_at) = row
+         payload, created_at, run_at, ordered_key) = row
         return ClaimedJob(
             job_id, locator, tenant, kind, ref_type, ref_locator, parent, attempt, max_attempts,
-            orjson.loads(payload), _parse_time(created_at), _parse_time(run_at),
+            orjson.loads(payload), _parse_time(created_at), _parse_time(run_at), ordered_key,
         )
 
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
-               now: datetime) -> None:
+               statuses: Sequence[str], now: datetime) -> None:
         """One prepared insert, executed for each job."""
         stamp = self.time(now)
         self.run_many(conn, "insert_job", [
             {
                 "locator": j.locator, "tenant": j.tenant, "kind": j.kind,
                 "reference_type": j.reference_type, "reference_locator": j.reference_locator,
-                "parent_locator": j.parent_locator,
+                "parent_locator": j.parent_locator, "status": status,
                 "run_at": self.time(j.run_at) if j.run_at else stamp,
                 "max_attempts": attempts, "payload": json_text(j.payload),
-                "dedupe_key": j.dedupe_key, "created_by": j.created_by, "now": stamp,
+                "dedupe_key": j.dedupe_key, "ordered_key": j.ordered_key,
+                "created_by": j.created_by, "now": stamp,
             }
-            for j, attempts in zip(jobs, max_attempts, strict=True)
+            for j, attempts, status in zip(jobs, max_attempts, statuses, strict=True)
         ])
 
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],

@@ -68,6 +68,7 @@ class Upkeep:
         if not self._lead():
             return
         self.rescue()
+        self._unblock_stalled()
         self._prune()
         for duty in self.queue.registry.duties:
             last = self._last_run.get(duty.name, float("-inf"))
@@ -105,6 +106,12 @@ class Upkeep:
             total += len(rows)
             if len(rows) < 500:
                 return total
+
+    def _unblock_stalled(self) -> None:
+        """Queue blocked jobs whose predecessors ended on a path that did not unblock them."""
+        with self.queue.db.begin() as conn:
+            if self.queue.backend.unblock_stalled(conn, self.queue.clock.now()):
+                self.queue.wake(conn)
 
     def _prune(self) -> None:
         keep = self.queue.settings.prune_after

@@ -197,6 +197,8 @@ class Worker:
         backend, now = self.queue.backend, self.queue.clock.now()
         successes = [o for o in outcomes if o.succeeded]
         parents: set[str] = set()
+        waiting: set[str] = set()
+        ended: list[ClaimedJob] = []  # jobs that end now, whatever their outcome
         if successes:
             waiting = backend.parents_among(conn, [o.job.locator for o in successes])
             backend.complete(conn, owner=self.name, outcomes=successes, waiting=waiting, now=now)
@@ -205,6 +207,8 @@ class Worker:
             job = outcome.job
             if outcome.succeeded:
                 metrics.FINISHED.inc(job.kind)
+                if job.locator not in waiting:
+                    ended.append(job)
             elif outcome.postponed:
                 backend.retry(conn, owner=self.name, outcome=outcome,
                               run_at=outcome.until or NEVER, now=now)
@@ -212,6 +216,7 @@ class Worker:
             elif outcome.permanent or job.attempt >= job.max_attempts:
                 backend.fail(conn, owner=self.name, outcome=outcome, now=now)
                 metrics.FAILED.inc(job.kind)
+                ended.append(job)
             else:
                 delay = self.queue.registry.backoff(job.kind, job.attempt)
                 backend.retry(conn, owner=self.name, outcome=outcome, run_at=now + delay, now=now)
@@ -219,6 +224,7 @@ class Worker:
                 continue
             if job.parent_locator:
                 parents.add(job.parent_locator)
+        backend.unblock(conn, [(j.tenant, j.ordered_key) for j in ended if j.ordered_key], now)
         backend.resolve_waiting(conn, parents, now)
 
     def _drain(self, conn: sa.Connection) -> None:

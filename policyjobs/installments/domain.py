@@ -1,12 +1,10 @@
-"""The installments domain, wired: its job kind, chain duty, reactions to events, routes,
-configuration section and permissions."""
+"""The installments domain, wired: its job kind, reactions to events, routes, configuration
+section and permissions."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from policyjobs.domain import Domain, EventType
-from policyjobs.engine import Duty, JobKind
+from policyjobs.engine import JobKind
 from policyjobs.installments import service
 from policyjobs.installments.config import InstallmentsSection
 from policyjobs.installments.endpoints import billing_router, jobs_router
@@ -20,7 +18,6 @@ def installments_domain() -> Domain:
     return Domain(
         name="installments",
         kinds=[JobKind(KIND, run_installments_job, max_attempts=5)],
-        duties=[Duty("installments.chains", service.resume_stalled, timedelta(seconds=1))],
         events=[EventType("quote", QuoteEvent, service.on_quote, service.lock_chains),
                 EventType("transaction", TransactionEvent, service.on_transaction,
                           service.lock_chains)],

@@ -2,8 +2,8 @@
 
 A job does its work and records that it is done in one transaction, holding its own
 `installment_jobs` row, so a job run twice (its worker died after committing) finds
-the work done and bills nothing twice. That transaction also starts the next job of
-its chain.
+the work done and bills nothing twice. The jobs of one quote or one policy share an
+ordered key, so the engine runs them one at a time, in the order their events came.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from policyjobs.installments.models import (
     installment_lattices,
     installments,
 )
-from policyjobs.installments.service import resume_next
 from policyjobs.store.reads import in_tenant
 
 
@@ -86,25 +85,9 @@ def run_installments_job(context: JobContext) -> dict[str, Any]:
             else:
                 done = Done(row.lattice_locator,
                             [s for s in (row.installment_locators or "").split(",") if s])
-            resume_next(conn, context.queue, tenant=row.tenant, chain=row.chain,
-                        after=job.locator)
     except ValueError as error:
-        _give_way(context)
         raise PermanentJobError(str(error)) from error
-    except Exception:
-        if job.attempt >= job.max_attempts:
-            _give_way(context)
-        raise
     return done.as_json()
-
-
-def _give_way(context: JobContext) -> None:
-    """Start the next job of the chain of a job that ends without its work."""
-    with context.db.begin() as conn:
-        row = conn.execute(sa.select(installment_jobs.c.tenant, installment_jobs.c.chain)
-                           .where(installment_jobs.c.job_locator == context.job.locator)).one()
-        resume_next(conn, context.queue, tenant=row.tenant, chain=row.chain,
-                    after=context.job.locator)
 
 
 def _create_or_update(work: Work) -> Done:

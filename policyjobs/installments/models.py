@@ -1,4 +1,4 @@
-"""The installments domain's tables: its jobs, their per-chain order, lattices and installments.
+"""The installments domain's tables: its jobs' data, lattices, installments and their items.
 
 Lattices and installments are artifacts, not job data: they carry no foreign key to
 `jobs`, so pruning old jobs never deletes what the jobs produced.
@@ -30,20 +30,11 @@ installment_jobs = sa.Table(
               sa.ForeignKey("jobs.locator", ondelete="CASCADE"), primary_key=True),
     sa.Column("tenant", sa.String(36), nullable=False),
     sa.Column("job_type", sa.String(16), nullable=False),  # a JobType
-    sa.Column("chain", sa.String(80), nullable=False),  # "quote:Q-1" or "policy:P-1"
+    sa.Column("chain", sa.String(80), nullable=False),  # its ordered key: "quote:Q-1", "policy:P-1"
     sa.Column("lattice_locator", sa.String(26)),
     sa.Column("installment_locators", sa.Text()),  # comma-separated, once done
     sa.Column("done_at", UTCDateTime()),
     sa.Index("installment_jobs_chain", "tenant", "chain", "job_locator"),
-)
-
-# The newest job of each chain: intake locks this row to put a new job behind it.
-installment_chains = sa.Table(
-    "installment_chains",
-    metadata,
-    sa.Column("tenant", sa.String(36), primary_key=True),
-    sa.Column("chain", sa.String(80), primary_key=True),
-    sa.Column("last_job_locator", sa.String(26), nullable=False),
 )
 
 installment_lattices = sa.Table(

@@ -7,10 +7,9 @@ unbill job.
 
 Each quote and each policy is a chain: its jobs run in the order their events
 arrived, because each one builds on what the one before left (a change aligns to
-the issuance's lattice, a cancellation unbills what was billed). Intake locks the
-chain's row and enqueues a job behind an unfinished one postponed until requeued;
-each job resumes the next as it commits its effects, and the `installments.chains`
-duty resumes any job whose predecessor ended without doing so (a failure, a crash).
+the issuance's lattice, a cancellation unbills what was billed). The chain is the
+jobs' ordered key, so the engine runs them one at a time, in creation order, and
+starts the next as each one ends, however it ends.
 """
 
 from __future__ import annotations
@@ -21,26 +20,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from policyjobs.domain import Intake, JobRef
-from policyjobs.engine import JobQueue, NewJob, new_locator
-from policyjobs.engine.jobs import ACTIVE_STATUSES, NEVER, JobStatus
-from policyjobs.engine.schema import jobs
+from policyjobs.engine import NewJob, new_locator
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.installments.inputs import quote_inputs, transaction_inputs
-from policyjobs.installments.models import (
-    KIND,
-    JobType,
-    installment_chains,
-    installment_jobs,
-    installments,
-)
+from policyjobs.installments.models import KIND, JobType, installment_jobs, installments
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, TransactionType, Trigger
 from policyjobs.store.reads import in_tenant
-
-_ACTIVE = [str(status) for status in ACTIVE_STATUSES]
-
 
 CREATING = (TransactionType.ISSUANCE, TransactionType.CHANGE, TransactionType.RENEWAL,
             TransactionType.REINSTATEMENT)
@@ -99,23 +86,11 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
 
 
 def lock_chains(intake: Intake, events: Sequence[Any]) -> None:
-    """Hold the chain rows of every event of a batch that makes installments jobs, in order.
-
-    `_append_to_chain` then finds each one already held. Taking them all first, sorted,
-    keeps two batches that price the same quotes in other orders from deadlocking.
-    """
-    chains = sorted({chain for event in events if (chain := _chain_of(event)) is not None})
-    if not chains or intake.conn.dialect.name != "postgresql":
-        return  # SQLite runs one write transaction at a time
-    intake.conn.execute(
-        postgresql.insert(installment_chains)
-        .values([{"tenant": intake.tenant, "chain": chain, "last_job_locator": ""}
-                 for chain in chains])
-        .on_conflict_do_nothing(index_elements=["tenant", "chain"]))
-    intake.conn.execute(
-        in_tenant(installment_chains, intake.tenant, installment_chains.c.chain)
-        .where(installment_chains.c.chain.in_(chains))
-        .order_by(installment_chains.c.chain).with_for_update())
+    """Hold the chains of every event of a batch that makes installments jobs, so that a
+    concurrent batch cannot enqueue into them until this one commits: `on_quote` reads the
+    chain's last lattice to invalidate it. The engine takes all of them in one order."""
+    chains = {(intake.tenant, chain) for event in events if (chain := _chain_of(event))}
+    intake.queue.lock_ordered(intake.conn, chains)
 
 
 def _chain_of(event: Any) -> str | None:
@@ -147,16 +122,13 @@ def _last_lattice(conn: sa.Connection, tenant: str, chain: str) -> str | None:
 
 def _enqueue(intake: Intake, chain: str, reference: tuple[str, str],
              planned: Sequence[Planned]) -> list[JobRef]:
-    """Enqueue `planned` at the end of `chain`: each job waits for the one before it."""
-    previous = _append_to_chain(intake.conn, intake.tenant, chain, planned[-1].locator)
-    waits = previous is not None and _unfinished(intake.conn, previous)
+    """Enqueue `planned` at the end of `chain`, their ordered key."""
     intake.queue.enqueue(intake.conn, [
         NewJob(KIND, intake.tenant,
                {"jobType": str(plan.job_type), "createdBy": intake.created_by, **plan.payload},
                reference_type=reference[0], reference_locator=reference[1],
-               run_at=NEVER if waits or index else None, created_by=intake.created_by,
-               locator=plan.locator)
-        for index, plan in enumerate(planned)
+               ordered_key=chain, created_by=intake.created_by, locator=plan.locator)
+        for plan in planned
     ])
     intake.conn.execute(installment_jobs.insert(), [
         {"job_locator": plan.locator, "tenant": intake.tenant, "job_type": str(plan.job_type),
@@ -164,63 +136,6 @@ def _enqueue(intake: Intake, chain: str, reference: tuple[str, str],
         for plan in planned
     ])
     return [JobRef(KIND, plan.locator) for plan in planned]
-
-
-def _append_to_chain(conn: sa.Connection, tenant: str, chain: str, last: str) -> str | None:
-    """Make `last` the chain's newest job, holding its row until commit; the one it follows."""
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)
-    conn.execute(insert(installment_chains)
-                 .values(tenant=tenant, chain=chain, last_job_locator=last)
-                 .on_conflict_do_nothing(index_elements=["tenant", "chain"]))
-    key = (installment_chains.c.tenant == tenant, installment_chains.c.chain == chain)
-    previous = conn.execute(sa.select(installment_chains.c.last_job_locator).where(*key)
-                            .with_for_update()).scalar_one()
-    if previous != last:
-        conn.execute(installment_chains.update().where(*key).values(last_job_locator=last))
-    return previous if previous not in (last, "") else None  # "": held by `lock_chains`
-
-
-def _unfinished(conn: sa.Connection, job_locator: str) -> bool:
-    status = conn.execute(sa.select(jobs.c.status).where(jobs.c.locator == job_locator)).scalar()
-    return status in _ACTIVE
-
-
-def resume_next(conn: sa.Connection, queue: JobQueue, *, tenant: str, chain: str,
-                after: str) -> None:
-    """Start the job that waits behind `after` in its chain, if one does."""
-    following = conn.execute(
-        in_tenant(installment_jobs, tenant, installment_jobs.c.job_locator)
-        .where(installment_jobs.c.chain == chain, installment_jobs.c.job_locator > after)
-        .order_by(installment_jobs.c.job_locator).limit(1)
-    ).scalar()
-    if following is not None:
-        queue.resume(conn, [following])
-
-
-def resume_stalled(queue: JobQueue, now: datetime) -> int:
-    """Start each waiting job whose chain has no unfinished job before it; how many started.
-
-    Normally a job starts its follower itself; this catches the follower of a job that
-    failed for good, or whose worker died past its last attempt.
-    """
-    earlier = installment_jobs.alias("earlier")
-    earlier_job = jobs.alias("earlier_job")
-    blocked = (sa.select(earlier.c.job_locator)
-               .join(earlier_job, earlier_job.c.locator == earlier.c.job_locator)
-               .where(earlier.c.tenant == installment_jobs.c.tenant,
-                      earlier.c.chain == installment_jobs.c.chain,
-                      earlier.c.job_locator < installment_jobs.c.job_locator,
-                      earlier_job.c.status.in_(_ACTIVE))
-               .exists())
-    with queue.db.begin() as conn:
-        stalled = conn.execute(
-            sa.select(installment_jobs.c.job_locator)
-            .join(jobs, jobs.c.locator == installment_jobs.c.job_locator)
-            .where(jobs.c.status == JobStatus.QUEUED, jobs.c.run_at == NEVER,
-                   jobs.c.kind == KIND, ~blocked)
-            .limit(500)
-        ).scalars().all()
-        return len(queue.resume(conn, stalled)) if stalled else 0
 
 
 def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Iterable[str],

@@ -40,7 +40,8 @@ FAIL_BACKOFF_BASE = timedelta(milliseconds=50)
 
 _EFFECTS_DDL = (
     "CREATE TABLE IF NOT EXISTS test_effects ("
-    "job_locator VARCHAR(26) NOT NULL, attempt INTEGER NOT NULL, worker_pid INTEGER NOT NULL)"
+    "job_locator VARCHAR(26) NOT NULL, attempt INTEGER NOT NULL, worker_pid INTEGER NOT NULL, "
+    "started DOUBLE PRECISION NOT NULL, ended DOUBLE PRECISION NOT NULL)"
 )
 
 
@@ -58,6 +59,13 @@ def effects(db: sa.Engine) -> list[tuple[str, int, int]]:
             "ORDER BY job_locator, attempt"
         ).all()
     return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+def effect_spans(db: sa.Engine) -> dict[str, tuple[float, float]]:
+    """When each recorded job's handler started and ended (wall seconds), by locator."""
+    with db.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT job_locator, started, ended FROM test_effects").all()
+    return {str(r[0]): (float(r[1]), float(r[2])) for r in rows}
 
 
 def job_row(db: sa.Engine, locator: str) -> dict[str, Any]:
@@ -181,6 +189,7 @@ def record(context: JobContext) -> dict[str, Any]:
     The payload may name a `started_file`, created as the attempt starts, so a test
     knows the handler is running (a leased job may not have started yet).
     """
+    started = time.time()
     started_file = context.job.payload.get("started_file")
     if started_file:
         Path(started_file).touch()
@@ -189,9 +198,10 @@ def record(context: JobContext) -> dict[str, Any]:
         time.sleep(seconds)
     with context.db.begin() as conn:
         conn.execute(
-            sa.text("INSERT INTO test_effects (job_locator, attempt, worker_pid) "
-                    "VALUES (:locator, :attempt, :pid)"),
-            {"locator": context.job.locator, "attempt": context.job.attempt, "pid": os.getpid()},
+            sa.text("INSERT INTO test_effects (job_locator, attempt, worker_pid, started, ended) "
+                    "VALUES (:locator, :attempt, :pid, :started, :ended)"),
+            {"locator": context.job.locator, "attempt": context.job.attempt, "pid": os.getpid(),
+             "started": started, "ended": time.time()},
         )
     return {"pid": os.getpid(), "attempt": context.job.attempt}
 

@@ -6,20 +6,66 @@
 -- skipped. The batch travels as one JSON array, which costs the driver nothing to adapt.
 INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator, parent_locator,
                   status, run_at, attempt, max_attempts, payload, errors, dedupe_key,
-                  created_by, created_at, updated_at)
+                  ordered_key, created_by, created_at, updated_at)
 SELECT t.locator, t.tenant, t.kind, t.reference_type, t.reference_locator, t.parent_locator,
-       'queued', COALESCE(t.run_at, %(now)s), 0, t.max_attempts, t.payload, '[]'::jsonb,
-       t.dedupe_key, t.created_by, %(now)s, %(now)s
+       t.status, COALESCE(t.run_at, %(now)s), 0, t.max_attempts, t.payload, '[]'::jsonb,
+       t.dedupe_key, t.ordered_key, t.created_by, %(now)s, %(now)s
 FROM jsonb_to_recordset(%(batch)s::jsonb)
      AS t(locator text, tenant text, kind text, reference_type text, reference_locator text,
-          parent_locator text, run_at timestamptz, max_attempts int, payload jsonb,
-          dedupe_key text, created_by text)
+          parent_locator text, status text, run_at timestamptz, max_attempts int,
+          payload jsonb, dedupe_key text, ordered_key text, created_by text)
 ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
 SELECT locator FROM jobs
 WHERE tenant = %(tenant)s AND kind = %(kind)s AND dedupe_key = %(dedupe_key)s;
+
+-- name: lock_ordered_keys
+-- Serializes enqueuers of the same ordered keys (a JSON array of {tenant, key}), taking
+-- transaction-scoped advisory locks in one order, so batches cannot deadlock.
+WITH k AS MATERIALIZED (
+    SELECT DISTINCT hashtextextended(t.tenant || '/' || t.key, 0) AS h
+    FROM jsonb_to_recordset(%(keys)s::jsonb) AS t(tenant text, key text)
+    ORDER BY 1
+)
+SELECT pg_advisory_xact_lock(h) FROM k;
+
+-- name: unfinished_ordered
+-- The unfinished jobs of the given ordered keys, locked: a job ending meanwhile commits
+-- first (and this sees it ended), or waits for this enqueue (and then unblocks its job).
+SELECT j.tenant, j.ordered_key FROM jobs AS j
+JOIN jsonb_to_recordset(%(keys)s::jsonb) AS t(tenant text, key text)
+  ON j.tenant = t.tenant AND j.ordered_key = t.key
+WHERE j.status IN ('queued', 'blocked', 'leased', 'waiting')
+FOR UPDATE OF j;
+
+-- name: unblock
+-- Queues the oldest blocked job of each given key once no earlier job of the key is
+-- unfinished.
+UPDATE jobs AS j SET status = 'queued', updated_at = %(now)s
+WHERE j.status = 'blocked'
+  AND j.id IN (SELECT min(b.id) FROM jobs AS b
+               JOIN jsonb_to_recordset(%(keys)s::jsonb) AS t(tenant text, key text)
+                 ON b.tenant = t.tenant AND b.ordered_key = t.key
+               WHERE b.status = 'blocked'
+               GROUP BY b.tenant, b.ordered_key)
+  AND NOT EXISTS (SELECT 1 FROM jobs AS e
+                  WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key AND e.id < j.id
+                    AND e.status IN ('queued', 'leased', 'waiting'))
+RETURNING j.locator;
+
+-- name: unblock_stalled
+-- The same for every key, for jobs whose predecessor ended on a path that did not unblock
+-- them (its worker died past its last attempt, a requeue, a crash between commits).
+UPDATE jobs AS j SET status = 'queued', updated_at = %(now)s
+WHERE j.status = 'blocked'
+  AND j.id IN (SELECT min(b.id) FROM jobs AS b WHERE b.status = 'blocked'
+               GROUP BY b.tenant, b.ordered_key)
+  AND NOT EXISTS (SELECT 1 FROM jobs AS e
+                  WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key AND e.id < j.id
+                    AND e.status IN ('queued', 'leased', 'waiting'))
+RETURNING j.locator;
 
 -- name: notify
 -- Wakes listening workers when the enqueueing transaction commits.
@@ -40,7 +86,8 @@ SET status = 'leased', attempt = j.attempt + 1, lease_owner = %(owner)s,
 FROM picked
 WHERE j.id = picked.id
 RETURNING j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
-          j.parent_locator, j.attempt, j.max_attempts, j.payload, j.created_at, j.run_at;
+          j.parent_locator, j.attempt, j.max_attempts, j.payload, j.created_at, j.run_at,
+          j.ordered_key;
 
 -- name: parents_among
 -- Which of the given jobs (a JSON array of locators) have children.
@@ -93,8 +140,8 @@ SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
 WHERE p.locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND p.status = 'waiting'
   AND NOT EXISTS (SELECT 1 FROM jobs AS c
                   WHERE c.parent_locator = p.locator
-                    AND c.status IN ('queued', 'leased', 'waiting'))
-RETURNING p.parent_locator;
+                    AND c.status IN ('queued', 'blocked', 'leased', 'waiting'))
+RETURNING p.parent_locator, p.tenant, p.ordered_key;
 
 -- name: heartbeat
 -- Extends the leases of every job this worker holds.
@@ -124,11 +171,12 @@ WHERE j.id IN (SELECT id FROM jobs
 RETURNING j.locator, j.kind, j.status, j.parent_locator;
 
 -- name: cancel
--- Cancels jobs that have not started, or wait only on children.
+-- Cancels jobs that have not started, or wait only on children or on their ordered key.
 UPDATE jobs
 SET status = 'cancelled', finished_at = %(now)s, updated_at = %(now)s
-WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND status IN ('queued', 'waiting')
-RETURNING locator, parent_locator;
+WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb))
+  AND status IN ('queued', 'blocked', 'waiting')
+RETURNING locator, parent_locator, tenant, ordered_key;
 
 -- name: requeue
 -- Runs jobs again now, taking them from whichever worker holds them; a failed job gets
@@ -138,13 +186,6 @@ SET status = 'queued', run_at = %(now)s, lease_owner = NULL, lease_expires_at = 
     finished_at = NULL, updated_at = %(now)s,
     max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
 WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND status IN ('queued', 'leased', 'waiting', 'failed')
-RETURNING locator;
-
--- name: resume
--- Makes jobs that were postponed until requeued (run-at never) due now; only queued ones.
-UPDATE jobs SET run_at = %(now)s, updated_at = %(now)s
-WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND status = 'queued'
-  AND run_at = %(never)s
 RETURNING locator;
 
 -- name: prune

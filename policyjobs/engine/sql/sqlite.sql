@@ -5,16 +5,52 @@
 -- Adds one job; executed for a whole batch in the caller's transaction.
 INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator, parent_locator,
                   status, run_at, attempt, max_attempts, payload, errors, dedupe_key,
-                  created_by, created_at, updated_at)
+                  ordered_key, created_by, created_at, updated_at)
 VALUES (:locator, :tenant, :kind, :reference_type, :reference_locator, :parent_locator,
-        'queued', :run_at, 0, :max_attempts, :payload, '[]', :dedupe_key,
-        :created_by, :now, :now)
+        :status, :run_at, 0, :max_attempts, :payload, '[]', :dedupe_key,
+        :ordered_key, :created_by, :now, :now)
 ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
 SELECT locator FROM jobs
 WHERE tenant = :tenant AND kind = :kind AND dedupe_key = :dedupe_key;
+
+-- name: unfinished_ordered
+-- The keys among the given ordered keys that have an unfinished job (one writer at a time:
+-- nothing to lock).
+SELECT DISTINCT j.tenant, j.ordered_key FROM jobs AS j
+JOIN json_each(:keys) AS t
+  ON j.tenant = json_extract(t.value, '$.tenant') AND j.ordered_key = json_extract(t.value, '$.key')
+WHERE j.status IN ('queued', 'blocked', 'leased', 'waiting');
+
+-- name: unblock
+-- Queues the oldest blocked job of each given key once no earlier job of the key is
+-- unfinished.
+UPDATE jobs SET status = 'queued', updated_at = :now
+WHERE status = 'blocked'
+  AND id IN (SELECT min(b.id) FROM jobs AS b
+             JOIN json_each(:keys) AS t
+               ON b.tenant = json_extract(t.value, '$.tenant')
+              AND b.ordered_key = json_extract(t.value, '$.key')
+             WHERE b.status = 'blocked'
+             GROUP BY b.tenant, b.ordered_key)
+  AND NOT EXISTS (SELECT 1 FROM jobs AS e
+                  WHERE e.tenant = jobs.tenant AND e.ordered_key = jobs.ordered_key
+                    AND e.id < jobs.id AND e.status IN ('queued', 'leased', 'waiting'))
+RETURNING locator;
+
+-- name: unblock_stalled
+-- The same for every key, for jobs whose predecessor ended on a path that did not unblock
+-- them (its worker died past its last attempt, a requeue, a crash between commits).
+UPDATE jobs SET status = 'queued', updated_at = :now
+WHERE status = 'blocked'
+  AND id IN (SELECT min(b.id) FROM jobs AS b WHERE b.status = 'blocked'
+             GROUP BY b.tenant, b.ordered_key)
+  AND NOT EXISTS (SELECT 1 FROM jobs AS e
+                  WHERE e.tenant = jobs.tenant AND e.ordered_key = jobs.ordered_key
+                    AND e.id < jobs.id AND e.status IN ('queued', 'leased', 'waiting'))
+RETURNING locator;
 
 -- name: claim
 -- Leases up to `limit` due jobs; the write lock taken by BEGIN IMMEDIATE keeps others out.
@@ -26,7 +62,7 @@ WHERE id IN (SELECT id FROM jobs
              ORDER BY run_at, id
              LIMIT :limit)
 RETURNING id, locator, tenant, kind, reference_type, reference_locator,
-          parent_locator, attempt, max_attempts, payload, created_at, run_at;
+          parent_locator, attempt, max_attempts, payload, created_at, run_at, ordered_key;
 
 -- name: parents_among
 -- Which of the given jobs have children.
@@ -64,8 +100,8 @@ SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
 WHERE p.locator IN (SELECT value FROM json_each(:locators)) AND p.status = 'waiting'
   AND NOT EXISTS (SELECT 1 FROM jobs AS c
                   WHERE c.parent_locator = p.locator
-                    AND c.status IN ('queued', 'leased', 'waiting'))
-RETURNING parent_locator;
+                    AND c.status IN ('queued', 'blocked', 'leased', 'waiting'))
+RETURNING parent_locator, tenant, ordered_key;
 
 -- name: heartbeat
 -- Extends the leases of every job this worker holds.
@@ -94,11 +130,12 @@ WHERE id IN (SELECT id FROM jobs
 RETURNING locator, kind, status, parent_locator;
 
 -- name: cancel
--- Cancels jobs that have not started, or wait only on children.
+-- Cancels jobs that have not started, or wait only on children or on their ordered key.
 UPDATE jobs
 SET status = 'cancelled', finished_at = :now, updated_at = :now
-WHERE locator IN (SELECT value FROM json_each(:locators)) AND status IN ('queued', 'waiting')
-RETURNING locator, parent_locator;
+WHERE locator IN (SELECT value FROM json_each(:locators))
+  AND status IN ('queued', 'blocked', 'waiting')
+RETURNING locator, parent_locator, tenant, ordered_key;
 
 -- name: requeue
 -- Runs jobs again now, taking them from whichever worker holds them; a failed job gets
@@ -109,13 +146,6 @@ SET status = 'queued', run_at = :now, lease_owner = NULL, lease_expires_at = NUL
     max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
 WHERE locator IN (SELECT value FROM json_each(:locators))
   AND status IN ('queued', 'leased', 'waiting', 'failed')
-RETURNING locator;
-
--- name: resume
--- Makes jobs that were postponed until requeued (run-at never) due now; only queued ones.
-UPDATE jobs SET run_at = :now, updated_at = :now
-WHERE locator IN (SELECT value FROM json_each(:locators)) AND status = 'queued'
-  AND run_at = :never
 RETURNING locator;
 
 -- name: prune
