@@ -11,11 +11,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from policyjobs.engine import metrics
+from policyjobs.engine import metrics, schedules
 from policyjobs.engine.backend import Backend, backend_for
 from policyjobs.engine.clock import Clock
 from policyjobs.engine.jobs import JobStatus, NewJob
 from policyjobs.engine.registry import Registry
+from policyjobs.engine.schedules import Schedule
 
 _WAKE_FLAG = "policyjobs_wake"
 
@@ -125,6 +126,14 @@ class JobQueue:
         wanted = set(keys)
         if wanted:
             self.backend.lock_ordered_keys(conn, self.backend.ordered_keys(wanted))
+
+    def schedule(self, conn: sa.Connection, schedule: Schedule) -> str:
+        """Create or change a calendar schedule in `conn`'s transaction; its locator."""
+        return schedules.save(conn, schedule, self.clock.now())
+
+    def unschedule(self, conn: sa.Connection, key: str) -> None:
+        """Stop the schedule `key`."""
+        schedules.remove(conn, key)
 
     def cancel(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
         """Cancel the named jobs that have not started; the locators cancelled."""

@@ -101,6 +101,21 @@ def unheld(at: datetime) -> sa.ColumnElement[bool]:
                   sa.and_(jobs.c.status == JobStatus.LEASED, jobs.c.lease_expires_at < at))
 
 
+engine_schedules = sa.Table(
+    "engine_schedules",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("locator", sa.String(26), nullable=False, unique=True),
+    sa.Column("tenant", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("time_of_day", sa.String(5), nullable=False),  # "HH:MM", daily
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("payload", JSONDoc, nullable=False),
+    sa.Column("next_at", UTCDateTime(), nullable=False),  # business time
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("engine_schedules_due", "next_at"),
+)
+
 engine_leaders = sa.Table(
     "engine_leaders",
     metadata,

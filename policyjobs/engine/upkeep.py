@@ -13,7 +13,7 @@ import time
 import sqlalchemy as sa
 import structlog
 
-from policyjobs.engine import metrics
+from policyjobs.engine import metrics, schedules
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.jobs import JobStatus
 from policyjobs.engine.queue import JobQueue
@@ -68,6 +68,7 @@ class Upkeep:
         if not self._lead():
             return
         self.rescue()
+        schedules.fire_due(self.queue, self.queue.clock.now())  # enqueueing wakes the workers
         self._unblock_stalled()
         self._prune()
         for duty in self.queue.registry.duties:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from tests.support.engine_domain import (
     FAIL,
     PERMANENT,
     RECORD,
+    assert_one_at_a_time,
     effect_spans,
     enqueue,
     job_rows,
@@ -25,12 +25,6 @@ from tests.support.engine_domain import (
     worker,
 )
 from tests.support.worker_process import worker_processes
-
-
-def assert_one_at_a_time(spans: dict[str, tuple[float, float]], order: list[str]) -> None:
-    """Each job of `order` started after the one before it ended."""
-    for earlier, later in pairwise(order):
-        assert spans[earlier][1] <= spans[later][0], f"{later} overlapped {earlier}"
 
 
 def test_jobs_of_one_key_run_one_at_a_time_in_creation_order(database_url: str) -> None:

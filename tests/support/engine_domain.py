@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,12 @@ def effect_spans(db: sa.Engine) -> dict[str, tuple[float, float]]:
     with db.connect() as conn:
         rows = conn.exec_driver_sql("SELECT job_locator, started, ended FROM test_effects").all()
     return {str(r[0]): (float(r[1]), float(r[2])) for r in rows}
+
+
+def assert_one_at_a_time(spans: dict[str, tuple[float, float]], order: list[str]) -> None:
+    """Each job of `order` started after the one before it ended."""
+    for earlier, later in pairwise(order):
+        assert spans[earlier][1] <= spans[later][0], f"{later} overlapped {earlier}"
 
 
 def job_row(db: sa.Engine, locator: str) -> dict[str, Any]:

@@ -208,6 +208,7 @@ RETURNING owner;
 DELETE FROM engine_leaders WHERE name = %(name)s AND owner = %(owner)s;
 
 -- name: busy
--- Whether a job is executing or due by the clock.
+-- Whether a job is executing or due by the clock, or a schedule is due to make one.
 SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND run_at <= %(now)s);
+    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND run_at <= %(now)s)
+    OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= %(now)s);

@@ -168,6 +168,7 @@ RETURNING owner;
 DELETE FROM engine_leaders WHERE name = :name AND owner = :owner;
 
 -- name: busy
--- Whether a job is executing or due by the clock.
+-- Whether a job is executing or due by the clock, or a schedule is due to make one.
 SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND run_at <= :now);
+    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND run_at <= :now)
+    OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= :now);
