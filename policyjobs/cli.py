@@ -24,7 +24,6 @@ from policyjobs.settings import Settings, duration
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import migrate as apply_migrations
 from policyjobs.tenants.config import TenantConfig, TenantConfigError
-from policyjobs.tenants.service import configure_tenant, create_tenant
 
 app = typer.Typer(help="policyjobs: the job system of an insurance core platform.",
                   no_args_is_help=True, add_completion=False)
@@ -148,8 +147,7 @@ def tenant_create(
     tenant_config = _read_config(config, settings)
     runtime = _store_command(settings)
     try:
-        with runtime.db.begin() as conn:
-            locator = create_tenant(conn, tenant_config, runtime.clock.now())
+        locator = runtime.create_tenant(tenant_config)
     finally:
         runtime.close()
     typer.echo(locator)
@@ -162,8 +160,7 @@ def tenant_configure(tenant: str, config: Path) -> None:
     tenant_config = _read_config(config, settings)
     runtime = _store_command(settings)
     try:
-        with runtime.db.begin() as conn:
-            configure_tenant(conn, tenant, tenant_config)
+        runtime.configure_tenant(tenant, tenant_config)
     except PolicyjobsError as exc:
         raise _fail(exc.detail) from None
     finally:

@@ -67,6 +67,10 @@ class Domain:
     permissions: Sequence[str] = ()
     # Called in the transaction that retires a tenant, to end the domain's pending work.
     on_tenant_retired: Callable[[sa.Connection, JobQueue, str], None] | None = None
+    # Called in the transaction that creates or reconfigures a tenant, with its new
+    # configuration: to keep what the domain derives from it, such as a schedule.
+    on_tenant_configured: Callable[[sa.Connection, JobQueue, str, StoredConfig], None] | None \
+        = None
     # Called when the runtime closes, after its workers stopped: to stop what the domain
     # started, such as processes.
     close: Callable[[], None] | None = None

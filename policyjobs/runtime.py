@@ -19,8 +19,13 @@ from policyjobs.security.tokens import VerifiedTokens
 from policyjobs.settings import Settings
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import migrate
-from policyjobs.tenants.config import TenantConfigSchema
-from policyjobs.tenants.service import retire_tenant
+from policyjobs.tenants.config import (
+    StoredConfig,
+    TenantConfig,
+    TenantConfigSchema,
+    dump_tenant_config,
+)
+from policyjobs.tenants.service import configure_tenant, create_tenant, retire_tenant
 
 
 @dataclass
@@ -81,6 +86,25 @@ class Runtime:
             worker, upkeep = self._workers.pop()
             worker.stop()
             upkeep.stop()
+
+    def create_tenant(self, config: TenantConfig) -> str:
+        """Create a tenant configured by `config`, and let each domain take it in; its UUID."""
+        with self.db.begin() as conn:
+            tenant = create_tenant(conn, config, self.clock.now())
+            self._configured(conn, tenant, config)
+        return tenant
+
+    def configure_tenant(self, tenant: str, config: TenantConfig) -> None:
+        """Replace a tenant's configuration, and let each domain take the change in."""
+        with self.db.begin() as conn:
+            configure_tenant(conn, tenant, config)
+            self._configured(conn, tenant, config)
+
+    def _configured(self, conn: sa.Connection, tenant: str, config: TenantConfig) -> None:
+        stored = StoredConfig(dump_tenant_config(config))
+        for domain in self.domains:
+            if domain.on_tenant_configured:
+                domain.on_tenant_configured(conn, self.queue, tenant, stored)
 
     def retire_tenant(self, tenant: str) -> bool:
         """Retire `tenant` and end each domain's pending work for it; False if already retired."""

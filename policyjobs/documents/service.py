@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,8 +20,9 @@ from policyjobs.engine.clock import wall_now
 from policyjobs.engine.jobs import ACTIVE_STATUSES
 from policyjobs.engine.schema import jobs
 from policyjobs.exceptions import Conflict
-from policyjobs.intake.events import QuoteEvent, TransactionEvent
+from policyjobs.intake.events import QuoteEvent, TransactionEvent, Trigger
 from policyjobs.store.reads import processing_errors
+from policyjobs.tenants.config import StoredConfig
 from policyjobs.tenants.service import get_tenant
 
 TRANSACTION_SCOPES = (DocumentScope.TRANSACTION, DocumentScope.POLICY, DocumentScope.TERM)
@@ -67,6 +68,19 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
                                  {"event": received, "segment": data},
                                  {**locators, "segment": segment.locator}, parent.locator))
     return _create(intake, event.trigger, plans)
+
+
+def on_invoice_generated(conn: sa.Connection, queue: JobQueue, *, tenant: str,
+                         config: StoredConfig, invoice: Mapping[str, Any],
+                         created_by: str) -> JobRef | None:
+    """The documents job of a new invoice, when the tenant defines invoice documents for
+    the `generated` trigger; their templates see `invoice`, with its items."""
+    made = Intake(conn, queue, tenant, config, created_by)
+    chosen = _definitions(made, Trigger.GENERATED, (DocumentScope.INVOICE,))
+    if not chosen:
+        return None
+    plan = Planned("invoice", str(invoice["locator"]), chosen, {"invoice": dict(invoice)}, {})
+    return _create(made, Trigger.GENERATED, [plan])[0]
 
 
 def _definitions(intake: Intake, trigger: str,

@@ -16,6 +16,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 _TIME_OF_DAY = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
+def known_timezone(name: str) -> bool:
+    """Whether `name` is an IANA timezone this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Daily:
     """Every day at `at` on the wall clock of `timezone`."""
@@ -29,10 +38,8 @@ class Daily:
         match = _TIME_OF_DAY.match(time_of_day)
         if not match:
             raise ValueError(f"{time_of_day!r} is not a time of day such as 02:00")
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"{timezone!r} is not a known IANA timezone") from None
+        if not known_timezone(timezone):
+            raise ValueError(f"{timezone!r} is not a known IANA timezone")
         return cls(time(int(match[1]), int(match[2])), timezone)
 
     @property

@@ -135,6 +135,10 @@ class JobQueue:
         """Stop the schedule `key`."""
         schedules.remove(conn, key)
 
+    def scheduled(self, conn: sa.Connection, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` name a schedule."""
+        return schedules.existing(conn, keys)
+
     def cancel(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
         """Cancel the named jobs that have not started; the locators cancelled."""
         now = self.clock.now()

@@ -11,7 +11,7 @@ no occurrence is made twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,14 @@ def save(conn: sa.Connection, schedule: Schedule, now: datetime) -> str:
 def remove(conn: sa.Connection, key: str) -> None:
     """Stop a schedule; the jobs it made stay."""
     conn.execute(engine_schedules.delete().where(engine_schedules.c.key == key))
+
+
+def existing(conn: sa.Connection, keys: Sequence[str]) -> set[str]:
+    """Which of `keys` name a schedule."""
+    if not keys:
+        return set()
+    return set(conn.execute(sa.select(engine_schedules.c.key)
+                            .where(engine_schedules.c.key.in_(list(keys)))).scalars())
 
 
 def locator_of(conn: sa.Connection, key: str) -> str | None:

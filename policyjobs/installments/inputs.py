@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.numbers import get_currency_precision, is_currency
 
+from policyjobs.engine.calendar import known_timezone
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.installments.config import InstallmentPlan, InstallmentsSection
 from policyjobs.installments.lattice import (
@@ -133,9 +133,7 @@ def _resolve(event: events.QuoteEvent | events.TransactionEvent, config: Section
     """Resolve the timezone, currency and plan (the event's, or the tenant's), and check all."""
     core, section = config.section(CoreConfig), config.section(InstallmentsSection)
     timezone = event.timezone or core.timezone
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
+    if not known_timezone(timezone):
         problems.append(FieldProblem("timezone", f"{timezone!r} is not a known IANA timezone"))
     currency = event.currency or core.currency
     if not is_currency(currency):

@@ -14,6 +14,10 @@ from policyjobs.store.schema import DecimalText, JSONDoc, UTCDateTime, metadata
 
 KIND = "installments"  # the job kind whose rows `installment_jobs` extends
 
+_BILLABLE = sa.text("policy_locator IS NOT NULL AND invoice_locator IS NULL "
+                    "AND invalidated_at IS NULL AND reversed_by_locator IS NULL "
+                    "AND depth % 2 = 0")
+
 
 class JobType(StrEnum):
     """What an installments job does, as `InstallmentJobData.jobType` names it."""
@@ -99,6 +103,12 @@ installments = sa.Table(
     sa.Index("installments_transaction", "tenant", "transaction_locator", "locator"),
     sa.Index("installments_policy", "tenant", "policy_locator", "installment_start"),
     sa.Index("installments_lattice", "lattice_locator", "locator"),
+    # What invoices may still bill (billings not invoiced, invalidated or reversed): the
+    # generation run's scan by generate time, and an account's by currency.
+    sa.Index("installments_billable", "tenant", "generate_time",
+             postgresql_where=_BILLABLE, sqlite_where=_BILLABLE),
+    sa.Index("installments_billable_account", "tenant", "account_locator", "currency",
+             "generate_time", postgresql_where=_BILLABLE, sqlite_where=_BILLABLE),
 )
 
 installment_items = sa.Table(

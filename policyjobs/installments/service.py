@@ -14,9 +14,10 @@ starts the next as each one ends, however it ends.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,13 @@ from policyjobs.domain import Intake, JobRef
 from policyjobs.engine import NewJob, new_locator
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.installments.inputs import quote_inputs, transaction_inputs
-from policyjobs.installments.models import KIND, JobType, installment_jobs, installments
+from policyjobs.installments.models import (
+    KIND,
+    JobType,
+    installment_items,
+    installment_jobs,
+    installments,
+)
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, TransactionType, Trigger
 from policyjobs.store.reads import in_tenant
 
@@ -138,12 +145,103 @@ def _enqueue(intake: Intake, chain: str, reference: tuple[str, str],
     return [JobRef(KIND, plan.locator) for plan in planned]
 
 
+@dataclass(frozen=True, slots=True)
+class BillableItem:
+    """One charge's share of an installment that an invoice may bill."""
+
+    locator: str
+    charge_locator: str
+    charge_type: str
+    element_locator: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Billable:
+    """An installment not yet invoiced, with its items: what invoicing reads of installments."""
+
+    locator: str
+    account_locator: str
+    currency: str
+    timezone: str
+    installment_start: datetime
+    installment_end: datetime
+    generate_time: datetime
+    due_time: datetime
+    quote_locator: str | None
+    policy_locator: str | None
+    transaction_locator: str | None
+    items: tuple[BillableItem, ...]
+
+
+# What an invoice may bill: a policy's billing (even depth: not a reversal's credit) that is
+# current, not reversed and not invoiced. A quote's installments show what it would bill and
+# are never invoiced; its policy's are. The same predicate as the `installments_billable`
+# indexes.
+_BILLABLE = sa.and_(installments.c.policy_locator.is_not(None),
+                    installments.c.invoice_locator.is_(None),
+                    installments.c.invalidated_at.is_(None),
+                    installments.c.reversed_by_locator.is_(None),
+                    sa.text("installments.depth % 2 = 0"))  # literal, as the index says
+
+
+def billable_groups(conn: sa.Connection, *, tenant: str,
+                    through: datetime) -> list[tuple[str, str]]:
+    """The (account, currency) pairs that have installments to invoice by `through`."""
+    rows = conn.execute(
+        sa.select(installments.c.account_locator, installments.c.currency).distinct()
+        .where(installments.c.tenant == tenant, _BILLABLE,
+               installments.c.generate_time <= through)
+        .order_by(installments.c.account_locator, installments.c.currency))
+    return [(str(row[0]), str(row[1])) for row in rows]
+
+
+def accounts_of(conn: sa.Connection, *, tenant: str, locators: Iterable[str]) -> set[str]:
+    """The accounts the named installments of the tenant bill."""
+    return set(conn.execute(in_tenant(installments, tenant, installments.c.account_locator)
+                            .where(installments.c.locator.in_(list(locators)))).scalars())
+
+
+def billable(conn: sa.Connection, *, tenant: str, account: str | None = None,
+             currency: str | None = None, through: datetime | None = None,
+             locators: Iterable[str] | None = None, lock: bool = True) -> list[Billable]:
+    """The installments an invoice may bill, oldest first, each row locked (with `lock`)
+    until the caller's transaction ends: of one account (and currency) whose generate time
+    has come by `through`, or the named ones whatever their generate time, or both."""
+    query = in_tenant(installments, tenant).where(_BILLABLE)
+    if account is not None:
+        query = query.where(installments.c.account_locator == account)
+    if currency is not None:
+        query = query.where(installments.c.currency == currency)
+    chosen = []
+    if through is not None:
+        chosen.append(installments.c.generate_time <= through)
+    if locators is not None:
+        chosen.append(installments.c.locator.in_(list(locators)))
+    if chosen:
+        query = query.where(sa.or_(*chosen))
+    query = query.order_by(installments.c.installment_start, installments.c.locator)
+    rows = conn.execute(query.with_for_update() if lock else query).all()
+    items: dict[str, list[BillableItem]] = {row.locator: [] for row in rows}
+    for item in conn.execute(sa.select(installment_items)
+                             .where(installment_items.c.installment_locator.in_(list(items)))
+                             .order_by(installment_items.c.locator)):
+        items[item.installment_locator].append(BillableItem(
+            item.locator, item.charge_locator, item.charge_type, item.element_locator,
+            item.amount))
+    return [Billable(row.locator, row.account_locator, row.currency, row.timezone,
+                     row.installment_start, row.installment_end, row.generate_time,
+                     row.due_time, row.quote_locator, row.policy_locator,
+                     row.transaction_locator, tuple(items[row.locator])) for row in rows]
+
+
 def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Iterable[str],
-                  invoice_locator: str, now: datetime, by: str) -> list[str]:
+                  invoice_locator: str, now: datetime, by: str,
+                  invoice_items: Mapping[str, str] | None = None) -> list[str]:
     """Record that an invoice bills these installments; the ones it could take.
 
     An installment is invoiced at most once, and never once reversed or invalidated.
-    This is the hook invoicing calls; tests call it to stand in for an invoice.
+    `invoice_items` maps installment items to the invoice items that bill them.
     """
     taken = conn.execute(
         installments.update()
@@ -155,4 +253,12 @@ def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Ite
         .values(invoice_locator=invoice_locator, updated_at=now, updated_by=by)
         .returning(installments.c.locator)
     ).scalars().all()
+    if taken and invoice_items:
+        billed = conn.execute(sa.select(installment_items.c.locator).where(
+            installment_items.c.installment_locator.in_(list(taken)))).scalars().all()
+        conn.execute(
+            installment_items.update().where(installment_items.c.locator == sa.bindparam("item"))
+            .values(invoice_item_locator=sa.bindparam("invoice_item")),
+            [{"item": item, "invoice_item": invoice_items[item]}
+             for item in billed if item in invoice_items])
     return sorted(taken)

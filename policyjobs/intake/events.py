@@ -1,7 +1,9 @@
-"""The product's intake events, with exactly the fields PRODUCT.md lists.
+"""The platform's lifecycle events, with exactly the fields PRODUCT.md lists, and what every
+event schema shares.
 
-Several domains react to one event (a priced quote makes documents and
-installments), so the schemas live here, beside the endpoint, not in a domain.
+Several domains react to a quote or a transaction event (a priced quote makes documents
+and installments), so those schemas live here, beside the endpoint. An event that one
+domain owns (a payment) lives in that domain, built from the types here.
 """
 
 from __future__ import annotations
@@ -61,11 +63,13 @@ class TransactionType(enum.StrEnum):
     REVERSAL = "reversal"
 
 
-class _Event(BaseModel):
+class EventModel(BaseModel):
+    """An intake event, or a part of one: immutable, and no field beyond those declared."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Span(_Event):
+class Span(EventModel):
     """A period: a term, or a segment's coverage."""
 
     startTime: AwareDatetime
@@ -78,7 +82,7 @@ class Span(_Event):
         return self
 
 
-class Charge(_Event):
+class Charge(EventModel):
     """One priced charge; `amount` is a decimal string."""
 
     locator: Locator
@@ -93,7 +97,7 @@ class Segment(Span):
     charges: list[Charge] = Field(default_factory=list, max_length=1000)
 
 
-class QuoteEvent(_Event):
+class QuoteEvent(EventModel):
     """A quote reached a lifecycle moment (priced, accepted, …)."""
 
     type: Literal["quote"]
@@ -110,7 +114,7 @@ class QuoteEvent(_Event):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-class TransactionEvent(_Event):
+class TransactionEvent(EventModel):
     """A policy transaction reached a lifecycle moment, usually issued."""
 
     type: Literal["transaction"]

@@ -97,6 +97,27 @@ def get_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
     return row
 
 
+_BY_LOCATOR = sa.select(*_SHOWN).where(jobs.c.locator == sa.bindparam("locator"),
+                                       jobs.c.tenant == sa.bindparam("tenant"),
+                                       jobs.c.kind == sa.bindparam("kind"))
+
+
+def get_job(conn: sa.Connection, *, tenant: str, kind: str, locator: str) -> sa.Row[Any]:
+    """The job `locator` of `kind` in the tenant, whatever its reference, or `NotFound`."""
+    row = conn.execute(_BY_LOCATOR, {"locator": locator, "tenant": tenant, "kind": kind}).first()
+    if row is None:
+        raise NotFound(f"no job {locator}")
+    return row
+
+
+def children_of(conn: sa.Connection, parents: Sequence[str]) -> Sequence[sa.Row[Any]]:
+    """The jobs whose parent is one of `parents`, oldest first."""
+    if not parents:
+        return []
+    return conn.execute(sa.select(*_SHOWN).where(jobs.c.parent_locator.in_(list(parents)))
+                        .order_by(jobs.c.locator)).all()
+
+
 def processing_errors(errors: Sequence[dict[str, Any]]) -> str | None:
     """A job's `processingErrors`: each failed attempt's error, one per line, or None."""
     if not errors:

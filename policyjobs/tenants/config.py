@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Protocol, Self, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from policyjobs.engine.calendar import known_timezone
 from policyjobs.exceptions import FieldProblem, InvalidInput, field_path
 
 Identifier = Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
@@ -86,12 +86,9 @@ class CoreConfig(ConfigSection):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
+        if not known_timezone(value):
             raise PydanticCustomError(
-                "timezone", "'{value}' is not a known IANA timezone", {"value": value}
-            ) from None
+                "timezone", "'{value}' is not a known IANA timezone", {"value": value})
         return value
 
 

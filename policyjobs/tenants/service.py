@@ -49,6 +49,12 @@ def get_tenant(conn: sa.Connection, locator: str) -> Tenant:
     return Tenant(row.locator, StoredConfig(row.config), row.created_at, row.retired_at)
 
 
+def active_tenants(conn: sa.Connection) -> list[str]:
+    """The UUID of every tenant not retired."""
+    return list(conn.execute(sa.select(tenants.c.locator)
+                             .where(tenants.c.retired_at.is_(None))).scalars())
+
+
 def configure_tenant(conn: sa.Connection, locator: str, config: TenantConfig) -> None:
     """Replace a tenant's configuration."""
     get_tenant(conn, locator)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,11 @@ from policyjobs.app import build_runtime
 from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
-from policyjobs.tenants.service import create_tenant
 from tests.support import api_domain
+from tests.support.engine_domain import clock_of
 from tests.support.http import MakeToken
+
+CLOCK_START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -25,6 +27,7 @@ def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
     settings = Settings(database_url=database_url, home=tmp_path / "home",
                         test_clock=True, poll="100ms", lease="5s", upkeep="200ms")
     built = build_runtime(settings, extra_domains=[api_domain.domain])
+    clock_of(built).set(CLOCK_START)  # the same business time whenever the tests run
     try:
         yield built
     finally:
@@ -43,8 +46,7 @@ def make_tenant(runtime: Runtime) -> Callable[[], str]:
     """Creates tenants with the default configuration."""
 
     def make() -> str:
-        with runtime.db.begin() as conn:
-            return create_tenant(conn, runtime.tenant_configs.load(""), runtime.clock.now())
+        return runtime.create_tenant(runtime.tenant_configs.load(""))
 
     return make
 

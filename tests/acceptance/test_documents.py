@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from policyjobs.runtime import Runtime
-from policyjobs.tenants.service import configure_tenant, create_tenant
 from tests.support.http import MakeToken, assert_problem, bearer
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
@@ -62,9 +61,7 @@ class Docs:
     def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken,
                  config: str = EXAMPLE) -> None:
         self.client = client
-        with runtime.db.begin() as conn:
-            self.tenant = create_tenant(conn, runtime.tenant_configs.load(config),
-                                        runtime.clock.now())
+        self.tenant = runtime.create_tenant(runtime.tenant_configs.load(config))
         self.token = make_token(self.tenant, "documents.read", "documents.trigger",
                                 "events.write", "admin")
         self.headers = bearer(self.token)
@@ -222,10 +219,9 @@ def test_a_timed_out_job_is_retriggered_and_completes(broken: Docs, runtime: Run
     job = broken.get(f"quote/Q-7/jobs/{job_locator}")
     assert job["status"] == "running"
     assert job["documents"][0]["documentInstanceState"] != "ready"
-    with runtime.db.begin() as conn:  # the operator gives renders more time, then retriggers
-        configure_tenant(conn, broken.tenant,
-                         runtime.tenant_configs.load(BROKEN.replace("timeoutSeconds: 1",
-                                                           "timeoutSeconds: 120")))
+    # the operator gives renders more time, then retriggers
+    runtime.configure_tenant(broken.tenant, runtime.tenant_configs.load(
+        BROKEN.replace("timeoutSeconds: 1", "timeoutSeconds: 120")))
     results: list[Any] = []
     threads = [threading.Thread(target=lambda: results.append(broken.post("quote/Q-7/trigger")))
                for _ in range(2)]

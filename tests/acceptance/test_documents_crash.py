@@ -17,7 +17,6 @@ from policyjobs.app import build_runtime
 from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
-from policyjobs.tenants.service import create_tenant
 from tests.support.http import bearer
 from tests.support.worker_process import WorkerProcess, worker_processes
 
@@ -86,8 +85,8 @@ def stored(workers: list[WorkerProcess]) -> Counter[str]:
 
 def test_killed_workers_heal_without_a_retrigger(runtime: Runtime, postgres_url: str,
                                                  tmp_path: Path) -> None:
+    tenant = runtime.create_tenant(runtime.tenant_configs.load(CONFIG))
     with runtime.db.begin() as conn:
-        tenant = create_tenant(conn, runtime.tenant_configs.load(CONFIG), runtime.clock.now())
         token, _ = create_token(conn, tenants=[tenant], permissions=["admin"], known=(),
                                 now=runtime.clock.now())
     home = str(tmp_path / "home")

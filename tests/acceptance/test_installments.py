@@ -17,7 +17,6 @@ from policyjobs.engine.schema import jobs
 from policyjobs.installments import service
 from policyjobs.installments.handler import run_installments_job
 from policyjobs.runtime import Runtime
-from policyjobs.tenants.service import create_tenant
 from tests.support.http import MakeToken, assert_problem, bearer
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
@@ -60,10 +59,8 @@ class Billing:
 
     def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken) -> None:
         self.client, self.runtime = client, runtime
-        with runtime.db.begin() as conn:
-            config = runtime.tenant_configs.load(
-                EXAMPLE.replace("installmentPlans:", PLANS.strip()))
-            self.tenant = create_tenant(conn, config, runtime.clock.now())
+        self.tenant = runtime.create_tenant(runtime.tenant_configs.load(
+            EXAMPLE.replace("installmentPlans:", PLANS.strip())))
         self.headers = bearer(make_token(
             self.tenant, "jobs.read", "jobs.list", "installments.read", "installments.list",
             "installment-lattices.read", "events.write", "admin"))
