@@ -19,7 +19,6 @@ from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
 from policyjobs.tenants.config import TenantConfig, TenantConfigSchema
-from policyjobs.tenants.service import create_tenant
 from policyjobs.testing.postgres import free_port
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tenant.yaml"
@@ -37,8 +36,8 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
     runtime = build_runtime(settings)
     config, source = _example_config(runtime.tenant_configs)
     now = runtime.clock.now()
+    tenant = runtime.create_tenant(config)
     with runtime.db.begin() as conn:
-        tenant = create_tenant(conn, config, now)
         token, _ = create_token(conn, tenants=[tenant], permissions=[ADMIN],
                                 known=runtime.permissions, now=now)
     chosen = free_port(port)
@@ -52,6 +51,7 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                       timeout=60) as client:
         receipts = _send_book(client, tenant, console)
+        invoice = _first_invoice(client, tenant, console)
         clock = client.get("/admin/clock").json()["now"]
         idle = client.get("/admin/idle", params={"timeout": 30}).json()["idle"]
         quote_job = next((j["locator"] for j in receipts[0]["jobs"] if j["kind"] == "documents"),
@@ -91,6 +91,12 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool) -> None:
     console.print(f"  curl {auth} {billing}/installments/transactions/T-100/list",
                   soft_wrap=True)
     console.print(f"  curl {auth} {billing}/installmentLattices/quotes/Q-100", soft_wrap=True)
+    console.print(f"  curl {auth} {billing}/invoices/accounts/A-7/list", soft_wrap=True)
+    if invoice:
+        console.print(f"  curl {auth} {billing}/invoices/{invoice}", soft_wrap=True)
+        console.print(f"  curl {auth} {url}/document/{tenant}/documents/invoices/{invoice}/jobs",
+                      soft_wrap=True)
+    console.print(f"  curl {auth} {billing}/jobs/invoices/policies/P-100/list", soft_wrap=True)
     try:
         if not exit_after:
             console.print("Serving until Ctrl-C.")
@@ -134,6 +140,16 @@ def _send_book(client: httpx.Client, tenant: str, console: Console) -> list[dict
     with console.status("rendering the demo's documents and building its installments…"):
         client.get("/admin/idle", params={"timeout": 60})
     return receipts
+
+
+def _first_invoice(client: httpx.Client, tenant: str, console: Console) -> str | None:
+    """Move the test clock to the policy's start: the daily generation runs invoice its
+    first installment, generated 15 days before; that invoice's locator."""
+    with console.status("running the daily invoice generation up to 2027-01-02…"):
+        client.put("/admin/clock", json={"now": "2027-01-02T12:00:00Z"}).raise_for_status()
+        client.get("/admin/idle", params={"timeout": 120})
+    invoices = client.get(f"/billing/{tenant}/invoices/accounts/A-7/list").json()["items"]
+    return str(invoices[0]["locator"]) if invoices else None
 
 
 def _wait_until_up(url: str) -> None:

@@ -25,7 +25,6 @@ from policyjobs.runtime import Runtime
 from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
-from policyjobs.tenants.service import create_tenant
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
 INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
@@ -43,12 +42,11 @@ EVENTS = [
 @pytest.fixture
 def served(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Runtime, str, dict[str, str]]]:
     """A PostgreSQL store holding a priced quote's and an issuance's jobs and artifacts."""
-    runtime = build_runtime(Settings(database_url=postgres_url,
+    runtime = build_runtime(Settings(database_url=postgres_url, test_clock=True,
                                      home=tmp_path, poll="100ms", upkeep="200ms"))
     try:
+        tenant = runtime.create_tenant(runtime.tenant_configs.load(EXAMPLE))
         with runtime.db.begin() as conn:
-            tenant = create_tenant(conn, runtime.tenant_configs.load(EXAMPLE),
-                                   runtime.clock.now())
             token, _ = create_token(conn, tenants=[tenant], permissions=[ADMIN], known=(),
                                     now=runtime.clock.now())
         headers = {"Authorization": f"Bearer {token}"}
@@ -57,12 +55,39 @@ def served(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Runtime, str, di
             response = client.post(f"/platform/{tenant}/events", headers=headers,
                                    json={"events": EVENTS})
             assert response.status_code == 202, response.text
-            assert client.get("/admin/idle", params={"timeout": 60},
-                              headers=headers).json() == {"idle": True}
+            bill(client, tenant, headers)
         runtime.stop_workers()
         yield runtime, tenant, headers
     finally:
         runtime.close()
+
+
+def settle(client: TestClient, headers: dict[str, str]) -> None:
+    """Wait until nothing runs and nothing is due."""
+    assert client.get("/admin/idle", params={"timeout": 60},
+                      headers=headers).json() == {"idle": True}
+
+
+def bill(client: TestClient, tenant: str, headers: dict[str, str]) -> None:
+    """Run the generation schedule into 2027, invoice early and immediately, and pay."""
+    settle(client, headers)
+    client.put("/admin/clock", headers=headers, json={"now": "2027-01-01T12:00:00Z"})
+    settle(client, headers)
+    installments = client.get(f"/billing/{tenant}/installments/transactions/T-1/list",
+                              headers=headers).json()["items"]
+    early = client.post(f"/billing/{tenant}/invoices/earlyInvoicing", headers=headers,
+                        json={"installmentLocators": [installments[-1]["locator"]],
+                              "ignoreHolds": False})
+    assert early.status_code == 200, early.text
+    [invoice] = client.get(f"/billing/{tenant}/invoices/accounts/A-1/list",
+                           headers=headers).json()["items"][:1]
+    events = [{"type": "immediateInvoicing", "accountLocator": "A-1", "currencies": ["USD"]},
+              {"type": "payment", "invoiceLocator": invoice["locator"], "amount": "1.00",
+               "currency": "USD"}]
+    response = client.post(f"/platform/{tenant}/events", headers=headers,
+                           json={"events": events})
+    assert response.status_code == 202, response.text
+    settle(client, headers)
 
 
 def read_paths(client: TestClient, tenant: str, headers: dict[str, str]) -> list[str]:
@@ -86,6 +111,24 @@ def read_paths(client: TestClient, tenant: str, headers: dict[str, str]) -> list
               f"{billing}/installments/{installment['items'][0]['locator']}",
               f"{billing}/installmentLattices/{jobs['items'][0]['latticeLocator']}",
               f"{billing}/installmentLattices/quotes/Q-1"]
+    invoices = client.get(f"{billing}/invoices/accounts/A-1/list", headers=headers).json()
+    account_jobs = client.get(f"{billing}/jobs/invoicing/accounts/A-1/list",
+                              headers=headers).json()
+    early = client.get(f"{billing}/jobs/earlyInvoicing/accounts/A-1/list",
+                       headers=headers).json()
+    assert invoices["items"]
+    assert account_jobs["items"]
+    assert early["items"]
+    paths += [f"{billing}/jobs/invoices/quotes/Q-1/list?count=20&offset=1",
+              f"{billing}/jobs/invoices/policies/P-1/list?count=20",
+              f"{billing}/jobs/invoicing/accounts/A-1/list?count=20&offset=1",
+              f"{billing}/jobs/invoicing/{account_jobs['items'][0]['locator']}",
+              f"{billing}/jobs/earlyInvoicing/{early['items'][0]['locator']}",
+              f"{billing}/jobs/earlyInvoicing/accounts/A-1/list?count=20",
+              f"{billing}/invoices/{invoices['items'][0]['locator']}",
+              f"{billing}/invoices/accounts/A-1/list?count=20&offset=1",
+              f"{billing}/invoices/accounts/A-1/list?includeZeroAmountInvoices=true",
+              f"{documents}/invoices/{invoices['items'][0]['locator']}/jobs"]
     return paths
 
 

@@ -1,0 +1,146 @@
+"""The invoicing endpoints: generation runs by quote and policy, an account's invoicing jobs,
+early invoicing, and invoices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Path, Query, Request, Security
+from starlette.responses import Response
+
+from policyjobs.api.auth import guard
+from policyjobs.api.conventions import json_response
+from policyjobs.api.openapi import secured_router
+from policyjobs.api.pagination import Page, list_response, page, short_page
+from policyjobs.api.state import ReadConnection, runtime_of
+from policyjobs.invoicing import queries, service
+from policyjobs.invoicing.schemas import (
+    EarlyInvoicingJobData,
+    EarlyInvoicingJobDataList,
+    EarlyInvoicingRequest,
+    EarlyInvoicingResponse,
+    InvoiceGenerationJob,
+    InvoiceGenerationJobList,
+    InvoiceListResponse,
+    InvoiceResponse,
+    InvoiceSummaryView,
+    InvoicingJobData,
+    InvoicingJobDataList,
+)
+from policyjobs.security.tokens import Principal
+
+jobs_router = secured_router(prefix="/billing/{tenantLocator}/jobs", tags=["invoicing"])
+billing_router = secured_router(prefix="/billing/{tenantLocator}", tags=["invoicing"])
+JobsLister = Annotated[Principal, Security(guard("jobs", "read", "list"))]
+JobsReader = Annotated[Principal, Security(guard("jobs", "read"))]
+InvoiceReader = Annotated[Principal, Security(guard("invoices", "read"))]
+InvoiceLister = Annotated[Principal, Security(guard("invoices", "read", "list"))]
+InvoiceWriter = Annotated[Principal, Security(guard("invoices", "write"))]
+Tenant = Annotated[UUID, Path(description="The tenant's UUID.")]
+Locator = Annotated[str, Path(min_length=1, max_length=64)]
+ShortPage = Annotated[Page, Depends(short_page)]
+Paged = Annotated[Page, Depends(page)]
+
+
+def _generation_jobs(reference_type: str) -> Callable[..., Response]:
+    def fetch_invoice_generation_jobs(tenantLocator: Tenant, locator: Locator,
+                                      _principal: JobsLister, page_: ShortPage,
+                                      conn: ReadConnection) -> Response:
+        records = queries.generation_jobs(conn, tenant=str(tenantLocator),
+                                          reference_type=reference_type,
+                                          reference_locator=locator, offset=page_.offset,
+                                          limit=page_.probe)
+        return list_response(records, page_, InvoiceGenerationJob.of)
+
+    return fetch_invoice_generation_jobs
+
+
+for path, reference_type, title in (("quotes", "quote", "Quote"),
+                                    ("policies", "policy", "Policy")):
+    jobs_router.add_api_route(
+        f"/invoices/{path}/{{locator}}/list", _generation_jobs(reference_type), methods=["GET"],
+        operation_id=f"fetchInvoiceJobsFor{title}", response_model=InvoiceGenerationJobList,
+        deprecated=True,
+        summary=f"Fetch the invoice generation runs that billed a {reference_type}")
+
+
+@jobs_router.get("/invoicing/accounts/{locator}/list", operation_id="fetchInvoicingJobsForAccount",
+                 response_model=InvoicingJobDataList)
+def fetch_invoicing_jobs(tenantLocator: Tenant, locator: Locator, _principal: JobsLister,
+                         page_: ShortPage, conn: ReadConnection) -> Response:
+    """An account's immediate and early invoicing jobs, oldest first."""
+    records = queries.account_jobs(conn, tenant=str(tenantLocator), account=locator,
+                                   offset=page_.offset, limit=page_.probe)
+    return list_response(records, page_, InvoicingJobData.of)
+
+
+@jobs_router.get("/invoicing/{jobLocator}", operation_id="fetchInvoicingJob",
+                 response_model=InvoicingJobData)
+def fetch_invoicing_job(tenantLocator: Tenant, jobLocator: Locator, _principal: JobsReader,
+                        conn: ReadConnection) -> Response:
+    """One immediate or early invoicing job."""
+    record = queries.account_job(conn, tenant=str(tenantLocator), locator=jobLocator)
+    return json_response(InvoicingJobData.of(record))
+
+
+@jobs_router.get("/earlyInvoicing/{jobLocator}", operation_id="fetchEarlyInvoicingJob",
+                 response_model=EarlyInvoicingJobData, deprecated=True)
+def fetch_early_invoicing_job(tenantLocator: Tenant, jobLocator: Locator,
+                              _principal: JobsReader, conn: ReadConnection) -> Response:
+    """One early invoicing job."""
+    record = queries.account_job(conn, tenant=str(tenantLocator), locator=jobLocator,
+                                 early_only=True)
+    return json_response(EarlyInvoicingJobData.of(record))
+
+
+@jobs_router.get("/earlyInvoicing/accounts/{locator}/list",
+                 operation_id="fetchEarlyInvoicingJobsForAccount",
+                 response_model=EarlyInvoicingJobDataList, deprecated=True)
+def fetch_early_invoicing_jobs(tenantLocator: Tenant, locator: Locator, _principal: JobsLister,
+                               page_: ShortPage, conn: ReadConnection) -> Response:
+    """An account's early invoicing jobs, oldest first."""
+    records = queries.account_jobs(conn, tenant=str(tenantLocator), account=locator,
+                                   offset=page_.offset, limit=page_.probe, early_only=True)
+    return list_response(records, page_, EarlyInvoicingJobData.of)
+
+
+@billing_router.post("/invoices/earlyInvoicing", operation_id="initiateEarlyInvoicing",
+                     response_model=EarlyInvoicingResponse)
+def initiate_early_invoicing(request: Request, tenantLocator: Tenant,
+                             body: EarlyInvoicingRequest, principal: InvoiceWriter) -> Response:
+    """Invoice named installments now, whatever their generate time."""
+    runtime = runtime_of(request)
+    with runtime.db.begin() as conn:
+        job, candidates = service.start_early_invoicing(
+            conn, runtime.queue, tenant=str(tenantLocator), created_by=principal.user_id,
+            request=service.EarlyInvoicing(
+                tuple(body.installmentLocators), body.accountLocator, body.invoiceThroughTime,
+                body.invoiceDueTime, body.timezone, body.ignoreHolds))
+    return json_response(EarlyInvoicingResponse(jobLocator=job,
+                                                candidateInstallmentsCount=candidates))
+
+
+@billing_router.get("/invoices/accounts/{accountLocator}/list",
+                    operation_id="fetchInvoicesForAccount", response_model=InvoiceListResponse)
+def fetch_account_invoices(
+    tenantLocator: Tenant, accountLocator: Locator, _principal: InvoiceLister, page_: Paged,
+    conn: ReadConnection,
+    includeZeroAmountInvoices: Annotated[bool, Query(
+        description="Also list invoices whose total is zero.")] = False,
+) -> Response:
+    """An account's invoices, oldest first."""
+    rows = queries.account_invoices(conn, tenant=str(tenantLocator), account=accountLocator,
+                                    offset=page_.offset, limit=page_.probe,
+                                    include_zero=includeZeroAmountInvoices)
+    return list_response(rows, page_, InvoiceSummaryView.of)
+
+
+@billing_router.get("/invoices/{locator}", operation_id="getInvoiceWithItems",
+                    response_model=InvoiceResponse)
+def fetch_invoice(tenantLocator: Tenant, locator: Locator, _principal: InvoiceReader,
+                  conn: ReadConnection) -> Response:
+    """One invoice with its items, and what payments left of each."""
+    record = queries.invoice(conn, tenant=str(tenantLocator), locator=locator)
+    return json_response(InvoiceResponse.of_record(record))

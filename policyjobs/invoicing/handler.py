@@ -1,0 +1,100 @@
+"""The invoicing jobs: a generation run, its instances (one invoice each), and an account's
+immediate or early invoicing.
+
+A run finds the accounts and currencies with installments to invoice by its generate
+time and makes one instance job for each, whose dedupe key keeps a run re-done after a
+crash from making an instance twice. The run waits for its instances; the runs of one
+schedule run one at a time, in order (their ordered key), and the invoicing jobs of one
+account too. Each instance and each account job makes its invoices in one transaction,
+so a job re-run finds them made.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from policyjobs.engine import NIL_UUID, JobContext, NewJob, new_locator
+from policyjobs.installments.service import billable, billable_groups
+from policyjobs.invoicing.models import INSTANCE, InvoicingType, invoicing_jobs
+from policyjobs.invoicing.service import (
+    EarlyInvoicing,
+    Invoicing,
+    account_key,
+    early_billable,
+    invoice,
+)
+
+
+def run_generation(context: JobContext) -> dict[str, Any]:
+    """One run of a tenant's schedule: an instance job per account and currency to invoice."""
+    job = context.job
+    generate_time = datetime.fromisoformat(job.payload["scheduledFor"])
+    with context.db.begin() as conn:
+        groups = billable_groups(conn, tenant=job.tenant, through=generate_time)
+        instances = [
+            NewJob(INSTANCE, job.tenant,
+                   {"accountLocator": account, "currency": currency,
+                    "generateTime": generate_time.isoformat()},
+                   reference_type="account", reference_locator=account,
+                   parent_locator=job.locator, ordered_key=account_key(account),
+                   dedupe_key=f"{job.locator}:{account}:{currency}")
+            for account, currency in groups]
+        made = context.queue.enqueue(conn, instances)
+        fresh = [(new, locator) for new, locator in zip(instances, made, strict=True)
+                 if new.locator == locator]  # not made by an earlier attempt of this run
+        if fresh:
+            conn.execute(invoicing_jobs.insert(), [
+                {"job_locator": locator, "tenant": job.tenant,
+                 "invoicing_type": InvoicingType.SCHEDULED,
+                 "account_locator": new.payload["accountLocator"],
+                 "currency": new.payload["currency"], "generate_time": generate_time,
+                 "invoice_locator": new_locator(), "invoicing_data": {}}
+                for new, locator in fresh])
+    return {"instances": len(instances)}
+
+
+def run_instance(context: JobContext) -> dict[str, Any]:
+    """One invoice of a run: an account's installments in one currency, due by the run."""
+    job = context.job
+    with context.db.begin() as conn:
+        data = conn.execute(sa.select(invoicing_jobs)
+                            .where(invoicing_jobs.c.job_locator == job.locator)).one()
+        found = billable(conn, tenant=job.tenant, account=data.account_locator,
+                         currency=data.currency, through=data.generate_time)
+        made = invoice(_work(context, conn, InvoicingType.SCHEDULED, data.generate_time,
+                             generation_job=job.parent_locator), found,
+                       locator=data.invoice_locator)
+    return {"invoiceLocators": made}
+
+
+def run_account(context: JobContext) -> dict[str, Any]:
+    """An account's immediate or early invoicing: one invoice per currency."""
+    job = context.job
+    now = context.clock.now()
+    with context.db.begin() as conn:
+        data = conn.execute(sa.select(invoicing_jobs)
+                            .where(invoicing_jobs.c.job_locator == job.locator)).one()
+        details = data.invoicing_data
+        if data.invoicing_type == InvoicingType.IMMEDIATE:
+            found = [b for b in billable(conn, tenant=job.tenant, account=data.account_locator,
+                                         through=now)
+                     if b.currency in details["currencies"]]
+            work = _work(context, conn, InvoicingType.IMMEDIATE, now)
+        else:
+            request = EarlyInvoicing.from_json(details)
+            found = early_billable(conn, job.tenant, data.account_locator, request)
+            work = _work(context, conn, InvoicingType.EARLY, now, due_time=request.due_time,
+                         timezone=request.timezone)
+        made = invoice(work, found)
+    return {"invoiceLocators": made}
+
+
+def _work(context: JobContext, conn: sa.Connection, invoicing_type: InvoicingType,
+          generated: datetime, **options: Any) -> Invoicing:
+    job = context.job
+    return Invoicing(conn, context.queue, job.tenant, job.locator, invoicing_type, generated,
+                     context.clock.now(), str(job.payload.get("createdBy", NIL_UUID)),
+                     **options)

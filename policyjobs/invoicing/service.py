@@ -1,0 +1,325 @@
+"""Invoicing: schedules from tenant configurations, invoices from installments, payments.
+
+Every invoice is made by `invoice`, in the transaction of the job that makes it: it locks
+the installments it bills, marks them invoiced through the installments domain, and writes
+the invoice and one item per installment item, whose unique key keeps any installment item
+from being billed twice. An invoice bills one account in one currency; its due time is
+the earliest of its installments', unless early invoicing names one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from babel.numbers import is_currency
+
+from policyjobs.documents.service import on_invoice_generated
+from policyjobs.domain import Intake, JobRef
+from policyjobs.engine import NewJob, new_locator
+from policyjobs.engine.calendar import Daily, known_timezone
+from policyjobs.engine.queue import JobQueue
+from policyjobs.engine.schedules import Schedule
+from policyjobs.exceptions import FieldProblem, InvalidInput
+from policyjobs.installments.inputs import currency_quantum
+from policyjobs.installments.service import Billable, accounts_of, billable, mark_invoiced
+from policyjobs.invoicing.config import InvoicingSection
+from policyjobs.invoicing.events import ImmediateInvoicingEvent, PaymentEvent
+from policyjobs.invoicing.models import (
+    ACCOUNT,
+    GENERATION,
+    InvoiceState,
+    InvoicingType,
+    invoice_generation_references,
+    invoice_items,
+    invoice_payments,
+    invoices,
+    invoicing_jobs,
+)
+from policyjobs.store.reads import in_tenant
+from policyjobs.tenants.config import CoreConfig, StoredConfig
+from policyjobs.tenants.service import active_tenants, get_tenant
+
+
+def schedule_key(tenant: str) -> str:
+    """The key of a tenant's invoice generation schedule."""
+    return f"{GENERATION}:{tenant}"
+
+
+def account_key(account: str) -> str:
+    """The ordered key of an account's invoicing jobs: one runs at a time."""
+    return f"account:{account}"
+
+
+# -- the generation schedule ------------------------------------------------------------------
+
+
+def on_tenant_configured(conn: sa.Connection, queue: JobQueue, tenant: str,
+                         config: StoredConfig) -> None:
+    """Keep the tenant's generation schedule at its time of day, in its timezone."""
+    every = Daily.parse(config.section(InvoicingSection).invoicing.generate_time_of_day,
+                        config.section(CoreConfig).timezone)
+    queue.schedule(conn, Schedule(schedule_key(tenant), tenant, GENERATION, every))
+
+
+def schedule_every_tenant(queue: JobQueue, now: datetime) -> int:
+    """Give every active tenant that lacks one its generation schedule (a tenant made before
+    invoicing was, or by a path that skipped the runtime's hooks); how many were given."""
+    with queue.db.begin() as conn:
+        tenants = {schedule_key(t): t for t in active_tenants(conn)}
+        scheduled = queue.scheduled(conn, list(tenants))
+        missing = [t for key, t in tenants.items() if key not in scheduled]
+        for tenant in missing:
+            on_tenant_configured(conn, queue, tenant, get_tenant(conn, tenant).config)
+    return len(missing)
+
+
+def on_tenant_retired(conn: sa.Connection, queue: JobQueue, tenant: str) -> None:
+    """A retired tenant's schedule stops; its invoices stay."""
+    queue.unschedule(conn, schedule_key(tenant))
+
+
+# -- intake -----------------------------------------------------------------------------------
+
+
+def on_payment(intake: Intake, event: PaymentEvent) -> list[JobRef]:
+    """Record a payment against its invoice, which is settled once payments reach its total."""
+    found = intake.conn.execute(
+        in_tenant(invoices, intake.tenant).where(invoices.c.locator == event.invoiceLocator)
+        .with_for_update()).first()
+    if found is None:
+        raise InvalidInput(f"no invoice {event.invoiceLocator}", [
+            FieldProblem("invoiceLocator", f"no invoice {event.invoiceLocator} in this tenant")])
+    problems = []
+    if event.currency != found.currency:
+        problems.append(FieldProblem("currency", f"the invoice is in {found.currency}, "
+                                                 f"not {event.currency}"))
+    elif event.amount != event.amount.quantize(currency_quantum(found.currency)):
+        problems.append(FieldProblem("amount", f"{event.amount} is finer than "
+                                               f"{found.currency}'s minor unit"))
+    if event.amount <= 0:
+        problems.append(FieldProblem("amount", "a payment is more than zero"))
+    if problems:
+        raise InvalidInput("; ".join(f"{p.field}: {p.message}" for p in problems), problems)
+    now = intake.queue.clock.now()
+    intake.conn.execute(invoice_payments.insert().values(
+        locator=new_locator(), tenant=intake.tenant, invoice_locator=found.locator,
+        amount=event.amount, currency=event.currency, received_at=now,
+        created_by=intake.created_by))
+    paid = found.paid + event.amount
+    settled = found.state == InvoiceState.SETTLED or paid >= found.total
+    intake.conn.execute(invoices.update().where(invoices.c.locator == found.locator).values(
+        paid=paid, state=InvoiceState.SETTLED if settled else InvoiceState.OPEN,
+        settled_time=found.settled_time or (now if settled else None)))
+    return []
+
+
+def on_immediate_invoicing(intake: Intake, event: ImmediateInvoicingEvent) -> list[JobRef]:
+    """An account-level job that invoices, in each currency, what has come due."""
+    problems = [FieldProblem(f"currencies[{i}]", f"{c!r} is not an ISO 4217 currency")
+                for i, c in enumerate(event.currencies) if not is_currency(c)]
+    if problems:
+        raise InvalidInput(problems[0].message, problems)
+    data = {"invoicingType": str(InvoicingType.IMMEDIATE), "accountLocator": event.accountLocator,
+            "currencies": sorted(set(event.currencies))}
+    return [JobRef(ACCOUNT, _account_job(intake.conn, intake.queue, intake.tenant,
+                                         event.accountLocator, InvoicingType.IMMEDIATE, data,
+                                         intake.created_by))]
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyInvoicing:
+    """A request to invoice named installments now, whatever their generate time."""
+
+    installment_locators: Sequence[str]
+    account_locator: str | None = None
+    through: datetime | None = None
+    due_time: datetime | None = None
+    timezone: str | None = None
+    ignore_holds: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EarlyInvoicing:
+        """The request as its job's `invoicingData` keeps it."""
+        def when(key: str) -> datetime | None:
+            return datetime.fromisoformat(data[key]) if data.get(key) else None
+
+        return cls(tuple(data["installmentsToBeInvoiced"]), data["accountLocator"],
+                   when("invoiceThroughTime"), when("invoiceDueTime"), data.get("timezone"),
+                   bool(data.get("ignoreHolds", False)))
+
+
+def start_early_invoicing(conn: sa.Connection, queue: JobQueue, *, tenant: str,
+                          request: EarlyInvoicing, created_by: str) -> tuple[str, int]:
+    """The early-invoicing job of a request, and how many installments it may bill now."""
+    get_tenant(conn, tenant)
+    accounts = sorted(accounts_of(conn, tenant=tenant, locators=request.installment_locators)
+                      | ({request.account_locator} if request.account_locator else set()))
+    if not accounts:
+        raise InvalidInput("name the account, or an installment of it", [FieldProblem(
+            "accountLocator", "required when no named installment exists")])
+    if len(accounts) > 1:
+        raise InvalidInput(f"the installments belong to {len(accounts)} accounts", [FieldProblem(
+            "installmentLocators", f"name installments of one account, not of "
+                                   f"{', '.join(accounts)}")])
+    account = accounts[0]
+    if request.timezone and not known_timezone(request.timezone):
+        raise InvalidInput(f"{request.timezone!r} is not a known IANA timezone", [
+            FieldProblem("timezone", "not a known IANA timezone")])
+    candidates = len(early_billable(conn, tenant, account, request, lock=False))
+    data: dict[str, Any] = {
+        "invoicingType": str(InvoicingType.EARLY), "accountLocator": account,
+        "installmentsToBeInvoiced": list(request.installment_locators)}
+    if request.timezone:
+        data["timezone"] = request.timezone
+    if request.due_time:
+        data["invoiceDueTime"] = request.due_time.isoformat()
+    if request.through:
+        data["invoiceThroughTime"] = request.through.isoformat()
+    data["ignoreHolds"] = request.ignore_holds
+    job = _account_job(conn, queue, tenant, account, InvoicingType.EARLY, data, created_by,
+                       candidates=candidates)
+    return job, candidates
+
+
+def _account_job(conn: sa.Connection, queue: JobQueue, tenant: str, account: str,
+                 invoicing_type: InvoicingType, data: dict[str, Any], created_by: str,
+                 candidates: int = 0) -> str:
+    job = NewJob(ACCOUNT, tenant, {"createdBy": created_by}, reference_type="account",
+                 reference_locator=account, ordered_key=account_key(account),
+                 created_by=created_by)
+    [locator] = queue.enqueue(conn, [job])
+    conn.execute(invoicing_jobs.insert().values(
+        job_locator=locator, tenant=tenant, invoicing_type=invoicing_type,
+        account_locator=account, invoicing_data=data, candidates=candidates))
+    return locator
+
+
+def early_billable(conn: sa.Connection, tenant: str, account: str, request: EarlyInvoicing,
+                   lock: bool = True) -> list[Billable]:
+    """What an early invoicing bills: the named installments, and those generating by its
+    through time."""
+    return billable(conn, tenant=tenant, account=account, through=request.through,
+                    locators=request.installment_locators, lock=lock)
+
+
+# -- invoices ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Invoicing:
+    """Who invoices, how, and when: what every invoice of one job shares."""
+
+    conn: sa.Connection
+    queue: JobQueue
+    tenant: str
+    job_locator: str
+    invoicing_type: InvoicingType
+    generated: datetime
+    now: datetime
+    created_by: str
+    due_time: datetime | None = None
+    timezone: str | None = None
+    generation_job: str | None = None  # the run an instance belongs to
+
+
+def invoice(work: Invoicing, installments: Sequence[Billable],
+            locator: str | None = None) -> list[str]:
+    """Invoice `installments`, one invoice per currency (`locator` names the first); the
+    locators made. A job run again finds its invoices made and makes none."""
+    by_currency: dict[str, list[Billable]] = {}
+    for found in installments:
+        by_currency.setdefault(found.currency, []).append(found)
+    made_before = {row.currency: row.locator for row in work.conn.execute(
+        sa.select(invoices.c.currency, invoices.c.locator)
+        .where(invoices.c.job_locator == work.job_locator))}
+    made = []
+    for currency, group in sorted(by_currency.items()):
+        if currency in made_before:
+            made.append(made_before[currency])
+            continue
+        if (invoiced := _one_invoice(work, currency, group, locator or new_locator())):
+            made.append(invoiced)
+            locator = None
+    return made
+
+
+def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
+                 locator: str) -> str | None:
+    """The invoice of `group`, or None if another invoice took them all first (they are
+    locked by `billable`, so only a caller that did not lock them can see this)."""
+    items = [(found, item, new_locator()) for found in group for item in found.items]
+    taken = set(mark_invoiced(
+        work.conn, tenant=work.tenant, installment_locators=[b.locator for b in group],
+        invoice_locator=locator, now=work.now, by=work.created_by,
+        invoice_items={item.locator: billed for _, item, billed in items}))
+    items = [entry for entry in items if entry[0].locator in taken]
+    group = [found for found in group if found.locator in taken]
+    if not group:
+        return None
+    total = sum((item.amount for _, item, _ in items), Decimal(0))
+    values = {
+        "locator": locator, "tenant": work.tenant, "job_locator": work.job_locator,
+        "invoicing_type": work.invoicing_type, "account_locator": group[0].account_locator,
+        "currency": currency, "timezone": work.timezone or group[0].timezone,
+        "start_time": min(b.installment_start for b in group),
+        "end_time": max(b.installment_end for b in group),
+        "generated_time": work.generated,
+        "due_time": work.due_time or min(b.due_time for b in group),
+        "total": total, "paid": Decimal(0),
+        "state": InvoiceState.SETTLED if total <= 0 else InvoiceState.OPEN,
+        "settled_time": work.now if total <= 0 else None,
+        "created_at": work.now, "created_by": work.created_by,
+    }
+    work.conn.execute(invoices.insert().values(**values))
+    work.conn.execute(invoice_items.insert(), [
+        {"locator": billed, "tenant": work.tenant, "invoice_locator": locator,
+         "installment_locator": found.locator, "installment_item_locator": item.locator,
+         "charge_locator": item.charge_locator, "charge_type": item.charge_type,
+         "element_locator": item.element_locator, "quote_locator": found.quote_locator,
+         "policy_locator": found.policy_locator,
+         "transaction_locator": found.transaction_locator, "amount": item.amount,
+         "created_at": work.now}
+        for found, item, billed in items])
+    if work.generation_job:
+        _link(work, group)
+    config = get_tenant(work.conn, work.tenant).config
+    on_invoice_generated(work.conn, work.queue, tenant=work.tenant, config=config,
+                         invoice=_invoice_context(values, items), created_by=work.created_by)
+    return locator
+
+
+def _link(work: Invoicing, group: list[Billable]) -> None:
+    """Remember that this run invoiced these quotes' and policies' installments."""
+    references = {("quote", b.quote_locator) for b in group if b.quote_locator} | {
+        ("policy", b.policy_locator) for b in group if b.policy_locator}
+    for reference_type, reference_locator in sorted(references):
+        exists = work.conn.execute(sa.select(invoice_generation_references.c.job_locator).where(
+            invoice_generation_references.c.tenant == work.tenant,
+            invoice_generation_references.c.reference_type == reference_type,
+            invoice_generation_references.c.reference_locator == reference_locator,
+            invoice_generation_references.c.job_locator == work.generation_job)).first()
+        if exists is None:
+            work.conn.execute(invoice_generation_references.insert().values(
+                tenant=work.tenant, reference_type=reference_type,
+                reference_locator=reference_locator, job_locator=work.generation_job))
+
+
+def _invoice_context(values: dict[str, Any], items: list[Any]) -> dict[str, Any]:
+    """An invoice as its documents' templates see it."""
+    return {
+        "locator": values["locator"], "accountLocator": values["account_locator"],
+        "currency": values["currency"], "timezone": values["timezone"],
+        "startTime": values["start_time"].isoformat(), "endTime": values["end_time"].isoformat(),
+        "generatedTime": values["generated_time"].isoformat(),
+        "dueTime": values["due_time"].isoformat(), "totalAmount": str(values["total"]),
+        "invoiceItems": [{"locator": billed, "chargeType": item.charge_type,
+                   "chargeLocator": item.charge_locator, "amount": str(item.amount),
+                   "installmentLocator": found.locator,
+                   "policyLocator": found.policy_locator, "quoteLocator": found.quote_locator}
+                  for found, item, billed in items],
+    }

@@ -1,0 +1,29 @@
+"""Events and a tenant configuration for tests of billing: a policy billed monthly in 2027."""
+
+from __future__ import annotations
+
+from typing import Any
+
+START, END = "2027-01-01T05:00:00Z", "2028-01-01T05:00:00Z"  # midnight in New York
+CONFIG = """
+timezone: America/New_York
+currency: USD
+defaultInstallmentPlan: monthly
+installmentPlans:
+  monthly: {cadence: monthly, maxInstallmentsPerTerm: 12, generateLeadDays: 15,
+            dueLeadDays: 0}
+  fullPay: {cadence: fullPay, generateLeadDays: 15}
+invoicing:
+  generateTimeOfDay: "02:00"
+"""
+
+
+def issuance(locator: str, policy: str, amount: str = "1200.00", *, account: str = "A-1",
+             currency: str = "USD", plan: str = "monthly") -> dict[str, Any]:
+    """An issued policy over 2027, billed monthly by default."""
+    return {"type": "transaction", "trigger": "issued", "transactionType": "issuance",
+            "locator": locator, "policyLocator": policy, "termLocator": f"TERM-{policy}",
+            "accountLocator": account, "currency": currency, "installmentPlan": plan,
+            "segments": [{"locator": f"S-{locator}", "startTime": START, "endTime": END,
+                          "charges": [{"locator": f"C-{locator}", "chargeType": "premium",
+                                       "amount": amount}]}]}
