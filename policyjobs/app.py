@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 
 from policyjobs.api.application import create_app
+from policyjobs.delinquency import service as delinquency
 from policyjobs.delinquency.domain import delinquency_domain
 from policyjobs.documents.domain import documents_domain
 from policyjobs.domain import Domain, load_plugin
 from policyjobs.installments.domain import installments_domain
 from policyjobs.intake.domain import intake_domain
 from policyjobs.invoicing.domain import invoicing_domain
+from policyjobs.invoicing.service import InvoiceListeners
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime, tenant_configs
 from policyjobs.settings import Settings
@@ -33,7 +35,8 @@ def product_domains(settings: Settings) -> list[Domain]:
         intake_domain(),
         documents_domain(settings.home),
         installments_domain(),
-        invoicing_domain(),
+        invoicing_domain(InvoiceListeners(made=delinquency.on_invoice_made,
+                                          settled=delinquency.on_invoice_settled)),
         delinquency_domain(),
         *(load_plugin(path) for path in settings.plugin_modules),
     ]

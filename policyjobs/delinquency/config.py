@@ -7,7 +7,15 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from policyjobs.tenants.config import ConfigModel, ConfigSection, Days, Text, reject_repeats
+from policyjobs.documents.config import DocumentFormat
+from policyjobs.tenants.config import (
+    ConfigModel,
+    ConfigSection,
+    Days,
+    Identifier,
+    Text,
+    reject_repeats,
+)
 
 
 class OffsetBasis(StrEnum):
@@ -17,12 +25,23 @@ class OffsetBasis(StrEnum):
     GRACE_PERIOD_END = "gracePeriodEnd"
 
 
+class Notice(ConfigModel):
+    """A document rendered for the invoice when a delinquency event fires."""
+
+    static_name: Identifier
+    name: Text
+    format: DocumentFormat = DocumentFormat.PDF
+    template: Text
+
+
 class DelinquencyEvent(ConfigModel):
-    """A delinquency event fired some days before or after a grace-period boundary."""
+    """A delinquency event fired some days before or after a grace-period boundary, with the
+    notice it renders, if any."""
 
     name: Text
     offset_basis: OffsetBasis
     offset_days: Annotated[int, Field(strict=True)]
+    notice: Notice | None = None
 
 
 class DelinquencyConfig(ConfigModel):

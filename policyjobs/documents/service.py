@@ -77,9 +77,16 @@ def on_invoice_generated(conn: sa.Connection, queue: JobQueue, *, tenant: str,
     the `generated` trigger; their templates see `invoice`, with its items."""
     made = Intake(conn, queue, tenant, config, created_by)
     chosen = _definitions(made, Trigger.GENERATED, (DocumentScope.INVOICE,))
-    if not chosen:
-        return None
-    plan = Planned("invoice", str(invoice["locator"]), chosen, {"invoice": dict(invoice)}, {})
+    return render_for_invoice(made, invoice, chosen) if chosen else None
+
+
+def render_for_invoice(made: Intake, invoice: Mapping[str, Any],
+                       definitions: Sequence[DocumentDefinition],
+                       **context: Any) -> JobRef:
+    """A documents job for an invoice (its `generated` documents, or a notice another
+    domain defines), whose templates see `invoice` and the rest of `context`."""
+    plan = Planned("invoice", str(invoice["locator"]), definitions,
+                   {"invoice": dict(invoice), **context}, {})
     return _create(made, Trigger.GENERATED, [plan])[0]
 
 

@@ -21,6 +21,7 @@ from policyjobs.installments.service import billable, billable_groups
 from policyjobs.invoicing.models import INSTANCE, InvoicingType, invoicing_jobs
 from policyjobs.invoicing.service import (
     EarlyInvoicing,
+    InvoiceListeners,
     Invoicing,
     account_key,
     early_billable,
@@ -56,7 +57,8 @@ def run_generation(context: JobContext) -> dict[str, Any]:
     return {"instances": len(instances)}
 
 
-def run_instance(context: JobContext) -> dict[str, Any]:
+def run_instance(context: JobContext,
+                 listeners: InvoiceListeners = InvoiceListeners()) -> dict[str, Any]:
     """One invoice of a run: an account's installments in one currency, due by the run."""
     job = context.job
     with context.db.begin() as conn:
@@ -65,12 +67,13 @@ def run_instance(context: JobContext) -> dict[str, Any]:
         found = billable(conn, tenant=job.tenant, account=data.account_locator,
                          currency=data.currency, through=data.generate_time)
         made = invoice(_work(context, conn, InvoicingType.SCHEDULED, data.generate_time,
-                             generation_job=job.parent_locator), found,
+                             generation_job=job.parent_locator, listeners=listeners), found,
                        locator=data.invoice_locator)
     return {"invoiceLocators": made}
 
 
-def run_account(context: JobContext) -> dict[str, Any]:
+def run_account(context: JobContext,
+                listeners: InvoiceListeners = InvoiceListeners()) -> dict[str, Any]:
     """An account's immediate or early invoicing: one invoice per currency."""
     job = context.job
     now = context.clock.now()
@@ -82,12 +85,12 @@ def run_account(context: JobContext) -> dict[str, Any]:
             found = [b for b in billable(conn, tenant=job.tenant, account=data.account_locator,
                                          through=now)
                      if b.currency in details["currencies"]]
-            work = _work(context, conn, InvoicingType.IMMEDIATE, now)
+            work = _work(context, conn, InvoicingType.IMMEDIATE, now, listeners=listeners)
         else:
             request = EarlyInvoicing.from_json(details)
             found = early_billable(conn, job.tenant, data.account_locator, request)
             work = _work(context, conn, InvoicingType.EARLY, now, due_time=request.due_time,
-                         timezone=request.timezone)
+                         timezone=request.timezone, listeners=listeners)
         made = invoice(work, found)
     return {"invoiceLocators": made}
 

@@ -9,7 +9,7 @@ the earliest of its installments', unless early invoicing names one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -43,6 +43,35 @@ from policyjobs.invoicing.models import (
 from policyjobs.store.reads import in_tenant
 from policyjobs.tenants.config import CoreConfig, StoredConfig
 from policyjobs.tenants.service import active_tenants, get_tenant
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceMade:
+    """A new invoice, as other domains learn of it."""
+
+    tenant: str
+    locator: str
+    account_locator: str
+    currency: str
+    timezone: str
+    due_time: datetime
+    total: Decimal
+    created_by: str
+
+
+def _ignore(*_: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceListeners:
+    """What other domains do when an invoice is made or settled, in that transaction.
+
+    The composition root wires them, so invoicing need not know who listens.
+    """
+
+    made: Callable[[sa.Connection, JobQueue, InvoiceMade], None] = _ignore
+    settled: Callable[[sa.Connection, JobQueue, str, str], None] = _ignore  # tenant, invoice
 
 
 def schedule_key(tenant: str) -> str:
@@ -86,8 +115,10 @@ def on_tenant_retired(conn: sa.Connection, queue: JobQueue, tenant: str) -> None
 # -- intake -----------------------------------------------------------------------------------
 
 
-def on_payment(intake: Intake, event: PaymentEvent) -> list[JobRef]:
-    """Record a payment against its invoice, which is settled once payments reach its total."""
+def on_payment(intake: Intake, event: PaymentEvent,
+               listeners: InvoiceListeners = InvoiceListeners()) -> list[JobRef]:
+    """Record a payment against its invoice, which is settled once payments reach its total;
+    `listeners` hear of the settlement in the same transaction."""
     found = intake.conn.execute(
         in_tenant(invoices, intake.tenant).where(invoices.c.locator == event.invoiceLocator)
         .with_for_update()).first()
@@ -115,6 +146,8 @@ def on_payment(intake: Intake, event: PaymentEvent) -> list[JobRef]:
     intake.conn.execute(invoices.update().where(invoices.c.locator == found.locator).values(
         paid=paid, state=InvoiceState.SETTLED if settled else InvoiceState.OPEN,
         settled_time=found.settled_time or (now if settled else None)))
+    if settled and found.state != InvoiceState.SETTLED:
+        listeners.settled(intake.conn, intake.queue, intake.tenant, found.locator)
     return []
 
 
@@ -225,6 +258,7 @@ class Invoicing:
     due_time: datetime | None = None
     timezone: str | None = None
     generation_job: str | None = None  # the run an instance belongs to
+    listeners: InvoiceListeners = InvoiceListeners()
 
 
 def invoice(work: Invoicing, installments: Sequence[Billable],
@@ -262,7 +296,7 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
     if not group:
         return None
     total = sum((item.amount for _, item, _ in items), Decimal(0))
-    values = {
+    values: dict[str, Any] = {
         "locator": locator, "tenant": work.tenant, "job_locator": work.job_locator,
         "invoicing_type": work.invoicing_type, "account_locator": group[0].account_locator,
         "currency": currency, "timezone": work.timezone or group[0].timezone,
@@ -290,6 +324,9 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
     config = get_tenant(work.conn, work.tenant).config
     on_invoice_generated(work.conn, work.queue, tenant=work.tenant, config=config,
                          invoice=_invoice_context(values, items), created_by=work.created_by)
+    work.listeners.made(work.conn, work.queue, InvoiceMade(
+        work.tenant, locator, values["account_locator"], currency, values["timezone"],
+        values["due_time"], total, work.created_by))
     return locator
 
 
@@ -307,6 +344,42 @@ def _link(work: Invoicing, group: list[Billable]) -> None:
             work.conn.execute(invoice_generation_references.insert().values(
                 tenant=work.tenant, reference_type=reference_type,
                 reference_locator=reference_locator, job_locator=work.generation_job))
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceStanding:
+    """Where an invoice stands: what other domains may read of it."""
+
+    locator: str
+    account_locator: str
+    currency: str
+    timezone: str
+    due_time: datetime
+    settled: bool
+
+
+def lock_invoice(conn: sa.Connection, *, tenant: str, locator: str) -> InvoiceStanding:
+    """An invoice of the tenant, its row held until the caller's transaction ends, so that a
+    payment settling it and work that depends on whether it is settled take turns."""
+    row = conn.execute(in_tenant(invoices, tenant).where(invoices.c.locator == locator)
+                       .with_for_update()).one()
+    return InvoiceStanding(row.locator, row.account_locator, row.currency, row.timezone,
+                           row.due_time, row.state == InvoiceState.SETTLED)
+
+
+def invoice_context(conn: sa.Connection, *, tenant: str, locator: str) -> dict[str, Any]:
+    """An invoice with its items, as document templates see it."""
+    row = conn.execute(in_tenant(invoices, tenant).where(invoices.c.locator == locator)).one()
+    items = conn.execute(sa.select(invoice_items)
+                         .where(invoice_items.c.invoice_locator == locator)
+                         .order_by(invoice_items.c.locator)).all()
+    values = dict(row._mapping)
+    return {**_invoice_context(values, []), "invoiceState": row.state,
+            "invoiceItems": [{"locator": item.locator, "chargeType": item.charge_type,
+                              "chargeLocator": item.charge_locator, "amount": str(item.amount),
+                              "installmentLocator": item.installment_locator,
+                              "policyLocator": item.policy_locator,
+                              "quoteLocator": item.quote_locator} for item in items]}
 
 
 def _invoice_context(values: dict[str, Any], items: list[Any]) -> dict[str, Any]:

@@ -129,6 +129,18 @@ def read_paths(client: TestClient, tenant: str, headers: dict[str, str]) -> list
               f"{billing}/invoices/accounts/A-1/list?count=20&offset=1",
               f"{billing}/invoices/accounts/A-1/list?includeZeroAmountInvoices=true",
               f"{documents}/invoices/{invoices['items'][0]['locator']}/jobs"]
+    invoice = invoices["items"][0]["locator"]
+    [delinquency] = client.get(f"{billing}/delinquencies/invoices/{invoice}/list",
+                               headers=headers).json()["items"]
+    d = delinquency["locator"]
+    events = client.get(f"{billing}/delinquencies/{d}/events/list", headers=headers).json()
+    paths += [f"{billing}/jobs/delinquencies/{d}/list?count=20&offset=1",
+              f"{billing}/jobs/delinquencies/invoices/{invoice}/list?count=20",
+              f"{billing}/jobs/delinquencies/{d}/events/list?count=20&offset=1",
+              f"{billing}/delinquencies/{d}",
+              f"{billing}/delinquencies/invoices/{invoice}/list?count=20",
+              f"{billing}/delinquencies/events/{events['items'][0]['locator']}",
+              f"{billing}/delinquencies/{d}/events/list?count=20"]
     return paths
 
 

@@ -1,0 +1,59 @@
+"""The delinquency jobs: check an invoice at its due time, end a grace, fire an event.
+
+Each does its work and records its outcome in one transaction, so a job run again after
+its worker died finds the work done and does nothing twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from policyjobs.delinquency import service
+from policyjobs.delinquency.models import delinquency_jobs
+from policyjobs.engine import NIL_UUID, JobContext
+
+
+def run_create(context: JobContext) -> dict[str, Any]:
+    """At an invoice's due time: open a delinquency if the invoice is unsettled."""
+    job = context.job
+    with context.db.begin() as conn:
+        data = _data(conn, job.locator)
+        opened = service.open_delinquency(
+            conn, context.queue, tenant=job.tenant, job_locator=job.locator,
+            invoice_locator=data.invoice_locator, by=str(job.payload.get("createdBy", NIL_UUID)))
+        _record(conn, context, delinquency_locators=opened)
+    return {"delinquencyLocators": opened}
+
+
+def run_grace(context: JobContext) -> dict[str, Any]:
+    """At grace end: lapse the delinquency, or find it settled."""
+    job = context.job
+    with context.db.begin() as conn:
+        outcome = service.end_grace(conn, context.queue, tenant=job.tenant,
+                                    delinquency_locator=str(job.reference_locator))
+        _record(conn, context, outcome=outcome)
+    return {"outcome": outcome}
+
+
+def run_event(context: JobContext) -> dict[str, Any]:
+    """At an event's trigger time: fire it."""
+    job = context.job
+    with context.db.begin() as conn:
+        fired = service.fire_event(conn, context.queue, tenant=job.tenant,
+                                   event_locator=job.payload["delinquencyEventLocator"],
+                                   job_locator=job.locator, by=NIL_UUID)
+        _record(conn, context)
+    return {"triggered": fired}
+
+
+def _data(conn: sa.Connection, job_locator: str) -> Any:
+    return conn.execute(sa.select(delinquency_jobs)
+                        .where(delinquency_jobs.c.job_locator == job_locator)).one()
+
+
+def _record(conn: sa.Connection, context: JobContext, **values: Any) -> None:
+    conn.execute(delinquency_jobs.update()
+                 .where(delinquency_jobs.c.job_locator == context.job.locator)
+                 .values(updated_at=context.clock.now(), **values))

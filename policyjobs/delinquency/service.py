@@ -1,0 +1,346 @@
+"""Delinquencies: opened at an unsettled invoice's due time, ended at grace end, with events.
+
+An invoice that is still unsettled at its due time opens a delinquency in grace; its grace
+ends `gracePeriodDays` local days later, when a grace job lapses it (or finds it settled),
+and each configured event fires at its trigger time, marking itself triggered and
+rendering its notice. A payment that settles the invoice, a hold, a new grace end, a
+request or the tenant's retirement cancels the jobs of pending events, each saying why.
+
+Every change locks in one order: the invoice (as a payment does), then the delinquency,
+then its events. So a payment and a grace end take turns and resolve to one outcome on
+both stores, and no two changes deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from policyjobs.delinquency.config import DelinquencyEvent, DelinquencySection
+from policyjobs.delinquency.events import (
+    DelinquencyEventCancelEvent,
+    DelinquencyHoldEvent,
+    DelinquencyRescheduleEvent,
+)
+from policyjobs.delinquency.models import (
+    CREATE,
+    EVENT,
+    GRACE,
+    CancellationType,
+    DelinquencyState,
+    EventState,
+    JobType,
+    delinquencies,
+    delinquency_events,
+    delinquency_jobs,
+)
+from policyjobs.delinquency.timeline import grace_end, trigger_time
+from policyjobs.documents.config import DocumentDefinition, DocumentScope
+from policyjobs.documents.service import render_for_invoice
+from policyjobs.domain import Intake, JobRef
+from policyjobs.engine import NewJob, new_locator
+from policyjobs.engine.queue import JobQueue
+from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, NotFound
+from policyjobs.intake.events import Trigger
+from policyjobs.invoicing.service import InvoiceMade, invoice_context, lock_invoice
+from policyjobs.store.reads import in_tenant
+from policyjobs.tenants.service import get_tenant
+
+ADVANCE_LAPSE_TO = "issued"  # what DelinquencySettings.advanceLapseTo reports
+
+
+# -- from invoicing ---------------------------------------------------------------------------
+
+
+def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: InvoiceMade) -> None:
+    """Check a new invoice at its due time: a job that opens a delinquency if it is unsettled."""
+    job = NewJob(CREATE, made.tenant, {"createdBy": made.created_by}, reference_type="invoice",
+                 reference_locator=made.locator, run_at=made.due_time,
+                 created_by=made.created_by)
+    [locator] = queue.enqueue(conn, [job])
+    conn.execute(delinquency_jobs.insert().values(
+        job_locator=locator, tenant=made.tenant, job_type=JobType.CREATE,
+        invoice_locator=made.locator, due_time=made.due_time, updated_at=queue.clock.now()))
+
+
+def on_invoice_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
+                       invoice_locator: str) -> None:
+    """A payment settled the invoice: its delinquency in grace is settled, its pending events
+    cancelled. Its grace job still ends the grace, finding it settled."""
+    found = conn.execute(in_tenant(delinquencies, tenant)
+                         .where(delinquencies.c.invoice_locator == invoice_locator)
+                         .with_for_update()).first()
+    if found is None or found.state != DelinquencyState.IN_GRACE:
+        return
+    now = queue.clock.now()
+    conn.execute(delinquencies.update().where(delinquencies.c.locator == found.locator)
+                 .values(state=DelinquencyState.SETTLED, updated_at=now))
+    _cancel_events(conn, queue, found.locator, CancellationType.DELINQUENCY_SETTLED, now)
+
+
+# -- the jobs ---------------------------------------------------------------------------------
+
+
+def open_delinquency(conn: sa.Connection, queue: JobQueue, *, tenant: str, job_locator: str,
+                     invoice_locator: str, by: str) -> list[str]:
+    """At the invoice's due time: a delinquency in grace if it is unsettled; its locators.
+    An invoice has one delinquency at most: a job run again finds it open."""
+    invoice = lock_invoice(conn, tenant=tenant, locator=invoice_locator)
+    if invoice.settled:
+        return []
+    existing = conn.execute(sa.select(delinquencies.c.locator)
+                            .where(delinquencies.c.invoice_locator == invoice_locator)).scalar()
+    if existing is not None:
+        return [str(existing)]
+    settings = get_tenant(conn, tenant).config.section(DelinquencySection).delinquency
+    now, locator = queue.clock.now(), new_locator()
+    start = invoice.due_time
+    end = grace_end(start, settings.grace_period_days, invoice.timezone)
+    grace = NewJob(GRACE, tenant, {}, reference_type="delinquency", reference_locator=locator,
+                   run_at=end, created_by=by)
+    queue.enqueue(conn, [grace])
+    conn.execute(delinquencies.insert().values(
+        locator=locator, tenant=tenant, invoice_locator=invoice_locator,
+        account_locator=invoice.account_locator, timezone=invoice.timezone,
+        state=DelinquencyState.IN_GRACE, grace_start=start, grace_end=end,
+        settings={"gracePeriodDays": settings.grace_period_days,
+                  "lapseTransactionType": settings.lapse_transaction_type,
+                  "advanceLapseTo": ADVANCE_LAPSE_TO, "delinquencyLevel": "invoice"},
+        configured_events=[{"name": e.name, "offsetBasis": str(e.offset_basis),
+                            "offsetDays": e.offset_days} for e in settings.events],
+        grace_job_locator=grace.locator, created_at=now, created_by=by, updated_at=now))
+    _job_data(conn, grace.locator, tenant, JobType.GRACE, now, delinquency_locator=locator)
+    for event in settings.events:
+        _schedule_event(conn, queue, tenant, locator, event,
+                        trigger_time(event, start, end, invoice.timezone), now, by)
+    return [locator]
+
+
+def end_grace(conn: sa.Connection, queue: JobQueue, *, tenant: str,
+              delinquency_locator: str) -> str:
+    """At grace end: the delinquency lapses unless its invoice was settled; the outcome."""
+    invoice_locator = conn.execute(sa.select(delinquencies.c.invoice_locator).where(
+        delinquencies.c.locator == delinquency_locator)).scalar_one()
+    invoice = lock_invoice(conn, tenant=tenant, locator=invoice_locator)
+    found = _lock(conn, tenant, delinquency_locator)
+    if found.state == DelinquencyState.SETTLED or invoice.settled:
+        outcome = DelinquencyState.SETTLED
+    else:
+        outcome = DelinquencyState.LAPSE_TRIGGERED
+    if found.state != outcome:
+        conn.execute(delinquencies.update().where(delinquencies.c.locator == found.locator)
+                     .values(state=outcome, updated_at=queue.clock.now()))
+    return str(outcome)
+
+
+def fire_event(conn: sa.Connection, queue: JobQueue, *, tenant: str, event_locator: str,
+               job_locator: str, by: str) -> bool:
+    """At an event's trigger time: mark it triggered and render its notice; False if it no
+    longer waits for this job (cancelled or moved since), or its delinquency was settled or
+    held. An event fires even once its delinquency lapsed: the scheduler may run a grace end
+    and the events before it in any order after a jump of the clock."""
+    delinquency = _lock(conn, tenant, _event_row(conn, tenant, event_locator).delinquency_locator)
+    event = _event_row(conn, tenant, event_locator, lock=True)
+    if event.state != EventState.ACTIVE or event.job_locator != job_locator:
+        return False
+    if delinquency.state == DelinquencyState.SETTLED or delinquency.held_at is not None:
+        return False
+    now = queue.clock.now()
+    conn.execute(delinquency_events.update().where(delinquency_events.c.locator == event_locator)
+                 .values(state=EventState.TRIGGERED, triggered_at=now, updated_at=now,
+                         updated_by=by))
+    if event.notice:
+        _render_notice(conn, queue, tenant, delinquency, event, by)
+    return True
+
+
+def _render_notice(conn: sa.Connection, queue: JobQueue, tenant: str, delinquency: Any,
+                   event: Any, by: str) -> None:
+    notice = event.notice
+    definition = DocumentDefinition(static_name=notice["staticName"], name=notice["name"],
+                                    trigger=Trigger.GENERATED, scope=DocumentScope.INVOICE,
+                                    format=notice["format"], template=notice["template"])
+    made = Intake(conn, queue, tenant, get_tenant(conn, tenant).config, by)
+    invoice = invoice_context(conn, tenant=tenant, locator=delinquency.invoice_locator)
+    render_for_invoice(made, invoice, [definition],
+                       delinquency={"locator": delinquency.locator,
+                                    "state": delinquency.state,
+                                    "graceStartedAt": delinquency.grace_start.isoformat(),
+                                    "graceEndAt": delinquency.grace_end.isoformat()},
+                       delinquencyEvent={"locator": event.locator, "name": event.name,
+                                         "triggerTime": event.trigger_time.isoformat()})
+
+
+# -- requests from intake ---------------------------------------------------------------------
+
+
+def on_hold(intake: Intake, event: DelinquencyHoldEvent) -> list[JobRef]:
+    """Hold a delinquency in grace: its pending events and its lapse wait no more."""
+    found = _pending(intake, event.delinquencyLocator, "held")
+    now = intake.queue.clock.now()
+    conn = intake.conn
+    conn.execute(delinquencies.update().where(delinquencies.c.locator == found.locator)
+                 .values(held_at=now, updated_at=now))
+    _cancel_events(conn, intake.queue, found.locator, CancellationType.DELINQUENCY_HELD, now)
+    intake.queue.cancel(conn, [found.grace_job_locator])
+    return []
+
+
+def on_reschedule(intake: Intake, event: DelinquencyRescheduleEvent) -> list[JobRef]:
+    """Move a delinquency's grace end: a new grace job, and new jobs for the pending events
+    whose trigger time moves; the old jobs are cancelled, naming the new ones."""
+    found = _pending(intake, event.delinquencyLocator, "rescheduled")
+    end: datetime = event.graceEndTime
+    if end <= found.grace_start:
+        raise InvalidInput("the grace cannot end before it starts", [FieldProblem(
+            "graceEndTime", f"must be after the grace start {found.grace_start.isoformat()}")])
+    conn, queue, now, by = intake.conn, intake.queue, intake.queue.clock.now(), intake.created_by
+    grace = NewJob(GRACE, intake.tenant, {}, reference_type="delinquency",
+                   reference_locator=found.locator, run_at=end, created_by=by)
+    queue.cancel(conn, [found.grace_job_locator])
+    queue.enqueue(conn, [grace])
+    _job_data(conn, grace.locator, intake.tenant, JobType.GRACE, now,
+              delinquency_locator=found.locator)
+    conn.execute(delinquencies.update().where(delinquencies.c.locator == found.locator)
+                 .values(grace_end=end, grace_job_locator=grace.locator, updated_at=now))
+    made = [JobRef(GRACE, grace.locator)]
+    configured = {e["name"]: DelinquencyEvent.model_validate(e)
+                  for e in found.configured_events}
+    for row in _active_events(conn, found.locator):
+        moved = trigger_time(configured[row.name], found.grace_start, end, found.timezone) \
+            if row.name in configured else row.trigger_time
+        if moved == row.trigger_time:
+            continue
+        job = _event_job(intake.tenant, found.locator, row.locator, moved, by)
+        queue.enqueue(conn, [job])
+        _job_data(conn, job.locator, intake.tenant, JobType.EVENT, now,
+                  delinquency_locator=found.locator, event_locator=row.locator,
+                  trigger_time=moved, updated_event_locators=[row.locator])
+        _cancel_job(conn, queue, row.job_locator, CancellationType.RESCHEDULED, now,
+                    rescheduled_by=job.locator)
+        conn.execute(delinquency_events.update()
+                     .where(delinquency_events.c.locator == row.locator)
+                     .values(trigger_time=moved, job_locator=job.locator, updated_at=now,
+                             updated_by=by))
+        made.append(JobRef(EVENT, job.locator))
+    return made
+
+
+def on_event_cancel(intake: Intake, event: DelinquencyEventCancelEvent) -> list[JobRef]:
+    """Cancel one pending delinquency event, at a request."""
+    try:
+        first = _event_row(intake.conn, intake.tenant, event.delinquencyEventLocator)
+    except NotFound:
+        raise InvalidInput(f"no delinquency event {event.delinquencyEventLocator}", [
+            FieldProblem("delinquencyEventLocator", "no such delinquency event")]) from None
+    _lock(intake.conn, intake.tenant, first.delinquency_locator)  # as a payment locks: first
+    row = _event_row(intake.conn, intake.tenant, first.locator, lock=True)
+    if row.state != EventState.ACTIVE:
+        raise Conflict(f"delinquency event {row.locator} is already {row.state}: "
+                       "there is nothing to cancel")
+    now = intake.queue.clock.now()
+    _cancel_job(intake.conn, intake.queue, row.job_locator,
+                CancellationType.CANCELLATION_REQUESTED, now)
+    intake.conn.execute(delinquency_events.update()
+                        .where(delinquency_events.c.locator == row.locator)
+                        .values(state=EventState.CANCELLED, updated_at=now,
+                                updated_by=intake.created_by))
+    return []
+
+
+def on_tenant_retired(conn: sa.Connection, queue: JobQueue, tenant: str) -> None:
+    """A retired tenant's pending delinquency events and grace ends are cancelled."""
+    now = queue.clock.now()
+    for row in conn.execute(in_tenant(delinquencies, tenant)
+                            .where(delinquencies.c.state == DelinquencyState.IN_GRACE)
+                            .with_for_update()).all():
+        _cancel_events(conn, queue, row.locator, CancellationType.TENANT_RETIRED, now)
+        queue.cancel(conn, [row.grace_job_locator])
+
+
+# -- shared steps -----------------------------------------------------------------------------
+
+
+def _pending(intake: Intake, locator: str, what: str) -> Any:
+    """A delinquency of the tenant still in grace and not held, locked; 400 or 409 if not."""
+    found = intake.conn.execute(in_tenant(delinquencies, intake.tenant)
+                                .where(delinquencies.c.locator == locator)
+                                .with_for_update()).first()
+    if found is None:
+        raise InvalidInput(f"no delinquency {locator}", [
+            FieldProblem("delinquencyLocator", "no such delinquency")])
+    if found.state != DelinquencyState.IN_GRACE:
+        raise Conflict(f"delinquency {locator} is already {found.state}; it cannot be {what}")
+    if found.held_at is not None:
+        raise Conflict(f"delinquency {locator} is held; it cannot be {what}")
+    return found
+
+
+def _lock(conn: sa.Connection, tenant: str, locator: str) -> Any:
+    found = conn.execute(in_tenant(delinquencies, tenant)
+                         .where(delinquencies.c.locator == locator).with_for_update()).first()
+    if found is None:
+        raise NotFound(f"no delinquency {locator}")
+    return found
+
+
+def _event_row(conn: sa.Connection, tenant: str, locator: str, lock: bool = False) -> Any:
+    """A delinquency event of the tenant; lock it only once its delinquency is locked."""
+    query = in_tenant(delinquency_events, tenant).where(delinquency_events.c.locator == locator)
+    found = conn.execute(query.with_for_update() if lock else query).first()
+    if found is None:
+        raise NotFound(f"no delinquency event {locator}")
+    return found
+
+
+def _active_events(conn: sa.Connection, delinquency_locator: str) -> Sequence[Any]:
+    return conn.execute(sa.select(delinquency_events)
+                        .where(delinquency_events.c.delinquency_locator == delinquency_locator,
+                               delinquency_events.c.state == EventState.ACTIVE)
+                        .order_by(delinquency_events.c.locator)).all()
+
+
+def _cancel_events(conn: sa.Connection, queue: JobQueue, delinquency_locator: str,
+                   why: CancellationType, now: datetime) -> None:
+    """Cancel the jobs of the delinquency's pending events, and the events."""
+    for row in _active_events(conn, delinquency_locator):
+        _cancel_job(conn, queue, row.job_locator, why, now)
+        conn.execute(delinquency_events.update()
+                     .where(delinquency_events.c.locator == row.locator)
+                     .values(state=EventState.CANCELLED, updated_at=now))
+
+
+def _cancel_job(conn: sa.Connection, queue: JobQueue, job_locator: str, why: CancellationType,
+                now: datetime, rescheduled_by: str | None = None) -> None:
+    queue.cancel(conn, [job_locator])
+    conn.execute(delinquency_jobs.update().where(delinquency_jobs.c.job_locator == job_locator)
+                 .values(cancellation_type=why, rescheduled_by_locator=rescheduled_by,
+                         updated_at=now))
+
+
+def _schedule_event(conn: sa.Connection, queue: JobQueue, tenant: str, delinquency: str,
+                    config: DelinquencyEvent, when: datetime, now: datetime, by: str) -> None:
+    locator = new_locator()
+    job = _event_job(tenant, delinquency, locator, when, by)
+    queue.enqueue(conn, [job])
+    conn.execute(delinquency_events.insert().values(
+        locator=locator, tenant=tenant, delinquency_locator=delinquency, name=config.name,
+        state=EventState.ACTIVE, trigger_time=when, job_locator=job.locator,
+        notice=config.notice.model_dump(mode="json", by_alias=True) if config.notice else None,
+        created_at=now, created_by=by, updated_at=now, updated_by=by))
+    _job_data(conn, job.locator, tenant, JobType.EVENT, now, delinquency_locator=delinquency,
+              event_locator=locator, trigger_time=when)
+
+
+def _event_job(tenant: str, delinquency: str, event: str, when: datetime, by: str) -> NewJob:
+    return NewJob(EVENT, tenant, {"delinquencyEventLocator": event}, run_at=when,
+                  reference_type="delinquency", reference_locator=delinquency, created_by=by)
+
+
+def _job_data(conn: sa.Connection, job_locator: str, tenant: str, job_type: JobType,
+              now: datetime, **values: Any) -> None:
+    conn.execute(delinquency_jobs.insert().values(
+        job_locator=job_locator, tenant=tenant, job_type=job_type, updated_at=now, **values))
