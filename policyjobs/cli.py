@@ -112,9 +112,17 @@ def serve(
 def worker(
     concurrency: Annotated[int | None, typer.Option(min=1, max=256,
                                                     help="Handler threads.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        min=1, max=65535, help="Serve /metrics for Prometheus on this port.")] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address of the metrics port.")] =
+        "127.0.0.1",
 ) -> None:
     """Run workers and the scheduler only, until SIGTERM or Ctrl-C; migrates first."""
     runtime = _store_command(_settings())
+    if metrics_port is not None:
+        from policyjobs.api.observability import serve_metrics
+
+        serve_metrics(metrics_host, metrics_port, runtime.queue.collector())
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

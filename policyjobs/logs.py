@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
@@ -15,11 +16,17 @@ _SHARED: list[structlog.types.Processor] = [
 ]
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    """Send every log line, ours and our libraries', to stderr as JSON (or for a console)."""
+def configure_logging(level: str = "info", fmt: str = "json",
+                      stream: TextIO | None = None) -> None:
+    """Send every log line, ours and our libraries', to `stream` (stderr) as JSON, or for a
+    console."""
+    stream = stream or sys.stderr
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # A plain traceback: a rich one shows local variables, which may hold a token or
+        # an event's data.
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty(),
+                                           exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[*_SHARED, structlog.processors.format_exc_info,
@@ -28,7 +35,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         foreign_pre_chain=_SHARED,

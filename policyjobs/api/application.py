@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
 
 from policyjobs.api import problems
 from policyjobs.api.admin import admin_router, clock_router, health_router
 from policyjobs.api.limits import BodyLimit
+from policyjobs.api.observability import Observe, metrics_app
 from policyjobs.api.openapi import build_openapi
 from policyjobs.runtime import Runtime
 
@@ -57,11 +57,12 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
     for domain in runtime.domains:
         for router in domain.routers:
             app.include_router(router)
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", metrics_app(runtime.queue.collector()))
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit)
+    app.add_middleware(Observe)
     return app

@@ -26,7 +26,7 @@ from policyjobs.documents.render import CONTENT_TYPES, EXTENSIONS, RenderError
 from policyjobs.documents.renderers import Renderers, RenderTimeout
 from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import Storage
-from policyjobs.engine import JobContext, PermanentJobError, Postpone, new_locator
+from policyjobs.engine import JobContext, PermanentJobError, Postpone, metrics, new_locator
 
 log = structlog.get_logger("policyjobs.documents")
 
@@ -125,6 +125,7 @@ def _time_out(context: JobContext, reason: str) -> NoReturn:
                      .where(documents_jobs.c.job_locator == context.job.locator,
                             documents_jobs.c.timed_out_at.is_(None))
                      .values(timed_out_at=context.clock.now()))
+    metrics.TIMED_OUT.inc(context.job.kind)
     raise Postpone(reason)
 
 

@@ -172,12 +172,12 @@ class Backend(ABC):
             })
 
     def rescue(self, conn: sa.Connection, *, now: datetime,
-               wall_now: datetime) -> list[tuple[str, str, str, str | None]]:
-        """Re-queue or fail jobs with expired leases: (locator, kind, status, parent)."""
+               wall_now: datetime) -> list[tuple[str, str, str, str | None, str]]:
+        """Re-queue or fail jobs with expired leases: (locator, kind, status, parent, tenant)."""
         rows = self.run(conn, "rescue", {
             "now": self.time(now), "at": now.isoformat(), "wall_now": self.time(wall_now),
         }).all()
-        return [(str(r[0]), str(r[1]), str(r[2]), r[3]) for r in rows]
+        return [(str(r[0]), str(r[1]), str(r[2]), r[3], str(r[4])) for r in rows]
 
     # -- the rest ---------------------------------------------------------------------------
 
@@ -213,6 +213,15 @@ class Backend(ABC):
     def resign(self, conn: sa.Connection, *, name: str, owner: str) -> None:
         """Give up leadership `name`."""
         self.run(conn, "resign", {"name": name, "owner": owner})
+
+    def queue_depth(self, conn: sa.Connection, now: datetime) -> list[tuple[str, int, datetime]]:
+        """(kind, count, oldest run-at) of the due, queued jobs among the oldest 10,000."""
+        rows = self.run(conn, "queue_depth", {"now": self.time(now)}).all()
+        return [(str(r[0]), int(r[1]), self.from_time(r[2])) for r in rows]
+
+    def from_time(self, value: Any) -> datetime:
+        """A time as this dialect returns it from plain SQL, as an aware datetime."""
+        return value  # type: ignore[no-any-return]
 
     def busy(self, conn: sa.Connection, now: datetime) -> bool:
         """Whether a job is executing or due by `now`."""

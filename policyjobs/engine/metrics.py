@@ -1,8 +1,22 @@
-"""The engine's Prometheus counters, labelled by job kind."""
+"""The engine's Prometheus metrics: counters by job kind, and the queue's depth and lag.
 
+The counters count what this process did. The queue's gauges are read from the store
+when scraped, at most every few seconds, from the oldest due jobs only, so a scrape costs
+the same whatever the backlog.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 
 class ByKind:
@@ -27,4 +41,47 @@ FAILED = ByKind(Counter("policyjobs_jobs_failed", "Jobs that failed for good.", 
 RETRIED = ByKind(Counter("policyjobs_jobs_retried", "Failed attempts queued again.", ["kind"]))
 RESCUED = ByKind(Counter("policyjobs_jobs_rescued", "Jobs taken back from a dead worker.",
                           ["kind"]))
+TIMED_OUT = ByKind(Counter("policyjobs_jobs_timed_out",
+                           "Jobs that ran out of time and wait for a retrigger.", ["kind"]))
+
+DEPTH_SAMPLE = 10_000  # the oldest due jobs a scrape looks at, at most
+
+
+class QueueCollector(Collector):
+    """The due, queued jobs by kind, and how long the oldest of each has waited.
+
+    `read` returns (kind, count, oldest run-at) among the `DEPTH_SAMPLE` oldest due jobs,
+    so the depth it reports is capped there; results are kept for `ttl` seconds.
+    """
+
+    def __init__(self, read: Callable[[], list[tuple[str, int, datetime]]],
+                 now: Callable[[], datetime], kinds: Callable[[], tuple[str, ...]],
+                 ttl: float = 5.0) -> None:
+        self._read, self._now, self._kinds, self._ttl = read, now, kinds, ttl
+        self._lock = threading.Lock()
+        self._cached: list[tuple[str, int, datetime]] = []
+        self._read_at = float("-inf")
+
+    def collect(self) -> Iterator[Metric]:
+        """The two gauge families, from the store or the cache."""
+        with self._lock:
+            if time.monotonic() - self._read_at > self._ttl:
+                try:
+                    self._cached = self._read()
+                except sa.exc.DBAPIError:
+                    self._cached = []  # the store is down: /health says so
+                self._read_at = time.monotonic()
+            found = {kind: (count, oldest) for kind, count, oldest in self._cached}
+        depth = GaugeMetricFamily("policyjobs_queue_depth",
+                                  f"Due jobs waiting for a worker (counted up to {DEPTH_SAMPLE}).",
+                                  labels=["kind"])
+        lag = GaugeMetricFamily("policyjobs_queue_oldest_due_seconds",
+                                "How long the oldest due job has waited.", labels=["kind"])
+        now = self._now()
+        for kind in sorted({*self._kinds(), *found}):
+            count, oldest = found.get(kind, (0, now))
+            depth.add_metric([kind], count)
+            lag.add_metric([kind], max((now - oldest).total_seconds(), 0.0))
+        yield depth
+        yield lag
 

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -15,8 +15,10 @@ from policyjobs.engine import metrics, schedules
 from policyjobs.engine.backend import Backend, backend_for
 from policyjobs.engine.clock import Clock
 from policyjobs.engine.jobs import JobStatus, NewJob
+from policyjobs.engine.metrics import QueueCollector
 from policyjobs.engine.registry import Registry
 from policyjobs.engine.schedules import Schedule
+from policyjobs.engine.schema import READ_ONLY
 
 _WAKE_FLAG = "policyjobs_wake"
 
@@ -161,6 +163,14 @@ class JobQueue:
         """Wake every worker when `conn`'s transaction commits, as after moving the clock."""
         self.backend.notify(conn)
         conn.info[_WAKE_FLAG] = True
+
+    def collector(self) -> QueueCollector:
+        """A Prometheus collector of this queue's depth and lag, by kind."""
+        def read() -> list[tuple[str, int, datetime]]:
+            with self.db.execution_options(**{READ_ONLY: True}).connect() as conn:
+                return self.backend.queue_depth(conn, self.clock.now())
+
+        return QueueCollector(read, self.clock.now, lambda: self.registry.kinds)
 
     def busy(self) -> bool:
         """Whether a job is executing or due by the clock."""

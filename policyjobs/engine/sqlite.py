@@ -29,6 +29,10 @@ class SQLiteBackend(Backend):
         """UTC text that sorts in time order."""
         return value.astimezone(UTC).strftime(_TIME_FORMAT)
 
+    def from_time(self, value: Any) -> datetime:
+        """The text form back as an aware datetime."""
+        return _parse_time(value)
+
     def claimed(self, row: Sequence[Any]) -> ClaimedJob:
         """Decode the JSON payload and the text times."""
         (job_id, locator, tenant, kind, ref_type, ref_locator, parent, attempt, max_attempts,

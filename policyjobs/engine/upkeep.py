@@ -96,14 +96,15 @@ class Upkeep:
             now = self.queue.clock.now()
             with self.queue.db.begin() as conn:
                 rows = self.queue.backend.rescue(conn, now=now, wall_now=wall_now())
-                failed_parents = [p for _, _, status, p in rows if p and status == JobStatus.FAILED]
+                failed_parents = [p for _, _, status, p, _ in rows
+                                  if p and status == JobStatus.FAILED]
                 self.queue.backend.resolve_waiting(conn, failed_parents, now)
                 if rows:
                     self.queue.wake(conn)
-            for locator, kind, status, _ in rows:
+            for locator, kind, status, _, tenant in rows:
                 metrics.RESCUED.inc(kind)
-                log.warning("rescued job from a dead worker", job=locator, kind=kind,
-                            status=status)
+                log.warning("rescued job from a dead worker", tenant=tenant, job=locator,
+                            kind=kind, status=status)
             total += len(rows)
             if len(rows) < 500:
                 return total

@@ -32,13 +32,6 @@ from policyjobs.engine.registry import JobContext
 log = structlog.get_logger("policyjobs.worker")
 
 
-def _log_for(job: ClaimedJob) -> structlog.stdlib.BoundLogger:
-    """The log, bound to a job's tenant, locator, kind and attempt."""
-    bound: structlog.stdlib.BoundLogger = log.bind(
-        tenant=job.tenant, job=job.locator, kind=job.kind, attempt=job.attempt)
-    return bound
-
-
 class ClaimAhead:
     """How many jobs a worker claims beyond its free handler threads.
 
@@ -273,22 +266,27 @@ class Worker:
             self._signal.set()
 
     def _execute(self, job: ClaimedJob) -> Outcome:
+        with structlog.contextvars.bound_contextvars(tenant=job.tenant, job=job.locator,
+                                                     kind=job.kind, attempt=job.attempt):
+            return self._run(job)
+
+    def _run(self, job: ClaimedJob) -> Outcome:
         context = JobContext(job=job, db=self.queue.db, clock=self.queue.clock, queue=self.queue)
         try:
             result = self.queue.registry.kind(job.kind).handler(context)
         except Postpone as exc:
-            _log_for(job).info("job postponed", reason=str(exc))
+            log.info("job postponed", reason=str(exc))
             return Outcome(job, error=str(exc), postponed=True, until=exc.until)
         except PermanentJobError as exc:
-            _log_for(job).warning("job failed for good", error=str(exc))
+            log.warning("job failed for good", error=str(exc))
             return Outcome(job, error=str(exc) or type(exc).__name__, permanent=True)
         except Exception as exc:
-            _log_for(job).warning("job attempt failed", error=str(exc), exc_info=True)
+            log.warning("job attempt failed", error=str(exc), exc_info=True)
             return Outcome(job, error=f"{type(exc).__name__}: {exc}")
         try:
             return Outcome(job, result=json_text(result))
         except TypeError as exc:
-            _log_for(job).error("job result is not JSON", error=str(exc))
+            log.error("job result is not JSON", error=str(exc))
             return Outcome(job, error=f"the handler's result is not JSON: {exc}", permanent=True)
 
     # -- side threads -----------------------------------------------------------------------------

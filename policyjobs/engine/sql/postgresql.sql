@@ -168,7 +168,7 @@ WHERE j.id IN (SELECT id FROM jobs
                WHERE status = 'leased' AND lease_expires_at < %(wall_now)s
                ORDER BY id LIMIT 500
                FOR UPDATE SKIP LOCKED)
-RETURNING j.locator, j.kind, j.status, j.parent_locator;
+RETURNING j.locator, j.kind, j.status, j.parent_locator, j.tenant;
 
 -- name: cancel
 -- Cancels jobs that have not started, or wait only on children or on their ordered key.
@@ -206,6 +206,14 @@ RETURNING owner;
 -- name: resign
 -- Gives up the named leadership.
 DELETE FROM engine_leaders WHERE name = %(name)s AND owner = %(owner)s;
+
+-- name: queue_depth
+-- The due, queued jobs by kind among the oldest 10,000: how many, and the oldest run-at.
+SELECT kind, count(*), min(run_at) FROM (
+    SELECT kind, run_at FROM jobs WHERE status = 'queued' AND run_at <= %(now)s
+    ORDER BY run_at, id LIMIT 10000
+) AS due
+GROUP BY kind;
 
 -- name: busy
 -- Whether a job is executing or due by the clock, or a schedule is due to make one.

@@ -127,7 +127,7 @@ SET status = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'queued' END,
 WHERE id IN (SELECT id FROM jobs
              WHERE status = 'leased' AND lease_expires_at < :wall_now
              ORDER BY id LIMIT 500)
-RETURNING locator, kind, status, parent_locator;
+RETURNING locator, kind, status, parent_locator, tenant;
 
 -- name: cancel
 -- Cancels jobs that have not started, or wait only on children or on their ordered key.
@@ -166,6 +166,14 @@ RETURNING owner;
 -- name: resign
 -- Gives up the named leadership.
 DELETE FROM engine_leaders WHERE name = :name AND owner = :owner;
+
+-- name: queue_depth
+-- The due, queued jobs by kind among the oldest 10,000: how many, and the oldest run-at.
+SELECT kind, count(*), min(run_at) FROM (
+    SELECT kind, run_at FROM jobs WHERE status = 'queued' AND run_at <= :now
+    ORDER BY run_at, id LIMIT 10000
+) AS due
+GROUP BY kind;
 
 -- name: busy
 -- Whether a job is executing or due by the clock, or a schedule is due to make one.
