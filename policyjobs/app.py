@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 
 from policyjobs.api.application import create_app
+from policyjobs.dashboard.domain import dashboard_domain
 from policyjobs.delinquency import service as delinquency
 from policyjobs.delinquency.domain import delinquency_domain
 from policyjobs.documents.domain import documents_domain
+from policyjobs.documents.storage import storage_for
 from policyjobs.domain import Domain, load_plugin
 from policyjobs.installments.domain import installments_domain
 from policyjobs.intake.domain import intake_domain
@@ -31,13 +33,15 @@ RUN_WORKERS_VARIABLE = "POLICYJOBS_SERVE_RUN_WORKERS"  # set by `serve --process
 
 def product_domains(settings: Settings) -> list[Domain]:
     """The domains the product ships, then those `POLICYJOBS_PLUGINS` names."""
+    storage = storage_for(settings.home)  # rendered files, which the dashboard serves too
     return [
         intake_domain(),
-        documents_domain(settings.home),
+        documents_domain(storage),
         installments_domain(),
         invoicing_domain(InvoiceListeners(made=delinquency.on_invoice_made,
                                           settled=delinquency.on_invoice_settled)),
         delinquency_domain(),
+        dashboard_domain(storage),
         *(load_plugin(path) for path in settings.plugin_modules),
     ]
 

@@ -36,7 +36,13 @@ async def authenticate(
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("a bearer token is required")
-    runtime, text = runtime_of(request), credentials.credentials
+    return await principal_of(request, credentials.credentials)
+
+
+async def principal_of(request: Request, text: str) -> Principal:
+    """The principal of token `text`, or `Unauthenticated`: from the runtime's cache of
+    tokens verified lately, on the event loop, or from the store, in the thread pool."""
+    runtime = runtime_of(request)
     principal = runtime.tokens.get(text, runtime.clock.now())
     if principal is None:
         principal = await run_in_threadpool(_verify, runtime, text)

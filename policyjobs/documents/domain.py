@@ -3,7 +3,6 @@ section and permissions, and the renderer processes it stops when the runtime cl
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from policyjobs.documents import service
@@ -12,16 +11,15 @@ from policyjobs.documents.endpoints import documents_router
 from policyjobs.documents.handler import render_documents
 from policyjobs.documents.models import KIND
 from policyjobs.documents.renderers import Renderers, RendererSettings
-from policyjobs.documents.storage import storage_for
+from policyjobs.documents.storage import Storage
 from policyjobs.domain import Domain, EventType
 from policyjobs.engine import JobContext, JobKind
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
 
 
-def documents_domain(home: Path) -> Domain:
-    """The documents domain, storing files under `home`, rendering with as many renderers
+def documents_domain(storage: Storage) -> Domain:
+    """The documents domain, storing files in `storage`, rendering with as many renderers
     as `POLICYJOBS_RENDERERS` says (one per core by default)."""
-    storage = storage_for(home)
     renderers = Renderers(RendererSettings().renderers)
 
     def handle(context: JobContext) -> Any:

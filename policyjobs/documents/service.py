@@ -193,6 +193,34 @@ def document_file(storage: Storage, row: Any) -> StoredFile:
                       row.storage_key.rsplit("/", 1)[-1])
 
 
+def timed_out_jobs(conn: sa.Connection, *, tenant: str, limit: int) -> list[str]:
+    """The tenant's documents jobs that timed out and wait for a retrigger, newest first."""
+    return list(conn.execute(
+        sa.select(documents_jobs.c.job_locator)
+        .join(jobs, jobs.c.locator == documents_jobs.c.job_locator)
+        .where(documents_jobs.c.tenant == tenant, documents_jobs.c.timed_out_at.is_not(None),
+               jobs.c.status.in_([str(s) for s in ACTIVE_STATUSES]))
+        .order_by(documents_jobs.c.job_locator.desc()).limit(limit)).scalars())
+
+
+def documents_of_job(conn: sa.Connection, *, tenant: str, job_locator: str) -> Sequence[Any]:
+    """A documents job's documents, oldest first."""
+    return conn.execute(sa.select(documents).where(documents.c.tenant == tenant,
+                                                   documents.c.job_locator == job_locator)
+                        .order_by(documents.c.locator)).all()
+
+
+def document(conn: sa.Connection, *, tenant: str, locator: str) -> Any:
+    """A document of the tenant, or `NotFound`."""
+    return queries.document_row(conn, tenant=tenant, locator=locator)
+
+
+def retriggerable(conn: sa.Connection, *, status: str, job_locator: str) -> bool:
+    """Whether a documents job may be re-run: it failed, or it timed out and waits."""
+    return status == JobStatus.FAILED or (
+        status in ACTIVE_STATUSES and queries.timed_out(conn, job_locator))
+
+
 def job_problems(row: Any) -> str | None:
     """A documents job's `processingErrors`: each failed attempt's error and, while it
     waits for a retrigger, that it timed out."""

@@ -1,0 +1,104 @@
+"""What the dashboard reads of jobs, always within one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from policyjobs.engine import public_status
+from policyjobs.engine.jobs import ACTIVE_STATUSES, JobStatus
+from policyjobs.engine.schema import jobs
+from policyjobs.store.reads import found
+
+Row = sa.Row[Any]
+PAGE = 25
+_SHOWN = [jobs.c[name] for name in (
+    "locator", "kind", "reference_type", "reference_locator", "parent_locator", "status",
+    "attempt", "max_attempts", "errors", "created_at", "started_at", "finished_at")]
+
+
+def counts(conn: sa.Connection, *, tenant: str) -> dict[str, dict[str, int]]:
+    """How many jobs of each kind the tenant has, by engine status."""
+    found_: dict[str, dict[str, int]] = {}
+    for kind, status, count in conn.execute(
+            sa.select(jobs.c.kind, jobs.c.status, sa.func.count())
+            .where(jobs.c.tenant == tenant).group_by(jobs.c.kind, jobs.c.status)):
+        found_.setdefault(kind, {})[status] = count
+    return found_
+
+
+def per_day(conn: sa.Connection, *, tenant: str, now: datetime,
+            days: int = 14) -> tuple[list[str], dict[str, dict[str, int]]]:
+    """The last `days` days (UTC dates, oldest first) and the jobs made on each, by the
+    status the API shows."""
+    first = (now - timedelta(days=days - 1)).date()
+    dates = [(first + timedelta(days=n)).isoformat() for n in range(days)]
+    start = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
+    made: dict[str, dict[str, int]] = {}
+    for created, status in conn.execute(sa.select(jobs.c.created_at, jobs.c.status)
+                                        .where(jobs.c.tenant == tenant,
+                                               jobs.c.created_at >= start)):
+        day = made.setdefault(created.date().isoformat(), {})
+        shown = public_status(status)
+        day[shown] = day.get(shown, 0) + 1
+    return dates, made
+
+
+def failed(conn: sa.Connection, *, tenant: str, limit: int = 10) -> Sequence[Row]:
+    """The tenant's jobs that failed, latest first."""
+    return conn.execute(sa.select(*_SHOWN).where(jobs.c.tenant == tenant,
+                                                 jobs.c.status == JobStatus.FAILED)
+                        .order_by(jobs.c.locator.desc()).limit(limit)).all()
+
+
+def by_locators(conn: sa.Connection, *, tenant: str, locators: Sequence[str]) -> Sequence[Row]:
+    """The tenant's jobs among `locators`, latest first."""
+    if not locators:
+        return []
+    return conn.execute(sa.select(*_SHOWN).where(jobs.c.tenant == tenant,
+                                                 jobs.c.locator.in_(list(locators)))
+                        .order_by(jobs.c.locator.desc())).all()
+
+
+def search(conn: sa.Connection, *, tenant: str, kind: str | None, status: str | None,
+           reference: str | None, offset: int) -> Sequence[Row]:
+    """A page (and one more row) of the tenant's jobs, latest first, filtered by kind, status
+    (an API status or an engine one) and reference locator."""
+    query = sa.select(*_SHOWN).where(jobs.c.tenant == tenant)
+    if kind:
+        query = query.where(jobs.c.kind == kind)
+    if reference:
+        query = query.where(jobs.c.reference_locator == reference)
+    if status == "running":
+        query = query.where(jobs.c.status.in_([str(s) for s in ACTIVE_STATUSES]))
+    elif status == "finished":
+        query = query.where(jobs.c.status.in_([JobStatus.FINISHED, JobStatus.CANCELLED]))
+    elif status:
+        query = query.where(jobs.c.status == status)
+    return conn.execute(query.order_by(jobs.c.locator.desc())
+                        .offset(offset).limit(PAGE + 1)).all()
+
+
+def job(conn: sa.Connection, *, tenant: str, locator: str) -> Row:
+    """One job of the tenant, with its payload and result, or `NotFound`."""
+    query: sa.Select[Any] = sa.select(*_SHOWN, jobs.c.payload, jobs.c.result,
+                                      jobs.c.lease_owner, jobs.c.run_at)
+    return found(conn.execute(query.where(jobs.c.tenant == tenant,
+                                          jobs.c.locator == locator)).first(),
+                 f"no job {locator}")
+
+
+def children(conn: sa.Connection, *, tenant: str, parent: str) -> Sequence[Row]:
+    """A job's children, oldest first."""
+    return conn.execute(sa.select(*_SHOWN).where(jobs.c.tenant == tenant,
+                                                 jobs.c.parent_locator == parent)
+                        .order_by(jobs.c.locator)).all()
+
+
+def kinds(conn: sa.Connection, *, tenant: str) -> list[str]:
+    """The kinds of the tenant's jobs."""
+    return sorted(conn.execute(sa.select(jobs.c.kind).distinct()
+                               .where(jobs.c.tenant == tenant)).scalars())
