@@ -3,12 +3,17 @@
 Every process that runs workers also runs an `Upkeep`; at each tick it tries to
 take or keep the `scheduler` leadership (a row in `engine_leaders` with an
 expiry), and only the leader rescues, prunes and runs the domains' duties.
+
+Between ticks, the leader also answers the queue's wake-ups (a commit that enqueued, the
+test clock moved, here or in another process) by making the jobs of the schedules that have
+come due, so a jump of the clock does not wait for the next tick to start its runs.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import sqlalchemy as sa
 import structlog
@@ -22,6 +27,7 @@ from policyjobs.engine.worker import worker_name
 log = structlog.get_logger("policyjobs.upkeep")
 
 LEADERSHIP = "scheduler"
+WAKE_GAP = 0.05  # seconds between two schedule rounds that wake-ups start, at least
 
 
 class Upkeep:
@@ -31,6 +37,7 @@ class Upkeep:
         self.queue = queue_
         self.name = name or worker_name()
         self._stop = threading.Event()
+        self._woken = threading.Event()
         self._thread = threading.Thread(target=self._run, name="policyjobs-upkeep", daemon=True)
         self._last_run: dict[str, float] = {}
         self.leading = False
@@ -42,6 +49,7 @@ class Upkeep:
     def stop(self) -> None:
         """Stop ticking and hand the leadership back."""
         self._stop.set()
+        self._woken.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         if self.leading:
@@ -54,21 +62,40 @@ class Upkeep:
 
     def _run(self) -> None:
         every = self.queue.settings.upkeep.total_seconds()
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except sa.exc.DBAPIError as exc:
-                log.warning("upkeep could not reach the store", error=str(exc).splitlines()[0])
-            except Exception:
-                log.exception("upkeep duty failed")
-            self._stop.wait(every)
+        self.queue.wakeup.subscribe(self._woken)
+        try:
+            next_tick = 0.0
+            while not self._stop.is_set():
+                if time.monotonic() >= next_tick:
+                    self._guarded(self.tick)
+                    next_tick = time.monotonic() + every
+                elif self.leading:
+                    self._guarded(self.fire_schedules)
+                self._woken.wait(max(next_tick - time.monotonic(), 0))
+                self._woken.clear()
+                self._stop.wait(WAKE_GAP)
+        finally:
+            self.queue.wakeup.unsubscribe(self._woken)
+
+    @staticmethod
+    def _guarded(duty: Callable[[], object]) -> None:
+        try:
+            duty()
+        except sa.exc.DBAPIError as exc:
+            log.warning("upkeep could not reach the store", error=str(exc).splitlines()[0])
+        except Exception:
+            log.exception("upkeep duty failed")
+
+    def fire_schedules(self) -> None:
+        """Make the jobs of the schedules that have come due."""
+        schedules.fire_due(self.queue, self.queue.clock.now())  # enqueueing wakes the workers
 
     def tick(self) -> None:
         """One round: lead, then rescue, prune and run each duty that is due."""
         if not self._lead():
             return
         self.rescue()
-        schedules.fire_due(self.queue, self.queue.clock.now())  # enqueueing wakes the workers
+        self.fire_schedules()
         self._unblock_stalled()
         self._prune()
         for duty in self.queue.registry.duties:
