@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from policyjobs.api.auth import principal_of
 from policyjobs.api.state import runtime_of
 from policyjobs.dashboard import queries
-from policyjobs.dashboard.chart import COLORS, stacked_bars
+from policyjobs.dashboard.chart import COLORS, stacked_bars, timeline
 from policyjobs.dashboard.session import (
     LOGIN_CSRF,
     SESSION,
@@ -54,22 +54,14 @@ templates.env.filters["errors"] = processing_errors
 templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True)
 
 
-class Page(Exception):
-    """A page the request ends on instead of the one it asked for: an error, a redirect."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__("page")
-        self.response = response
-
-
 def _render(request: Request, name: str, code: int = 200, /, **context: Any) -> Response:
     """Template `name` as the response, with HTTP status `code`."""
     return templates.TemplateResponse(request, name, context, status_code=code,
                                       headers=HEADERS)
 
 
-def _problem(request: Request, status: int, message: str) -> Page:
-    return Page(_render(request, "error.html", status, message=message, session=None))
+def _problem(request: Request, code: int, message: str) -> Response:
+    return _render(request, "error.html", code, message=message, session=None)
 
 
 class Session:
@@ -89,18 +81,18 @@ class Session:
         return f"/dashboard{path}?{query}"
 
 
-async def _session(request: Request) -> Session:
-    """The request's session, or a page: the login page without one, 400 or 403 for a
-    tenant that is not a UUID or not the token's."""
+async def _session(request: Request) -> Session | Response:
+    """The request's session, or the page to answer instead: the login page without one,
+    400 or 403 for a tenant that is not a UUID or not the token's."""
     token = request.cookies.get(SESSION)
     if not token:
-        raise Page(RedirectResponse("/dashboard/login", status_code=303, headers=HEADERS))
+        return RedirectResponse("/dashboard/login", status_code=303, headers=HEADERS)
     try:
         principal = await principal_of(request, token)
     except PolicyjobsError:
         page = RedirectResponse("/dashboard/login", status_code=303, headers=HEADERS)
         page.delete_cookie(SESSION, path="/dashboard")
-        raise Page(page) from None
+        return page
     if principal.tenants is None:
         tenants = sorted(await run_in_threadpool(_read, request, active_tenants))
     else:
@@ -109,11 +101,11 @@ async def _session(request: Request) -> Session:
     try:
         tenant = tenant_locator(asked, "tenant") if asked else (tenants[0] if tenants else "")
     except InvalidInput as exc:
-        raise _problem(request, 400, exc.detail) from None
+        return _problem(request, 400, exc.detail)
     if not tenant or not principal.holds_tenant(tenant):
-        raise _problem(request, 403, f"this token does not hold tenant {asked or ''}".strip())
+        return _problem(request, 403, f"this token does not hold tenant {asked or ''}".strip())
     if not principal.may("jobs", "read"):
-        raise _problem(request, 403, "this token lacks the permission jobs.read")
+        return _problem(request, 403, "this token lacks the permission jobs.read")
     return Session(request, token, principal, tenant, tenants)
 
 
@@ -175,17 +167,17 @@ def dashboard_router(storage: Storage) -> APIRouter:
 
     @router.get("")
     async def overview(request: Request) -> Response:
-        try:
-            session = await _session(request)
-        except Page as page:
-            return page.response
+        session = await _session(request)
+        if not isinstance(session, Session):
+            return session
         runtime = runtime_of(request)
 
         def load(conn: sa.Connection) -> dict[str, Any]:
-            days, made = queries.per_day(conn, tenant=session.tenant, now=runtime.clock.now())
+            unit, bars = timeline(queries.per_day(conn, tenant=session.tenant),
+                                  runtime.clock.now().date())
             stuck = documents.timed_out_jobs(conn, tenant=session.tenant, limit=TROUBLED)
-            return {"counts": queries.counts(conn, tenant=session.tenant),
-                    "chart": stacked_bars(days, made),
+            return {"counts": runtime.queue.counts(conn, tenant=session.tenant),
+                    "chart": stacked_bars(bars, unit), "unit": unit,
                     "failed": queries.failed(conn, tenant=session.tenant, limit=TROUBLED),
                     "timed_out": queries.by_locators(conn, tenant=session.tenant,
                                                      locators=stuck)}
@@ -195,10 +187,9 @@ def dashboard_router(storage: Storage) -> APIRouter:
 
     @router.get("/jobs")
     async def job_list(request: Request) -> Response:
-        try:
-            session = await _session(request)
-        except Page as page:
-            return page.response
+        session = await _session(request)
+        if not isinstance(session, Session):
+            return session
         if not session.may("jobs", "read", "list"):
             return _render(request, "error.html", 403, session=session,
                            message="this token lacks the permission jobs.list")
@@ -223,10 +214,9 @@ def dashboard_router(storage: Storage) -> APIRouter:
 
     @router.get("/jobs/{locator}")
     async def job_page(request: Request, locator: str) -> Response:
-        try:
-            session = await _session(request)
-        except Page as page:
-            return page.response
+        session = await _session(request)
+        if not isinstance(session, Session):
+            return session
 
         def load(conn: sa.Connection) -> dict[str, Any]:
             row = queries.job(conn, tenant=session.tenant, locator=locator)
@@ -249,10 +239,9 @@ def dashboard_router(storage: Storage) -> APIRouter:
 
     @router.post("/jobs/{locator}/retrigger")
     async def retrigger(request: Request, locator: str) -> Response:
-        try:
-            session = await _session(request)
-        except Page as page:
-            return page.response
+        session = await _session(request)
+        if not isinstance(session, Session):
+            return session
         form = await _form(request)
         if not csrf_matches(form.get("csrf"), session.csrf):
             return _render(request, "error.html", 400, session=session,
@@ -284,10 +273,9 @@ def dashboard_router(storage: Storage) -> APIRouter:
 
     @router.get("/documents/{locator}/file")
     async def document_file(request: Request, locator: str) -> Response:
-        try:
-            session = await _session(request)
-        except Page as page:
-            return page.response
+        session = await _session(request)
+        if not isinstance(session, Session):
+            return session
         if not session.may("documents", "read"):
             return _render(request, "error.html", 403, session=session,
                            message="this token lacks the permission documents.read")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,31 +20,21 @@ _SHOWN = [jobs.c[name] for name in (
     "attempt", "max_attempts", "errors", "created_at", "started_at", "finished_at")]
 
 
-def counts(conn: sa.Connection, *, tenant: str) -> dict[str, dict[str, int]]:
-    """How many jobs of each kind the tenant has, by engine status."""
-    found_: dict[str, dict[str, int]] = {}
-    for kind, status, count in conn.execute(
-            sa.select(jobs.c.kind, jobs.c.status, sa.func.count())
-            .where(jobs.c.tenant == tenant).group_by(jobs.c.kind, jobs.c.status)):
-        found_.setdefault(kind, {})[status] = count
-    return found_
-
-
-def per_day(conn: sa.Connection, *, tenant: str, now: datetime,
-            days: int = 14) -> tuple[list[str], dict[str, dict[str, int]]]:
-    """The last `days` days (UTC dates, oldest first) and the jobs made on each, by the
-    status the API shows."""
-    first = (now - timedelta(days=days - 1)).date()
-    dates = [(first + timedelta(days=n)).isoformat() for n in range(days)]
-    start = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
-    made: dict[str, dict[str, int]] = {}
-    for created, status in conn.execute(sa.select(jobs.c.created_at, jobs.c.status)
-                                        .where(jobs.c.tenant == tenant,
-                                               jobs.c.created_at >= start)):
-        day = made.setdefault(created.date().isoformat(), {})
-        shown = public_status(status)
-        day[shown] = day.get(shown, 0) + 1
-    return dates, made
+def per_day(conn: sa.Connection, *, tenant: str) -> dict[date, dict[str, int]]:
+    """The tenant's jobs by the UTC date they were made on and the status the API shows,
+    counted by the database: one row per day and status, however many jobs."""
+    if conn.dialect.name == "postgresql":
+        day = sa.func.to_char(sa.func.timezone("UTC", jobs.c.created_at), "YYYY-MM-DD",
+                              type_=sa.String)
+    else:  # SQLite keeps UTC times as text that starts with the date
+        day = sa.func.substr(jobs.c.created_at, 1, 10, type_=sa.String)
+    made: dict[date, dict[str, int]] = {}
+    for made_on, status, count in conn.execute(
+            sa.select(day, jobs.c.status, sa.func.count()).where(jobs.c.tenant == tenant)
+            .group_by(day, jobs.c.status)):
+        shown = made.setdefault(date.fromisoformat(made_on), {})
+        shown[public_status(status)] = shown.get(public_status(status), 0) + count
+    return made
 
 
 def failed(conn: sa.Connection, *, tenant: str, limit: int = 10) -> Sequence[Row]:

@@ -18,7 +18,7 @@ from policyjobs.engine.jobs import JobStatus, NewJob
 from policyjobs.engine.metrics import QueueCollector
 from policyjobs.engine.registry import Registry
 from policyjobs.engine.schedules import Schedule
-from policyjobs.engine.schema import READ_ONLY
+from policyjobs.engine.schema import READ_ONLY, jobs
 
 _WAKE_FLAG = "policyjobs_wake"
 
@@ -140,6 +140,15 @@ class JobQueue:
     def scheduled(self, conn: sa.Connection, keys: Sequence[str]) -> set[str]:
         """Which of `keys` name a schedule."""
         return schedules.existing(conn, keys)
+
+    def counts(self, conn: sa.Connection, *, tenant: str) -> dict[str, dict[str, int]]:
+        """How many jobs of each kind the tenant has, by status."""
+        found: dict[str, dict[str, int]] = {}
+        for kind, status, count in conn.execute(
+                sa.select(jobs.c.kind, jobs.c.status, sa.func.count())
+                .where(jobs.c.tenant == tenant).group_by(jobs.c.kind, jobs.c.status)):
+            found.setdefault(kind, {})[status] = count
+        return found
 
     def cancel(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
         """Cancel the named jobs that have not started; the locators cancelled."""
