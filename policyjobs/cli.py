@@ -22,11 +22,13 @@ from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import ANY_TENANT, create_token, list_tokens, revoke_token
 from policyjobs.settings import Settings, duration
 from policyjobs.store.database import open_store
+from policyjobs.store.migrate import StoreTooNew
 from policyjobs.store.migrate import migrate as apply_migrations
 from policyjobs.tenants.config import TenantConfig, TenantConfigError
 
 app = typer.Typer(help="policyjobs: the job system of an insurance core platform.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False)  # locals may hold a secret
 tenant_app = typer.Typer(help="Create, configure and retire tenants.", no_args_is_help=True)
 token_app = typer.Typer(help="Create, list and revoke personal access tokens.",
                         no_args_is_help=True)
@@ -261,13 +263,16 @@ def token_revoke(token_id: str) -> None:
 def demo(
     port: Annotated[int, typer.Option(help="Port to serve on; 0 picks a free one.")] = 8000,
     exit_after: Annotated[bool, typer.Option("--exit", help="Stop after the summary.")] = False,
+    policies: Annotated[int, typer.Option(min=2, max=1000,
+                                          help="Policies in the simulated book.")] = 50,
 ) -> None:
-    """Start an embedded instance with the test clock, a tenant and a token, and show the way."""
+    """Serve an embedded instance with the test clock and drive a book of business through a
+    simulated year; then show the dashboard, a token and curl lines to try."""
     from policyjobs.demo import run_demo
 
     settings = _settings(test_clock=True)
-    configure_logging("warning", "console")  # the tour, not the log, is what the demo shows
-    run_demo(settings, port=port, exit_after=exit_after)
+    configure_logging("error", "console")  # the story, not the log, is what the demo shows
+    run_demo(settings, port=port, exit_after=exit_after, policies=policies)
 
 
 def main() -> None:
@@ -276,3 +281,6 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except StoreTooNew as exc:
+        err.print(f"[red]{exc}[/red]")
+        sys.exit(1)

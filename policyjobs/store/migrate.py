@@ -7,6 +7,8 @@ from importlib.resources import files
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 # Any fixed number: the PostgreSQL advisory lock that serializes concurrent migrations.
 _MIGRATION_LOCK = 0x706F6C6A
@@ -18,14 +20,25 @@ def _config() -> Config:
     return config
 
 
+class StoreTooNew(Exception):
+    """The store was migrated by a newer release than this one."""
+
+
 def migrate(db: sa.Engine) -> None:
-    """Apply every migration the store lacks."""
+    """Apply every migration the store lacks, or `StoreTooNew`."""
     config = _config()
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
     with db.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
             conn.commit()
         try:
+            if unknown := set(MigrationContext.configure(conn).get_current_heads()) - known:
+                raise StoreTooNew(
+                    f"the store is at schema revision {', '.join(sorted(unknown))}, which a "
+                    f"newer release of policyjobs made; this release knows up to "
+                    f"{max(known)}. Run the newer release, or restore the backup taken "
+                    "before the upgrade.")
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
             conn.commit()

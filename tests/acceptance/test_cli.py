@@ -129,15 +129,19 @@ def test_migrate_is_repeatable(cli: Cli) -> None:
     assert "up to date" in cli("migrate").stderr
 
 
-def test_demo_runs_and_exits(tmp_path: Path) -> None:
-    env = {**os.environ, "POLICYJOBS_HOME": str(tmp_path / "home")}
-    env.pop("POLICYJOBS_DATABASE_URL", None)
-    result = subprocess.run([sys.executable, "-m", "policyjobs", "demo", "--exit", "--port", "0"],
-                            env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr
-    assert "curl" in result.stdout
-    assert "Bearer pjt_" in result.stdout
-    assert (tmp_path / "home" / "policyjobs.db").exists()
+def test_a_store_migrated_by_a_newer_release_is_refused_plainly(cli: Cli) -> None:
+    cli("migrate")
+    db = open_store(cli.url)
+    try:
+        with db.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        db.dispose()
+    for command in (("migrate",), ("worker",)):
+        refused = cli(*command, ok=False)
+        assert refused.returncode == 1
+        assert "schema revision 9999, which a newer release" in refused.stderr
+        assert "Traceback" not in refused.stderr
 
 
 def test_serve_with_two_processes_answers_and_stops_on_sigterm(cli: Cli) -> None:
