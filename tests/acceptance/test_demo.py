@@ -1,0 +1,87 @@
+"""`policyjobs demo` as the README's first command runs it: the year, the summary, and what
+it prints to try, which must work as printed while it serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+CURL = re.compile(r"^  curl .*$", re.MULTILINE)
+
+
+def demo(home: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "POLICYJOBS_HOME": str(home), "COLUMNS": "200"}
+    env.pop("POLICYJOBS_DATABASE_URL", None)
+    return subprocess.Popen([sys.executable, "-m", "policyjobs", "demo", "--port", "0", *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> str:
+    """What the process printed up to the line holding `marker`."""
+    assert process.stdout is not None
+    deadline, lines = time.monotonic() + seconds, []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
+    process.kill()
+    errors = process.stderr.read() if process.stderr else ""
+    raise AssertionError(f"no {marker!r} in:\n{''.join(lines)}\n{errors}")
+
+
+def test_the_year_runs_and_everything_it_prints_works_until_ctrl_c(tmp_path: Path) -> None:
+    process = demo(tmp_path / "home")
+    try:
+        shown = read_until(process, "Serving until Ctrl-C", 240)
+        assert "retriggered after the render deadline was raised" in shown
+        assert "(cancelled after a lapse)" in shown
+        assert re.search(r"invoices +│ \d+: \d+ paid late, \d+ paid on time, \d+ unpaid", shown)
+        for kind in ("documents", "installments", "invoicing.instance", "delinquency.event"):
+            assert re.search(rf"│ {re.escape(kind)} +│", shown), kind
+        lines = CURL.findall(shown)
+        assert len(lines) >= 7
+        for line in lines:
+            # as printed, only failing on an HTTP error and quiet about its progress
+            result = subprocess.run(["bash", "-c", line.replace("curl ", "curl -sSf ", 1)],
+                                    capture_output=True, text=True, timeout=30, check=False)
+            assert result.returncode == 0, (line, result.stderr)
+            if "/metrics" not in line:
+                assert json.loads(result.stdout), line
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/dashboard", shown)
+        token = re.search(r"Bearer (pjt_[\w-]+)", lines[0])
+        assert url
+        assert token
+        dashboard_shows_the_year(url.group(1), token.group(1))
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+
+
+def dashboard_shows_the_year(url: str, token: str) -> None:
+    with httpx.Client(base_url=url, follow_redirects=True) as browser:
+        csrf = browser.get("/dashboard/login").cookies["policyjobs_login_csrf"]
+        page = browser.post("/dashboard/login", data={"token": token, "csrf": csrf})
+        assert page.status_code == 200
+        assert "invoicing.generation" in page.text
+        assert "delinquency.grace" in page.text
+
+
+def test_exit_stops_after_the_summary(tmp_path: Path) -> None:
+    process = demo(tmp_path / "home", "--exit", "--policies", "4")
+    stdout, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
+    assert "Jobs by kind and status" in stdout
+    assert "Serving until Ctrl-C" not in stdout
+    assert (tmp_path / "home" / "policyjobs.db").exists()
