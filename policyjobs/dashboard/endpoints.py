@@ -286,9 +286,10 @@ def dashboard_router(storage: Storage) -> APIRouter:
         except (NotFound, Conflict) as exc:
             code = 404 if isinstance(exc, NotFound) else 409
             return _render(request, "error.html", code, session=session, message=exc.detail)
-        return Response(file.content, media_type=file.content_type,
-                        headers={**HEADERS, "Content-Disposition":
-                                 f'inline; filename="{file.name}"'})
+        # A rendered HTML document is the tenant's markup: shown sandboxed, it runs nothing.
+        return Response(file.content, media_type=file.content_type, headers={
+            **HEADERS, "Content-Security-Policy": HEADERS["Content-Security-Policy"] + "; sandbox",
+            "Content-Disposition": f'inline; filename="{file.name}"'})
 
     return router
 

@@ -148,6 +148,7 @@ def test_each_permission_gates_what_it_gates_in_the_api(dashboard: Dashboard) ->
     file = dashboard.get(f"/documents/{dashboard.document}/file")
     assert file.status_code == 200
     assert file.text == "Quote Q-1"
+    assert file.headers["content-security-policy"].endswith("; sandbox")  # it runs nothing
 
 
 def test_a_retrigger_needs_the_sessions_form_token(dashboard: Dashboard,
