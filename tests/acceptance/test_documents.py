@@ -246,7 +246,8 @@ documents:
   timeoutSeconds: 1
   definitions:
     - {staticName: summary, name: Summary, trigger: accepted, scope: quote, format: pdf,
-       template: "<h1>Quote {{ reference.locator }}</h1><p>{{ event.data.insured.name }}</p>"}
+       template: "<h1>Quote {{ reference.locator }}</h1><p>{{ event.data.insured.name }}</p>
+                  {% for i in range(100) %}<p>Clause {{ i }}</p>{% endfor %}"}
 """
 
 
@@ -270,7 +271,8 @@ def test_a_burst_waits_in_the_queue_far_past_the_deadline_and_every_job_finishes
     assert [job["processingErrors"] for job in jobs] == [None] * 40
     created = min(datetime.fromisoformat(job["createdAt"]) for job in jobs)
     completed = max(datetime.fromisoformat(job["completedAt"]) for job in jobs)
-    assert (completed - created).total_seconds() > 2, "the burst drained within the deadline"
+    # the last job waited in the queue well past the one-second deadline, and still finished
+    assert (completed - created).total_seconds() > 1.5, "the burst drained within the deadline"
 
 
 def test_retriggering_what_is_not_timed_out_does_nothing(docs: Docs) -> None:
