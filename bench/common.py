@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class RunResult:
     cpu_workers_s: float = 0.0
     cpu_postgres_s: float = 0.0
     cpu_bench_s: float = 0.0
-    latency_ms: dict[str, float] = field(default_factory=dict)
+    kind: str = "throughput"  # or "drain": enqueued first, then drained
     error: str | None = None
     round: int = 1
 
@@ -56,13 +56,13 @@ class RunResult:
     def as_json(self) -> dict[str, Any]:
         """The run as plain JSON values."""
         return {
-            "system": self.system, "config": self.config, "jobs": self.jobs,
+            "system": self.system, "kind": self.kind, "config": self.config, "jobs": self.jobs,
             "seconds": round(self.seconds, 3), "jobs_per_s": round(self.jobs_per_s, 1),
             "enqueue_seconds": round(self.enqueue_seconds, 3),
             "cpu_workers_s": round(self.cpu_workers_s, 2),
             "cpu_postgres_s": round(self.cpu_postgres_s, 2),
             "cpu_bench_s": round(self.cpu_bench_s, 2),
-            "latency_ms": self.latency_ms, "error": self.error, "round": self.round,
+            "error": self.error, "round": self.round,
         }
 
 
@@ -207,6 +207,18 @@ def wait_until(what: str, ready: Callable[[], bool], timeout: float,
         time.sleep(pause)
 
 
+def postmaster(server: PostgresServer) -> int:
+    """The process id of the server's postmaster, whose children are its backends."""
+    return int((server.data_dir / "postmaster.pid").read_text().splitlines()[0])
+
+
+def checkpoint(server: PostgresServer) -> None:
+    """Write every dirty page now, so that no run pays for the one before it."""
+    with psycopg.connect(host=server.host, port=server.port, user=server.user,
+                         dbname="postgres", autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
 def idle_sessions(conninfo: str, database: str, pattern: str = "LISTEN%") -> int:
     """How many idle sessions on `database` last ran a query like `pattern`: ready workers."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -248,11 +260,11 @@ def machine(server: PostgresServer) -> dict[str, Any]:
     git = ["git", "-C", str(REPO)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                           check=False).stdout.strip()
-    dirty = subprocess.run([*git, "status", "--porcelain", "--", "policyjobs/engine"],
+    dirty = subprocess.run([*git, "status", "--porcelain"],
                            capture_output=True, text=True, check=False).stdout.strip()
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": head + (" + uncommitted engine changes" if dirty else ""),
+        "commit": head + (" + uncommitted changes" if dirty else ""),
         "loadavg_start": loadavg(),
         "nproc": os.cpu_count(), "memory": total,
         "postgres": " ".join(str(row[0]).split()[:2]) if row else server.version,

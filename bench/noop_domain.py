@@ -1,17 +1,19 @@
-"""A domain with one no-op job kind, loaded by `policyjobs worker` via POLICYJOBS_PLUGINS.
+"""The benchmark's job kinds, loaded by `policyjobs worker` via POLICYJOBS_PLUGINS.
 
-The handler records nothing and returns None: every microsecond a worker spends on a
-`bench.noop` job is the engine's own (claim, dispatch, record), which is what the engine
-benchmark measures. Enqueue→start latency comes from the engine's own bookkeeping
-(`started_at - created_at` in the jobs table), so the handler reports nothing either.
+`bench.noop` records nothing and returns None: every microsecond a worker spends on one
+is the engine's own (claim, dispatch, record), which the throughput runs measure.
+`bench.stamp` is the same job, but its handler first writes how long ago the benchmark
+called enqueue (`payload["sent"]`, a wall time): the latency runs read those stamps.
 """
 
 from __future__ import annotations
 
+from bench.stamps import stamp
 from policyjobs.domain import Domain
 from policyjobs.engine import JobContext, JobKind
 
 KIND = "bench.noop"
+STAMP = "bench.stamp"
 
 
 def noop(context: JobContext) -> None:
@@ -19,4 +21,9 @@ def noop(context: JobContext) -> None:
     del context
 
 
-domain = Domain(name="bench", kinds=[JobKind(KIND, noop)])
+def stamped(context: JobContext) -> None:
+    """Note when this handler started, then do nothing."""
+    stamp(context.job.payload["sent"])
+
+
+domain = Domain(name="bench", kinds=[JobKind(KIND, noop), JobKind(STAMP, stamped)])

@@ -1,16 +1,17 @@
-"""The peers, on the same PostgreSQL server with the same job count: PgQueuer and procrastinate.
+"""The peers, on the same PostgreSQL server, measured as ours is: PgQueuer and procrastinate.
 
-Each drains no-op jobs with its own worker command, enqueued in batches with its own API,
-timed as ours is: workers idle and listening, then from the first enqueue to the moment
-the queue holds nothing unfinished (polled every 20 ms).
+Each drains no-op jobs with its own worker command and is enqueued through its own API,
+on a connection opened before the clock starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import procrastinate
@@ -19,27 +20,24 @@ from pgqueuer.db import AsyncpgDriver
 from pgqueuer.queries import Queries
 
 from bench.common import (
-    POLL_SECONDS,
     PYTHON,
-    RUN_TIMEOUT,
-    BenchError,
-    CpuMeter,
-    RunResult,
     Workers,
     clean_env,
     idle_sessions,
-    say,
+    log_dir,
+    postmaster,
     wait_until,
 )
-from bench.pgq_app import ENTRYPOINT
+from bench.measure import Session, stamps_folder
+from bench.pgq_app import ENTRYPOINT, STAMP
+from bench.stamps import VARIABLE as STAMPS_VARIABLE
 from policyjobs.testing.postgres import PostgresServer
-
-ENQUEUE_BATCH = 1000
 
 
 @dataclass(frozen=True)
 class PeerConfig:
-    """Worker processes and the peer's own knob: PgQueuer's batch, procrastinate's concurrency."""
+    """Worker processes and the peer's own knob: PgQueuer's batch, procrastinate's
+    concurrency (and, with it, the size of its connection pool)."""
 
     workers: int
     batch_size: int = 10  # PgQueuer: --batch-size
@@ -57,151 +55,105 @@ class PeerConfig:
                 knob: self.batch_size if peer == "pgqueuer" else self.concurrency}
 
 
-def _postmaster(server: PostgresServer) -> int:
-    return int((server.data_dir / "postmaster.pid").read_text().splitlines()[0])
-
-
 def _dsn(server: PostgresServer, database: str) -> str:
     return f"postgresql://{server.user}@{server.host}:{server.port}/{database}"
 
 
-def _one(dsn: str, query: str) -> int:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute(query).fetchone()
+def _count(poll: psycopg.Connection, query: str) -> int:
+    row = poll.execute(query).fetchone()
     return int(row[0]) if row else 0
 
 
-def _run(server: PostgresServer, peer: str, config: PeerConfig, jobs: int,
-         prepare: Callable[[str], None], argv: list[str],
-         enqueue: Callable[[str], None], unfinished: str, succeeded: str,
-         idle_query: str) -> RunResult:
-    """The timing shared by both peers; `prepare`/`enqueue` take the database's DSN."""
-    label = config.label(peer)
-    result = RunResult(peer, config.as_json(peer), jobs, 0.0)
-    database = f"{peer}_{label}"
-    server.create_database(database)
+@contextmanager
+def _workers(server: PostgresServer, peer: str, config: PeerConfig, name: str, argv: list[str],
+             database: str, idle_query: str, **env: str) -> Iterator[tuple[Workers, Path]]:
+    """The peer's workers on `database`, started and listening; with their stamps folder."""
     dsn = _dsn(server, database)
-    workers: Workers | None = None
+    folder = stamps_folder(log_dir(), f"{peer}-{name}")
+    workers = Workers(f"{peer}-{name}", argv,
+                      clean_env(BENCH_PG_DSN=dsn, **{STAMPS_VARIABLE: str(folder)}, **env),
+                      config.workers)
     try:
-        prepare(dsn)
-        workers = Workers(f"{peer}-{label}", argv, clean_env(BENCH_PG_DSN=dsn), config.workers)
-        live = workers
         wait_until(f"{peer} workers to listen",
                    lambda: idle_sessions(dsn, database, idle_query) >= config.workers, 60,
-                   live.check)
+                   workers.check)
         time.sleep(0.3)
-        meter = CpuMeter(lambda: live.pids, _postmaster(server))
-        with psycopg.connect(dsn, autocommit=True) as poll:
-            start = time.perf_counter()
-            enqueue(dsn)
-            result.enqueue_seconds = time.perf_counter() - start
-
-            def drained() -> bool:
-                row = poll.execute(unfinished).fetchone()
-                return not (row and row[0])
-
-            wait_until(f"{peer} to drain", drained, RUN_TIMEOUT, live.check, POLL_SECONDS)
-            result.seconds = time.perf_counter() - start
-            result.cpu_workers_s, result.cpu_postgres_s, result.cpu_bench_s = meter.stop()
-        done = _one(dsn, succeeded)
-        if done != jobs:
-            raise BenchError(f"{done} of {jobs} jobs succeeded")
-    except BenchError as exc:
-        result.error = str(exc)
-        say(f"{peer} {label} failed: {exc}")
+        yield workers, folder
     finally:
-        if workers:
-            workers.stop()
-    return result
+        workers.stop()
 
 
 # -- PgQueuer -----------------------------------------------------------------------------------
 
 
-async def _pgq_install(dsn: str) -> None:
-    connection = await asyncpg.connect(dsn=dsn)
-    try:
-        await Queries(AsyncpgDriver(connection)).install()
-    finally:
-        await connection.close()
-
-
-async def _pgq_enqueue(dsn: str, jobs: int) -> None:
-    connection = await asyncpg.connect(dsn=dsn)
-    try:
-        queries = Queries(AsyncpgDriver(connection))
-        left = jobs
-        while left > 0:
-            size = min(ENQUEUE_BATCH, left)
-            await queries.enqueue([ENTRYPOINT] * size, [None] * size, [0] * size)
-            left -= size
-    finally:
-        await connection.close()
-
-
-def pgqueuer(server: PostgresServer, config: PeerConfig, jobs: int) -> RunResult:
-    """PgQueuer: `python -m bench.pgq_app --batch-size B` (pgqueuer.run), durable tables."""
+@contextmanager
+def pgqueuer(server: PostgresServer, config: PeerConfig, name: str) -> Iterator[Session]:
+    """PgQueuer: `python -m bench.pgq_app --batch-size B` (pgqueuer.run) on durable tables,
+    enqueued with `Queries.enqueue` over asyncpg."""
+    database = f"pgqueuer_{name}"
+    server.create_database(database)
+    dsn = _dsn(server, database)
+    loop = asyncio.new_event_loop()
+    connection = loop.run_until_complete(asyncpg.connect(dsn=dsn))
+    queries = Queries(AsyncpgDriver(connection))
+    loop.run_until_complete(queries.install())
     argv = [PYTHON, "-m", "bench.pgq_app", "--batch-size", str(config.batch_size)]
-    return _run(
-        server, "pgqueuer", config, jobs,
-        prepare=lambda dsn: asyncio.run(_pgq_install(dsn)),
-        argv=argv,
-        enqueue=lambda dsn: asyncio.run(_pgq_enqueue(dsn, jobs)),
-        unfinished="SELECT EXISTS (SELECT 1 FROM pgqueuer)",
-        succeeded="SELECT count(*) FROM pgqueuer_log WHERE status = 'successful'",
-        idle_query="%queued_work%",  # an idle PgQueuer's last query, after its LISTEN
-    )
+    try:
+        with _workers(server, "pgqueuer", config, name, argv, database,
+                      "%queued_work%") as (workers, folder), \
+                psycopg.connect(dsn, autocommit=True) as poll:
+
+            def enqueue(size: int, stamped: bool) -> None:
+                if stamped:
+                    sent = str(time.time()).encode()
+                    loop.run_until_complete(queries.enqueue([STAMP] * size, [sent] * size,
+                                                            [0] * size))
+                else:
+                    loop.run_until_complete(queries.enqueue([ENTRYPOINT] * size,
+                                                            [None] * size, [0] * size))
+
+            yield Session(
+                "pgqueuer", config.as_json("pgqueuer"), enqueue,
+                unfinished=lambda: bool(_count(poll, "SELECT EXISTS (SELECT 1 FROM pgqueuer)")),
+                succeeded=lambda: _count(poll, "SELECT count(*) FROM pgqueuer_log WHERE "
+                                               f"status = 'successful' AND entrypoint = "
+                                               f"'{ENTRYPOINT}'"),
+                workers=workers, postmaster=postmaster(server), stamps=folder)
+    finally:
+        loop.run_until_complete(connection.close())
+        loop.close()
 
 
 # -- procrastinate ------------------------------------------------------------------------------
 
 
-def _procrastinate_app(dsn: str) -> procrastinate.App:
-    return procrastinate.App(connector=procrastinate.SyncPsycopgConnector(conninfo=dsn))
-
-
-def _procrastinate_enqueue(dsn: str, jobs: int) -> None:
-    app = _procrastinate_app(dsn)
-    with app.open():
-        deferrer = app.configure_task("noop", queue="bench")
-        left = jobs
-        while left > 0:
-            size = min(ENQUEUE_BATCH, left)
-            deferrer.batch_defer(*({} for _ in range(size)))
-            left -= size
-
-
-def _procrastinate_schema(dsn: str) -> None:
-    app = _procrastinate_app(dsn)
-    with app.open():
-        app.schema_manager.apply_schema()
-
-
-def procrastinate_run(server: PostgresServer, config: PeerConfig, jobs: int) -> RunResult:
-    """procrastinate: `procrastinate --app bench.procrastinate_app.app worker --concurrency C`."""
+@contextmanager
+def procrastinate_(server: PostgresServer, config: PeerConfig, name: str) -> Iterator[Session]:
+    """procrastinate: `procrastinate --app bench.procrastinate_app.app worker --concurrency C`
+    with a pool of C connections, enqueued with `batch_defer` over psycopg."""
+    database = f"procrastinate_{name}"
+    server.create_database(database)
+    dsn = _dsn(server, database)
+    app = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(conninfo=dsn))
     argv = [PYTHON, "-m", "procrastinate", "--app", "bench.procrastinate_app.app",
             "--log-level", "warning", "worker", "--queues", "bench",
             "--concurrency", str(config.concurrency)]
-    return _run(
-        server, "procrastinate", config, jobs,
-        prepare=_procrastinate_schema,
-        argv=argv,
-        enqueue=lambda dsn: _procrastinate_enqueue(dsn, jobs),
-        unfinished="SELECT EXISTS (SELECT 1 FROM procrastinate_jobs "
-                   "WHERE status IN ('todo', 'doing'))",
-        succeeded="SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'",
-        idle_query="LISTEN%",
-    )
+    with app.open():
+        app.schema_manager.apply_schema()
+        deferrer = app.configure_task("noop", queue="bench")
+        with _workers(server, "procrastinate", config, name, argv, database, "LISTEN%",
+                      BENCH_POOL=str(config.concurrency)) as (workers, folder), \
+                psycopg.connect(dsn, autocommit=True) as poll:
 
+            def enqueue(size: int, stamped: bool) -> None:
+                del stamped  # procrastinate's latency is not measured
+                deferrer.batch_defer(*({} for _ in range(size)))
 
-def sweep(server: PostgresServer, peer: str, configs: list[PeerConfig],
-          jobs: int) -> list[RunResult]:
-    """One run per configuration of `peer`."""
-    run = pgqueuer if peer == "pgqueuer" else procrastinate_run
-    results = []
-    for config in configs:
-        say(f"{peer}: {config.label(peer)}, {jobs} jobs")
-        result = run(server, config, jobs)
-        say(f"  -> {result.jobs_per_s:,.0f} jobs/s in {result.seconds:.2f}s")
-        results.append(result)
-    return results
+            yield Session(
+                "procrastinate", config.as_json("procrastinate"), enqueue,
+                unfinished=lambda: bool(_count(
+                    poll, "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs "
+                          "WHERE status IN ('todo', 'doing'))")),
+                succeeded=lambda: _count(poll, "SELECT count(*) FROM procrastinate_jobs "
+                                               "WHERE status = 'succeeded'"),
+                workers=workers, postmaster=postmaster(server), stamps=folder)

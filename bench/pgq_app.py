@@ -2,8 +2,9 @@
 
 It runs `pgqueuer.run` (what `pgq run` runs, without its CLI, whose `--log-level`
 parsing fails under the installed typer) on a factory that connects with asyncpg,
-PgQueuer's fastest driver, to the DSN in BENCH_PG_DSN, and registers one async
-no-op entrypoint, `noop`.
+PgQueuer's fastest driver, to the DSN in BENCH_PG_DSN, and registers two async
+entrypoints: `noop`, which does nothing, and `stamp`, which first writes how long ago the
+benchmark called enqueue (the job's payload, a wall time) for the latency runs.
 """
 
 from __future__ import annotations
@@ -21,18 +22,25 @@ from pgqueuer.models import Job
 from pgqueuer.qm import QueueManager
 from pgqueuer.queries import Queries
 
+from bench.stamps import stamp
+
 ENTRYPOINT = "noop"
+STAMP = "stamp"
 
 
 @asynccontextmanager
 async def create() -> AsyncGenerator[QueueManager, None]:
-    """A QueueManager with the no-op entrypoint, on one asyncpg connection."""
+    """A QueueManager with the two entrypoints, on one asyncpg connection."""
     connection = await asyncpg.connect(dsn=os.environ["BENCH_PG_DSN"])
     manager = QueueManager(Queries(AsyncpgDriver(connection)))
 
     @manager.entrypoint(ENTRYPOINT)
     async def noop(job: Job) -> None:
         del job
+
+    @manager.entrypoint(STAMP)
+    async def stamped(job: Job) -> None:
+        stamp(float(job.payload or b"0"))
 
     try:
         yield manager

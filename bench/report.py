@@ -19,9 +19,9 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 _SHORT = {"workers": "w", "concurrency": "c", "batch_size": "b"}
 
 
-def _config(config: dict[str, Any]) -> str:
+def _config(config: dict[str, Any] | None) -> str:
     """`w=2 c=8 b=100`: worker processes, concurrency, batch size."""
-    return " ".join(f"{_SHORT.get(k, k)}={v}" for k, v in config.items())
+    return " ".join(f"{_SHORT.get(k, k)}={v}" for k, v in (config or {}).items()) or "-"
 
 
 def _verdict(ok: bool | None) -> str:
@@ -30,70 +30,80 @@ def _verdict(ok: bool | None) -> str:
     return "[green]met[/green]" if ok else "[red]missed[/red]"
 
 
-def print_report(figures: dict[str, Any], runs: list[RunResult],
-                 best_of: dict[str, RunResult | None]) -> None:
-    """Every run, then the headline figures against the issue's targets."""
+def _per_job(seconds: float, jobs: int) -> str:
+    return _fmt(seconds / jobs * 1e6) if jobs else "-"
+
+
+def print_report(figures: dict[str, Any], runs: list[RunResult]) -> None:
+    """Every run, then the headline figures against the targets of issue 19."""
     console = Console(width=200, highlight=False)
     m = figures["machine"]
     console.print(f"\n[bold]Engine benchmark[/bold] {m['date']}: {m['nproc']} CPUs, "
                   f"{m['memory']} memory, {m['postgres']}, Python {m['python']}; "
-                  f"{figures['jobs']:,} no-op jobs per run; commit {m['commit']}; load average "
-                  f"{m['loadavg_start']} at the start, {m.get('loadavg_end', '?')} at the end")
-    table = Table(title="Throughput runs (★ = the system's best; w = worker processes, "
-                        "c = concurrency, b = batch size)")
-    for column in ("round", "system", "configuration", "jobs/s", "total s", "enqueue s",
-                   "CPU workers s", "CPU postgres s", "CPU bench s",
-                   "first start ms", "backlog p50 ms", "backlog p99 ms", "error"):
-        left = column in ("system", "configuration", "error")
+                  f"{figures['jobs']:,} no-op jobs per run ({figures['procrastinate_jobs']:,} "
+                  f"for procrastinate), {figures['rounds']} interleaved rounds; commit "
+                  f"{m['commit']}; load average {m['loadavg_start']} at the start, "
+                  f"{m.get('loadavg_end', '?')} at the end; peers "
+                  + ", ".join(f"{k} {v}" for k, v in figures["peer_versions"].items()))
+    table = Table(title="Every run (w = worker processes, c = concurrency, b = batch size; "
+                        "CPU in µs per job)")
+    for column in ("round", "system", "run", "configuration", "jobs/s", "seconds",
+                   "enqueue s", "CPU workers", "CPU postgres", "CPU bench", "error"):
+        left = column in ("system", "run", "configuration", "error")
         table.add_column(column, justify="left" if left else "right", no_wrap=column != "error")
-    winners = {id(r) for r in best_of.values() if r is not None}
     for r in runs:
-        lat = r.latency_ms
         table.add_row(
-            str(r.round), ("★ " if id(r) in winners else "") + r.system, _config(r.config),
-            _fmt(r.jobs_per_s), _fmt(r.seconds, 2), _fmt(r.enqueue_seconds, 2),
-            _fmt(r.cpu_workers_s, 2), _fmt(r.cpu_postgres_s, 2), _fmt(r.cpu_bench_s, 2),
-            _fmt(lat.get("first_start_ms"), 1), _fmt(lat.get("backlog_p50_ms"), 1),
-            _fmt(lat.get("backlog_p99_ms"), 1),
-            (r.error or "").splitlines()[0][:60] if r.error else "",
-        )
+            str(r.round), r.system, r.kind, _config(r.config), _fmt(r.jobs_per_s),
+            _fmt(r.seconds, 2), _fmt(r.enqueue_seconds, 2), _per_job(r.cpu_workers_s, r.jobs),
+            _per_job(r.cpu_postgres_s, r.jobs), _per_job(r.cpu_bench_s, r.jobs),
+            (r.error or "").splitlines()[0][:60] if r.error else "")
     console.print(table)
 
-    summary = Table(title="Headline figures against the targets of issue 10")
-    for column in ("figure", "value", "target", "verdict"):
+    summary = Table(title="Medians over the rounds, against the targets of issue 19")
+    for column in ("figure", "value", "rounds' range", "target", "verdict"):
         summary.add_column(column)
-    pg, pgq = figures.get("pg_jobs_per_s"), figures.get("pgqueuer_jobs_per_s")
-    ratio = figures.get("ratio_vs_pgqueuer")
-    lite, idle = figures.get("sqlite_jobs_per_s"), figures.get("idle_p50_ms")
-    rows: list[tuple[str, str, str, bool | None]] = [
-        ("ours, PostgreSQL (jobs/s)", _fmt(pg), "twice PgQueuer, never below it",
-         None if ratio is None else ratio >= 2),
-        ("ours, SQLite synchronous=FULL (jobs/s)", _fmt(lite), "≥ 10,000 (goal 30,000)",
-         None if lite is None else lite >= 10_000),
-        ("PgQueuer (jobs/s)", _fmt(pgq), "", None),
-        ("procrastinate (jobs/s)", _fmt(figures.get("procrastinate_jobs_per_s")), "", None),
-        ("ratio vs PgQueuer", _fmt(ratio, 2), "≥ 2 (≥ 1 to resolve)",
-         None if ratio is None else ratio >= 2),
-        ("ratio vs procrastinate", _fmt(figures.get("ratio_vs_procrastinate"), 1), "", None),
-        ("idle enqueue→start p50 / p99 ms, PostgreSQL",
-         f"{_fmt(idle, 2)} / {_fmt(figures.get('idle_p99_ms'), 2)}",
-         "p50 < 10 (goal 5)", None if idle is None else idle < 10),
-        ("loaded enqueue→start p50 / p99 ms, PostgreSQL",
-         f"{_fmt(figures.get('loaded_p50_ms'), 2)} / {_fmt(figures.get('loaded_p99_ms'), 2)}"
-         f" at {_fmt(figures.get('loaded_rate_per_s'))}/s", "", None),
-        ("idle enqueue→start p50 / p99 ms, SQLite",
-         f"{_fmt(figures.get('sqlite_idle_p50_ms'), 2)} / "
-         f"{_fmt(figures.get('sqlite_idle_p99_ms'), 2)}", "", None),
-        ("loaded enqueue→start p50 / p99 ms, SQLite",
-         f"{_fmt(figures.get('sqlite_loaded_p50_ms'), 2)} / "
-         f"{_fmt(figures.get('sqlite_loaded_p99_ms'), 2)}"
-         f" at {_fmt(figures.get('sqlite_loaded_rate_per_s'))}/s", "", None),
+    f = figures
+    ratio, default, lite = f.get("ratio_vs_pgqueuer"), f.get("ratio_default"), \
+        f.get("sqlite_jobs_per_s")
+    idle50, idle99 = f.get("idle_p50_ms"), f.get("idle_p99_ms")
+
+    def spread(key: str) -> str:
+        found = f.get(f"{key}_range")
+        return f"{found[0]:,} to {found[1]:,}" if found else ""
+
+    rows: list[tuple[str, str, str, str, bool | None]] = [
+        (f"ours, PostgreSQL, best ({_config(f.get('pg_config'))})", _fmt(f.get("pg_jobs_per_s")),
+         spread("pg"), "", None),
+        (f"PgQueuer, best ({_config(f.get('pgqueuer_config'))})",
+         _fmt(f.get("pgqueuer_jobs_per_s")), spread("pgqueuer"), "", None),
+        ("ratio vs PgQueuer (median of the rounds' ratios)", _fmt(ratio, 2), "",
+         "≥ 1.5 to resolve, 2 the goal", None if ratio is None else ratio >= 1.5),
+        (f"defaults, {f.get('default_workers')} workers: ours / PgQueuer",
+         f"{_fmt(f.get('default_jobs_per_s'))} / {_fmt(f.get('pgqueuer_default_jobs_per_s'))}"
+         f" = {_fmt(default, 2)}", "", "≥ 1.0", None if default is None else default >= 1.0),
+        (f"ours, SQLite synchronous=FULL, best ({_config(f.get('sqlite_config'))})",
+         _fmt(lite), spread("sqlite"), "≥ 20,000", None if lite is None else lite >= 20_000),
+        (f"procrastinate, best ({_config(f.get('procrastinate_config'))})",
+         _fmt(f.get("procrastinate_jobs_per_s")), spread("procrastinate"), "", None),
+        ("drained from a full queue: ours PG / PgQueuer / SQLite / procrastinate",
+         " / ".join(_fmt(f.get(f"{s}_drain_jobs_per_s"))
+                    for s in ("pg", "pgqueuer", "sqlite", "procrastinate")), "", "", None),
+        ("idle enqueue→handler p50 / p99 ms, ours PostgreSQL",
+         f"{_fmt(idle50, 2)} / {_fmt(idle99, 2)}", "", "< 5 / < 20",
+         None if idle50 is None or idle99 is None else idle50 < 5 and idle99 < 20),
     ]
-    for key in ("pg", "sqlite", "pgqueuer", "procrastinate"):
-        config = figures.get(f"{key}_config")
-        rows.append((f"best configuration, {key}", _config(config) if config else "-", "", None))
-    for name, value, target, ok in rows:
-        summary.add_row(name, value, target, _verdict(ok))
+    for label, prefix in (("ours PostgreSQL", ""), ("PgQueuer", "pgqueuer_"),
+                          ("ours SQLite", "sqlite_")):
+        if label != "ours PostgreSQL":
+            rows.append((f"idle enqueue→handler p50 / p99 ms, {label}",
+                         f"{_fmt(f.get(prefix + 'idle_p50_ms'), 2)} / "
+                         f"{_fmt(f.get(prefix + 'idle_p99_ms'), 2)}", "", "", None))
+        rows.append((f"loaded enqueue→handler p50 / p99 ms, {label}",
+                     f"{_fmt(f.get(prefix + 'loaded_p50_ms'), 2)} / "
+                     f"{_fmt(f.get(prefix + 'loaded_p99_ms'), 2)} at "
+                     f"{_fmt(f.get(prefix + 'loaded_rate_per_s'))}/s", "", "", None))
+    for row in rows:
+        summary.add_row(*row[:4], _verdict(row[4]))
     console.print(summary)
 
     profile = figures.get("profile")

@@ -18,7 +18,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench import ours, peers
+from bench import measure, ours, peers
 from bench.common import RunResult, remove_log_dir
 from policyjobs.testing.postgres import PostgresServer, start_postgres
 
@@ -97,11 +97,13 @@ def main() -> None:
         config = ours.OurConfig(args.workers, args.concurrency, args.batch_size)
         settings = dict(item.split("=", 1) for item in args.set)
         store = ours.OurStore("postgresql", server, settings)
-        result = ours.throughput(store, config, args.jobs)
+        with ours.session(store, config, config.label) as session:
+            result = measure.throughput(session, args.jobs)
         _report(console, server, f"ours_{config.label}", result, "jobs")
         if args.peer:
             peer = peers.PeerConfig(1, batch_size=500)
-            found = peers.pgqueuer(server, peer, args.jobs)
+            with peers.pgqueuer(server, peer, peer.label("pgqueuer")) as session:
+                found = measure.throughput(session, args.jobs)
             _report(console, server, f"pgqueuer_{peer.label('pgqueuer')}", found, "pgqueuer")
     finally:
         if server:
