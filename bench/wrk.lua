@@ -1,13 +1,18 @@
--- The request loop of `bench/run api`, for wrk: each connection walks its own way through
--- the paths in $BENCH_PATHS (one per line), sends $BENCH_TOKEN, keeps to $BENCH_RATE
--- requests/s when it is set, and the run ends with one JSON line.
+-- The request loop of `bench/run api`, for wrk. Each request reads a random job or reference
+-- anywhere in the table that bench/api.py filled: job n belongs to reference R-(n / PER) of
+-- tenant number (n / PER) mod (the tenants listed in $BENCH_TENANTS). $BENCH_LOAD is fetch
+-- (one job), list (a reference's page of PER) or trivial (/health/live, no database).
+-- It sends $BENCH_TOKEN, keeps to $BENCH_RATE requests/s when it is set, and the run ends
+-- with one JSON line.
 
-local paths = {}
-for line in io.lines(os.getenv("BENCH_PATHS")) do
-    paths[#paths + 1] = line
+local tenants = {}
+for line in io.lines(os.getenv("BENCH_TENANTS")) do
+    tenants[#tenants + 1] = line
 end
+local rows = tonumber(os.getenv("BENCH_ROWS"))
+local per = tonumber(os.getenv("BENCH_PER"))
+local load = os.getenv("BENCH_LOAD")
 local rate = tonumber(os.getenv("BENCH_RATE") or "0")  -- requests/s for this thread; 0: flat out
-local counter = math.random(#paths)
 
 -- A monotonic clock in milliseconds, through LuaJIT's FFI (wrk's Lua has none of its own).
 local ffi = require("ffi")
@@ -21,11 +26,24 @@ local function now_ms()
     return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
 end
 
+math.randomseed(math.floor(now_ms() * 1000) % 2147483647)
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
 
+local function base(reference)
+    local tenant = tenants[reference % #tenants + 1]
+    return "/document/" .. tenant .. "/documents/transaction/R-" .. reference .. "/jobs/"
+end
+
 function request()
-    counter = counter % #paths + 1
-    return wrk.format("GET", paths[counter])
+    if load == "trivial" then
+        return wrk.format("GET", "/health/live")
+    end
+    if load == "list" then
+        local reference = math.random(0, math.floor(rows / per) - 1)
+        return wrk.format("GET", base(reference) .. "list?count=" .. per)
+    end
+    local n = math.random(0, rows - 1)
+    return wrk.format("GET", base(math.floor(n / per)) .. string.format("J%025d", n))
 end
 
 -- A fixed rate: each request takes the next slot of a schedule spaced 1000/rate ms apart

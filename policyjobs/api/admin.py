@@ -1,4 +1,4 @@
-"""`/health`, the test clock and the idle wait."""
+"""`/health` and `/health/live`, the test clock and the idle wait."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ class Health(Schema):
 
     status: str
     database: str
+
+
+class Liveness(Schema):
+    """Whether the process answers."""
+
+    status: str
 
 
 class ClockReading(Schema):
@@ -60,6 +66,13 @@ def health(request: Request) -> Response:
     except sa.exc.DBAPIError:
         return problem(503, "the store does not answer")
     return json_response(Health(status="ok", database="ok"))
+
+
+@health_router.get("/health/live", response_model=Liveness)
+async def live() -> Response:
+    """200 while the process answers, without touching the store: a liveness probe, where
+    `/health` is a readiness one."""
+    return json_response(Liveness(status="ok"))
 
 
 @admin_router.get("/idle", response_model=Idleness)

@@ -19,6 +19,7 @@ RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 def test_health_needs_no_token(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+    assert client.get("/health/live").json() == {"status": "ok"}
 
 
 def test_openapi_names_the_security_of_every_guarded_operation(client: TestClient) -> None:
