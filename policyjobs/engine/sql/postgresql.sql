@@ -72,27 +72,28 @@ RETURNING j.locator;
 SELECT pg_notify('policyjobs_jobs', '');
 
 -- name: claim
--- Leases up to `limit` due jobs, skipping rows another worker is claiming.
-WITH picked AS (
+-- Leases up to `limit` due jobs, skipping rows another worker is claiming. The ids come as
+-- one array, so the update finds each row by its key; as a join, the planner would hash
+-- the whole table for a few hundred rows.
+UPDATE jobs AS j
+SET status = 'leased', attempt = j.attempt + 1, lease_owner = %(owner)s,
+    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s
+WHERE j.id = ANY(ARRAY(
     SELECT id FROM jobs
     WHERE status = 'queued' AND run_at <= %(now)s
     ORDER BY run_at, id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE jobs AS j
-SET status = 'leased', attempt = j.attempt + 1, lease_owner = %(owner)s,
-    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s
-FROM picked
-WHERE j.id = picked.id
+    FOR UPDATE SKIP LOCKED))
 RETURNING j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
           j.parent_locator, j.attempt, j.max_attempts, j.payload, j.created_at, j.run_at,
           j.ordered_key;
 
 -- name: parents_among
--- Which of the given jobs (a JSON array of locators) have children.
+-- Which of the given jobs (a JSON array of locators) have children. Lists of locators are
+-- matched with `= ANY(ARRAY(…))` here and below: an index condition whatever the planner
+-- guesses of the list, where `IN (SELECT …)` may become a scan of the whole table.
 SELECT DISTINCT parent_locator FROM jobs
-WHERE parent_locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb));
+WHERE parent_locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)));
 
 -- name: complete
 -- Records a batch of successful attempts whose lease this worker still holds; the batch is
@@ -126,7 +127,7 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'leased' AND lease_owne
 -- Locks parents in id order, whatever their status: a child ending waits for a parent
 -- whose own completion is in flight, then sees it (READ COMMITTED re-reads locked rows).
 SELECT id FROM jobs
-WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb))
+WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
 ORDER BY id
 FOR UPDATE;
 
@@ -137,7 +138,8 @@ SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
                                WHERE c.parent_locator = p.locator AND c.status = 'failed')
                   THEN 'failed' ELSE 'finished' END,
     finished_at = %(now)s, updated_at = %(now)s
-WHERE p.locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND p.status = 'waiting'
+WHERE p.locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
+  AND p.status = 'waiting'
   AND NOT EXISTS (SELECT 1 FROM jobs AS c
                   WHERE c.parent_locator = p.locator
                     AND c.status IN ('queued', 'blocked', 'leased', 'waiting'))
@@ -174,7 +176,7 @@ RETURNING j.locator, j.kind, j.status, j.parent_locator, j.tenant;
 -- Cancels jobs that have not started, or wait only on children or on their ordered key.
 UPDATE jobs
 SET status = 'cancelled', finished_at = %(now)s, updated_at = %(now)s
-WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb))
+WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
   AND status IN ('queued', 'blocked', 'waiting')
 RETURNING locator, parent_locator, tenant, ordered_key;
 
@@ -185,7 +187,8 @@ UPDATE jobs
 SET status = 'queued', run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
     finished_at = NULL, updated_at = %(now)s,
     max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
-WHERE locator IN (SELECT jsonb_array_elements_text(%(locators)s::jsonb)) AND status IN ('queued', 'leased', 'waiting', 'failed')
+WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
+  AND status IN ('queued', 'leased', 'waiting', 'failed')
 RETURNING locator;
 
 -- name: prune
