@@ -10,14 +10,16 @@ import orjson
 import sqlalchemy as sa
 
 from policyjobs.engine.backend import Backend, json_text
-from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, Outcome
+from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
 
 # The text form SQLAlchemy's SQLite DateTime stores, so ORM and raw SQL read each other.
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    # `fromisoformat` reads this form too, some twenty times faster than `strptime`: the
+    # claim reads two times a job.
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 class SQLiteBackend(Backend):
@@ -61,18 +63,13 @@ class SQLiteBackend(Backend):
 
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
                  waiting: set[str], now: datetime) -> None:
-        """One prepared update, executed for each outcome."""
-        stamp = self.time(now)
-        params = []
-        for outcome in outcomes:
-            waits = outcome.job.locator in waiting
-            params.append({
-                "id": outcome.job.id, "attempt": outcome.job.attempt, "owner": owner,
-                "status": JobStatus.WAITING if waits else JobStatus.FINISHED,
-                "finished_at": None if waits else stamp,
-                "result": outcome.result, "now": stamp,
-            })
-        self.run_many(conn, "complete", params)
+        """One `UPDATE … FROM json_each(…)` for the whole batch."""
+        batch = orjson.dumps([
+            {"id": o.job.id, "attempt": o.job.attempt, "result": orjson.Fragment(o.result),
+             "waiting": o.job.locator in waiting}
+            for o in outcomes
+        ]).decode()
+        self.run(conn, "complete", {"owner": owner, "now": self.time(now), "batch": batch})
 
     def run_many(self, conn: sa.Connection, name: str, params: list[dict[str, Any]]) -> None:
         """Execute the named statement once per parameter set."""

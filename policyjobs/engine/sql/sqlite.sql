@@ -70,11 +70,17 @@ SELECT DISTINCT parent_locator FROM jobs
 WHERE parent_locator IN (SELECT value FROM json_each(:locators));
 
 -- name: complete
--- Records one successful attempt whose lease this worker still holds.
+-- Records a batch of successful attempts whose lease this worker still holds; the batch is
+-- one JSON array of {id, attempt, result, waiting}, so the whole batch is one statement.
 UPDATE jobs
-SET status = :status, result = :result, finished_at = :finished_at,
+SET status = CASE WHEN d.waiting THEN 'waiting' ELSE 'finished' END,
+    result = d.result,
+    finished_at = CASE WHEN d.waiting THEN NULL ELSE :now END,
     lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
-WHERE id = :id AND attempt = :attempt AND lease_owner = :owner;
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.attempt' AS attempt,
+             value -> '$.result' AS result, value ->> '$.waiting' AS waiting
+      FROM json_each(:batch)) AS d
+WHERE jobs.id = d.id AND jobs.attempt = d.attempt AND jobs.lease_owner = :owner;
 
 -- name: retry
 -- Puts a failed attempt back in the queue at its backoff time.
