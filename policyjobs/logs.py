@@ -8,8 +8,11 @@ from typing import TextIO
 
 import structlog
 
+from policyjobs.engine.worker import job_fields
+
 _SHARED: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
+    job_fields,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from policyjobs.engine.ids import NIL_UUID, new_locator
 
@@ -68,9 +68,9 @@ class NewJob:
     locator: str = field(default_factory=new_locator)
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedJob:
-    """A job a worker holds the lease of, for one attempt."""
+class ClaimedJob(NamedTuple):
+    """A job a worker holds the lease of, for one attempt. A named tuple, not a frozen
+    dataclass: a worker makes one per job, and a tuple is built several times faster."""
 
     id: int
     locator: str
@@ -87,9 +87,9 @@ class ClaimedJob:
     ordered_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How one attempt ended: a result (as JSON text), or an error and whether to retry."""
+class Outcome(NamedTuple):
+    """How one attempt ended: a result (as JSON text), or an error and whether to retry.
+    A named tuple for the reason `ClaimedJob` is one."""
 
     job: ClaimedJob
     result: str = "null"
