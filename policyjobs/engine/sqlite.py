@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from policyjobs.engine.backend import Backend, json_text
+from policyjobs.engine.backend import Backend, Rows, json_text
 from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
 
 # The text form SQLAlchemy's SQLite DateTime stores, so ORM and raw SQL read each other.
@@ -26,6 +27,19 @@ class SQLiteBackend(Backend):
     """Relies on `BEGIN IMMEDIATE` (see `policyjobs.store.database`) for exclusive claims."""
 
     dialect = "sqlite"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The driver runs one statement at a time: a query of several is split once.
+        self._statements = {name: [part for part in re.split(r";\s*\n", text) if part.strip()]
+                            for name, text in self.sql.items()}
+
+    def run(self, conn: sa.Connection, name: str, params: Mapping[str, Any]) -> Rows:
+        """Execute the named query's statements in order; the last one's result."""
+        *first, last = self._statements[name]
+        for statement in first:
+            conn.exec_driver_sql(statement, dict(params))
+        return conn.exec_driver_sql(last, dict(params))
 
     def time(self, value: datetime) -> Any:
         """UTC text that sorts in time order."""
@@ -60,6 +74,21 @@ class SQLiteBackend(Backend):
             }
             for j, attempts, status in zip(jobs, max_attempts, statuses, strict=True)
         ])
+        self.run(conn, "queue_new", {"locators": self.locators(j.locator for j in jobs)})
+
+    def unblock_stalled(self, conn: sa.Connection, now: datetime) -> list[str]:
+        """Unblock the jobs, then bring their queue rows along."""
+        unblocked = super().unblock_stalled(conn, now)
+        if unblocked:
+            self.run(conn, "unblocked", {})
+        return unblocked
+
+    def rescue(self, conn: sa.Connection, *, now: datetime,
+               wall_now: datetime) -> list[tuple[str, str, str, str | None, str]]:
+        """Rescue the jobs, then bring their queue rows along."""
+        rescued = super().rescue(conn, now=now, wall_now=wall_now)
+        self.run(conn, "rescued", {"now": self.time(now), "wall_now": self.time(wall_now)})
+        return rescued
 
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
                  waiting: set[str], now: datetime) -> None:

@@ -2,19 +2,26 @@
 -- Each `-- name:` line opens a query; the line after it says what it does.
 
 -- name: insert_jobs
--- Adds a batch of jobs in one statement, in the caller's transaction; deduplicated ones are
--- skipped. The batch travels as one JSON array, which costs the driver nothing to adapt.
-INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator, parent_locator,
-                  status, run_at, attempt, max_attempts, payload, errors, dedupe_key,
-                  ordered_key, created_by, created_at, updated_at)
-SELECT t.locator, t.tenant, t.kind, t.reference_type, t.reference_locator, t.parent_locator,
-       t.status, COALESCE(t.run_at, %(now)s), 0, t.max_attempts, t.payload, '[]'::jsonb,
-       t.dedupe_key, t.ordered_key, t.created_by, %(now)s, %(now)s
-FROM jsonb_to_recordset(%(batch)s::jsonb)
-     AS t(locator text, tenant text, kind text, reference_type text, reference_locator text,
-          parent_locator text, status text, run_at timestamptz, max_attempts int,
-          payload jsonb, dedupe_key text, ordered_key text, created_by text)
-ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
+-- Adds a batch of jobs in one statement, in the caller's transaction, each with its queue
+-- row; deduplicated ones are skipped. The batch travels as one JSON array, which costs the
+-- driver nothing to adapt.
+WITH made AS (
+    INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator,
+                      parent_locator, status, run_at, attempt, max_attempts, payload, errors,
+                      dedupe_key, ordered_key, created_by, created_at, updated_at)
+    SELECT t.locator, t.tenant, t.kind, t.reference_type, t.reference_locator,
+           t.parent_locator, t.status, COALESCE(t.run_at, %(now)s), 0, t.max_attempts,
+           t.payload, '[]'::jsonb, t.dedupe_key, t.ordered_key, t.created_by, %(now)s, %(now)s
+    FROM jsonb_to_recordset(%(batch)s::jsonb)
+         AS t(locator text, tenant text, kind text, reference_type text,
+              reference_locator text, parent_locator text, status text, run_at timestamptz,
+              max_attempts int, payload jsonb, dedupe_key text, ordered_key text,
+              created_by text)
+    ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+    RETURNING id, kind, status, run_at
+)
+INSERT INTO job_queue (id, kind, status, run_at)
+SELECT id, kind, status, run_at FROM made;
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
@@ -43,47 +50,78 @@ FOR UPDATE OF j;
 -- name: unblock
 -- Queues the oldest blocked job of each given key once no earlier job of the key is
 -- unfinished.
-UPDATE jobs AS j SET status = 'queued', updated_at = %(now)s
-WHERE j.status = 'blocked'
-  AND j.id IN (SELECT min(b.id) FROM jobs AS b
-               JOIN jsonb_to_recordset(%(keys)s::jsonb) AS t(tenant text, key text)
-                 ON b.tenant = t.tenant AND b.ordered_key = t.key
-               WHERE b.status = 'blocked'
-               GROUP BY b.tenant, b.ordered_key)
-  AND NOT EXISTS (SELECT 1 FROM jobs AS e
-                  WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key AND e.id < j.id
-                    AND e.status IN ('queued', 'leased', 'waiting'))
-RETURNING j.locator;
+WITH candidate AS (
+    SELECT min(b.id) AS id FROM jobs AS b
+    JOIN jsonb_to_recordset(%(keys)s::jsonb) AS t(tenant text, key text)
+      ON b.tenant = t.tenant AND b.ordered_key = t.key
+    WHERE b.status = 'blocked'
+    GROUP BY b.tenant, b.ordered_key
+), held AS (
+    SELECT id FROM job_queue
+    WHERE id = ANY(ARRAY(SELECT id FROM candidate)) AND status = 'blocked'
+    ORDER BY id
+    FOR UPDATE
+), freed AS (
+    UPDATE jobs AS j SET status = 'queued', updated_at = %(now)s
+    WHERE j.id = ANY(ARRAY(SELECT id FROM held)) AND j.status = 'blocked'
+      AND NOT EXISTS (SELECT 1 FROM jobs AS e
+                      WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key
+                        AND e.id < j.id AND e.status IN ('queued', 'leased', 'waiting'))
+    RETURNING j.id, j.locator
+), queued AS (
+    UPDATE job_queue SET status = 'queued'
+    WHERE id = ANY(ARRAY(SELECT id FROM freed))
+)
+SELECT locator FROM freed;
 
 -- name: unblock_stalled
 -- The same for every key, for jobs whose predecessor ended on a path that did not unblock
 -- them (its worker died past its last attempt, a requeue, a crash between commits).
-UPDATE jobs AS j SET status = 'queued', updated_at = %(now)s
-WHERE j.status = 'blocked'
-  AND j.id IN (SELECT min(b.id) FROM jobs AS b WHERE b.status = 'blocked'
-               GROUP BY b.tenant, b.ordered_key)
-  AND NOT EXISTS (SELECT 1 FROM jobs AS e
-                  WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key AND e.id < j.id
-                    AND e.status IN ('queued', 'leased', 'waiting'))
-RETURNING j.locator;
+WITH candidate AS (
+    SELECT min(b.id) AS id FROM job_queue AS q JOIN jobs AS b ON b.id = q.id
+    WHERE q.status = 'blocked' AND b.status = 'blocked'
+    GROUP BY b.tenant, b.ordered_key
+), held AS (
+    SELECT id FROM job_queue
+    WHERE id = ANY(ARRAY(SELECT id FROM candidate)) AND status = 'blocked'
+    ORDER BY id
+    FOR UPDATE
+), freed AS (
+    UPDATE jobs AS j SET status = 'queued', updated_at = %(now)s
+    WHERE j.id = ANY(ARRAY(SELECT id FROM held)) AND j.status = 'blocked'
+      AND NOT EXISTS (SELECT 1 FROM jobs AS e
+                      WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key
+                        AND e.id < j.id AND e.status IN ('queued', 'leased', 'waiting'))
+    RETURNING j.id, j.locator
+), queued AS (
+    UPDATE job_queue SET status = 'queued'
+    WHERE id = ANY(ARRAY(SELECT id FROM freed))
+)
+SELECT locator FROM freed;
 
 -- name: notify
 -- Wakes listening workers when the enqueueing transaction commits.
 SELECT pg_notify('policyjobs_jobs', '');
 
 -- name: claim
--- Leases up to `limit` due jobs, skipping rows another worker is claiming. The ids come as
--- one array, so the update finds each row by its key; as a join, the planner would hash
--- the whole table for a few hundred rows.
-UPDATE jobs AS j
-SET status = 'leased', attempt = j.attempt + 1, lease_owner = %(owner)s,
-    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s
-WHERE j.id = ANY(ARRAY(
-    SELECT id FROM jobs
+-- Leases up to `limit` due jobs, skipping rows another worker is claiming: the narrow queue
+-- rows first, then their jobs. Ids travel between the steps as one array, so each step
+-- finds its rows by key; as a join, the planner may hash a whole table for a few rows.
+WITH picked AS (
+    SELECT id FROM job_queue
     WHERE status = 'queued' AND run_at <= %(now)s
     ORDER BY run_at, id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED))
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE job_queue SET status = 'leased', owner = %(owner)s, leased_until = %(lease_until)s
+    WHERE id = ANY(ARRAY(SELECT id FROM picked))
+    RETURNING id
+)
+UPDATE jobs AS j
+SET status = 'leased', attempt = j.attempt + 1, lease_owner = %(owner)s,
+    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s
+WHERE j.id = ANY(ARRAY(SELECT id FROM leased)) AND j.status = 'queued'
 RETURNING j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
           j.parent_locator, j.attempt, j.max_attempts, j.payload, j.created_at, j.run_at,
           j.ordered_key;
@@ -96,32 +134,58 @@ SELECT DISTINCT parent_locator FROM jobs
 WHERE parent_locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)));
 
 -- name: complete
--- Records a batch of successful attempts whose lease this worker still holds; the batch is
--- one JSON array of {id, attempt, result, waiting}.
-UPDATE jobs AS j
-SET status = CASE WHEN d.waiting THEN 'waiting' ELSE 'finished' END,
-    result = d.result,
-    finished_at = CASE WHEN d.waiting THEN NULL ELSE %(now)s END,
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
-FROM jsonb_to_recordset(%(batch)s::jsonb) AS d(id bigint, attempt int, result jsonb,
-                                                waiting boolean)
--- The owner and attempt alone prove the lease is still ours (every way out of `leased`
--- clears the owner); a status test here would steer the plan through the leased index.
-WHERE j.id = d.id AND j.attempt = d.attempt AND j.lease_owner = %(owner)s;
+-- Records a batch of successful attempts whose lease this worker still holds, and takes
+-- their queue rows away; the batch is one JSON array of {id, attempt, result, waiting}.
+WITH d AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb)
+        AS d(id bigint, attempt int, result jsonb, waiting boolean)
+), held AS (
+    SELECT id FROM job_queue
+    WHERE id = ANY(ARRAY(SELECT id FROM d)) AND owner = %(owner)s
+    ORDER BY id
+    FOR UPDATE
+), done AS (
+    UPDATE jobs AS j
+    SET status = CASE WHEN d.waiting THEN 'waiting' ELSE 'finished' END,
+        result = d.result,
+        finished_at = CASE WHEN d.waiting THEN NULL ELSE %(now)s END,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
+    FROM d
+    WHERE j.id = ANY(ARRAY(SELECT id FROM held)) AND j.id = d.id
+      AND j.attempt = d.attempt AND j.lease_owner = %(owner)s
+    RETURNING j.id
+)
+DELETE FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM done));
 
 -- name: retry
 -- Puts a failed attempt back in the queue at its backoff time.
-UPDATE jobs
-SET status = 'queued', run_at = %(run_at)s, lease_owner = NULL, lease_expires_at = NULL,
-    errors = errors || %(error)s::jsonb, updated_at = %(now)s
-WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'leased' AND lease_owner = %(owner)s;
+WITH held AS (
+    SELECT id FROM job_queue WHERE id = %(id)s AND owner = %(owner)s FOR UPDATE
+), back AS (
+    UPDATE jobs
+    SET status = 'queued', run_at = %(run_at)s, lease_owner = NULL, lease_expires_at = NULL,
+        errors = errors || %(error)s::jsonb, updated_at = %(now)s
+    WHERE id IN (SELECT id FROM held) AND attempt = %(attempt)s AND status = 'leased'
+      AND lease_owner = %(owner)s
+    RETURNING id
+)
+UPDATE job_queue
+SET status = 'queued', run_at = %(run_at)s, owner = NULL, leased_until = NULL
+WHERE id IN (SELECT id FROM back);
 
 -- name: fail
 -- Ends a job whose attempt failed for good.
-UPDATE jobs
-SET status = 'failed', finished_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
-    errors = errors || %(error)s::jsonb, updated_at = %(now)s
-WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'leased' AND lease_owner = %(owner)s;
+WITH held AS (
+    SELECT id FROM job_queue WHERE id = %(id)s AND owner = %(owner)s FOR UPDATE
+), ended AS (
+    UPDATE jobs
+    SET status = 'failed', finished_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
+        errors = errors || %(error)s::jsonb, updated_at = %(now)s
+    WHERE id IN (SELECT id FROM held) AND attempt = %(attempt)s AND status = 'leased'
+      AND lease_owner = %(owner)s
+    RETURNING id
+)
+DELETE FROM job_queue WHERE id IN (SELECT id FROM ended);
 
 -- name: lock_waiting
 -- Locks parents in id order, whatever their status: a child ending waits for a parent
@@ -146,57 +210,116 @@ WHERE p.locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb
 RETURNING p.parent_locator, p.tenant, p.ordered_key;
 
 -- name: heartbeat
--- Extends the leases of every job this worker holds.
+-- Extends the leases of every job this worker holds; the number extended.
+WITH mine AS (
+    SELECT id FROM job_queue WHERE status = 'leased' AND owner = %(owner)s
+    ORDER BY id
+    FOR UPDATE
+), extended AS (
+    UPDATE job_queue SET leased_until = %(lease_until)s
+    WHERE id = ANY(ARRAY(SELECT id FROM mine))
+    RETURNING id
+)
 UPDATE jobs SET lease_expires_at = %(lease_until)s
-WHERE status = 'leased' AND lease_owner = %(owner)s;
+WHERE id = ANY(ARRAY(SELECT id FROM extended)) AND lease_owner = %(owner)s;
 
 -- name: release
 -- Gives a held job back to the queue at shutdown; `undo` takes back an attempt never started.
-UPDATE jobs
-SET status = 'queued', run_at = %(now)s, attempt = attempt - %(undo)s, lease_owner = NULL,
-    lease_expires_at = NULL, updated_at = %(now)s
-WHERE id = %(id)s AND status = 'leased' AND lease_owner = %(owner)s;
+WITH held AS (
+    SELECT id FROM job_queue WHERE id = %(id)s AND owner = %(owner)s FOR UPDATE
+), back AS (
+    UPDATE jobs
+    SET status = 'queued', run_at = %(now)s, attempt = attempt - %(undo)s, lease_owner = NULL,
+        lease_expires_at = NULL, updated_at = %(now)s
+    WHERE id IN (SELECT id FROM held) AND status = 'leased' AND lease_owner = %(owner)s
+    RETURNING id
+)
+UPDATE job_queue
+SET status = 'queued', run_at = %(now)s, owner = NULL, leased_until = NULL
+WHERE id IN (SELECT id FROM back);
 
 -- name: rescue
 -- Re-queues (or fails, past the retry limit) jobs whose worker stopped heartbeating.
-UPDATE jobs AS j
-SET status = CASE WHEN j.attempt >= j.max_attempts THEN 'failed' ELSE 'queued' END,
-    finished_at = CASE WHEN j.attempt >= j.max_attempts THEN %(now)s END,
-    run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s,
-    errors = j.errors || jsonb_build_array(jsonb_build_object(
-        'attempt', j.attempt, 'at', %(at)s::text,
-        'error', 'worker ' || j.lease_owner || ' stopped heartbeating; its lease expired'))
-WHERE j.id IN (SELECT id FROM jobs
-               WHERE status = 'leased' AND lease_expires_at < %(wall_now)s
-               ORDER BY id LIMIT 500
-               FOR UPDATE SKIP LOCKED)
-RETURNING j.locator, j.kind, j.status, j.parent_locator, j.tenant;
+WITH expired AS (
+    SELECT id FROM job_queue
+    WHERE status = 'leased' AND leased_until < %(wall_now)s
+    ORDER BY id LIMIT 500
+    FOR UPDATE SKIP LOCKED
+), rescued AS (
+    UPDATE jobs AS j
+    SET status = CASE WHEN j.attempt >= j.max_attempts THEN 'failed' ELSE 'queued' END,
+        finished_at = CASE WHEN j.attempt >= j.max_attempts THEN %(now)s END,
+        run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s,
+        errors = j.errors || jsonb_build_array(jsonb_build_object(
+            'attempt', j.attempt, 'at', %(at)s::text,
+            'error', 'worker ' || j.lease_owner || ' stopped heartbeating; its lease expired'))
+    WHERE j.id = ANY(ARRAY(SELECT id FROM expired)) AND j.status = 'leased'
+    RETURNING j.id, j.locator, j.kind, j.status, j.parent_locator, j.tenant
+), requeued AS (
+    UPDATE job_queue SET status = 'queued', run_at = %(now)s, owner = NULL, leased_until = NULL
+    WHERE id = ANY(ARRAY(SELECT id FROM rescued WHERE status = 'queued'))
+), ended AS (
+    -- Failed ones, and any queue row whose job was no longer leased.
+    DELETE FROM job_queue
+    WHERE id = ANY(ARRAY(SELECT id FROM expired))
+      AND id <> ALL(ARRAY(SELECT id FROM rescued WHERE status = 'queued'))
+)
+SELECT locator, kind, status, parent_locator, tenant FROM rescued;
 
 -- name: cancel
 -- Cancels jobs that have not started, or wait only on children or on their ordered key.
-UPDATE jobs
-SET status = 'cancelled', finished_at = %(now)s, updated_at = %(now)s
-WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
-  AND status IN ('queued', 'blocked', 'waiting')
-RETURNING locator, parent_locator, tenant, ordered_key;
+WITH wanted AS (
+    SELECT id FROM jobs
+    WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
+), held AS (
+    SELECT id FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM wanted))
+    ORDER BY id
+    FOR UPDATE
+), cancelled AS (
+    UPDATE jobs
+    SET status = 'cancelled', finished_at = %(now)s, updated_at = %(now)s
+    WHERE id = ANY(ARRAY(SELECT id FROM wanted)) AND status IN ('queued', 'blocked', 'waiting')
+    RETURNING id, locator, parent_locator, tenant, ordered_key
+), dequeued AS (
+    DELETE FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM cancelled))
+)
+SELECT locator, parent_locator, tenant, ordered_key FROM cancelled;
 
 -- name: requeue
 -- Runs jobs again now, taking them from whichever worker holds them; a failed job gets
 -- one more attempt. Returns the jobs requeued.
-UPDATE jobs
-SET status = 'queued', run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
-    finished_at = NULL, updated_at = %(now)s,
-    max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
-WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
-  AND status IN ('queued', 'leased', 'waiting', 'failed')
-RETURNING locator;
+WITH wanted AS (
+    SELECT id FROM jobs
+    WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
+), held AS (
+    SELECT id FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM wanted))
+    ORDER BY id
+    FOR UPDATE
+), requeued AS (
+    UPDATE jobs
+    SET status = 'queued', run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
+        finished_at = NULL, updated_at = %(now)s,
+        max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
+    WHERE id = ANY(ARRAY(SELECT id FROM wanted))
+      AND status IN ('queued', 'leased', 'waiting', 'failed')
+    RETURNING id, kind, locator
+), queued AS (
+    INSERT INTO job_queue (id, kind, status, run_at)
+    SELECT id, kind, 'queued', %(now)s FROM requeued
+    ON CONFLICT (id) DO UPDATE
+    SET status = 'queued', run_at = EXCLUDED.run_at, owner = NULL, leased_until = NULL
+)
+SELECT locator FROM requeued;
 
 -- name: prune
--- Deletes up to 1000 jobs that ended before `before`.
+-- Deletes up to 1000 jobs that ended before `before`, walking the oldest jobs (a job ends
+-- after it is made, so every such job was made before `before`).
 DELETE FROM jobs
-WHERE id IN (SELECT id FROM jobs
-             WHERE finished_at < %(before)s AND status IN ('finished', 'failed', 'cancelled')
-             ORDER BY finished_at LIMIT 1000);
+WHERE id = ANY(ARRAY(
+    SELECT id FROM jobs
+    WHERE created_at < %(before)s AND finished_at < %(before)s
+      AND status IN ('finished', 'failed', 'cancelled')
+    ORDER BY created_at LIMIT 1000));
 
 -- name: lead
 -- Takes or keeps the named leadership; returns a row only to the leader.
@@ -213,13 +336,14 @@ DELETE FROM engine_leaders WHERE name = %(name)s AND owner = %(owner)s;
 -- name: queue_depth
 -- The due, queued jobs by kind among the oldest 10,000: how many, and the oldest run-at.
 SELECT kind, count(*), min(run_at) FROM (
-    SELECT kind, run_at FROM jobs WHERE status = 'queued' AND run_at <= %(now)s
+    SELECT kind, run_at FROM job_queue WHERE status = 'queued' AND run_at <= %(now)s
     ORDER BY run_at, id LIMIT 10000
 ) AS due
 GROUP BY kind;
 
 -- name: busy
 -- Whether a job is executing or due by the clock, or a schedule is due to make one.
-SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND run_at <= %(now)s)
+SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
+    OR EXISTS (SELECT 1 FROM job_queue WHERE status = 'queued' AND run_at <= %(now)s)
     OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= %(now)s);
+

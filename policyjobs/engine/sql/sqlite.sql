@@ -1,5 +1,7 @@
 -- The engine's hot queries for SQLite (named parameters; lists travel as JSON arrays).
--- Each `-- name:` line opens a query; the line after it says what it does.
+-- Each `-- name:` line opens a query; the line after it says what it does. A query may be
+-- several statements, run in order with the same parameters; the last one's rows are the
+-- query's. One writer at a time (BEGIN IMMEDIATE): no statement needs a lock order.
 
 -- name: insert_job
 -- Adds one job; executed for a whole batch in the caller's transaction.
@@ -10,6 +12,11 @@ VALUES (:locator, :tenant, :kind, :reference_type, :reference_locator, :parent_l
         :status, :run_at, 0, :max_attempts, :payload, '[]', :dedupe_key,
         :ordered_key, :created_by, :now, :now)
 ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
+
+-- name: queue_new
+-- The queue rows of jobs just inserted (those a dedupe key skipped do not exist).
+INSERT INTO job_queue (id, kind, status, run_at)
+SELECT id, kind, status, run_at FROM jobs WHERE locator IN (SELECT value FROM json_each(:locators));
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
@@ -26,7 +33,20 @@ WHERE j.status IN ('queued', 'blocked', 'leased', 'waiting');
 
 -- name: unblock
 -- Queues the oldest blocked job of each given key once no earlier job of the key is
--- unfinished.
+-- unfinished: its queue row, then (choosing the same jobs) the job.
+UPDATE job_queue SET status = 'queued'
+WHERE status = 'blocked'
+  AND id IN (SELECT j.id FROM jobs AS j
+             WHERE j.status = 'blocked'
+               AND j.id IN (SELECT min(b.id) FROM jobs AS b
+                            JOIN json_each(:keys) AS t
+                              ON b.tenant = json_extract(t.value, '$.tenant')
+                             AND b.ordered_key = json_extract(t.value, '$.key')
+                            WHERE b.status = 'blocked'
+                            GROUP BY b.tenant, b.ordered_key)
+               AND NOT EXISTS (SELECT 1 FROM jobs AS e
+                               WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key
+                                 AND e.id < j.id AND e.status IN ('queued', 'leased', 'waiting')));
 UPDATE jobs SET status = 'queued', updated_at = :now
 WHERE status = 'blocked'
   AND id IN (SELECT min(b.id) FROM jobs AS b
@@ -45,22 +65,33 @@ RETURNING locator;
 -- them (its worker died past its last attempt, a requeue, a crash between commits).
 UPDATE jobs SET status = 'queued', updated_at = :now
 WHERE status = 'blocked'
-  AND id IN (SELECT min(b.id) FROM jobs AS b WHERE b.status = 'blocked'
+  AND id IN (SELECT min(b.id) FROM job_queue AS q JOIN jobs AS b ON b.id = q.id
+             WHERE q.status = 'blocked' AND b.status = 'blocked'
              GROUP BY b.tenant, b.ordered_key)
   AND NOT EXISTS (SELECT 1 FROM jobs AS e
                   WHERE e.tenant = jobs.tenant AND e.ordered_key = jobs.ordered_key
                     AND e.id < jobs.id AND e.status IN ('queued', 'leased', 'waiting'))
 RETURNING locator;
 
+-- name: unblocked
+-- The queue rows of the jobs `unblock_stalled` just queued.
+UPDATE job_queue SET status = 'queued'
+WHERE status = 'blocked'
+  AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_queue.id AND jobs.status = 'queued');
+
 -- name: claim
--- Leases up to `limit` due jobs; the write lock taken by BEGIN IMMEDIATE keeps others out.
+-- Leases up to `limit` due jobs: their queue rows, then the jobs whose rows this worker
+-- now leases and which are still queued (only those just claimed).
+UPDATE job_queue SET status = 'leased', owner = :owner, leased_until = :lease_until
+WHERE id IN (SELECT id FROM job_queue
+             WHERE status = 'queued' AND run_at <= :now
+             ORDER BY run_at, id
+             LIMIT :limit);
 UPDATE jobs
 SET status = 'leased', attempt = attempt + 1, lease_owner = :owner,
     lease_expires_at = :lease_until, started_at = :now, updated_at = :now
-WHERE id IN (SELECT id FROM jobs
-             WHERE status = 'queued' AND run_at <= :now
-             ORDER BY run_at, id
-             LIMIT :limit)
+WHERE id IN (SELECT id FROM job_queue WHERE status = 'leased' AND owner = :owner)
+  AND status = 'queued'
 RETURNING id, locator, tenant, kind, reference_type, reference_locator,
           parent_locator, attempt, max_attempts, payload, created_at, run_at, ordered_key;
 
@@ -70,8 +101,9 @@ SELECT DISTINCT parent_locator FROM jobs
 WHERE parent_locator IN (SELECT value FROM json_each(:locators));
 
 -- name: complete
--- Records a batch of successful attempts whose lease this worker still holds; the batch is
--- one JSON array of {id, attempt, result, waiting}, so the whole batch is one statement.
+-- Records a batch of successful attempts whose lease this worker still holds, then takes
+-- away the queue rows of the jobs it ended or left waiting; the batch is one JSON array of
+-- {id, attempt, result, waiting}, so the whole batch is two statements.
 UPDATE jobs
 SET status = CASE WHEN d.waiting THEN 'waiting' ELSE 'finished' END,
     result = d.result,
@@ -81,9 +113,18 @@ FROM (SELECT value ->> '$.id' AS id, value ->> '$.attempt' AS attempt,
              value -> '$.result' AS result, value ->> '$.waiting' AS waiting
       FROM json_each(:batch)) AS d
 WHERE jobs.id = d.id AND jobs.attempt = d.attempt AND jobs.lease_owner = :owner;
+DELETE FROM job_queue
+WHERE owner = :owner
+  AND id IN (SELECT j.id FROM jobs AS j
+             JOIN json_each(:batch) AS d ON j.id = d.value ->> '$.id'
+             WHERE j.status IN ('finished', 'waiting'));
 
 -- name: retry
 -- Puts a failed attempt back in the queue at its backoff time.
+UPDATE job_queue SET status = 'queued', run_at = :run_at, owner = NULL, leased_until = NULL
+WHERE id = :id AND owner = :owner
+  AND EXISTS (SELECT 1 FROM jobs WHERE id = :id AND attempt = :attempt AND status = 'leased'
+                     AND lease_owner = :owner);
 UPDATE jobs
 SET status = 'queued', run_at = :run_at, lease_owner = NULL, lease_expires_at = NULL,
     errors = json_insert(errors, '$[#]', json(:error)), updated_at = :now
@@ -91,6 +132,10 @@ WHERE id = :id AND attempt = :attempt AND status = 'leased' AND lease_owner = :o
 
 -- name: fail
 -- Ends a job whose attempt failed for good.
+DELETE FROM job_queue
+WHERE id = :id AND owner = :owner
+  AND EXISTS (SELECT 1 FROM jobs WHERE id = :id AND attempt = :attempt AND status = 'leased'
+                     AND lease_owner = :owner);
 UPDATE jobs
 SET status = 'failed', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL,
     errors = json_insert(errors, '$[#]', json(:error)), updated_at = :now
@@ -110,19 +155,25 @@ WHERE p.locator IN (SELECT value FROM json_each(:locators)) AND p.status = 'wait
 RETURNING parent_locator, tenant, ordered_key;
 
 -- name: heartbeat
--- Extends the leases of every job this worker holds.
+-- Extends the leases of every job this worker holds; the number extended.
+UPDATE job_queue SET leased_until = :lease_until WHERE status = 'leased' AND owner = :owner;
 UPDATE jobs SET lease_expires_at = :lease_until
-WHERE status = 'leased' AND lease_owner = :owner;
+WHERE id IN (SELECT id FROM job_queue WHERE status = 'leased' AND owner = :owner)
+  AND lease_owner = :owner;
 
 -- name: release
 -- Gives a held job back to the queue at shutdown; `undo` takes back an attempt never started.
+UPDATE job_queue SET status = 'queued', run_at = :now, owner = NULL, leased_until = NULL
+WHERE id = :id AND owner = :owner
+  AND EXISTS (SELECT 1 FROM jobs WHERE id = :id AND status = 'leased' AND lease_owner = :owner);
 UPDATE jobs
 SET status = 'queued', run_at = :now, attempt = attempt - :undo, lease_owner = NULL,
     lease_expires_at = NULL, updated_at = :now
 WHERE id = :id AND status = 'leased' AND lease_owner = :owner;
 
 -- name: rescue
--- Re-queues (or fails, past the retry limit) jobs whose worker stopped heartbeating.
+-- Re-queues (or fails, past the retry limit) jobs whose worker stopped heartbeating; then
+-- the expired queue rows follow their jobs: queued again, or gone with a job that ended.
 UPDATE jobs
 SET status = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'queued' END,
     finished_at = CASE WHEN attempt >= max_attempts THEN :now END,
@@ -130,13 +181,27 @@ SET status = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'queued' END,
     errors = json_insert(errors, '$[#]', json_object(
         'attempt', attempt, 'at', :at,
         'error', 'worker ' || lease_owner || ' stopped heartbeating; its lease expired'))
-WHERE id IN (SELECT id FROM jobs
-             WHERE status = 'leased' AND lease_expires_at < :wall_now
+WHERE id IN (SELECT id FROM job_queue
+             WHERE status = 'leased' AND leased_until < :wall_now
              ORDER BY id LIMIT 500)
+  AND status = 'leased'
 RETURNING locator, kind, status, parent_locator, tenant;
+
+-- name: rescued
+-- The queue rows of the jobs `rescue` just handled.
+UPDATE job_queue SET status = 'queued', run_at = :now, owner = NULL, leased_until = NULL
+WHERE status = 'leased' AND leased_until < :wall_now
+  AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_queue.id AND jobs.status = 'queued');
+DELETE FROM job_queue
+WHERE status = 'leased' AND leased_until < :wall_now
+  AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_queue.id AND jobs.status <> 'leased');
 
 -- name: cancel
 -- Cancels jobs that have not started, or wait only on children or on their ordered key.
+DELETE FROM job_queue
+WHERE id IN (SELECT id FROM jobs
+             WHERE locator IN (SELECT value FROM json_each(:locators))
+               AND status IN ('queued', 'blocked'));
 UPDATE jobs
 SET status = 'cancelled', finished_at = :now, updated_at = :now
 WHERE locator IN (SELECT value FROM json_each(:locators))
@@ -146,6 +211,12 @@ RETURNING locator, parent_locator, tenant, ordered_key;
 -- name: requeue
 -- Runs jobs again now, taking them from whichever worker holds them; a failed job gets
 -- one more attempt. Returns the jobs requeued.
+INSERT INTO job_queue (id, kind, status, run_at)
+SELECT id, kind, 'queued', :now FROM jobs
+WHERE locator IN (SELECT value FROM json_each(:locators))
+  AND status IN ('queued', 'leased', 'waiting', 'failed')
+ON CONFLICT (id) DO UPDATE
+SET status = 'queued', run_at = excluded.run_at, owner = NULL, leased_until = NULL;
 UPDATE jobs
 SET status = 'queued', run_at = :now, lease_owner = NULL, lease_expires_at = NULL,
     finished_at = NULL, updated_at = :now,
@@ -155,11 +226,13 @@ WHERE locator IN (SELECT value FROM json_each(:locators))
 RETURNING locator;
 
 -- name: prune
--- Deletes up to 1000 jobs that ended before `before`.
+-- Deletes up to 1000 jobs that ended before `before`, walking the oldest jobs (a job ends
+-- after it is made, so every such job was made before `before`).
 DELETE FROM jobs
 WHERE id IN (SELECT id FROM jobs
-             WHERE finished_at < :before AND status IN ('finished', 'failed', 'cancelled')
-             ORDER BY finished_at LIMIT 1000);
+             WHERE created_at < :before AND finished_at < :before
+               AND status IN ('finished', 'failed', 'cancelled')
+             ORDER BY created_at LIMIT 1000);
 
 -- name: lead
 -- Takes or keeps the named leadership; returns a row only to the leader.
@@ -176,13 +249,14 @@ DELETE FROM engine_leaders WHERE name = :name AND owner = :owner;
 -- name: queue_depth
 -- The due, queued jobs by kind among the oldest 10,000: how many, and the oldest run-at.
 SELECT kind, count(*), min(run_at) FROM (
-    SELECT kind, run_at FROM jobs WHERE status = 'queued' AND run_at <= :now
+    SELECT kind, run_at FROM job_queue WHERE status = 'queued' AND run_at <= :now
     ORDER BY run_at, id LIMIT 10000
 ) AS due
 GROUP BY kind;
 
 -- name: busy
 -- Whether a job is executing or due by the clock, or a schedule is due to make one.
-SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND run_at <= :now)
+SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
+    OR EXISTS (SELECT 1 FROM job_queue WHERE status = 'queued' AND run_at <= :now)
     OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= :now);
+
