@@ -112,15 +112,17 @@ class Backend(ABC):
         }).all()
         return [self.claimed(row) for row in rows]
 
-    def parents_among(self, conn: sa.Connection, locators: Iterable[str]) -> set[str]:
-        """Which of `locators` have children."""
-        rows = self.run(conn, "parents_among", {"locators": self.locators(locators)})
-        return {str(row[0]) for row in rows}
-
-    @abstractmethod
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
-                 waiting: set[str], now: datetime) -> None:
-        """Record successful attempts; jobs in `waiting` wait for their children."""
+                 now: datetime) -> set[str]:
+        """Record successful attempts whose lease `owner` still holds: a job with children
+        waits for them, the others finish. The locators of those left waiting."""
+        batch = orjson.dumps([
+            {"id": o.job.id, "attempt": o.job.attempt, "result": orjson.Fragment(o.result)}
+            for o in outcomes
+        ]).decode()
+        rows = self.run(conn, "complete", {"owner": owner, "now": self.time(now),
+                                           "batch": batch})
+        return {str(row[0]) for row in rows if row[0] is not None}
 
     def retry(self, conn: sa.Connection, *, owner: str, outcome: Outcome, run_at: datetime,
               now: datetime) -> None:

@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 
 from policyjobs.engine.backend import Backend
-from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
+from policyjobs.engine.jobs import ClaimedJob, NewJob
 
 CHANNEL = "policyjobs_jobs"
 
@@ -60,16 +60,6 @@ class PostgresBackend(Backend):
     def notify(self, conn: sa.Connection) -> None:
         """`pg_notify` is delivered when the transaction commits, and only then."""
         self.run(conn, "notify", {})
-
-    def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
-                 waiting: set[str], now: datetime) -> None:
-        """One `UPDATE … FROM jsonb_to_recordset(…)` for the whole batch."""
-        batch = orjson.dumps([
-            {"id": o.job.id, "attempt": o.job.attempt, "result": orjson.Fragment(o.result),
-             "waiting": o.job.locator in waiting}
-            for o in outcomes
-        ]).decode()
-        self.run(conn, "complete", {"owner": owner, "now": now, "batch": batch})
 
     def lock_waiting(self, conn: sa.Connection, locators: list[str]) -> None:
         """Row locks in id order serialize children ending at once, without deadlock."""

@@ -11,7 +11,7 @@ import orjson
 import sqlalchemy as sa
 
 from policyjobs.engine.backend import Backend, Rows, json_text
-from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
+from policyjobs.engine.jobs import ClaimedJob, NewJob
 
 # The text form SQLAlchemy's SQLite DateTime stores, so ORM and raw SQL read each other.
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -89,16 +89,6 @@ class SQLiteBackend(Backend):
         rescued = super().rescue(conn, now=now, wall_now=wall_now)
         self.run(conn, "rescued", {"now": self.time(now), "wall_now": self.time(wall_now)})
         return rescued
-
-    def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
-                 waiting: set[str], now: datetime) -> None:
-        """One `UPDATE … FROM json_each(…)` for the whole batch."""
-        batch = orjson.dumps([
-            {"id": o.job.id, "attempt": o.job.attempt, "result": orjson.Fragment(o.result),
-             "waiting": o.job.locator in waiting}
-            for o in outcomes
-        ]).decode()
-        self.run(conn, "complete", {"owner": owner, "now": self.time(now), "batch": batch})
 
     def run_many(self, conn: sa.Connection, name: str, params: list[dict[str, Any]]) -> None:
         """Execute the named statement once per parameter set."""

@@ -1,8 +1,8 @@
 """A worker process's job loop: claim a batch, run it on threads, record outcomes in a batch.
 
-`run` → `_loop` → (`_flush`, `_claim`) on one thread, with the handlers on a pool
-of threads, and two side threads: the heartbeat and the listener (PostgreSQL `LISTEN`, or a
-watcher of the SQLite file).
+`_loop` → `_turn` (record the finished attempts, then claim, in one transaction) on one
+thread, with the handlers on a pool of threads, and two side threads: the heartbeat and the
+listener (PostgreSQL `LISTEN`, or a watcher of the SQLite file).
 """
 
 from __future__ import annotations
@@ -152,60 +152,50 @@ class Worker:
             with self.queue.db.connect() as conn:
                 while not self._stopping.is_set():
                     self._signal.clear()
-                    try:
-                        flushed = self._flush(conn)
-                        claimed = self._claim(conn)
-                    except Exception as exc:  # never let the loop die with jobs in hand
-                        self._store_trouble("claim", exc)
-                        continue
-                    if not claimed and not flushed:
+                    if not self._turn(conn, claim=True):
                         self._signal.wait(self.settings.poll.total_seconds())
                 self._drain(conn)
         finally:
             self._stopped.set()
 
-    def _claim(self, conn: sa.Connection) -> int:
-        capacity = self.concurrency + self._ahead.jobs
-        free = min(capacity - len(self._held), self.settings.batch_size)
-        if free <= 0:
-            return 0
-        now = self.queue.clock.now()
+    def _turn(self, conn: sa.Connection, *, claim: bool) -> bool:
+        """Record every finished attempt and (if `claim`) claim what there is room for, in
+        one transaction: one commit a turn. Whether anything was recorded or claimed."""
+        outcomes: list[Outcome] = []
+        while self._done:
+            outcomes.append(self._done.popleft())
+        jobs: list[ClaimedJob] = []
         try:
             with conn.begin():
-                jobs = self.queue.backend.claim(
-                    conn, owner=self.name, limit=free, now=now,
-                    lease_until=wall_now() + self.settings.lease,
-                )
-        except sa.exc.DBAPIError as exc:
-            self._store_trouble("claim", exc)
-            return 0
+                if outcomes:
+                    self._record(conn, outcomes)
+                if claim:
+                    jobs = self._claim(conn, recorded=len(outcomes))
+        except Exception as exc:  # never let the loop die with jobs in hand
+            self._done.extendleft(reversed(outcomes))  # they wait for the store to come back
+            self._store_trouble("record outcomes" if outcomes else "claim", exc)
+            return False
         with self._held_lock:
+            for outcome in outcomes:
+                self._held.pop(outcome.job.id, None)
+                self._started.discard(outcome.job.id)
             for job in jobs:
                 self._held[job.id] = job
         for job in jobs:
             metrics.STARTED.inc(job.kind)
             self._pending.put(job)
-        return len(jobs)
+        return bool(outcomes or jobs)
 
-    def _flush(self, conn: sa.Connection) -> int:
-        """Record every finished attempt in one transaction; the number recorded."""
-        outcomes: list[Outcome] = []
-        while self._done:
-            outcomes.append(self._done.popleft())
-        if not outcomes:
-            return 0
-        try:
-            with conn.begin():
-                self._record(conn, outcomes)
-        except Exception as exc:  # the outcomes wait for the store to come back
-            self._done.extendleft(reversed(outcomes))
-            self._store_trouble("record outcomes", exc)
-            return 0
-        with self._held_lock:
-            for outcome in outcomes:
-                self._held.pop(outcome.job.id, None)
-                self._started.discard(outcome.job.id)
-        return len(outcomes)
+    def _claim(self, conn: sa.Connection, *, recorded: int) -> list[ClaimedJob]:
+        """Lease as many due jobs as the threads have room for, counting the `recorded`
+        attempts as gone."""
+        capacity = self.concurrency + self._ahead.jobs
+        free = min(capacity - (len(self._held) - recorded), self.settings.batch_size)
+        if free <= 0:
+            return []
+        return self.queue.backend.claim(conn, owner=self.name, limit=free,
+                                        now=self.queue.clock.now(),
+                                        lease_until=wall_now() + self.settings.lease)
 
     def _record(self, conn: sa.Connection, outcomes: list[Outcome]) -> None:
         backend, now = self.queue.backend, self.queue.clock.now()
@@ -214,8 +204,7 @@ class Worker:
         waiting: set[str] = set()
         ended: list[ClaimedJob] = []  # jobs that end now, whatever their outcome
         if successes:
-            waiting = backend.parents_among(conn, [o.job.locator for o in successes])
-            backend.complete(conn, owner=self.name, outcomes=successes, waiting=waiting, now=now)
+            waiting = backend.complete(conn, owner=self.name, outcomes=successes, now=now)
             parents |= waiting
         for outcome in outcomes:
             job = outcome.job
@@ -248,8 +237,8 @@ class Worker:
         while self._held and time.monotonic() < deadline:
             self._signal.wait(0.05)
             self._signal.clear()
-            self._flush(conn)
-        self._flush(conn)
+            self._turn(conn, claim=False)
+        self._turn(conn, claim=False)
         self._release(conn, started=True)
 
     def _release(self, conn: sa.Connection, *, started: bool) -> None:

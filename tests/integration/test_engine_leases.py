@@ -87,7 +87,7 @@ def test_rescue_requeues_an_expired_lease_and_fails_it_once_attempts_run_out(
         # The dead worker's late report of success is ignored: it no longer holds the lease.
         with rt.db.begin() as conn:
             rt.queue.backend.complete(conn, owner="ghost-1", outcomes=[Outcome(ghost)],
-                                      waiting=set(), now=rt.clock.now())
+                                      now=rt.clock.now())
         assert status(rt, locator) == "queued"
         claim_as(rt, "ghost-2", lease=SHORT_LEASE)
         rescue_after_expiry(rt)

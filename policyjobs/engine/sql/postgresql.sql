@@ -126,19 +126,15 @@ RETURNING j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locat
           j.parent_locator, j.attempt, j.max_attempts, j.payload, j.created_at, j.run_at,
           j.ordered_key;
 
--- name: parents_among
--- Which of the given jobs (a JSON array of locators) have children. Lists of locators are
--- matched with `= ANY(ARRAY(…))` here and below: an index condition whatever the planner
--- guesses of the list, where `IN (SELECT …)` may become a scan of the whole table.
-SELECT DISTINCT parent_locator FROM jobs
-WHERE parent_locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)));
-
 -- name: complete
 -- Records a batch of successful attempts whose lease this worker still holds, and takes
--- their queue rows away; the batch is one JSON array of {id, attempt, result, waiting}.
+-- their queue rows away; the batch is one JSON array of {id, attempt, result}. A job with
+-- children waits for them; the locators of those returned. Ids and locators are matched
+-- with `= ANY(ARRAY(…))` here and below: an index condition whatever the planner guesses
+-- of the list, where a join or `IN (SELECT …)` may become a scan of the whole table.
 WITH d AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb)
-        AS d(id bigint, attempt int, result jsonb, waiting boolean)
+        AS d(id bigint, attempt int, result jsonb)
 ), held AS (
     SELECT id FROM job_queue
     WHERE id = ANY(ARRAY(SELECT id FROM d)) AND owner = %(owner)s
@@ -146,16 +142,21 @@ WITH d AS MATERIALIZED (
     FOR UPDATE
 ), done AS (
     UPDATE jobs AS j
-    SET status = CASE WHEN d.waiting THEN 'waiting' ELSE 'finished' END,
+    SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c WHERE c.parent_locator = j.locator)
+                      THEN 'waiting' ELSE 'finished' END,
         result = d.result,
-        finished_at = CASE WHEN d.waiting THEN NULL ELSE %(now)s END,
+        finished_at = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
+                                        WHERE c.parent_locator = j.locator)
+                           THEN NULL ELSE %(now)s END,
         lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
     FROM d
     WHERE j.id = ANY(ARRAY(SELECT id FROM held)) AND j.id = d.id
       AND j.attempt = d.attempt AND j.lease_owner = %(owner)s
-    RETURNING j.id
+    RETURNING j.id, j.locator, j.status
+), gone AS (
+    DELETE FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM done))
 )
-DELETE FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM done));
+SELECT locator FROM done WHERE status = 'waiting';
 
 -- name: retry
 -- Puts a failed attempt back in the queue at its backoff time.

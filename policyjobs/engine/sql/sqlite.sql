@@ -95,29 +95,28 @@ WHERE id IN (SELECT id FROM job_queue WHERE status = 'leased' AND owner = :owner
 RETURNING id, locator, tenant, kind, reference_type, reference_locator,
           parent_locator, attempt, max_attempts, payload, created_at, run_at, ordered_key;
 
--- name: parents_among
--- Which of the given jobs have children.
-SELECT DISTINCT parent_locator FROM jobs
-WHERE parent_locator IN (SELECT value FROM json_each(:locators));
-
 -- name: complete
--- Records a batch of successful attempts whose lease this worker still holds, then takes
--- away the queue rows of the jobs it ended or left waiting; the batch is one JSON array of
--- {id, attempt, result, waiting}, so the whole batch is two statements.
-UPDATE jobs
-SET status = CASE WHEN d.waiting THEN 'waiting' ELSE 'finished' END,
-    result = d.result,
-    finished_at = CASE WHEN d.waiting THEN NULL ELSE :now END,
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
-FROM (SELECT value ->> '$.id' AS id, value ->> '$.attempt' AS attempt,
-             value -> '$.result' AS result, value ->> '$.waiting' AS waiting
-      FROM json_each(:batch)) AS d
-WHERE jobs.id = d.id AND jobs.attempt = d.attempt AND jobs.lease_owner = :owner;
+-- Records a batch of successful attempts whose lease this worker still holds, and takes
+-- their queue rows away; the batch is one JSON array of {id, attempt, result}. A job with
+-- children waits for them; the locators of those returned.
 DELETE FROM job_queue
 WHERE owner = :owner
   AND id IN (SELECT j.id FROM jobs AS j
              JOIN json_each(:batch) AS d ON j.id = d.value ->> '$.id'
-             WHERE j.status IN ('finished', 'waiting'));
+             WHERE j.attempt = d.value ->> '$.attempt' AND j.lease_owner = :owner);
+UPDATE jobs
+SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c WHERE c.parent_locator = jobs.locator)
+                  THEN 'waiting' ELSE 'finished' END,
+    result = d.result,
+    finished_at = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
+                                    WHERE c.parent_locator = jobs.locator)
+                       THEN NULL ELSE :now END,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.attempt' AS attempt,
+             value -> '$.result' AS result
+      FROM json_each(:batch)) AS d
+WHERE jobs.id = d.id AND jobs.attempt = d.attempt AND jobs.lease_owner = :owner
+RETURNING CASE WHEN status = 'waiting' THEN locator END;
 
 -- name: retry
 -- Puts a failed attempt back in the queue at its backoff time.
