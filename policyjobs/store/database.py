@@ -30,7 +30,27 @@ def open_store(url: str, *, pool_size: int = 10) -> sa.Engine:
         json_serializer=_json_text, json_deserializer=orjson.loads,
     )
     _ping_when_idle(db)
+    _plan_for_now(db)
     return db
+
+
+def _plan_for_now(db: sa.Engine) -> None:
+    """Plan every statement afresh, for the tables as they are now.
+
+    A prepared statement's generic plan is made once and kept until the next ANALYZE.
+    Made while the tables were young, it scans them whole: after a burst into a fresh
+    store, completing a batch of jobs scanned `jobs` once per job (2,600 jobs/s instead of
+    14,000, and nine seconds from enqueue to start under a steady load), and the domains'
+    tables, which grow as fast in a billing run, are read the same way. A custom plan sees
+    each table's current size and the statement's values; making one costs tens of
+    microseconds, which psycopg's prepared statements keep from growing with the query.
+    """
+
+    @event.listens_for(db, "connect")
+    def custom_plans(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.commit()
 
 
 def _ping_when_idle(db: sa.Engine) -> None:
