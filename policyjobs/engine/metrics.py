@@ -7,9 +7,10 @@ the same whatever the backlog.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -26,12 +27,17 @@ class ByKind:
         self._counter = counter
         self._children: dict[str, Any] = {}
 
-    def inc(self, kind: str) -> None:
-        """Count one for `kind`."""
+    def inc(self, kind: str, count: int = 1) -> None:
+        """Count `count` for `kind`."""
         child = self._children.get(kind)
         if child is None:
             child = self._children[kind] = self._counter.labels(kind)
-        child.inc()
+        child.inc(count)
+
+    def inc_each(self, kinds: Iterable[str]) -> None:
+        """Count one for each kind in `kinds`, one counter update per distinct kind."""
+        for kind, count in collections.Counter(kinds).items():
+            self.inc(kind, count)
 
 
 ENQUEUED = ByKind(Counter("policyjobs_jobs_enqueued", "Jobs enqueued.", ["kind"]))

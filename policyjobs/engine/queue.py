@@ -102,8 +102,7 @@ class JobQueue:
         ]
         self.backend.notify(conn)
         conn.info[_WAKE_FLAG] = True
-        for job in jobs:
-            metrics.ENQUEUED.inc(job.kind)
+        metrics.ENQUEUED.inc_each(j.kind for j in jobs)
         return locators
 
     def _statuses(self, conn: sa.Connection, jobs: Sequence[NewJob]) -> list[str]:

@@ -181,8 +181,8 @@ class Worker:
                 self._started.discard(outcome.job.id)
             for job in jobs:
                 self._held[job.id] = job
+        metrics.STARTED.inc_each(j.kind for j in jobs)
         for job in jobs:
-            metrics.STARTED.inc(job.kind)
             self._pending.put(job)
         return bool(outcomes or jobs)
 
