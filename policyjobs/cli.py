@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -129,6 +130,11 @@ def worker(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     runtime.start_workers(concurrency=concurrency)
+    # What start-up made lives as long as the process: out of the collector's sight, the
+    # full collections that a stream of claimed batches sets off take a few milliseconds
+    # instead of a third of the worker's time.
+    gc.collect()
+    gc.freeze()
     try:
         while not stop.wait(1.0):
             pass
