@@ -26,7 +26,7 @@ class PostgresBackend(Backend):
 
     def claimed(self, row: Sequence[Any]) -> ClaimedJob:
         """jsonb and timestamptz arrive already decoded."""
-        return ClaimedJob(*row)
+        return ClaimedJob._make(row)
 
     def claim(self, conn: sa.Connection, *, owner: str, limit: int, now: datetime,
               lease_until: datetime) -> list[ClaimedJob]:

@@ -206,10 +206,10 @@ class Worker:
         if successes:
             waiting = backend.complete(conn, owner=self.name, outcomes=successes, now=now)
             parents |= waiting
+        metrics.FINISHED.inc_each(o.job.kind for o in successes)
         for outcome in outcomes:
             job = outcome.job
             if outcome.succeeded:
-                metrics.FINISHED.inc(job.kind)
                 if job.locator not in waiting:
                     ended.append(job)
             elif outcome.postponed:
@@ -273,7 +273,8 @@ class Worker:
             outcome = self._execute(job)
             self._ahead.observe(time.perf_counter() - began)
             self._done.append(outcome)
-            self._signal.set()
+            if not self._signal.is_set():  # setting it takes a lock; once a turn will do
+                self._signal.set()
 
     def _execute(self, job: ClaimedJob) -> Outcome:
         token = _running.set(job)
