@@ -18,7 +18,9 @@ CURL = re.compile(r"^  curl .*$", re.MULTILINE)
 
 
 def demo(home: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "POLICYJOBS_HOME": str(home), "COLUMNS": "200"}
+    # A crash of the process prints every thread's stack on stderr, which a failure shows.
+    env = {**os.environ, "POLICYJOBS_HOME": str(home), "COLUMNS": "200",
+           "PYTHONFAULTHANDLER": "1"}
     env.pop("POLICYJOBS_DATABASE_URL", None)
     return subprocess.Popen([sys.executable, "-m", "policyjobs", "demo", "--port", "0", *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
