@@ -170,7 +170,7 @@ def retrigger_job(conn: sa.Connection, queue: JobQueue, *, tenant: str, referenc
     if row.status != JobStatus.FAILED and not stuck:
         raise Conflict(f"documents job {job_locator} is neither failed nor timed out; "
                        "there is nothing to re-run")
-    if held(row.status, row.lease_expires_at, wall_now()):
+    if conn.execute(sa.select(held(wall_now())).where(jobs.c.locator == job_locator)).scalar():
         raise Conflict(f"documents job {job_locator} timed out and its worker is "
                        "stopping it; trigger it again in a moment")
     _rerun(conn, queue, tenant, [job_locator], require_timed_out=row.status != JobStatus.FAILED)

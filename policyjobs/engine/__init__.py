@@ -3,10 +3,10 @@
 from policyjobs.engine.clock import Clock, SystemClock, TestClock
 from policyjobs.engine.errors import EngineError, PermanentJobError, Postpone
 from policyjobs.engine.ids import NIL_UUID, new_locator
-from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, PublicStatus, held, public_status
+from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, PublicStatus, public_status
 from policyjobs.engine.queue import JobQueue
 from policyjobs.engine.registry import Duty, JobContext, JobKind, Registry
-from policyjobs.engine.schema import unheld
+from policyjobs.engine.schema import held, unheld
 
 __all__ = [
     "NIL_UUID",

@@ -50,6 +50,13 @@ class Backend(ABC):
         """Ordered keys as one JSON array of `{tenant, key}`."""
         return orjson.dumps([{"tenant": t, "key": k} for t, k in sorted(set(keys))]).decode()
 
+    def outcomes(self, outcomes: Sequence[Outcome]) -> str:
+        """Successful attempts as one JSON array of `{id, attempt, result}`."""
+        return orjson.dumps([
+            {"id": o.job.id, "attempt": o.job.attempt, "result": orjson.Fragment(o.result)}
+            for o in outcomes
+        ]).decode()
+
     @abstractmethod
     def claimed(self, row: Sequence[Any]) -> ClaimedJob:
         """A claimed job from a row of the `claim` query."""
@@ -116,12 +123,8 @@ class Backend(ABC):
                  now: datetime) -> set[str]:
         """Record successful attempts whose lease `owner` still holds: a job with children
         waits for them, the others finish. The locators of those left waiting."""
-        batch = orjson.dumps([
-            {"id": o.job.id, "attempt": o.job.attempt, "result": orjson.Fragment(o.result)}
-            for o in outcomes
-        ]).decode()
         rows = self.run(conn, "complete", {"owner": owner, "now": self.time(now),
-                                           "batch": batch})
+                                           "batch": self.outcomes(outcomes)})
         return {str(row[0]) for row in rows if row[0] is not None}
 
     def retry(self, conn: sa.Connection, *, owner: str, outcome: Outcome, run_at: datetime,

@@ -44,11 +44,6 @@ def public_status(status: str) -> PublicStatus:
     return PublicStatus.FINISHED
 
 
-def held(status: str, lease_expires_at: datetime | None, at: datetime) -> bool:
-    """Whether a live worker holds a job at wall time `at`: it is leased, and its lease runs."""
-    return status == JobStatus.LEASED and lease_expires_at is not None and lease_expires_at > at
-
-
 @dataclass(frozen=True, slots=True)
 class NewJob:
     """A job to enqueue; `locator` is made now so children can name their parent."""

@@ -63,8 +63,6 @@ jobs = sa.Table(
     sa.Column("run_at", UTCDateTime(), nullable=False),
     sa.Column("attempt", sa.Integer(), nullable=False),
     sa.Column("max_attempts", sa.Integer(), nullable=False),
-    sa.Column("lease_owner", sa.String(128)),
-    sa.Column("lease_expires_at", UTCDateTime()),
     sa.Column("payload", JSONDoc, nullable=False),
     sa.Column("result", JSONDoc),
     sa.Column("errors", JSONDoc, nullable=False),
@@ -75,9 +73,11 @@ jobs = sa.Table(
     sa.Column("started_at", UTCDateTime()),
     sa.Column("finished_at", UTCDateTime()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
-    # No index names a column the engine changes as a job runs (status, attempt, leases,
-    # run-at, times, result), so claiming and ending a job are HOT updates on PostgreSQL:
-    # no index entry is written. The queue's own indexes live on `job_queue`.
+    # No index names a column the engine changes as a job runs (status, attempt, run-at,
+    # times, result), so ending a job is a HOT update on PostgreSQL: no index entry is
+    # written. A job's lease lives on its `job_queue` row, so claiming it, and every
+    # heartbeat, write that row only: a job's `jobs` row is written when it is made and
+    # when each of its attempts ends, and says `queued` while a worker holds it.
     sa.Index("jobs_reference", "tenant", "reference_type", "reference_locator", "kind",
              "locator"),
     sa.Index("jobs_parent", "parent_locator", **_where("parent_locator IS NOT NULL")),
@@ -92,9 +92,10 @@ jobs = sa.Table(
 
 # The jobs that are queued, blocked behind their ordered key, or leased: a narrow row per
 # job, written as it is queued, claimed and ended, and deleted when it ends. Its status
-# and run-at mirror the job's; its partial indexes are the claim's, the rescuer's and the
-# unblocking sweep's. A job's queue row is locked before its jobs row on every path that
-# takes both.
+# and run-at mirror the job's, but for `leased`, which only it records, with the lease's
+# owner and expiry and the attempt it runs (one more than the job's `attempt`) since
+# `started_at`. Its partial indexes are the claim's, the rescuer's and the unblocking
+# sweep's. A job's queue row is locked before its jobs row on every path that takes both.
 job_queue = sa.Table(
     "job_queue",
     metadata,
@@ -103,18 +104,43 @@ job_queue = sa.Table(
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # queued, blocked or leased
     sa.Column("run_at", UTCDateTime(), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("owner", sa.String(128)),
     sa.Column("leased_until", UTCDateTime()),
+    sa.Column("started_at", UTCDateTime()),
     sa.Index("job_queue_due", "run_at", "id", **_where("status = 'queued'")),
     sa.Index("job_queue_leased", "leased_until", **_where("status = 'leased'")),
     sa.Index("job_queue_blocked", "id", **_where("status = 'blocked'")),
 )
 
+# A job as the engine sees it now: its `jobs` row, with the state, attempt, start and
+# lease of its queue row while it has one. For the operators' views and the tests.
+job_states = (
+    sa.select(
+        *(c for c in jobs.c if c.name not in ("status", "attempt", "started_at")),
+        sa.func.coalesce(job_queue.c.status, jobs.c.status).label("status"),
+        sa.func.coalesce(job_queue.c.attempt, jobs.c.attempt).label("attempt"),
+        sa.func.coalesce(job_queue.c.started_at, jobs.c.started_at).label("started_at"),
+        job_queue.c.owner.label("lease_owner"),
+        job_queue.c.leased_until.label("lease_expires_at"),
+    )
+    .select_from(jobs.outerjoin(job_queue, job_queue.c.id == jobs.c.id))
+    .subquery("job_states")
+)
+
+
+def held(at: datetime) -> sa.Exists:
+    """Whether a live worker holds the job: its queue row is leased, and the lease runs at
+    wall time `at`."""
+    return sa.exists().where(job_queue.c.id == jobs.c.id,
+                             job_queue.c.status == JobStatus.LEASED,
+                             job_queue.c.leased_until > at)
+
+
 def unheld(at: datetime) -> sa.ColumnElement[bool]:
-    """Jobs in the queue, or leased by a worker whose lease expired by wall time `at`: due
-    for a worker, and held by no live one (`jobs.held` asks the same of one job)."""
-    return sa.or_(jobs.c.status == JobStatus.QUEUED,
-                  sa.and_(jobs.c.status == JobStatus.LEASED, jobs.c.lease_expires_at < at))
+    """Jobs in the queue that no live worker holds at wall time `at`: due for a worker, or
+    leased by one whose lease expired."""
+    return sa.and_(jobs.c.status == JobStatus.QUEUED, ~held(at))
 
 
 engine_schedules = sa.Table(

@@ -11,7 +11,7 @@ import orjson
 import sqlalchemy as sa
 
 from policyjobs.engine.backend import Backend, Rows, json_text
-from policyjobs.engine.jobs import ClaimedJob, NewJob
+from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
 
 # The text form SQLAlchemy's SQLite DateTime stores, so ORM and raw SQL read each other.
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -58,6 +58,27 @@ class SQLiteBackend(Backend):
             orjson.loads(payload), _parse_time(created_at), _parse_time(run_at), ordered_key,
         )
 
+    def claim(self, conn: sa.Connection, *, owner: str, limit: int, now: datetime,
+              lease_until: datetime) -> list[ClaimedJob]:
+        """Lease the queue rows, then read their jobs."""
+        attempts: dict[int, int] = dict(self.run(conn, "claim", {
+            "owner": owner, "limit": limit, "now": self.time(now),
+            "lease_until": self.time(lease_until),
+        }).all())
+        if not attempts:
+            return []
+        rows = self.run(conn, "claimed", {"ids": json_text(list(attempts))}).all()
+        return [self.claimed((*row[:7], attempts[row[0]], *row[7:])) for row in rows]
+
+    def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
+                 now: datetime) -> set[str]:
+        """Record the jobs, then take their queue rows away."""
+        rows = self.run(conn, "complete", {"owner": owner, "now": self.time(now),
+                                           "batch": self.outcomes(outcomes)}).all()
+        if rows:
+            self.run(conn, "dequeue", {"ids": json_text([row[0] for row in rows])})
+        return {str(row[1]) for row in rows if row[1] is not None}
+
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
                statuses: Sequence[str], now: datetime) -> None:
         """One prepared insert, executed for each job."""
@@ -85,10 +106,12 @@ class SQLiteBackend(Backend):
 
     def rescue(self, conn: sa.Connection, *, now: datetime,
                wall_now: datetime) -> list[tuple[str, str, str, str | None, str]]:
-        """Rescue the jobs, then bring their queue rows along."""
-        rescued = super().rescue(conn, now=now, wall_now=wall_now)
-        self.run(conn, "rescued", {"now": self.time(now), "wall_now": self.time(wall_now)})
-        return rescued
+        """Find the expired queue rows, rescue their jobs, then bring the rows along."""
+        ids = self.run(conn, "expired", {"wall_now": self.time(wall_now)}).scalar_one()
+        params = {"ids": ids, "now": self.time(now), "at": now.isoformat()}
+        rows = self.run(conn, "rescue", params).all()
+        self.run(conn, "rescued", params)
+        return [(str(r[0]), str(r[1]), str(r[2]), r[3], str(r[4])) for r in rows]
 
     def run_many(self, conn: sa.Connection, name: str, params: list[dict[str, Any]]) -> None:
         """Execute the named statement once per parameter set."""

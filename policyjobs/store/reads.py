@@ -31,7 +31,7 @@ def found(row: sa.Row[Any] | None, missing: str) -> sa.Row[Any]:
 # What the read endpoints show of a job: never its payload or result, which can be large.
 _SHOWN = [jobs.c[name] for name in (
     "locator", "tenant", "kind", "reference_type", "reference_locator", "parent_locator",
-    "status", "attempt", "max_attempts", "lease_expires_at", "errors", "created_by",
+    "status", "attempt", "max_attempts", "errors", "created_by",
     "created_at", "started_at", "finished_at")]
 
 

@@ -37,8 +37,9 @@ documents:
         <table>{% for i in range(40) %}<tr><td>line {{ i }}</td></tr>{% endfor %}</table>
 """
 RENDERING = sa.text("""
-    SELECT j.lease_owner FROM jobs j JOIN documents_jobs d ON d.job_locator = j.locator
-    WHERE j.status = 'leased' AND d.render_attempts > 0
+    SELECT q.owner FROM job_queue q JOIN jobs j ON j.id = q.id
+    JOIN documents_jobs d ON d.job_locator = j.locator
+    WHERE q.status = 'leased' AND d.render_attempts > 0
 """)
 
 

@@ -23,7 +23,7 @@ from tests.support.worker_process import WorkerProcess, worker_processes
 pytestmark = pytest.mark.slow
 
 POLICIES = 24
-INSTANCE_HELD = sa.text("SELECT lease_owner FROM jobs WHERE kind = 'invoicing.instance' "
+INSTANCE_HELD = sa.text("SELECT owner FROM job_queue WHERE kind = 'invoicing.instance' "
                         "AND status = 'leased'")
 
 

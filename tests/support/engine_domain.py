@@ -26,7 +26,7 @@ from policyjobs.engine import (
     TestClock,
 )
 from policyjobs.engine.clock import wall_now
-from policyjobs.engine.schema import jobs
+from policyjobs.engine.schema import job_states
 from policyjobs.engine.worker import Worker
 from policyjobs.runtime import Runtime
 from policyjobs.settings import Settings
@@ -76,16 +76,18 @@ def assert_one_at_a_time(spans: dict[str, tuple[float, float]], order: list[str]
 
 
 def job_row(db: sa.Engine, locator: str) -> dict[str, Any]:
-    """The `jobs` row of `locator`, with aware datetimes and decoded JSON."""
+    """The job `locator` as the engine sees it now (`job_states`: its `jobs` row, with the
+    lease of its queue row), with aware datetimes and decoded JSON."""
     with db.connect() as conn:
-        row = conn.execute(sa.select(jobs).where(jobs.c.locator == locator)).mappings().one()
+        row = conn.execute(sa.select(job_states)
+                           .where(job_states.c.locator == locator)).mappings().one()
     return dict(row)
 
 
 def job_rows(db: sa.Engine) -> dict[str, dict[str, Any]]:
-    """Every `jobs` row, by locator."""
+    """Every job as the engine sees it now, by locator."""
     with db.connect() as conn:
-        rows = conn.execute(sa.select(jobs)).mappings().all()
+        rows = conn.execute(sa.select(job_states)).mappings().all()
     return {str(row["locator"]): dict(row) for row in rows}
 
 

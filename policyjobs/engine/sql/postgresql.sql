@@ -1,5 +1,8 @@
 -- The engine's hot queries for PostgreSQL (psycopg named parameters).
 -- Each `-- name:` line opens a query; the line after it says what it does.
+-- A job's lease (owner, expiry, the attempt it runs and since when) lives on its
+-- `job_queue` row: claims and heartbeats write only that row, and while a worker
+-- holds a job its `jobs` row says `queued`.
 
 -- name: insert_jobs
 -- Adds a batch of jobs in one statement, in the caller's transaction, each with its queue
@@ -20,8 +23,8 @@ WITH made AS (
     ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
     RETURNING id, kind, status, run_at
 )
-INSERT INTO job_queue (id, kind, status, run_at)
-SELECT id, kind, status, run_at FROM made;
+INSERT INTO job_queue (id, kind, status, run_at, attempt)
+SELECT id, kind, status, run_at, 0 FROM made;
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
@@ -44,7 +47,7 @@ SELECT pg_advisory_xact_lock(h) FROM k;
 SELECT j.tenant, j.ordered_key FROM jobs AS j
 JOIN jsonb_to_recordset(%(keys)s::jsonb) AS t(tenant text, key text)
   ON j.tenant = t.tenant AND j.ordered_key = t.key
-WHERE j.status IN ('queued', 'blocked', 'leased', 'waiting')
+WHERE j.status IN ('queued', 'blocked', 'waiting')
 FOR UPDATE OF j;
 
 -- name: unblock
@@ -66,7 +69,7 @@ WITH candidate AS (
     WHERE j.id = ANY(ARRAY(SELECT id FROM held)) AND j.status = 'blocked'
       AND NOT EXISTS (SELECT 1 FROM jobs AS e
                       WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key
-                        AND e.id < j.id AND e.status IN ('queued', 'leased', 'waiting'))
+                        AND e.id < j.id AND e.status IN ('queued', 'waiting'))
     RETURNING j.id, j.locator
 ), queued AS (
     UPDATE job_queue SET status = 'queued'
@@ -91,7 +94,7 @@ WITH candidate AS (
     WHERE j.id = ANY(ARRAY(SELECT id FROM held)) AND j.status = 'blocked'
       AND NOT EXISTS (SELECT 1 FROM jobs AS e
                       WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key
-                        AND e.id < j.id AND e.status IN ('queued', 'leased', 'waiting'))
+                        AND e.id < j.id AND e.status IN ('queued', 'waiting'))
     RETURNING j.id, j.locator
 ), queued AS (
     UPDATE job_queue SET status = 'queued'
@@ -104,9 +107,10 @@ SELECT locator FROM freed;
 SELECT pg_notify('policyjobs_jobs', '');
 
 -- name: claim
--- Leases up to `limit` due jobs, skipping rows another worker is claiming: the narrow queue
--- rows first, then their jobs. Ids travel between the steps as one array, so each step
--- finds its rows by key; as a join, the planner may hash a whole table for a few rows.
+-- Leases up to `limit` due jobs, skipping rows another worker is claiming. Only the narrow
+-- queue rows change (the lease, the attempt, its start); the jobs rows are only read, so a
+-- job's row is written once more, when its attempt ends. Ids travel between the steps as
+-- one array, so each step finds its rows by key.
 WITH picked AS (
     SELECT id FROM job_queue
     WHERE status = 'queued' AND run_at <= %(now)s
@@ -114,44 +118,44 @@ WITH picked AS (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), leased AS (
-    UPDATE job_queue SET status = 'leased', owner = %(owner)s, leased_until = %(lease_until)s
+    UPDATE job_queue
+    SET status = 'leased', owner = %(owner)s, leased_until = %(lease_until)s,
+        attempt = attempt + 1, started_at = %(now)s
     WHERE id = ANY(ARRAY(SELECT id FROM picked))
-    RETURNING id
+    RETURNING id, attempt
 )
-UPDATE jobs AS j
-SET status = 'leased', attempt = j.attempt + 1, lease_owner = %(owner)s,
-    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s
-WHERE j.id = ANY(ARRAY(SELECT id FROM leased)) AND j.status = 'queued'
-RETURNING j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
-          j.parent_locator, j.attempt, j.max_attempts, j.payload, j.created_at, j.run_at,
-          j.ordered_key;
+SELECT j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
+       j.parent_locator, l.attempt, j.max_attempts, j.payload, j.created_at, j.run_at,
+       j.ordered_key
+FROM leased AS l JOIN jobs AS j ON j.id = l.id
+ORDER BY j.run_at, j.id;
 
 -- name: complete
--- Records a batch of successful attempts whose lease this worker still holds, and takes
--- their queue rows away; the batch is one JSON array of {id, attempt, result}. A job with
--- children waits for them; the locators of those returned. Ids and locators are matched
--- with `= ANY(ARRAY(…))` here and below: an index condition whatever the planner guesses
--- of the list, where a join or `IN (SELECT …)` may become a scan of the whole table.
+-- Records a batch of successful attempts whose lease this worker still holds (its queue
+-- row names it, at that attempt), and takes their queue rows away; the batch is one JSON
+-- array of {id, attempt, result}. A job with children waits for them; the locators of
+-- those returned. Ids and locators are matched with `= ANY(ARRAY(…))` here and below, an
+-- index condition whatever the planner guesses of the list.
 WITH d AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb)
         AS d(id bigint, attempt int, result jsonb)
 ), held AS (
-    SELECT id FROM job_queue
-    WHERE id = ANY(ARRAY(SELECT id FROM d)) AND owner = %(owner)s
-    ORDER BY id
+    SELECT q.id, q.attempt, q.started_at FROM job_queue AS q
+    WHERE q.id = ANY(ARRAY(SELECT id FROM d)) AND q.owner = %(owner)s
+      AND q.status = 'leased'
+    ORDER BY q.id
     FOR UPDATE
 ), done AS (
     UPDATE jobs AS j
-    SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c WHERE c.parent_locator = j.locator)
-                      THEN 'waiting' ELSE 'finished' END,
-        result = d.result,
-        finished_at = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
-                                        WHERE c.parent_locator = j.locator)
-                           THEN NULL ELSE %(now)s END,
-        lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
-    FROM d
-    WHERE j.id = ANY(ARRAY(SELECT id FROM held)) AND j.id = d.id
-      AND j.attempt = d.attempt AND j.lease_owner = %(owner)s
+    SET (status, finished_at) = (
+            SELECT CASE WHEN w.waits THEN 'waiting' ELSE 'finished' END,
+                   CASE WHEN w.waits THEN NULL ELSE %(now)s::timestamptz END
+            FROM (SELECT EXISTS (SELECT 1 FROM jobs AS c
+                                 WHERE c.parent_locator = j.locator) AS waits) AS w),
+        result = d.result, attempt = h.attempt, started_at = h.started_at,
+        updated_at = %(now)s
+    FROM d JOIN held AS h ON h.id = d.id AND h.attempt = d.attempt
+    WHERE j.id = d.id
     RETURNING j.id, j.locator, j.status
 ), gone AS (
     DELETE FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM done))
@@ -161,29 +165,33 @@ SELECT locator FROM done WHERE status = 'waiting';
 -- name: retry
 -- Puts a failed attempt back in the queue at its backoff time.
 WITH held AS (
-    SELECT id FROM job_queue WHERE id = %(id)s AND owner = %(owner)s FOR UPDATE
+    SELECT id, started_at FROM job_queue
+    WHERE id = %(id)s AND owner = %(owner)s AND status = 'leased' AND attempt = %(attempt)s
+    FOR UPDATE
 ), back AS (
     UPDATE jobs
-    SET status = 'queued', run_at = %(run_at)s, lease_owner = NULL, lease_expires_at = NULL,
-        errors = errors || %(error)s::jsonb, updated_at = %(now)s
-    WHERE id IN (SELECT id FROM held) AND attempt = %(attempt)s AND status = 'leased'
-      AND lease_owner = %(owner)s
+    SET run_at = %(run_at)s, attempt = %(attempt)s,
+        started_at = (SELECT started_at FROM held), errors = errors || %(error)s::jsonb,
+        updated_at = %(now)s
+    WHERE id IN (SELECT id FROM held)
     RETURNING id
 )
 UPDATE job_queue
-SET status = 'queued', run_at = %(run_at)s, owner = NULL, leased_until = NULL
+SET status = 'queued', run_at = %(run_at)s, owner = NULL, leased_until = NULL, started_at = NULL
 WHERE id IN (SELECT id FROM back);
 
 -- name: fail
 -- Ends a job whose attempt failed for good.
 WITH held AS (
-    SELECT id FROM job_queue WHERE id = %(id)s AND owner = %(owner)s FOR UPDATE
+    SELECT id, started_at FROM job_queue
+    WHERE id = %(id)s AND owner = %(owner)s AND status = 'leased' AND attempt = %(attempt)s
+    FOR UPDATE
 ), ended AS (
     UPDATE jobs
-    SET status = 'failed', finished_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
-        errors = errors || %(error)s::jsonb, updated_at = %(now)s
-    WHERE id IN (SELECT id FROM held) AND attempt = %(attempt)s AND status = 'leased'
-      AND lease_owner = %(owner)s
+    SET status = 'failed', finished_at = %(now)s, attempt = %(attempt)s,
+        started_at = (SELECT started_at FROM held), errors = errors || %(error)s::jsonb,
+        updated_at = %(now)s
+    WHERE id IN (SELECT id FROM held)
     RETURNING id
 )
 DELETE FROM job_queue WHERE id IN (SELECT id FROM ended);
@@ -207,60 +215,59 @@ WHERE p.locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb
   AND p.status = 'waiting'
   AND NOT EXISTS (SELECT 1 FROM jobs AS c
                   WHERE c.parent_locator = p.locator
-                    AND c.status IN ('queued', 'blocked', 'leased', 'waiting'))
+                    AND c.status IN ('queued', 'blocked', 'waiting'))
 RETURNING p.parent_locator, p.tenant, p.ordered_key;
 
 -- name: heartbeat
--- Extends the leases of every job this worker holds; the number extended.
+-- Extends the leases of every job this worker holds; the number extended. Only queue rows
+-- hold leases, so a heartbeat writes nothing else. The rows are locked in id order, as
+-- the same worker's completions lock them, so the two cannot deadlock.
 WITH mine AS (
     SELECT id FROM job_queue WHERE status = 'leased' AND owner = %(owner)s
     ORDER BY id
     FOR UPDATE
-), extended AS (
-    UPDATE job_queue SET leased_until = %(lease_until)s
-    WHERE id = ANY(ARRAY(SELECT id FROM mine))
-    RETURNING id
 )
-UPDATE jobs SET lease_expires_at = %(lease_until)s
-WHERE id = ANY(ARRAY(SELECT id FROM extended)) AND lease_owner = %(owner)s;
+UPDATE job_queue SET leased_until = %(lease_until)s
+WHERE id = ANY(ARRAY(SELECT id FROM mine));
 
 -- name: release
 -- Gives a held job back to the queue at shutdown; `undo` takes back an attempt never started.
-WITH held AS (
-    SELECT id FROM job_queue WHERE id = %(id)s AND owner = %(owner)s FOR UPDATE
-), back AS (
-    UPDATE jobs
-    SET status = 'queued', run_at = %(now)s, attempt = attempt - %(undo)s, lease_owner = NULL,
-        lease_expires_at = NULL, updated_at = %(now)s
-    WHERE id IN (SELECT id FROM held) AND status = 'leased' AND lease_owner = %(owner)s
-    RETURNING id
+WITH back AS (
+    UPDATE job_queue
+    SET status = 'queued', run_at = %(now)s, owner = NULL, leased_until = NULL,
+        started_at = NULL, attempt = attempt - %(undo)s
+    WHERE id = %(id)s AND owner = %(owner)s AND status = 'leased'
+    RETURNING id, attempt
 )
-UPDATE job_queue
-SET status = 'queued', run_at = %(now)s, owner = NULL, leased_until = NULL
-WHERE id IN (SELECT id FROM back);
+UPDATE jobs SET run_at = %(now)s, attempt = back.attempt, updated_at = %(now)s
+FROM back WHERE jobs.id = back.id;
 
 -- name: rescue
 -- Re-queues (or fails, past the retry limit) jobs whose worker stopped heartbeating.
 WITH expired AS (
-    SELECT id FROM job_queue
+    SELECT id, attempt, owner, started_at FROM job_queue
     WHERE status = 'leased' AND leased_until < %(wall_now)s
     ORDER BY id LIMIT 500
     FOR UPDATE SKIP LOCKED
 ), rescued AS (
     UPDATE jobs AS j
-    SET status = CASE WHEN j.attempt >= j.max_attempts THEN 'failed' ELSE 'queued' END,
-        finished_at = CASE WHEN j.attempt >= j.max_attempts THEN %(now)s END,
-        run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s,
+    SET status = CASE WHEN e.attempt >= j.max_attempts THEN 'failed' ELSE 'queued' END,
+        finished_at = CASE WHEN e.attempt >= j.max_attempts THEN %(now)s END,
+        attempt = e.attempt, started_at = e.started_at, run_at = %(now)s,
+        updated_at = %(now)s,
         errors = j.errors || jsonb_build_array(jsonb_build_object(
-            'attempt', j.attempt, 'at', %(at)s::text,
-            'error', 'worker ' || j.lease_owner || ' stopped heartbeating; its lease expired'))
-    WHERE j.id = ANY(ARRAY(SELECT id FROM expired)) AND j.status = 'leased'
+            'attempt', e.attempt, 'at', %(at)s::text,
+            'error', 'worker ' || e.owner || ' stopped heartbeating; its lease expired'))
+    FROM expired AS e
+    WHERE j.id = e.id AND j.status = 'queued'
     RETURNING j.id, j.locator, j.kind, j.status, j.parent_locator, j.tenant
 ), requeued AS (
-    UPDATE job_queue SET status = 'queued', run_at = %(now)s, owner = NULL, leased_until = NULL
+    UPDATE job_queue
+    SET status = 'queued', run_at = %(now)s, owner = NULL, leased_until = NULL,
+        started_at = NULL
     WHERE id = ANY(ARRAY(SELECT id FROM rescued WHERE status = 'queued'))
 ), ended AS (
-    -- Failed ones, and any queue row whose job was no longer leased.
+    -- Failed ones, and any queue row whose job was no longer in the queue.
     DELETE FROM job_queue
     WHERE id = ANY(ARRAY(SELECT id FROM expired))
       AND id <> ALL(ARRAY(SELECT id FROM rescued WHERE status = 'queued'))
@@ -268,18 +275,22 @@ WITH expired AS (
 SELECT locator, kind, status, parent_locator, tenant FROM rescued;
 
 -- name: cancel
--- Cancels jobs that have not started, or wait only on children or on their ordered key.
+-- Cancels jobs that have not started (queued or blocked, and no worker holds them), or
+-- wait only on their children.
 WITH wanted AS (
     SELECT id FROM jobs
     WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
 ), held AS (
-    SELECT id FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM wanted))
+    SELECT id, status FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM wanted))
     ORDER BY id
     FOR UPDATE
 ), cancelled AS (
     UPDATE jobs
     SET status = 'cancelled', finished_at = %(now)s, updated_at = %(now)s
-    WHERE id = ANY(ARRAY(SELECT id FROM wanted)) AND status IN ('queued', 'blocked', 'waiting')
+    WHERE id = ANY(ARRAY(SELECT id FROM wanted))
+      AND (status = 'waiting'
+           OR (status IN ('queued', 'blocked')
+               AND id = ANY(ARRAY(SELECT id FROM held WHERE status IN ('queued', 'blocked')))))
     RETURNING id, locator, parent_locator, tenant, ordered_key
 ), dequeued AS (
     DELETE FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM cancelled))
@@ -287,28 +298,30 @@ WITH wanted AS (
 SELECT locator, parent_locator, tenant, ordered_key FROM cancelled;
 
 -- name: requeue
--- Runs jobs again now, taking them from whichever worker holds them; a failed job gets
--- one more attempt. Returns the jobs requeued.
+-- Runs jobs again now, taking them from whichever worker holds them; a job at its last
+-- attempt (a failed one, or one a hung worker holds) gets one more. Returns the jobs
+-- requeued.
 WITH wanted AS (
     SELECT id FROM jobs
     WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
 ), held AS (
-    SELECT id FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM wanted))
+    SELECT id, attempt FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM wanted))
     ORDER BY id
     FOR UPDATE
 ), requeued AS (
-    UPDATE jobs
-    SET status = 'queued', run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
-        finished_at = NULL, updated_at = %(now)s,
-        max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
-    WHERE id = ANY(ARRAY(SELECT id FROM wanted))
-      AND status IN ('queued', 'leased', 'waiting', 'failed')
-    RETURNING id, kind, locator
+    UPDATE jobs AS j
+    SET status = 'queued', run_at = %(now)s, finished_at = NULL, updated_at = %(now)s,
+        attempt = GREATEST(j.attempt, h.attempt),
+        max_attempts = GREATEST(j.max_attempts, GREATEST(j.attempt, h.attempt) + 1)
+    FROM wanted AS w LEFT JOIN held AS h ON h.id = w.id
+    WHERE j.id = w.id AND j.status IN ('queued', 'waiting', 'failed')
+    RETURNING j.id, j.kind, j.locator, j.attempt
 ), queued AS (
-    INSERT INTO job_queue (id, kind, status, run_at)
-    SELECT id, kind, 'queued', %(now)s FROM requeued
+    INSERT INTO job_queue (id, kind, status, run_at, attempt)
+    SELECT id, kind, 'queued', %(now)s, attempt FROM requeued
     ON CONFLICT (id) DO UPDATE
-    SET status = 'queued', run_at = EXCLUDED.run_at, owner = NULL, leased_until = NULL
+    SET status = 'queued', run_at = EXCLUDED.run_at, owner = NULL, leased_until = NULL,
+        started_at = NULL, attempt = EXCLUDED.attempt
 )
 SELECT locator FROM requeued;
 
@@ -347,4 +360,3 @@ GROUP BY kind;
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
     OR EXISTS (SELECT 1 FROM job_queue WHERE status = 'queued' AND run_at <= %(now)s)
     OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= %(now)s);
-

@@ -2,6 +2,9 @@
 -- Each `-- name:` line opens a query; the line after it says what it does. A query may be
 -- several statements, run in order with the same parameters; the last one's rows are the
 -- query's. One writer at a time (BEGIN IMMEDIATE): no statement needs a lock order.
+-- A job's lease (owner, expiry, the attempt it runs and since when) lives on its
+-- `job_queue` row: claims and heartbeats write only that row, and while a worker
+-- holds a job its `jobs` row says `queued`.
 
 -- name: insert_job
 -- Adds one job; executed for a whole batch in the caller's transaction.
@@ -15,8 +18,9 @@ ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
 
 -- name: queue_new
 -- The queue rows of jobs just inserted (those a dedupe key skipped do not exist).
-INSERT INTO job_queue (id, kind, status, run_at)
-SELECT id, kind, status, run_at FROM jobs WHERE locator IN (SELECT value FROM json_each(:locators));
+INSERT INTO job_queue (id, kind, status, run_at, attempt)
+SELECT id, kind, status, run_at, 0 FROM jobs
+WHERE locator IN (SELECT value FROM json_each(:locators));
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
@@ -29,7 +33,7 @@ WHERE tenant = :tenant AND kind = :kind AND dedupe_key = :dedupe_key;
 SELECT DISTINCT j.tenant, j.ordered_key FROM jobs AS j
 JOIN json_each(:keys) AS t
   ON j.tenant = json_extract(t.value, '$.tenant') AND j.ordered_key = json_extract(t.value, '$.key')
-WHERE j.status IN ('queued', 'blocked', 'leased', 'waiting');
+WHERE j.status IN ('queued', 'blocked', 'waiting');
 
 -- name: unblock
 -- Queues the oldest blocked job of each given key once no earlier job of the key is
@@ -46,7 +50,7 @@ WHERE status = 'blocked'
                             GROUP BY b.tenant, b.ordered_key)
                AND NOT EXISTS (SELECT 1 FROM jobs AS e
                                WHERE e.tenant = j.tenant AND e.ordered_key = j.ordered_key
-                                 AND e.id < j.id AND e.status IN ('queued', 'leased', 'waiting')));
+                                 AND e.id < j.id AND e.status IN ('queued', 'waiting')));
 UPDATE jobs SET status = 'queued', updated_at = :now
 WHERE status = 'blocked'
   AND id IN (SELECT min(b.id) FROM jobs AS b
@@ -57,7 +61,7 @@ WHERE status = 'blocked'
              GROUP BY b.tenant, b.ordered_key)
   AND NOT EXISTS (SELECT 1 FROM jobs AS e
                   WHERE e.tenant = jobs.tenant AND e.ordered_key = jobs.ordered_key
-                    AND e.id < jobs.id AND e.status IN ('queued', 'leased', 'waiting'))
+                    AND e.id < jobs.id AND e.status IN ('queued', 'waiting'))
 RETURNING locator;
 
 -- name: unblock_stalled
@@ -70,7 +74,7 @@ WHERE status = 'blocked'
              GROUP BY b.tenant, b.ordered_key)
   AND NOT EXISTS (SELECT 1 FROM jobs AS e
                   WHERE e.tenant = jobs.tenant AND e.ordered_key = jobs.ordered_key
-                    AND e.id < jobs.id AND e.status IN ('queued', 'leased', 'waiting'))
+                    AND e.id < jobs.id AND e.status IN ('queued', 'waiting'))
 RETURNING locator;
 
 -- name: unblocked
@@ -80,65 +84,72 @@ WHERE status = 'blocked'
   AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_queue.id AND jobs.status = 'queued');
 
 -- name: claim
--- Leases up to `limit` due jobs: their queue rows, then the jobs whose rows this worker
--- now leases and which are still queued (only those just claimed).
-UPDATE job_queue SET status = 'leased', owner = :owner, leased_until = :lease_until
+-- Leases up to `limit` due jobs: only their queue rows change (the lease, the attempt,
+-- its start). Their ids and attempts; `claimed` reads the jobs.
+UPDATE job_queue
+SET status = 'leased', owner = :owner, leased_until = :lease_until, attempt = attempt + 1,
+    started_at = :now
 WHERE id IN (SELECT id FROM job_queue
              WHERE status = 'queued' AND run_at <= :now
              ORDER BY run_at, id
-             LIMIT :limit);
-UPDATE jobs
-SET status = 'leased', attempt = attempt + 1, lease_owner = :owner,
-    lease_expires_at = :lease_until, started_at = :now, updated_at = :now
-WHERE id IN (SELECT id FROM job_queue WHERE status = 'leased' AND owner = :owner)
-  AND status = 'queued'
-RETURNING id, locator, tenant, kind, reference_type, reference_locator,
-          parent_locator, attempt, max_attempts, payload, created_at, run_at, ordered_key;
+             LIMIT :limit)
+RETURNING id, attempt;
+
+-- name: claimed
+-- The jobs just claimed (a JSON array of ids), oldest due first.
+SELECT id, locator, tenant, kind, reference_type, reference_locator, parent_locator,
+       max_attempts, payload, created_at, run_at, ordered_key
+FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))
+ORDER BY run_at, id;
 
 -- name: complete
--- Records a batch of successful attempts whose lease this worker still holds, and takes
--- their queue rows away; the batch is one JSON array of {id, attempt, result}. A job with
--- children waits for them; the locators of those returned.
-DELETE FROM job_queue
-WHERE owner = :owner
-  AND id IN (SELECT j.id FROM jobs AS j
-             JOIN json_each(:batch) AS d ON j.id = d.value ->> '$.id'
-             WHERE j.attempt = d.value ->> '$.attempt' AND j.lease_owner = :owner);
+-- Records a batch of successful attempts whose lease this worker still holds (its queue
+-- row names it, at that attempt); the batch is one JSON array of {id, attempt, result}.
+-- A job with children waits for them. The ids recorded, with the locators of those
+-- waiting; `dequeue` then takes their queue rows away.
 UPDATE jobs
 SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c WHERE c.parent_locator = jobs.locator)
                   THEN 'waiting' ELSE 'finished' END,
-    result = d.result,
     finished_at = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
                                     WHERE c.parent_locator = jobs.locator)
                        THEN NULL ELSE :now END,
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
-FROM (SELECT value ->> '$.id' AS id, value ->> '$.attempt' AS attempt,
-             value -> '$.result' AS result
-      FROM json_each(:batch)) AS d
-WHERE jobs.id = d.id AND jobs.attempt = d.attempt AND jobs.lease_owner = :owner
-RETURNING CASE WHEN status = 'waiting' THEN locator END;
+    result = d.result, attempt = d.attempt, started_at = d.started_at, updated_at = :now
+FROM (SELECT q.id AS id, q.attempt AS attempt, q.started_at AS started_at,
+             b.value -> '$.result' AS result
+      FROM json_each(:batch) AS b JOIN job_queue AS q ON q.id = b.value ->> '$.id'
+      WHERE q.owner = :owner AND q.status = 'leased'
+        AND q.attempt = b.value ->> '$.attempt') AS d
+WHERE jobs.id = d.id
+RETURNING id, CASE WHEN status = 'waiting' THEN locator END;
+
+-- name: dequeue
+-- Takes the queue rows of the given jobs (a JSON array of ids) away: their attempts ended.
+DELETE FROM job_queue WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: retry
--- Puts a failed attempt back in the queue at its backoff time.
-UPDATE job_queue SET status = 'queued', run_at = :run_at, owner = NULL, leased_until = NULL
-WHERE id = :id AND owner = :owner
-  AND EXISTS (SELECT 1 FROM jobs WHERE id = :id AND attempt = :attempt AND status = 'leased'
-                     AND lease_owner = :owner);
+-- Puts a failed attempt back in the queue at its backoff time: the job, then its queue row.
 UPDATE jobs
-SET status = 'queued', run_at = :run_at, lease_owner = NULL, lease_expires_at = NULL,
+SET run_at = :run_at, attempt = :attempt,
+    started_at = (SELECT started_at FROM job_queue WHERE id = :id),
     errors = json_insert(errors, '$[#]', json(:error)), updated_at = :now
-WHERE id = :id AND attempt = :attempt AND status = 'leased' AND lease_owner = :owner;
+WHERE id = :id
+  AND EXISTS (SELECT 1 FROM job_queue WHERE id = :id AND owner = :owner
+                     AND status = 'leased' AND attempt = :attempt);
+UPDATE job_queue
+SET status = 'queued', run_at = :run_at, owner = NULL, leased_until = NULL, started_at = NULL
+WHERE id = :id AND owner = :owner AND status = 'leased' AND attempt = :attempt;
 
 -- name: fail
--- Ends a job whose attempt failed for good.
-DELETE FROM job_queue
-WHERE id = :id AND owner = :owner
-  AND EXISTS (SELECT 1 FROM jobs WHERE id = :id AND attempt = :attempt AND status = 'leased'
-                     AND lease_owner = :owner);
+-- Ends a job whose attempt failed for good: the job, then its queue row.
 UPDATE jobs
-SET status = 'failed', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL,
+SET status = 'failed', finished_at = :now, attempt = :attempt,
+    started_at = (SELECT started_at FROM job_queue WHERE id = :id),
     errors = json_insert(errors, '$[#]', json(:error)), updated_at = :now
-WHERE id = :id AND attempt = :attempt AND status = 'leased' AND lease_owner = :owner;
+WHERE id = :id
+  AND EXISTS (SELECT 1 FROM job_queue WHERE id = :id AND owner = :owner
+                     AND status = 'leased' AND attempt = :attempt);
+DELETE FROM job_queue
+WHERE id = :id AND owner = :owner AND status = 'leased' AND attempt = :attempt;
 
 -- name: resolve_waiting
 -- Ends the waiting parents whose children have all ended; failed if any child failed.
@@ -150,78 +161,89 @@ SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
 WHERE p.locator IN (SELECT value FROM json_each(:locators)) AND p.status = 'waiting'
   AND NOT EXISTS (SELECT 1 FROM jobs AS c
                   WHERE c.parent_locator = p.locator
-                    AND c.status IN ('queued', 'blocked', 'leased', 'waiting'))
+                    AND c.status IN ('queued', 'blocked', 'waiting'))
 RETURNING parent_locator, tenant, ordered_key;
 
 -- name: heartbeat
--- Extends the leases of every job this worker holds; the number extended.
+-- Extends the leases of every job this worker holds; the number extended. Only queue rows
+-- hold leases, so a heartbeat writes nothing else.
 UPDATE job_queue SET leased_until = :lease_until WHERE status = 'leased' AND owner = :owner;
-UPDATE jobs SET lease_expires_at = :lease_until
-WHERE id IN (SELECT id FROM job_queue WHERE status = 'leased' AND owner = :owner)
-  AND lease_owner = :owner;
 
 -- name: release
 -- Gives a held job back to the queue at shutdown; `undo` takes back an attempt never started.
-UPDATE job_queue SET status = 'queued', run_at = :now, owner = NULL, leased_until = NULL
-WHERE id = :id AND owner = :owner
-  AND EXISTS (SELECT 1 FROM jobs WHERE id = :id AND status = 'leased' AND lease_owner = :owner);
 UPDATE jobs
-SET status = 'queued', run_at = :now, attempt = attempt - :undo, lease_owner = NULL,
-    lease_expires_at = NULL, updated_at = :now
-WHERE id = :id AND status = 'leased' AND lease_owner = :owner;
+SET run_at = :now, updated_at = :now,
+    attempt = (SELECT attempt - :undo FROM job_queue WHERE id = :id)
+WHERE id = :id
+  AND EXISTS (SELECT 1 FROM job_queue WHERE id = :id AND owner = :owner AND status = 'leased');
+UPDATE job_queue
+SET status = 'queued', run_at = :now, owner = NULL, leased_until = NULL, started_at = NULL,
+    attempt = attempt - :undo
+WHERE id = :id AND owner = :owner AND status = 'leased';
+
+-- name: expired
+-- The queue rows whose worker stopped heartbeating, 500 at most: `rescue` takes them back.
+SELECT json_group_array(id) FROM (
+    SELECT id FROM job_queue WHERE status = 'leased' AND leased_until < :wall_now
+    ORDER BY id LIMIT 500);
 
 -- name: rescue
--- Re-queues (or fails, past the retry limit) jobs whose worker stopped heartbeating; then
--- the expired queue rows follow their jobs: queued again, or gone with a job that ended.
+-- Re-queues (or fails, past the retry limit) the jobs of the expired queue rows (a JSON
+-- array of ids); `rescued` then brings the queue rows along.
 UPDATE jobs
-SET status = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'queued' END,
-    finished_at = CASE WHEN attempt >= max_attempts THEN :now END,
-    run_at = :now, lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
+SET status = CASE WHEN e.attempt >= max_attempts THEN 'failed' ELSE 'queued' END,
+    finished_at = CASE WHEN e.attempt >= max_attempts THEN :now END,
+    attempt = e.attempt, started_at = e.started_at, run_at = :now, updated_at = :now,
     errors = json_insert(errors, '$[#]', json_object(
-        'attempt', attempt, 'at', :at,
-        'error', 'worker ' || lease_owner || ' stopped heartbeating; its lease expired'))
-WHERE id IN (SELECT id FROM job_queue
-             WHERE status = 'leased' AND leased_until < :wall_now
-             ORDER BY id LIMIT 500)
-  AND status = 'leased'
+        'attempt', e.attempt, 'at', :at,
+        'error', 'worker ' || e.owner || ' stopped heartbeating; its lease expired'))
+FROM (SELECT id, attempt, owner, started_at FROM job_queue
+      WHERE id IN (SELECT value FROM json_each(:ids))) AS e
+WHERE jobs.id = e.id AND jobs.status = 'queued'
 RETURNING locator, kind, status, parent_locator, tenant;
 
 -- name: rescued
--- The queue rows of the jobs `rescue` just handled.
-UPDATE job_queue SET status = 'queued', run_at = :now, owner = NULL, leased_until = NULL
-WHERE status = 'leased' AND leased_until < :wall_now
+-- The expired queue rows follow their jobs: queued again, or gone with a job that ended.
+UPDATE job_queue
+SET status = 'queued', run_at = :now, owner = NULL, leased_until = NULL, started_at = NULL
+WHERE id IN (SELECT value FROM json_each(:ids))
   AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_queue.id AND jobs.status = 'queued');
 DELETE FROM job_queue
-WHERE status = 'leased' AND leased_until < :wall_now
-  AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_queue.id AND jobs.status <> 'leased');
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_queue.id AND jobs.status = 'queued');
 
 -- name: cancel
--- Cancels jobs that have not started, or wait only on children or on their ordered key.
+-- Cancels jobs that have not started (queued or blocked, and no worker holds them), or
+-- wait only on their children: their queue rows, then the jobs left without one.
 DELETE FROM job_queue
-WHERE id IN (SELECT id FROM jobs
-             WHERE locator IN (SELECT value FROM json_each(:locators))
-               AND status IN ('queued', 'blocked'));
+WHERE status IN ('queued', 'blocked')
+  AND id IN (SELECT id FROM jobs WHERE locator IN (SELECT value FROM json_each(:locators)));
 UPDATE jobs
 SET status = 'cancelled', finished_at = :now, updated_at = :now
 WHERE locator IN (SELECT value FROM json_each(:locators))
-  AND status IN ('queued', 'blocked', 'waiting')
+  AND (status = 'waiting'
+       OR (status IN ('queued', 'blocked')
+           AND NOT EXISTS (SELECT 1 FROM job_queue WHERE job_queue.id = jobs.id)))
 RETURNING locator, parent_locator, tenant, ordered_key;
 
 -- name: requeue
--- Runs jobs again now, taking them from whichever worker holds them; a failed job gets
--- one more attempt. Returns the jobs requeued.
-INSERT INTO job_queue (id, kind, status, run_at)
-SELECT id, kind, 'queued', :now FROM jobs
+-- Runs jobs again now, taking them from whichever worker holds them (the queue row first,
+-- keeping the attempt a hung worker started); a job at its last attempt gets one more.
+-- Returns the jobs requeued.
+INSERT INTO job_queue (id, kind, status, run_at, attempt)
+SELECT id, kind, 'queued', :now, attempt FROM jobs
 WHERE locator IN (SELECT value FROM json_each(:locators))
-  AND status IN ('queued', 'leased', 'waiting', 'failed')
+  AND status IN ('queued', 'waiting', 'failed')
 ON CONFLICT (id) DO UPDATE
-SET status = 'queued', run_at = excluded.run_at, owner = NULL, leased_until = NULL;
+SET status = 'queued', run_at = excluded.run_at, owner = NULL, leased_until = NULL,
+    started_at = NULL;
 UPDATE jobs
-SET status = 'queued', run_at = :now, lease_owner = NULL, lease_expires_at = NULL,
-    finished_at = NULL, updated_at = :now,
-    max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
+SET status = 'queued', run_at = :now, finished_at = NULL, updated_at = :now,
+    attempt = (SELECT attempt FROM job_queue WHERE job_queue.id = jobs.id),
+    max_attempts = max(max_attempts,
+                       (SELECT attempt FROM job_queue WHERE job_queue.id = jobs.id) + 1)
 WHERE locator IN (SELECT value FROM json_each(:locators))
-  AND status IN ('queued', 'leased', 'waiting', 'failed')
+  AND status IN ('queued', 'waiting', 'failed')
 RETURNING locator;
 
 -- name: prune
@@ -258,4 +280,3 @@ GROUP BY kind;
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
     OR EXISTS (SELECT 1 FROM job_queue WHERE status = 'queued' AND run_at <= :now)
     OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= :now);
-
