@@ -32,6 +32,9 @@ class Backend(ABC):
     """The queue's operations, each run on a connection inside the caller's transaction."""
 
     dialect: str
+    # Whether `claim` is one statement, which may then run on its own, committing itself:
+    # a worker with nothing to record claims in one round trip instead of three.
+    claims_alone = False
 
     def __init__(self) -> None:
         self.sql = queries(self.dialect)
@@ -70,7 +73,8 @@ class Backend(ABC):
     @abstractmethod
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
                statuses: Sequence[str], now: datetime) -> None:
-        """Insert the jobs (each queued or blocked), skipping those whose dedupe key is taken."""
+        """Insert the jobs (each queued or blocked), skipping those whose dedupe key is taken,
+        and wake other processes' workers when the transaction commits."""
 
     def lock_ordered_keys(self, conn: sa.Connection,  # noqa: B027 - SQLite has one writer
                           keys: str) -> None:

@@ -13,12 +13,14 @@ from policyjobs.engine.backend import Backend
 from policyjobs.engine.jobs import ClaimedJob, NewJob
 
 CHANNEL = "policyjobs_jobs"
+_BITMAPS_OFF = "policyjobs_bitmap_scans_off"  # set on a session that claims alone
 
 
 class PostgresBackend(Backend):
     """Claims with `FOR UPDATE SKIP LOCKED`; wakes workers with `NOTIFY`."""
 
     dialect = "postgresql"
+    claims_alone = True  # the claim is one statement
 
     def time(self, value: datetime) -> Any:
         """psycopg adapts aware datetimes to timestamptz."""
@@ -30,15 +32,25 @@ class PostgresBackend(Backend):
 
     def claim(self, conn: sa.Connection, *, owner: str, limit: int, now: datetime,
               lease_until: datetime) -> list[ClaimedJob]:
-        """Lease due jobs, walking the due index in order.
-
-        A queue that grew faster than its statistics (a burst into a young table) looks
-        tiny to the planner, which then bitmap-scans and sorts every due row to pick the
-        first few hundred, on every claim. Bitmap scans are off for the claim's
-        transaction alone.
-        """
-        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        """Lease due jobs, walking the due index in order (see `plan_claims`)."""
+        self.plan_claims(conn)
         return super().claim(conn, owner=owner, limit=limit, now=now, lease_until=lease_until)
+
+    def plan_claims(self, conn: sa.Connection) -> None:
+        """Turn bitmap scans off for claims on `conn`.
+
+        A fresh store's statistics are those of its empty tables (its indexes were built
+        on them), so after a burst the planner still thinks few rows are queued, and would
+        bitmap-scan and sort every due row to pick the first few hundred, on every claim.
+        The setting holds for the transaction, or for the whole session of a connection
+        that claims alone (which the worker never gives back to the pool; `conn.info` goes
+        with the session, so a replaced connection is set again).
+        """
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        elif not conn.info.get(_BITMAPS_OFF):
+            conn.exec_driver_sql("SET enable_bitmapscan = off")
+            conn.info[_BITMAPS_OFF] = True
 
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
                statuses: Sequence[str], now: datetime) -> None:

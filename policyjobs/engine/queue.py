@@ -100,8 +100,7 @@ class JobQueue:
         locators = [
             self.backend.find_deduplicated(conn, j) if j.dedupe_key else j.locator for j in jobs
         ]
-        self.backend.notify(conn)
-        conn.info[_WAKE_FLAG] = True
+        conn.info[_WAKE_FLAG] = True  # the insert woke other processes' workers
         metrics.ENQUEUED.inc_each(j.kind for j in jobs)
         return locators
 

@@ -15,7 +15,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
@@ -149,28 +150,49 @@ class Worker:
 
     def _loop(self) -> None:
         try:
-            with self.queue.db.connect() as conn:
+            with self.queue.db.connect() as conn, self._claims_alone() as alone:
                 while not self._stopping.is_set():
                     self._signal.clear()
-                    if not self._turn(conn, claim=True):
+                    if not self._turn(conn, claim=True, alone=alone):
                         self._signal.wait(self.settings.poll.total_seconds())
                 self._drain(conn)
         finally:
             self._stopped.set()
 
-    def _turn(self, conn: sa.Connection, *, claim: bool) -> bool:
+    @contextmanager
+    def _claims_alone(self) -> Iterator[sa.Connection | None]:
+        """A connection that commits each statement, for turns that only claim, where the
+        claim is one statement: an idle worker woken by one job claims it in one round trip
+        (no BEGIN, no COMMIT), which is most of the way from enqueue to handler. It is
+        closed at the end, not pooled: the backend may have tuned its session."""
+        if not self.queue.backend.claims_alone:
+            yield None
+            return
+        with self.queue.db.connect() as alone:
+            try:
+                yield alone.execution_options(isolation_level="AUTOCOMMIT")
+            finally:
+                alone.invalidate()
+
+    def _turn(self, conn: sa.Connection, *, claim: bool,
+              alone: sa.Connection | None = None) -> bool:
         """Record every finished attempt and (if `claim`) claim what there is room for, in
-        one transaction: one commit a turn. Whether anything was recorded or claimed."""
+        one transaction: one commit a turn (a turn that only claims runs on `alone`, if
+        given). Whether to turn again at once: the claim took all it asked for, so more may
+        be due; otherwise the next turn waits for a wake-up (an enqueue, a job done)."""
         outcomes: list[Outcome] = []
         while self._done:
             outcomes.append(self._done.popleft())
         jobs: list[ClaimedJob] = []
+        more = False
+        if alone is not None and not outcomes:
+            conn = alone
         try:
             with conn.begin():
                 if outcomes:
                     self._record(conn, outcomes)
                 if claim:
-                    jobs = self._claim(conn, recorded=len(outcomes))
+                    jobs, more = self._claim(conn, recorded=len(outcomes))
         except Exception as exc:  # never let the loop die with jobs in hand
             self._done.extendleft(reversed(outcomes))  # they wait for the store to come back
             self._store_trouble("record outcomes" if outcomes else "claim", exc)
@@ -184,18 +206,20 @@ class Worker:
         metrics.STARTED.inc_each(j.kind for j in jobs)
         for job in jobs:
             self._pending.put(job)
-        return bool(outcomes or jobs)
+        return more
 
-    def _claim(self, conn: sa.Connection, *, recorded: int) -> list[ClaimedJob]:
+    def _claim(self, conn: sa.Connection, *,
+               recorded: int) -> tuple[list[ClaimedJob], bool]:
         """Lease as many due jobs as the threads have room for, counting the `recorded`
-        attempts as gone."""
+        attempts as gone; and whether that was all it asked for."""
         capacity = self.concurrency + self._ahead.jobs
         free = min(capacity - (len(self._held) - recorded), self.settings.batch_size)
         if free <= 0:
-            return []
-        return self.queue.backend.claim(conn, owner=self.name, limit=free,
+            return [], False
+        jobs = self.queue.backend.claim(conn, owner=self.name, limit=free,
                                         now=self.queue.clock.now(),
                                         lease_until=wall_now() + self.settings.lease)
+        return jobs, len(jobs) == free
 
     def _record(self, conn: sa.Connection, outcomes: list[Outcome]) -> None:
         backend, now = self.queue.backend, self.queue.clock.now()

@@ -7,7 +7,7 @@
 -- name: insert_jobs
 -- Adds a batch of jobs in one statement, in the caller's transaction, each with its queue
 -- row; deduplicated ones are skipped. The batch travels as one JSON array, which costs the
--- driver nothing to adapt.
+-- driver nothing to adapt. Listening workers are woken when the transaction commits.
 WITH made AS (
     INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator,
                       parent_locator, status, run_at, attempt, max_attempts, payload, errors,
@@ -22,9 +22,11 @@ WITH made AS (
               created_by text)
     ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
     RETURNING id, kind, status, run_at
+), queued AS (
+    INSERT INTO job_queue (id, kind, status, run_at, attempt)
+    SELECT id, kind, status, run_at, 0 FROM made
 )
-INSERT INTO job_queue (id, kind, status, run_at, attempt)
-SELECT id, kind, status, run_at, 0 FROM made;
+SELECT pg_notify('policyjobs_jobs', '');
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
