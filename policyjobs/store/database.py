@@ -13,6 +13,11 @@ from sqlalchemy import event
 from policyjobs.engine.schema import READ_ONLY
 
 PING_AFTER_IDLE_SECONDS = 10.0
+# SQLite: how long a statement waits for a lock another connection holds, and a writer
+# for the write lock (retried every 50 µs, doubling to 1 ms).
+BUSY_TIMEOUT_MS = 30_000
+WRITE_LOCK_TIMEOUT = BUSY_TIMEOUT_MS / 1000
+_FIRST_PAUSE, _LONGEST_PAUSE = 0.00005, 0.001
 
 
 def open_store(url: str, *, pool_size: int = 10) -> sa.Engine:
@@ -83,8 +88,9 @@ def _json_text(value: Any) -> str:
 def _open_sqlite(url: sa.URL) -> sa.Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    db = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=20,
-                          json_serializer=_json_text, json_deserializer=orjson.loads)
+    db = sa.create_engine(url, connect_args={"timeout": WRITE_LOCK_TIMEOUT}, pool_size=20,
+                          max_overflow=20, json_serializer=_json_text,
+                          json_deserializer=orjson.loads)
 
     @event.listens_for(db, "connect")
     def configure(dbapi_connection: Any, _record: Any) -> None:
@@ -94,17 +100,46 @@ def _open_sqlite(url: sa.URL) -> sa.Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(db, "begin")
     def begin(conn: sa.Connection) -> None:
-        # Writers take the write lock up front, so they wait on busy_timeout instead of
-        # failing on a lock upgrade; readers stay concurrent with them under WAL.
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # Writers take the write lock up front, so they wait for it instead of failing on a
+        # lock upgrade; readers stay concurrent with them under WAL.
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            _take_write_lock(conn)
 
     return db
+
+
+
+
+def _take_write_lock(conn: sa.Connection) -> None:
+    """`BEGIN IMMEDIATE`, retried every fraction of a millisecond while another writer holds
+    the lock.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20 and 25 ms between tries, so a
+    writer that finds the lock taken usually sleeps on long after it was freed: with an
+    enqueuer and two workers taking turns, the lock sat idle half the time. Tried again
+    within 50 µs to 1 ms, it changes hands as soon as it is free.
+    """
+    conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+    try:
+        deadline, pause = time.monotonic() + WRITE_LOCK_TIMEOUT, _FIRST_PAUSE
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except sa.exc.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, _LONGEST_PAUSE)
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 _READER = "_policyjobs_reader"  # where an engine keeps its reader, made once

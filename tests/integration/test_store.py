@@ -1,8 +1,13 @@
-"""The store's connection handling on PostgreSQL."""
+"""The store's connection handling: PostgreSQL's pool, SQLite's write lock."""
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 import pytest
+import sqlalchemy as sa
 
 from policyjobs.store import database
 from policyjobs.store.database import open_store, reader
@@ -33,5 +38,44 @@ def test_reads_on_postgresql_run_without_a_transaction(postgres_url: str) -> Non
         with db.connect() as conn:
             assert conn.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
         assert reader(db) is reader(db)
+    finally:
+        db.dispose()
+
+
+def test_a_sqlite_writer_takes_the_lock_as_soon_as_it_is_free(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with db.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+        holding, taken = threading.Event(), []
+
+        def hold(seconds: float) -> None:
+            with db.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+                holding.set()
+                time.sleep(seconds)
+
+        holder = threading.Thread(target=hold, args=(0.2,))
+        holder.start()
+        holding.wait()
+        began = time.monotonic()
+        with db.begin() as conn:  # waits for the holder's commit, then sees its row
+            taken.append(time.monotonic() - began)
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 1
+        holder.join()
+        assert 0.1 < taken[0] < 2.0
+        with db.connect() as conn:  # the connection waits on busy_timeout again afterwards
+            waits = conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+        assert waits == database.BUSY_TIMEOUT_MS
+
+        monkeypatch.setattr(database, "WRITE_LOCK_TIMEOUT", 0.1)
+        holding.clear()
+        holder = threading.Thread(target=hold, args=(1.0,))
+        holder.start()
+        holding.wait()
+        with pytest.raises(sa.exc.OperationalError, match="locked"), db.begin():
+            pass
+        holder.join()
     finally:
         db.dispose()
