@@ -8,6 +8,7 @@ with only the optional fields that have a value, and serialized with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,8 +20,7 @@ from starlette.responses import Response
 
 def rfc3339(value: datetime) -> str:
     """`2027-01-01T05:00:00.000Z`: UTC, milliseconds, `Z`."""
-    utc = value.astimezone(UTC)
-    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 Timestamp = Annotated[
@@ -57,13 +57,24 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+_OBJECT = TypeAdapter(dict[str, Any])
+
+
+@functools.cache
+def _items_of(model: type[BaseModel]) -> TypeAdapter[Sequence[BaseModel]]:
+    """The serializer of a list of `model`s: one call for a whole page."""
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
 def json_response(content: BaseModel | Sequence[BaseModel] | dict[str, Any],
                   status_code: int = 200) -> Response:
     """A JSON response following the null and omit rules."""
     if isinstance(content, BaseModel):
         body = content.model_dump_json(exclude_unset=True, by_alias=True).encode()
     elif isinstance(content, dict):
-        body = TypeAdapter(dict[str, Any]).dump_json(content)
+        body = _OBJECT.dump_json(content)
+    elif len({type(item) for item in content}) == 1:
+        body = _items_of(type(content[0])).dump_json(content, exclude_unset=True, by_alias=True)
     else:
         body = b"[" + b",".join(
             item.model_dump_json(exclude_unset=True, by_alias=True).encode() for item in content
