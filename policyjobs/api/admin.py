@@ -13,6 +13,12 @@ from starlette.responses import Response
 from policyjobs.api.auth import guard
 from policyjobs.api.conventions import Schema, Timestamp, json_response
 from policyjobs.api.openapi import secured_router
+from policyjobs.api.outages import (
+    RETRY_AFTER_SECONDS,
+    driver_reason,
+    lost_connection,
+    store_trouble,
+)
 from policyjobs.api.problems import problem
 from policyjobs.api.state import runtime_of
 from policyjobs.engine import TestClock
@@ -59,13 +65,35 @@ clock_router = secured_router(prefix="/admin", tags=["operations"])
 
 @health_router.get("/health", response_model=Health)
 def health(request: Request) -> Response:
-    """200 while the store answers, 503 when it does not."""
-    try:
-        with runtime_of(request).db.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.DBAPIError:
-        return problem(503, "the store does not answer")
+    """200 while the database answers; 503 naming it (`"database": "down"`) when it does
+    not."""
+    trouble = _database_trouble(runtime_of(request).db)
+    if trouble is not None:
+        return problem(503, f"the database does not answer: {trouble}",
+                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, database="down")
     return json_response(Health(status="ok", database="ok"))
+
+
+def _database_trouble(db: sa.Engine) -> str | None:
+    """Why the database does not answer, or None. A connection a restart broke is replaced,
+    with the rest of the pool, and the question asked again."""
+    for last in (False, True):
+        try:
+            _select_one(db)
+        except Exception as exc:
+            trouble = store_trouble(exc)
+            if trouble is None:
+                raise
+            if last or not lost_connection(trouble):
+                return driver_reason(trouble)
+        else:
+            return None
+    return None
+
+
+def _select_one(db: sa.Engine) -> None:
+    with db.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
 
 
 @health_router.get("/health/live", response_model=Liveness)

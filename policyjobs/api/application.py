@@ -15,6 +15,7 @@ from policyjobs.api.admin import admin_router, clock_router, health_router
 from policyjobs.api.limits import BodyLimit
 from policyjobs.api.observability import Observe, metrics_app
 from policyjobs.api.openapi import build_openapi
+from policyjobs.api.outages import StoreOutages, watch_commits
 from policyjobs.runtime import Runtime
 
 DESCRIPTION = (
@@ -63,6 +64,8 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
         return build_openapi(app)
 
     app.openapi = openapi  # type: ignore[method-assign]
+    watch_commits(runtime.db)
+    app.add_middleware(StoreOutages)
     app.add_middleware(BodyLimit)
     app.add_middleware(Observe)
     return app

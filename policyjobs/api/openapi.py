@@ -71,6 +71,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             problem = {"description": "A problem", "content": {
                 "application/problem+json": {"schema": problem_ref}}}
             responses.setdefault("400", {**problem, "description": "Malformed input"})
+            responses.setdefault("503", {**problem, "description": "The database is "
+                                         "unavailable; `Retry-After` says when to try again"})
             if "x-securityGroup" in operation:
                 responses.setdefault("401", {**problem, "description": "No valid token"})
                 responses.setdefault("403", {**problem, "description": "Tenant or permission"

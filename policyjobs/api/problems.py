@@ -23,10 +23,10 @@ _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
 
 
 def problem(status: int, detail: str, errors: Sequence[FieldProblem] = (),
-            headers: dict[str, str] | None = None) -> Response:
-    """A problem+json response."""
+            headers: dict[str, str] | None = None, **extensions: str) -> Response:
+    """A problem+json response, with any extension members given."""
     body: dict[str, Any] = {
-        "type": "about:blank", "title": _TITLES.get(status, "Error"),
+        **extensions, "type": "about:blank", "title": _TITLES.get(status, "Error"),
         "status": status, "detail": detail,
     }
     if errors:

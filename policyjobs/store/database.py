@@ -13,6 +13,7 @@ from sqlalchemy import event
 from policyjobs.engine.schema import READ_ONLY
 
 PING_AFTER_IDLE_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 5
 # SQLite: how long a statement waits for a lock another connection holds, and a writer
 # for the write lock (retried every 50 µs, doubling to 1 ms).
 BUSY_TIMEOUT_MS = 30_000
@@ -30,9 +31,12 @@ def open_store(url: str, *, pool_size: int = 10) -> sa.Engine:
                          "use postgresql+psycopg://… or sqlite:///…")
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    # A server that stopped answering (not refusing) fails a connect in seconds, not never.
+    connect_args = {} if "connect_timeout" in parsed.query else {
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS}
     db = sa.create_engine(
         parsed, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600,
-        json_serializer=_json_text, json_deserializer=orjson.loads,
+        connect_args=connect_args, json_serializer=_json_text, json_deserializer=orjson.loads,
     )
     _ping_when_idle(db)
     _plan_for_now(db)

@@ -53,6 +53,18 @@ class PostgresServer:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
         return self.url(name)
 
+    def halt(self) -> None:
+        """Stop the server (a fast shutdown) and keep its files, as an outage would."""
+        _run([str(self.bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir)],
+             self.os_user)
+
+    def resume(self) -> None:
+        """Start a halted server again, with the options it was started with."""
+        options = (self.data_dir / "postmaster.opts").read_text().strip().split(maxsplit=1)[1]
+        pg_ctl = [str(self.bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data_dir)]
+        _run([*pg_ctl, "-l", str(self.data_dir.parent / "server.log"), "-o", options],
+             self.os_user)
+
     def stop(self) -> None:
         """Stop the server quickly and remove its directory if it was a temporary one."""
         pg_ctl = [str(self.bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir)]
