@@ -13,9 +13,6 @@ import sqlalchemy as sa
 from policyjobs.engine.backend import Backend, Rows, json_text
 from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
 
-# The text form SQLAlchemy's SQLite DateTime stores, so ORM and raw SQL read each other.
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
 
 def _parse_time(text: str) -> datetime:
     # `fromisoformat` reads this form too, some twenty times faster than `strptime`, and
@@ -43,8 +40,10 @@ class SQLiteBackend(Backend):
         return conn.exec_driver_sql(last, dict(params))
 
     def time(self, value: datetime) -> Any:
-        """UTC text that sorts in time order."""
-        return value.astimezone(UTC).strftime(_TIME_FORMAT)
+        """UTC text that sorts in time order: the form SQLAlchemy's SQLite DateTime stores
+        (`0260-09-07 05:03:50.021024`), so ORM and raw SQL read each other. Not `strftime`,
+        whose `%Y` leaves years before 1000 unpadded."""
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def from_time(self, value: Any) -> datetime:
         """The text form back as an aware datetime."""
