@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,41 @@ def _guard_of(dependant: Dependant) -> Guard | None:
     return None
 
 
+def _problems(path: str, method: str, operation: dict[str, Any],
+              problem_ref: dict[str, str]) -> None:
+    """The problems an operation may answer, as problem+json: 400 for malformed input, 503
+    while the database is down, 401 and 403 where a token is needed, 404 where the path
+    names something that may not exist, 409 where a change may find the wrong state."""
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    wanted = {"400": "Malformed input",
+              "503": "The database is unavailable; `Retry-After` says when to try again"}
+    if "x-securityGroup" in operation:
+        wanted |= {"401": "No valid token", "403": "Tenant or permission not held"}
+    if any(name != "tenantLocator" for name in re.findall(r"{(\w+)}", path)):
+        wanted["404"] = "Not found in the tenant"
+    if method in ("post", "put", "patch", "delete"):
+        wanted["409"] = "Not possible in the current state"
+    for status, description in wanted.items():
+        responses.setdefault(status, {"description": description})
+    for status, response in responses.items():
+        if status[:1] in ("4", "5") and "content" not in response:
+            response["content"] = {"application/problem+json": {"schema": problem_ref}}
+
+
+def _bare_array_when_not_extended(operation: dict[str, Any],
+                                  schemas: dict[str, Any]) -> None:
+    """A list that takes `extended` answers its page object, or with `extended=false` the
+    bare array of its items: say so in its 200 schema."""
+    if not any(p["name"] == "extended" for p in operation.get("parameters", ())):
+        return
+    content = operation["responses"]["200"]["content"]["application/json"]
+    page = content["schema"]
+    if "$ref" in page:
+        items = schemas[page["$ref"].rsplit("/", 1)[1]]["properties"]["items"]
+        content["schema"] = {"anyOf": [page, {"type": "array", "items": items["items"]}]}
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The app's OpenAPI document, made once and cached on the app."""
     if app.openapi_schema:
@@ -60,22 +96,13 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     document = get_openapi(title=app.title, version=app.version, description=app.description,
                            routes=app.routes)
     problem_ref = {"$ref": "#/components/schemas/Problem"}
-    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM
-    for schemas in (document["components"]["schemas"],):
-        schemas.pop("HTTPValidationError", None)
-        schemas.pop("ValidationError", None)
-    for operations in document["paths"].values():
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            responses.pop("422", None)
-            problem = {"description": "A problem", "content": {
-                "application/problem+json": {"schema": problem_ref}}}
-            responses.setdefault("400", {**problem, "description": "Malformed input"})
-            responses.setdefault("503", {**problem, "description": "The database is "
-                                         "unavailable; `Retry-After` says when to try again"})
-            if "x-securityGroup" in operation:
-                responses.setdefault("401", {**problem, "description": "No valid token"})
-                responses.setdefault("403", {**problem, "description": "Tenant or permission"
-                                                                      " not held"})
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = _PROBLEM
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            _problems(path, method, operation, problem_ref)
+            _bare_array_when_not_extended(operation, schemas)
     app.openapi_schema = document
     return document
