@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import string
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from policyjobs.runtime import Runtime
+from tests.support.billing import END, START, issuance
 from tests.support.http import MakeToken, bearer
+from tests.support.tenants import Tenants
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20)
@@ -94,3 +100,127 @@ def test_billing_events_are_billed_or_rejected_never_a_500(
     response = client.post(f"/platform/{tenant}/events", headers=bearer(token),
                            json={"events": body})
     assert response.status_code in (202, 400), response.text
+
+
+# -- every event type and the early invoicing body, near valid, against real data ------------
+
+nasty = st.one_of(json_values, st.sampled_from([
+    "", " ", "-1", "0", "1e309", "NaN", "Infinity", "12.3456789012345678", "x" * 5000,
+    "2027-13-01T00:00:00Z", "2027-01-01T00:00:00", "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z", "\u0000", "../../etc/passwd", -1, 0, 10**30, -(10**30), 1e308,
+    True, [], {}, [None], {"": None}]))
+
+
+def _paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place inside `value`, by its keys and indexes."""
+    found = [at]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*at, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _paths(inner, (*at, index))
+    return found
+
+
+@st.composite
+def near(draw: st.DrawFn, valid: dict[str, Any]) -> dict[str, Any]:
+    """`valid` with up to three things dropped or replaced by something odd."""
+    body = copy.deepcopy(valid)
+    for _ in range(draw(st.integers(0, 3))):
+        places = _paths(body)[1:]
+        if not places:
+            break
+        *parents, key = draw(st.sampled_from(places))
+        parent = body
+        for step in parents:
+            parent = parent[step]
+        if isinstance(parent, dict) and draw(st.booleans()):
+            del parent[key]
+        else:
+            parent[key] = draw(nasty)
+    return body
+
+
+def valid_events(tenants: Tenants) -> dict[str, dict[str, Any]]:
+    """One valid event of each type, naming what tenant B has."""
+    with tenants.runtime.db.connect() as conn:
+        def first(table: str) -> str:
+            return str(conn.execute(sa.text(f"SELECT locator FROM {table} WHERE tenant = :t "
+                                            "ORDER BY locator"), {"t": tenants.b}).scalar())
+        invoice, delinquency = first("invoices"), first("delinquencies")
+        event = first("delinquency_events")
+    span = {"startTime": START, "endTime": END}
+    return {
+        "quote": {"type": "quote", "trigger": "priced", "locator": "BQ-2",
+                  "accountLocator": "BA-1", "term": span, "currency": "USD",
+                  "charges": [{"locator": "BC-2", "chargeType": "premium", "amount": "10.00"}]},
+        "transaction": issuance("BT-2", "BP-2", "600.00", account="BA-1"),
+        "payment": {"type": "payment", "invoiceLocator": invoice, "amount": "1.00",
+                    "currency": "USD"},
+        "immediateInvoicing": {"type": "immediateInvoicing", "accountLocator": "BA-1",
+                               "currencies": ["USD"]},
+        "delinquencyHold": {"type": "delinquencyHold", "delinquencyLocator": delinquency},
+        "delinquencyReschedule": {"type": "delinquencyReschedule",
+                                  "delinquencyLocator": delinquency,
+                                  "graceEndTime": "2027-02-15T05:00:00Z"},
+        "delinquencyEventCancel": {"type": "delinquencyEventCancel",
+                                   "delinquencyEventLocator": event},
+        "test.ping": {"type": "test.ping", "locator": "BX-1", "message": {"hello": "world"}},
+    }
+
+
+@pytest.fixture
+def tenants(client: TestClient, runtime: Runtime, make_token: MakeToken) -> Tenants:
+    return Tenants(client, runtime, make_token)
+
+
+def assert_refused_by_field(response: Any) -> None:
+    """A 400 whose every error names the field it is about."""
+    problem = response.json()
+    assert problem["errors"], response.text
+    assert all(error["field"] for error in problem["errors"]), response.text
+
+
+def test_there_is_a_valid_event_of_every_type(tenants: Tenants) -> None:
+    types = {event.name for domain in tenants.runtime.domains for event in domain.events}
+    assert set(valid_events(tenants)) == types
+
+
+@FUZZ
+@given(data=st.data())
+def test_every_event_type_is_taken_or_refused_by_field_and_a_refusal_writes_nothing(
+        tenants: Tenants, data: st.DataObject) -> None:
+    examples = valid_events(tenants)
+    batch = data.draw(st.lists(st.sampled_from(sorted(examples)).flatmap(
+        lambda name: near(examples[name])), min_size=1, max_size=3))
+    tenants.settle()
+    before = tenants.rows_of_b()
+    response = tenants.client.post(f"/platform/{tenants.b}/events", headers=tenants.b_headers,
+                                   json={"events": batch})
+    assert response.status_code in (202, 400, 409), response.text  # 409: a state conflict
+    if response.status_code == 400:
+        assert_refused_by_field(response)
+    if response.status_code != 202:
+        assert tenants.rows_of_b() == before, "a refused batch wrote something"
+
+
+@FUZZ
+@given(data=st.data())
+def test_early_invoicing_is_taken_or_refused_and_a_refusal_writes_nothing(
+        tenants: Tenants, data: st.DataObject) -> None:
+    with tenants.runtime.db.connect() as conn:
+        installments = sorted(conn.execute(sa.text(
+            "SELECT locator FROM installments WHERE tenant = :t"), {"t": tenants.b}).scalars())
+    body = data.draw(near({"installmentLocators": installments[-3:], "ignoreHolds": False,
+                           "accountLocator": "BA-1", "invoiceDueTime": "2027-03-01T05:00:00Z",
+                           "timezone": "America/New_York"}))
+    tenants.settle()
+    before = tenants.rows_of_b()
+    response = tenants.client.post(f"/billing/{tenants.b}/invoices/earlyInvoicing",
+                                   headers=tenants.b_headers, json=body)
+    assert response.status_code in (200, 400, 404, 409), response.text
+    if response.status_code == 400:
+        assert_refused_by_field(response)
+    if response.status_code != 200:
+        assert tenants.rows_of_b() == before, "a refused request wrote something"
