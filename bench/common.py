@@ -91,18 +91,29 @@ class Workers:
     """A set of worker processes, each logging to its own file; stopped in `stop`."""
 
     def __init__(self, label: str, argv: Sequence[str], env: dict[str, str], count: int) -> None:
-        self.label = label
+        self.label, self.argv, self.env = label, list(argv), env
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
         for i in range(count):
-            log = log_dir() / f"{label}-{i}.log"
-            with log.open("wb") as out:
-                proc = subprocess.Popen(
-                    list(argv), env=env, cwd=REPO, stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                )
-            self.procs.append(proc)
-            self.logs.append(log)
+            self.logs.append(log_dir() / f"{label}-{i}.log")
+            self.procs.append(self._start(self.logs[-1]))
+
+    def _start(self, log: Path) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                self.argv, env=self.env, cwd=REPO, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def kill_and_replace(self, index: int) -> int:
+        """SIGKILL worker `index` (and its children) and start another in its place, as a
+        supervisor would; the killed process's id."""
+        proc = self.procs[index]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        self.procs[index] = self._start(self.logs[index])
+        return proc.pid
 
     @property
     def pids(self) -> list[int]:

@@ -1,0 +1,425 @@
+"""`bench/run year [--policies N] [--workers W]`: a year of billing on the test clock.
+
+N policies (10,000) over three fifths as many accounts are quoted and issued through intake,
+on monthly, quarterly and full-pay plans with terms starting over three months; then the test
+clock walks the year a fortnight at a time. At each step the platform (this program) pays
+what its accounts would have paid by then: most before the due time, a tenth of the accounts
+after it (a delinquency that settles in grace), a twentieth never (a delinquency whose
+reminder notice is rendered and which lapses). Everything runs on PostgreSQL with fsync on:
+`policyjobs serve --no-worker` takes the events and W `policyjobs worker` processes run the
+jobs: lattices, installments, invoice generation, delinquencies, their events and notices.
+
+Invoice notices as PDFs are left out: some 100,000 invoices a year would take hours to render
+on two cores; `bench/run documents` measures rendering.
+
+At the end the books are checked: every installment due by then invoiced, and once; every
+invoice's total the sum of its items; every invoice still unpaid past its due time delinquent;
+no job failed or left behind. The last line of stdout is a JSON object with `policies`,
+`wall_s`, `jobs_per_s` and `books_balanced`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from dateutil.relativedelta import relativedelta
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from bench.common import BenchError, Workers, clean_env, log_dir, machine, remove_log_dir, say
+from bench.documents import POLICYJOBS, cli, wait_up
+from policyjobs.demo.book import (
+    TIMEZONE,
+    Account,
+    Payer,
+    Policy,
+    issuance_event,
+    quote_event,
+)
+from policyjobs.testing.postgres import PostgresServer, free_port, start_postgres
+
+CONFIG = """
+timezone: America/New_York
+currency: USD
+defaultInstallmentPlan: monthly
+installmentPlans:
+  monthly: {cadence: monthly, maxInstallmentsPerTerm: 12, generateLeadDays: 15, dueLeadDays: 0}
+  quarterly: {cadence: quarterly, maxInstallmentsPerTerm: 4, generateLeadDays: 15,
+              dueLeadDays: 0}
+  fullPay: {cadence: fullPay, generateLeadDays: 15, dueLeadDays: 0}
+invoicing:
+  generateTimeOfDay: "02:00"
+delinquency:
+  gracePeriodDays: 30
+  lapseTransactionType: lapse
+  events:
+    - name: reminder
+      offsetBasis: gracePeriodStart
+      offsetDays: 10
+      notice: {staticName: reminder, name: Payment reminder, format: text,
+               template: "Invoice {{ invoice.locator }} is overdue; pay it by
+                          {{ delinquency.graceEndAt }} to keep your cover."}
+"""
+STEP = timedelta(days=14)  # under the invoices' 15 days of lead, so prompt payers are prompt
+BATCH = 500  # events per intake request
+PLANS = ("monthly", "monthly", "quarterly", "fullPay")
+
+
+@dataclass(frozen=True)
+class Book:
+    """The accounts and their policies."""
+
+    accounts: dict[str, Account]
+    policies: list[Policy]
+
+    @property
+    def last_day(self) -> datetime:
+        """Every term over, and its last grace period too."""
+        return max(p.end for p in self.policies) + timedelta(days=45)
+
+
+def make_book(policies: int, start: datetime, seed: int = 2027) -> Book:
+    """`policies` policies over three fifths as many accounts, starting on the 1st or 15th of
+    the three months from `start`; a tenth of the accounts pay late and a twentieth never."""
+    rng = random.Random(seed)
+    count = max(policies * 3 // 5, 1)
+    kinds = [Payer.LATE] * (count // 10) + [Payer.LAPSING] * (count // 20)
+    kinds += [Payer.PROMPT] * (count - len(kinds))
+    rng.shuffle(kinds)
+    accounts = [Account(f"A-{n:05d}", payer) for n, payer in enumerate(kinds)]
+    made = []
+    for number in range(1, policies + 1):
+        months, mid = divmod(rng.randrange(6), 2)
+        term_start = start + relativedelta(months=months, days=14 * mid)
+        made.append(Policy(number, accounts[(number - 1) % count], rng.choice(PLANS),
+                           Decimal(rng.randrange(600, 2400, 12)), term_start,
+                           term_start + relativedelta(years=1)))
+    return Book({a.locator: a for a in accounts}, made)
+
+
+class Chaos:
+    """SIGKILLs of random workers and fast restarts of PostgreSQL, each soon after the clock
+    moved at one of the year's steps, while that step's jobs run."""
+
+    def __init__(self, workers: Workers, server: PostgresServer, *, kills: int, restarts: int,
+                 steps: int, seed: int = 20) -> None:
+        self.workers, self.server = workers, server
+        self.rng = random.Random(seed)
+        self.kills_at = Counter(self.rng.randrange(1, steps) for _ in range(kills))
+        self.restarts_at = set(self.rng.sample(range(1, steps), min(restarts, steps - 1)))
+        self.done = Counter[str]()
+
+    def strike(self, step: int) -> threading.Thread:
+        """What was planned for `step`, in a thread of its own."""
+
+        def hit() -> None:
+            time.sleep(self.rng.uniform(0.05, 0.5))
+            for _ in range(self.kills_at[step]):
+                index = self.rng.randrange(len(self.workers.procs))
+                killed = self.workers.kill_and_replace(index)
+                self.done["workers killed"] += 1
+                say(f"step {step}: SIGKILL worker {killed}; a new one starts in its place")
+            if step in self.restarts_at:
+                say(f"step {step}: PostgreSQL fast shutdown, then start")
+                self.server.halt()
+                time.sleep(1)
+                self.server.resume()
+                self.done["PostgreSQL restarts"] += 1
+
+        thread = threading.Thread(target=hit, name=f"chaos-{step}", daemon=True)
+        thread.start()
+        return thread
+
+
+class Year:
+    """Drives the book through its year over `client` (an admin's token), retrying as a
+    platform would while the service answers 503 or cannot be reached."""
+
+    def __init__(self, client: httpx.Client, db: sa.Engine, tenant: str, book: Book,
+                 processes: list[Workers], chaos: Chaos | None = None) -> None:
+        self.client, self.db, self.tenant, self.book = client, db, tenant, book
+        self.processes, self.chaos = processes, chaos
+        self.payments = Counter[str]()
+        self.unavailable = 0  # answers of 503, or no answer, that were tried again
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The request, tried again for up to two minutes while the service is unavailable;
+        any other 5xx is a failure of the benchmark."""
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                response = self.client.request(method, path, **kwargs)
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code != 503:
+                if response.status_code >= 500:
+                    raise BenchError(f"{method} {path} answered {response.status_code}: "
+                                     f"{response.text}")
+                return response
+            self.unavailable += 1
+            if time.monotonic() > deadline:
+                raise BenchError(f"{method} {path}: the service was unavailable for 120 s")
+            wait = response.headers.get("Retry-After", "1") if response is not None else "1"
+            time.sleep(min(float(wait) if wait.isdigit() else 1.0, 5.0))
+
+    def steps(self, now: datetime) -> int:
+        """How many times the clock moves from `now`."""
+        return int((self.book.last_day - now) / STEP) + 1
+
+    def run(self, now: datetime) -> datetime:
+        """Open the book, then walk the clock to its last day; the clock's last reading."""
+        with Progress(console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(f"quoting and issuing {len(self.book.policies):,} "
+                                     "policies", total=self.steps(now) + 1)
+            self.send([quote_event(p) for p in self.book.policies])
+            self.send([issuance_event(p) for p in self.book.policies])
+            self.idle()
+            progress.advance(task)
+            step = 0
+            while now < self.book.last_day:
+                now, step = min(now + STEP, self.book.last_day), step + 1
+                progress.update(task, description=f"the year: {now.date().isoformat()}")
+                self.move_clock(now, step)
+                self.pay(now)
+                progress.advance(task)
+        return now
+
+    def send(self, events: list[dict[str, Any]]) -> None:
+        for start in range(0, len(events), BATCH):
+            # Every event has an eventId: one sent again after a lost answer is taken once.
+            response = self.call("POST", f"/platform/{self.tenant}/events",
+                                 json={"events": events[start:start + BATCH]})
+            if response.status_code != 202:
+                raise BenchError(f"intake answered {response.status_code}: {response.text}")
+
+    def idle(self) -> None:
+        """Until no job runs and none is due, for 20 minutes at most."""
+        for _ in range(20):
+            for process in self.processes:
+                process.check()
+            if self.call("GET", "/admin/idle", params={"timeout": 60}).json()["idle"]:
+                return
+        raise BenchError("the jobs did not drain in 20 minutes")
+
+    def move_clock(self, now: datetime, step: int) -> None:
+        response = self.call("PUT", "/admin/clock", json={"now": now.isoformat()})
+        if response.status_code != 200:
+            raise BenchError(f"moving the clock answered {response.status_code}")
+        strike = self.chaos.strike(step) if self.chaos else None
+        self.idle()
+        if strike is not None:
+            strike.join()
+            self.idle()
+
+    def pay(self, now: datetime) -> None:
+        """Each account pays the open invoices it would have paid by `now`, as a platform
+        reports payments: one event each, in batches."""
+        with self.db.connect() as conn:  # the engine pings each connection first
+            rows = conn.execute(sa.text(
+                "SELECT locator, account_locator, due_time, total::numeric - paid::numeric, "
+                "currency FROM invoices WHERE tenant = :t AND state = 'open' "
+                "AND total::numeric > 0"), {"t": self.tenant}).all()
+        events = []
+        for locator, account, due, remaining, currency in rows:
+            if not self.book.accounts[account].pays(0, due, now):
+                continue
+            events.append({"type": "payment", "eventId": f"pay-{locator}",
+                           "invoiceLocator": locator, "amount": str(remaining),
+                           "currency": currency})
+            self.payments["late" if now > due else "on time"] += 1
+        if events:
+            self.send(events)
+            self.idle()
+
+
+def files_written_twice(db: sa.Engine, tenant: str, home: Path) -> int:
+    """Files in the document store that no document row names: a render written twice."""
+    with db.connect() as conn:
+        keys = set(conn.execute(sa.text(
+            "SELECT storage_key FROM documents WHERE tenant = :t AND storage_key IS NOT NULL"),
+            {"t": tenant}).scalars())
+    root = home / "documents"
+    stored = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    return len(stored - keys)
+
+
+def books(db: sa.Engine, tenant: str, now: datetime) -> dict[str, int]:
+    """What is wrong with the books at `now`: each count should be 0."""
+    checks = {
+        "policy installments due and not invoiced": """
+            SELECT count(*) FROM installments i
+            JOIN installment_lattices l ON l.locator = i.lattice_locator
+            WHERE i.tenant = :t AND l.invalidated_at IS NULL AND i.policy_locator IS NOT NULL
+              AND i.generate_time <= :now AND i.invoice_locator IS NULL""",
+        "installments on two invoices": """
+            SELECT count(*) FROM (SELECT installment_locator FROM invoice_items
+                                  WHERE tenant = :t GROUP BY installment_locator
+                                  HAVING count(DISTINCT invoice_locator) > 1) AS twice""",
+        "invoices whose total is not their items' sum": """
+            SELECT count(*) FROM (SELECT v.locator FROM invoices v
+                                  LEFT JOIN invoice_items it ON it.invoice_locator = v.locator
+                                  WHERE v.tenant = :t GROUP BY v.locator, v.total
+                                  HAVING coalesce(sum(it.amount::numeric), 0)
+                                         <> v.total::numeric) AS off""",
+        "invoices unpaid past due and not delinquent": """
+            SELECT count(*) FROM invoices v
+            LEFT JOIN delinquencies d ON d.invoice_locator = v.locator
+            WHERE v.tenant = :t AND v.state = 'open' AND v.total::numeric > 0
+              AND v.due_time < :now AND d.locator IS NULL""",
+        "invoices made twice for one account and period": """
+            SELECT count(*) FROM (SELECT account_locator FROM invoices WHERE tenant = :t
+                                  GROUP BY account_locator, currency, start_time, end_time
+                                  HAVING count(*) > 1) AS twice""",
+        "delinquencies opened twice for one invoice": """
+            SELECT count(*) FROM (SELECT invoice_locator FROM delinquencies WHERE tenant = :t
+                                  GROUP BY invoice_locator HAVING count(*) > 1) AS twice""",
+        "documents made twice for one reference": """
+            SELECT count(*) FROM (SELECT reference_locator FROM documents WHERE tenant = :t
+                                  GROUP BY reference_locator, static_name
+                                  HAVING count(*) > 1) AS twice""",
+        "jobs failed": "SELECT count(*) FROM jobs WHERE tenant = :t AND status = 'failed'",
+        "jobs left due": """
+            SELECT count(*) FROM job_queue q JOIN jobs j ON j.id = q.id
+            WHERE j.tenant = :t AND q.run_at <= :now""",
+    }
+    with db.connect() as conn:
+        return {name: int(conn.execute(sa.text(query), {"t": tenant, "now": now}).scalar() or 0)
+                for name, query in checks.items()}
+
+
+def tallies(db: sa.Engine, tenant: str) -> dict[str, dict[str, int]]:
+    """Jobs by kind, and the artifacts of the year."""
+    with db.connect() as conn:
+        kinds: dict[str, int] = dict(conn.execute(sa.text(
+            "SELECT kind, count(*) FROM jobs WHERE tenant = :t GROUP BY kind ORDER BY kind"),
+            {"t": tenant}).all())
+        again = conn.execute(sa.text("SELECT count(*) FROM jobs WHERE tenant = :t "
+                                     "AND attempt > 1"), {"t": tenant}).scalar()
+        made = {table: conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE tenant = :t"),
+                                    {"t": tenant}).scalar()
+                for table in ("installment_lattices", "installments", "invoices",
+                              "invoice_payments", "delinquencies", "delinquency_events",
+                              "documents")}
+    return {"jobs": {k: int(v) for k, v in kinds.items()},
+            "made": {k: int(v or 0) for k, v in made.items()},
+            "again": {"jobs run more than once": int(again or 0)}}
+
+
+def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
+    home = log_dir() / "home"
+    env = clean_env(POLICYJOBS_DATABASE_URL=server.create_database("year"),
+                    POLICYJOBS_HOME=str(home), POLICYJOBS_LOG_LEVEL="warning",
+                    POLICYJOBS_TEST_CLOCK="true", POLICYJOBS_LEASE=args.lease)
+    cli(env, "migrate")
+    config = log_dir() / "tenant.yaml"
+    config.write_text(CONFIG)
+    tenant = cli(env, "tenant", "create", "--config", str(config))
+    token = cli(env, "token", "create", "--tenant", tenant, "--permissions", "admin")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    api = Workers("year-api", [POLICYJOBS, "serve", "--no-worker", "--port", str(port)], env, 1)
+    pool = Workers("year-worker", [POLICYJOBS, "worker"], env, args.workers)
+    db = sa.create_engine(env["POLICYJOBS_DATABASE_URL"], pool_pre_ping=True)
+    try:
+        wait_up(url, api)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=120) as client:
+            now = datetime.fromisoformat(client.get("/admin/clock").json()["now"])
+            local = now.astimezone(TIMEZONE)
+            start = (local + relativedelta(months=1)).replace(day=1, hour=0, minute=0,
+                                                              second=0, microsecond=0)
+            book = make_book(args.policies, start)
+            year = Year(client, db, tenant, book, [api, pool])
+            if args.kills or args.restarts:
+                year.chaos = Chaos(pool, server, kills=args.kills, restarts=args.restarts,
+                                   steps=year.steps(now))
+            say(f"{args.policies:,} policies over {len(book.accounts):,} accounts, from "
+                f"{start.date()} to {book.last_day.date()}, {args.workers} worker processes")
+            began = time.perf_counter()
+            now = year.run(now)
+            wall = time.perf_counter() - began
+        found = tallies(db, tenant)
+        wrong = books(db, tenant, now.astimezone(UTC))
+        wrong["files written twice"] = files_written_twice(db, tenant, home)
+    finally:
+        db.dispose()
+        pool.stop()
+        api.stop()
+    jobs = sum(found["jobs"].values())
+    return {
+        "policies": args.policies, "workers": args.workers, "wall_s": round(wall, 1),
+        "jobs": jobs, "jobs_per_s": round(jobs / wall, 1),
+        "jobs_per_s_by_kind": {k: round(v / wall, 1) for k, v in found["jobs"].items()},
+        "jobs_by_kind": found["jobs"], "made": found["made"],
+        "payments": dict(year.payments), "books": wrong,
+        "chaos": dict(year.chaos.done) if year.chaos else {},
+        "jobs_run_more_than_once": found["again"]["jobs run more than once"],
+        "requests_tried_again": year.unavailable,
+        "books_balanced": not any(wrong.values()),
+        "invoice_pdfs": "left to bench/run documents",
+    }
+
+
+def print_report(figures: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(title=f"A year of billing: {figures['policies']:,} policies, "
+                        f"{figures['workers']} worker processes, {figures['wall_s']:,} s")
+    for column in ("job kind", "jobs", "jobs/s"):
+        table.add_column(column, justify="left" if column == "job kind" else "right")
+    for kind, count in figures["jobs_by_kind"].items():
+        table.add_row(kind, f"{count:,}", f"{figures['jobs_per_s_by_kind'][kind]:,}")
+    table.add_row("all", f"{figures['jobs']:,}", f"{figures['jobs_per_s']:,}")
+    console.print(table)
+    console.print("made: " + ", ".join(f"{v:,} {k}" for k, v in figures["made"].items()))
+    console.print("payments: " + ", ".join(f"{v:,} {k}" for k, v in figures["payments"].items()))
+    if figures["chaos"]:
+        console.print("chaos: " + ", ".join(f"{v} {k}" for k, v in figures["chaos"].items())
+                      + f"; {figures['jobs_run_more_than_once']} jobs ran more than once; "
+                      f"{figures['requests_tried_again']} requests met 503 or no answer "
+                      "and were tried again")
+    console.print("books: " + ("balanced" if figures["books_balanced"] else "NOT balanced")
+                  + "; " + ", ".join(f"{k}: {v}" for k, v in figures["books"].items()))
+    console.print("Invoice notices as PDFs are left out: at some 100,000 invoices a year they "
+                  "would take hours on two cores; bench/run documents measures rendering.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/run year", description=__doc__.split("\n")[0])
+    parser.add_argument("--policies", type=int, default=10_000, help="policies (10,000)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (2)")
+    parser.add_argument("--kills", type=int, default=0,
+                        help="SIGKILLs of a random worker during the year (0)")
+    parser.add_argument("--restarts", type=int, default=0,
+                        help="fast restarts of PostgreSQL during the year (0)")
+    parser.add_argument("--lease", default="30s",
+                        help="the workers' lease: how soon a killed worker's jobs return (30s)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
+    args = parser.parse_args(argv)
+    server = start_postgres(durable=True)
+    try:
+        figures = {"machine": machine(server), **run(args, server)}
+    finally:
+        server.stop()
+        if not args.keep_logs:
+            remove_log_dir()
+    print_report(figures)
+    print(json.dumps(figures))
+    return 0 if figures["books_balanced"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

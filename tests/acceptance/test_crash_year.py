@@ -1,0 +1,32 @@
+"""The short form of `bench/run crash`: a billing year on PostgreSQL with four worker
+processes, three of them SIGKILLed and PostgreSQL restarted once along the way, after which
+the books balance, nothing is doubled and nothing is stuck."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(600)
+def test_a_year_survives_sigkills_and_a_database_restart() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.year", "--policies", "120", "--workers", "4",
+         "--kills", "3", "--restarts", "1", "--lease", "3s"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=540, check=False)
+    assert done.stdout.strip(), done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["chaos"] == {"workers killed": 3, "PostgreSQL restarts": 1}, done.stderr
+    assert figures["books"] == dict.fromkeys(figures["books"], 0), figures["books"]
+    assert figures["books_balanced"] is True
+    assert figures["made"]["invoices"] > 0
+    assert figures["made"]["delinquencies"] > 0
+    assert done.returncode == 0, done.stderr[-3000:]
