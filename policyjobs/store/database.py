@@ -119,8 +119,6 @@ def _open_sqlite(url: sa.URL) -> sa.Engine:
     return db
 
 
-
-
 def _take_write_lock(conn: sa.Connection) -> None:
     """`BEGIN IMMEDIATE`, retried every fraction of a millisecond while another writer holds
     the lock.

@@ -16,22 +16,10 @@ from policyjobs.engine import NIL_UUID
 from policyjobs.intake.service import accept_events, validate_envelope
 from policyjobs.invoicing.service import lock_invoice
 from policyjobs.runtime import Runtime
-from tests.support.billing import CONFIG, issuance
+from tests.support.billing import CONFIG, DELINQUENCY, issuance
 from tests.support.engine_domain import clock_of, status, wait_until
 from tests.support.http import MakeToken, assert_problem, bearer
 
-DELINQUENCY = """
-delinquency:
-  gracePeriodDays: 30
-  lapseTransactionType: lapse
-  events:
-    - name: reminder
-      offsetBasis: gracePeriodStart
-      offsetDays: 5
-      notice: {staticName: reminderNotice, name: Reminder, format: text,
-               template: "Pay invoice {{ invoice.locator }} by {{ delinquency.graceEndAt }}"}
-    - {name: finalNotice, offsetBasis: gracePeriodEnd, offsetDays: -7}
-"""
 DUE = "2027-01-01T05:00:00.000Z"  # the fullPay invoice's due time: grace starts then
 GRACE_END = "2027-01-31T05:00:00.000Z"
 VENDOR = Path(__file__).resolve().parents[3] / "shared" / "spec" / "vendor-jobs-openapi.json"

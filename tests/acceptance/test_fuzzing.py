@@ -5,7 +5,6 @@ headers and body schema."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -26,12 +25,11 @@ from schemathesis.core.result import Ok
 
 from policyjobs.runtime import Runtime
 from tests.support.http import MakeToken
-from tests.support.tenants import Tenants, some_of_each
+from tests.support.tenants import Tenants, locator_parameters, some_of_each
 
 EXAMPLES = 8  # per operation, mode and set of path parameters: bounded for the test command
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
-_PARAMETER = re.compile(r"{(\w+)}")
 
 
 @pytest.fixture
@@ -49,7 +47,7 @@ def test_every_operation_answers_as_documented(tenants: Tenants) -> None:
         operation = result.ok()
         if operation.path.startswith("/test/"):
             continue  # the test domain's routes, one of which fails on purpose
-        names = [n for n in _PARAMETER.findall(operation.path) if n != "tenantLocator"]
+        names = locator_parameters(operation.path)
         for path_parameters in _fillings(tenants, operation, names, locators, pairs):
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 failures += _fuzz(operation, mode, path_parameters, tenants.b_headers)

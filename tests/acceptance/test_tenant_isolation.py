@@ -3,7 +3,6 @@ the OpenAPI document and every page of the dashboard, with every locator B has."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,9 +13,8 @@ from fastapi.testclient import TestClient
 from policyjobs.dashboard.session import LOGIN_CSRF, csrf_for
 from policyjobs.runtime import Runtime
 from tests.support.http import MakeToken, bearer
-from tests.support.tenants import Tenants, every, some_of_each
+from tests.support.tenants import Tenants, every, locator_parameters, some_of_each
 
-_PARAMETER = re.compile(r"{(\w+)}")
 
 @pytest.fixture
 def tenants(client: TestClient, runtime: Runtime, make_token: MakeToken) -> Iterator[Tenants]:
@@ -43,7 +41,7 @@ def test_no_operation_shows_or_changes_tenant_b_for_tenant_a(tenants: Tenants) -
                   and not path.startswith("/test/")]  # the test domain's own routes
     asked = 0
     for method, path in operations:
-        names = [name for name in _PARAMETER.findall(path) if name != "tenantLocator"]
+        names = locator_parameters(path)
         fillings: list[tuple[str, ...]] = [(loc,) * len(names) for loc in asked_for]
         if len(names) == 2:
             fillings += pairs

@@ -16,6 +16,20 @@ installmentPlans:
 invoicing:
   generateTimeOfDay: "02:00"
 """
+# A 30-day grace period: a reminder with a text notice 5 days in, a final notice 7 days
+# before its end, then a lapse.
+DELINQUENCY = """
+delinquency:
+  gracePeriodDays: 30
+  lapseTransactionType: lapse
+  events:
+    - name: reminder
+      offsetBasis: gracePeriodStart
+      offsetDays: 5
+      notice: {staticName: reminderNotice, name: Reminder, format: text,
+               template: "Pay invoice {{ invoice.locator }} by {{ delinquency.graceEndAt }}"}
+    - {name: finalNotice, offsetBasis: gracePeriodEnd, offsetDays: -7}
+"""
 
 
 def issuance(locator: str, policy: str, amount: str = "1200.00", *, account: str = "A-1",

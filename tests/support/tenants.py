@@ -4,6 +4,7 @@ documents, an early invoicing) and tenant A, empty, with a token that holds ever
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,19 +12,12 @@ from fastapi.testclient import TestClient
 
 from policyjobs.engine.schema import jobs, metadata
 from policyjobs.runtime import Runtime
-from tests.support.billing import CONFIG, END, START, issuance
+from tests.support.billing import CONFIG, DELINQUENCY, END, START, issuance
 from tests.support.http import MakeToken, bearer
 
-TENANT_CONFIG = CONFIG + """
-delinquency:
-  gracePeriodDays: 30
-  lapseTransactionType: lapse
-  events:
-    - name: reminder
-      offsetBasis: gracePeriodStart
-      offsetDays: 5
-      notice: {staticName: reminderNotice, name: Reminder, format: text,
-               template: "Pay {{ invoice.locator }}"}
+_PARAMETER = re.compile(r"{(\w+)}")
+
+TENANT_CONFIG = CONFIG + DELINQUENCY + """
 documents:
   definitions:
     - {staticName: offer, name: Offer, trigger: priced, scope: quote, format: text,
@@ -108,6 +102,11 @@ class Tenants:
                     .where(jobs.c.tenant == self.b)):
                 found.setdefault(kind, set()).add((reference, job))
         return found
+
+
+def locator_parameters(path: str) -> list[str]:
+    """The path parameters of an operation's path template, but the tenant's."""
+    return [name for name in _PARAMETER.findall(path) if name != "tenantLocator"]
 
 
 def every(groups: dict[str, set[Any]]) -> set[Any]:
