@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class Workers:
 
     def __init__(self, label: str, argv: Sequence[str], env: dict[str, str], count: int) -> None:
         self.label, self.argv, self.env = label, list(argv), env
+        self._replacing = threading.Lock()  # a check never sees a worker killed on purpose
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
         for i in range(count):
@@ -108,11 +110,12 @@ class Workers:
     def kill_and_replace(self, index: int) -> int:
         """SIGKILL worker `index` (and its children) and start another in its place, as a
         supervisor would; the killed process's id."""
-        proc = self.procs[index]
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        self.procs[index] = self._start(self.logs[index])
+        with self._replacing:
+            proc = self.procs[index]
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            self.procs[index] = self._start(self.logs[index])
         return proc.pid
 
     @property
@@ -122,7 +125,9 @@ class Workers:
 
     def check(self) -> None:
         """Raise if any worker has exited."""
-        for proc, log in zip(self.procs, self.logs, strict=True):
+        with self._replacing:
+            procs = list(self.procs)
+        for proc, log in zip(procs, self.logs, strict=True):
             if proc.poll() is not None:
                 tail = log.read_text(errors="replace")[-2000:]
                 raise BenchError(f"{self.label} worker {proc.pid} exited "
