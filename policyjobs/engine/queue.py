@@ -96,11 +96,14 @@ class JobQueue:
             return []
         now = self.clock.now()
         attempts = [j.max_attempts or self.registry.default_max_attempts(j.kind) for j in jobs]
-        self.backend.insert(conn, jobs, attempts, self._statuses(conn, jobs), now)
+        statuses = self._statuses(conn, jobs)
+        self.backend.insert(conn, jobs, attempts, statuses, now)
         locators = [
             self.backend.find_deduplicated(conn, j) if j.dedupe_key else j.locator for j in jobs
         ]
-        conn.info[_WAKE_FLAG] = True  # the insert woke other processes' workers
+        if any(status == JobStatus.QUEUED and (j.run_at is None or j.run_at <= now)
+               for j, status in zip(jobs, statuses, strict=True)):
+            conn.info[_WAKE_FLAG] = True  # as the insert woke other processes' workers
         metrics.ENQUEUED.inc_each(j.kind for j in jobs)
         return locators
 

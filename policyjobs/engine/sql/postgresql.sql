@@ -7,7 +7,10 @@
 -- name: insert_jobs
 -- Adds a batch of jobs in one statement, in the caller's transaction, each with its queue
 -- row; deduplicated ones are skipped. The batch travels as one JSON array, which costs the
--- driver nothing to adapt. Listening workers are woken when the transaction commits.
+-- driver nothing to adapt. Listening workers are woken when the transaction commits, and
+-- only if a job is due now: a commit that notifies takes PostgreSQL's notify lock and holds
+-- it through its WAL flush, so notifying commits run one at a time; jobs due later (or
+-- blocked) are found by the workers' poll when due, as a wake-up now would find nothing.
 WITH made AS (
     INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator,
                       parent_locator, status, run_at, attempt, max_attempts, payload, errors,
@@ -26,7 +29,8 @@ WITH made AS (
     INSERT INTO job_queue (id, kind, status, run_at, attempt)
     SELECT id, kind, status, run_at, 0 FROM made
 )
-SELECT pg_notify('policyjobs_jobs', '');
+SELECT pg_notify('policyjobs_jobs', '')
+WHERE EXISTS (SELECT 1 FROM made WHERE status = 'queued' AND run_at <= %(now)s);
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
