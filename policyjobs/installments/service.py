@@ -14,6 +14,7 @@ starts the next as each one ends, however it ends.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +35,7 @@ from policyjobs.installments.models import (
     installments,
 )
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, TransactionType, Trigger
-from policyjobs.store.reads import in_tenant
+from policyjobs.store.reads import TENANT, in_tenant
 
 CREATING = (TransactionType.ISSUANCE, TransactionType.CHANGE, TransactionType.RENEWAL,
             TransactionType.REINSTATEMENT)
@@ -208,24 +209,12 @@ def billable(conn: sa.Connection, *, tenant: str, account: str | None = None,
     """The installments an invoice may bill, oldest first, each row locked (with `lock`)
     until the caller's transaction ends: of one account (and currency) whose generate time
     has come by `through`, or the named ones whatever their generate time, or both."""
-    query = in_tenant(installments, tenant).where(_BILLABLE)
-    if account is not None:
-        query = query.where(installments.c.account_locator == account)
-    if currency is not None:
-        query = query.where(installments.c.currency == currency)
-    chosen = []
-    if through is not None:
-        chosen.append(installments.c.generate_time <= through)
-    if locators is not None:
-        chosen.append(installments.c.locator.in_(list(locators)))
-    if chosen:
-        query = query.where(sa.or_(*chosen))
-    query = query.order_by(installments.c.installment_start, installments.c.locator)
-    rows = conn.execute(query.with_for_update() if lock else query).all()
+    given = {"tenant": tenant, "account": account, "currency": currency, "through": through,
+             "locators": None if locators is None else list(locators)}
+    query = _billable_query(*(given[name] is not None for name in _CHOICES), lock=lock)
+    rows = conn.execute(query, {k: v for k, v in given.items() if v is not None}).all()
     items: dict[str, list[BillableItem]] = {row.locator: [] for row in rows}
-    for item in conn.execute(sa.select(installment_items)
-                             .where(installment_items.c.installment_locator.in_(list(items)))
-                             .order_by(installment_items.c.locator)):
+    for item in conn.execute(_ITEMS_OF, {"installments": list(items)}):
         items[item.installment_locator].append(BillableItem(
             item.locator, item.charge_locator, item.charge_type, item.element_locator,
             item.amount))
@@ -235,30 +224,60 @@ def billable(conn: sa.Connection, *, tenant: str, account: str | None = None,
                      row.transaction_locator, tuple(items[row.locator])) for row in rows]
 
 
+_CHOICES = ("account", "currency", "through", "locators")
+_ITEMS_OF = sa.select(installment_items).where(
+    installment_items.c.installment_locator.in_(sa.bindparam("installments", expanding=True))
+).order_by(installment_items.c.locator)
+
+
+@functools.cache
+def _billable_query(account: bool, currency: bool, through: bool, locators: bool, *,
+                    lock: bool) -> sa.Select[Any]:
+    """The statement of `billable` for the arguments given, built once for each choice."""
+    query = in_tenant(installments, TENANT).where(_BILLABLE)
+    if account:
+        query = query.where(installments.c.account_locator == sa.bindparam("account"))
+    if currency:
+        query = query.where(installments.c.currency == sa.bindparam("currency"))
+    chosen = []
+    if through:
+        chosen.append(installments.c.generate_time <= sa.bindparam("through"))
+    if locators:
+        chosen.append(installments.c.locator.in_(sa.bindparam("locators", expanding=True)))
+    if chosen:
+        query = query.where(sa.or_(*chosen))
+    query = query.order_by(installments.c.installment_start, installments.c.locator)
+    return query.with_for_update() if lock else query
+
+
 def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Iterable[str],
                   invoice_locator: str, now: datetime, by: str,
-                  invoice_items: Mapping[str, str] | None = None) -> list[str]:
-    """Record that an invoice bills these installments; the ones it could take.
+                  invoice_items: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
+    """Record that an invoice bills these installments of `tenant`; the ones it could take.
 
     An installment is invoiced at most once, and never once reversed or invalidated.
-    `invoice_items` maps installment items to the invoice items that bill them.
+    `invoice_items` maps each installment to its items' invoice items (item → invoice item).
     """
-    taken = conn.execute(
+    # By primary key alone: with the tenant in the condition too, the planner may walk a
+    # tenant-wide index for a handful of keys. The tenant is checked on what was taken, and
+    # an installment of another tenant undoes the caller's transaction.
+    rows = conn.execute(
         installments.update()
-        .where(installments.c.tenant == tenant,
-               installments.c.locator.in_(list(installment_locators)),
+        .where(installments.c.locator.in_(list(installment_locators)),
                installments.c.invoice_locator.is_(None),
                installments.c.invalidated_at.is_(None),
                installments.c.reversed_by_locator.is_(None))
         .values(invoice_locator=invoice_locator, updated_at=now, updated_by=by)
-        .returning(installments.c.locator)
-    ).scalars().all()
-    if taken and invoice_items:
-        billed = conn.execute(sa.select(installment_items.c.locator).where(
-            installment_items.c.installment_locator.in_(list(taken)))).scalars().all()
+        .returning(installments.c.locator, installments.c.tenant)
+    ).all()
+    if any(row.tenant != tenant for row in rows):
+        raise ValueError(f"an installment of another tenant than {tenant} was to be invoiced")
+    taken = sorted(row.locator for row in rows)
+    items = invoice_items or {}
+    billed = [{"item": item, "invoice_item": billing}
+              for locator in taken for item, billing in items.get(locator, {}).items()]
+    if billed:
         conn.execute(
             installment_items.update().where(installment_items.c.locator == sa.bindparam("item"))
-            .values(invoice_item_locator=sa.bindparam("invoice_item")),
-            [{"item": item, "invoice_item": invoice_items[item]}
-             for item in billed if item in invoice_items])
-    return sorted(taken)
+            .values(invoice_item_locator=sa.bindparam("invoice_item")), billed)
+    return taken

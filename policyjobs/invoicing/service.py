@@ -40,7 +40,8 @@ from policyjobs.invoicing.models import (
     invoices,
     invoicing_jobs,
 )
-from policyjobs.store.reads import in_tenant
+from policyjobs.store.reads import TENANT, in_tenant
+from policyjobs.store.writes import insert_missing
 from policyjobs.tenants.config import CoreConfig, StoredConfig
 from policyjobs.tenants.service import active_tenants, get_tenant
 
@@ -72,6 +73,14 @@ class InvoiceListeners:
 
     made: Callable[[sa.Connection, JobQueue, InvoiceMade], None] = _ignore
     settled: Callable[[sa.Connection, JobQueue, str, str], None] = _ignore  # tenant, invoice
+
+
+# Statements of the hot paths, built once and bound per call.
+_INVOICE = in_tenant(invoices, TENANT).where(invoices.c.locator == sa.bindparam("locator"))
+_LOCKED_INVOICE = _INVOICE.with_for_update()
+_PAY = invoices.update().where(invoices.c.locator == sa.bindparam("invoice"))
+_MADE_BY = sa.select(invoices.c.currency, invoices.c.locator).where(
+    invoices.c.job_locator == sa.bindparam("job"))
 
 
 def schedule_key(tenant: str) -> str:
@@ -119,9 +128,8 @@ def on_payment(intake: Intake, event: PaymentEvent,
                listeners: InvoiceListeners = InvoiceListeners()) -> list[JobRef]:
     """Record a payment against its invoice, which is settled once payments reach its total;
     `listeners` hear of the settlement in the same transaction."""
-    found = intake.conn.execute(
-        in_tenant(invoices, intake.tenant).where(invoices.c.locator == event.invoiceLocator)
-        .with_for_update()).first()
+    found = intake.conn.execute(_LOCKED_INVOICE, {"tenant": intake.tenant,
+                                                  "locator": event.invoiceLocator}).first()
     if found is None:
         raise InvalidInput(f"no invoice {event.invoiceLocator}", [
             FieldProblem("invoiceLocator", f"no invoice {event.invoiceLocator} in this tenant")])
@@ -137,15 +145,16 @@ def on_payment(intake: Intake, event: PaymentEvent,
     if problems:
         raise InvalidInput("; ".join(f"{p.field}: {p.message}" for p in problems), problems)
     now = intake.queue.clock.now()
-    intake.conn.execute(invoice_payments.insert().values(
-        locator=new_locator(), tenant=intake.tenant, invoice_locator=found.locator,
-        amount=event.amount, currency=event.currency, received_at=now,
-        created_by=intake.created_by))
+    intake.conn.execute(invoice_payments.insert(), {
+        "locator": new_locator(), "tenant": intake.tenant, "invoice_locator": found.locator,
+        "amount": event.amount, "currency": event.currency, "received_at": now,
+        "created_by": intake.created_by})
     paid = found.paid + event.amount
     settled = found.state == InvoiceState.SETTLED or paid >= found.total
-    intake.conn.execute(invoices.update().where(invoices.c.locator == found.locator).values(
-        paid=paid, state=InvoiceState.SETTLED if settled else InvoiceState.OPEN,
-        settled_time=found.settled_time or (now if settled else None)))
+    intake.conn.execute(_PAY, {
+        "invoice": found.locator, "paid": paid,
+        "state": InvoiceState.SETTLED if settled else InvoiceState.OPEN,
+        "settled_time": found.settled_time or (now if settled else None)})
     if settled and found.state != InvoiceState.SETTLED:
         listeners.settled(intake.conn, intake.queue, intake.tenant, found.locator)
     return []
@@ -268,9 +277,8 @@ def invoice(work: Invoicing, installments: Sequence[Billable],
     by_currency: dict[str, list[Billable]] = {}
     for found in installments:
         by_currency.setdefault(found.currency, []).append(found)
-    made_before = {row.currency: row.locator for row in work.conn.execute(
-        sa.select(invoices.c.currency, invoices.c.locator)
-        .where(invoices.c.job_locator == work.job_locator))}
+    made_before = {row.currency: row.locator
+                   for row in work.conn.execute(_MADE_BY, {"job": work.job_locator})}
     made = []
     for currency, group in sorted(by_currency.items()):
         if currency in made_before:
@@ -287,10 +295,12 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
     """The invoice of `group`, or None if another invoice took them all first (they are
     locked by `billable`, so only a caller that did not lock them can see this)."""
     items = [(found, item, new_locator()) for found in group for item in found.items]
+    billings: dict[str, dict[str, str]] = {found.locator: {} for found in group}
+    for found, item, billed in items:
+        billings[found.locator][item.locator] = billed
     taken = set(mark_invoiced(
-        work.conn, tenant=work.tenant, installment_locators=[b.locator for b in group],
-        invoice_locator=locator, now=work.now, by=work.created_by,
-        invoice_items={item.locator: billed for _, item, billed in items}))
+        work.conn, tenant=work.tenant, installment_locators=list(billings),
+        invoice_locator=locator, now=work.now, by=work.created_by, invoice_items=billings))
     items = [entry for entry in items if entry[0].locator in taken]
     group = [found for found in group if found.locator in taken]
     if not group:
@@ -309,7 +319,7 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
         "settled_time": work.now if total <= 0 else None,
         "created_at": work.now, "created_by": work.created_by,
     }
-    work.conn.execute(invoices.insert().values(**values))
+    work.conn.execute(invoices.insert(), values)
     work.conn.execute(invoice_items.insert(), [
         {"locator": billed, "tenant": work.tenant, "invoice_locator": locator,
          "installment_locator": found.locator, "installment_item_locator": item.locator,
@@ -334,16 +344,10 @@ def _link(work: Invoicing, group: list[Billable]) -> None:
     """Remember that this run invoiced these quotes' and policies' installments."""
     references = {("quote", b.quote_locator) for b in group if b.quote_locator} | {
         ("policy", b.policy_locator) for b in group if b.policy_locator}
-    for reference_type, reference_locator in sorted(references):
-        exists = work.conn.execute(sa.select(invoice_generation_references.c.job_locator).where(
-            invoice_generation_references.c.tenant == work.tenant,
-            invoice_generation_references.c.reference_type == reference_type,
-            invoice_generation_references.c.reference_locator == reference_locator,
-            invoice_generation_references.c.job_locator == work.generation_job)).first()
-        if exists is None:
-            work.conn.execute(invoice_generation_references.insert().values(
-                tenant=work.tenant, reference_type=reference_type,
-                reference_locator=reference_locator, job_locator=work.generation_job))
+    insert_missing(work.conn, invoice_generation_references, [
+        {"tenant": work.tenant, "reference_type": reference_type,
+         "reference_locator": reference_locator, "job_locator": work.generation_job}
+        for reference_type, reference_locator in sorted(references)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,15 +365,14 @@ class InvoiceStanding:
 def lock_invoice(conn: sa.Connection, *, tenant: str, locator: str) -> InvoiceStanding:
     """An invoice of the tenant, its row held until the caller's transaction ends, so that a
     payment settling it and work that depends on whether it is settled take turns."""
-    row = conn.execute(in_tenant(invoices, tenant).where(invoices.c.locator == locator)
-                       .with_for_update()).one()
+    row = conn.execute(_LOCKED_INVOICE, {"tenant": tenant, "locator": locator}).one()
     return InvoiceStanding(row.locator, row.account_locator, row.currency, row.timezone,
                            row.due_time, row.state == InvoiceState.SETTLED)
 
 
 def invoice_context(conn: sa.Connection, *, tenant: str, locator: str) -> dict[str, Any]:
     """An invoice with its items, as document templates see it."""
-    row = conn.execute(in_tenant(invoices, tenant).where(invoices.c.locator == locator)).one()
+    row = conn.execute(_INVOICE, {"tenant": tenant, "locator": locator}).one()
     items = conn.execute(sa.select(invoice_items)
                          .where(invoice_items.c.invoice_locator == locator)
                          .order_by(invoice_items.c.locator)).all()
