@@ -48,12 +48,15 @@ def run_event(context: JobContext) -> dict[str, Any]:
     return {"triggered": fired}
 
 
+_DATA = sa.select(delinquency_jobs).where(delinquency_jobs.c.job_locator == sa.bindparam("job"))
+# The columns to set are the parameters given besides `job`.
+_RECORD = delinquency_jobs.update().where(delinquency_jobs.c.job_locator == sa.bindparam("job"))
+
+
 def _data(conn: sa.Connection, job_locator: str) -> Any:
-    return conn.execute(sa.select(delinquency_jobs)
-                        .where(delinquency_jobs.c.job_locator == job_locator)).one()
+    return conn.execute(_DATA, {"job": job_locator}).one()
 
 
 def _record(conn: sa.Connection, context: JobContext, **values: Any) -> None:
-    conn.execute(delinquency_jobs.update()
-                 .where(delinquency_jobs.c.job_locator == context.job.locator)
-                 .values(updated_at=context.clock.now(), **values))
+    conn.execute(_RECORD, {"job": context.job.locator, "updated_at": context.clock.now(),
+                           **values})

@@ -46,10 +46,25 @@ from policyjobs.engine.queue import JobQueue
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, NotFound
 from policyjobs.intake.events import Trigger
 from policyjobs.invoicing.service import InvoiceMade, invoice_context, lock_invoice
-from policyjobs.store.reads import in_tenant
+from policyjobs.store.reads import TENANT, in_tenant
 from policyjobs.tenants.service import get_tenant
 
 ADVANCE_LAPSE_TO = "issued"  # what DelinquencySettings.advanceLapseTo reports
+
+# Statements of the hot paths, built once and bound per call.
+_LOCKED = (in_tenant(delinquencies, TENANT)
+           .where(delinquencies.c.locator == sa.bindparam("locator")).with_for_update())
+_LOCKED_OF_INVOICE = (in_tenant(delinquencies, TENANT)
+                      .where(delinquencies.c.invoice_locator == sa.bindparam("invoice"))
+                      .with_for_update())
+_OF_INVOICE = sa.select(delinquencies.c.locator).where(
+    delinquencies.c.invoice_locator == sa.bindparam("invoice"))
+_EVENT = in_tenant(delinquency_events, TENANT).where(
+    delinquency_events.c.locator == sa.bindparam("locator"))
+_LOCKED_EVENT = _EVENT.with_for_update()
+_ACTIVE_EVENTS = sa.select(delinquency_events).where(
+    delinquency_events.c.delinquency_locator == sa.bindparam("delinquency"),
+    delinquency_events.c.state == EventState.ACTIVE).order_by(delinquency_events.c.locator)
 
 
 # -- from invoicing ---------------------------------------------------------------------------
@@ -61,18 +76,17 @@ def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: InvoiceMade) -> 
                  reference_locator=made.locator, run_at=made.due_time,
                  created_by=made.created_by)
     [locator] = queue.enqueue(conn, [job])
-    conn.execute(delinquency_jobs.insert().values(
-        job_locator=locator, tenant=made.tenant, job_type=JobType.CREATE,
-        invoice_locator=made.locator, due_time=made.due_time, updated_at=queue.clock.now()))
+    conn.execute(delinquency_jobs.insert(), {
+        "job_locator": locator, "tenant": made.tenant, "job_type": JobType.CREATE,
+        "invoice_locator": made.locator, "due_time": made.due_time,
+        "updated_at": queue.clock.now()})
 
 
 def on_invoice_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
                        invoice_locator: str) -> None:
     """A payment settled the invoice: its delinquency in grace is settled, its pending events
     cancelled. Its grace job still ends the grace, finding it settled."""
-    found = conn.execute(in_tenant(delinquencies, tenant)
-                         .where(delinquencies.c.invoice_locator == invoice_locator)
-                         .with_for_update()).first()
+    found = conn.execute(_LOCKED_OF_INVOICE, {"tenant": tenant, "invoice": invoice_locator}).first()
     if found is None or found.state != DelinquencyState.IN_GRACE:
         return
     now = queue.clock.now()
@@ -91,8 +105,7 @@ def open_delinquency(conn: sa.Connection, queue: JobQueue, *, tenant: str, job_l
     invoice = lock_invoice(conn, tenant=tenant, locator=invoice_locator)
     if invoice.settled:
         return []
-    existing = conn.execute(sa.select(delinquencies.c.locator)
-                            .where(delinquencies.c.invoice_locator == invoice_locator)).scalar()
+    existing = conn.execute(_OF_INVOICE, {"invoice": invoice_locator}).scalar()
     if existing is not None:
         return [str(existing)]
     settings = get_tenant(conn, tenant).config.section(DelinquencySection).delinquency
@@ -266,9 +279,7 @@ def on_tenant_retired(conn: sa.Connection, queue: JobQueue, tenant: str) -> None
 
 def _pending(intake: Intake, locator: str, what: str) -> Any:
     """A delinquency of the tenant still in grace and not held, locked; 400 or 409 if not."""
-    found = intake.conn.execute(in_tenant(delinquencies, intake.tenant)
-                                .where(delinquencies.c.locator == locator)
-                                .with_for_update()).first()
+    found = intake.conn.execute(_LOCKED, {"tenant": intake.tenant, "locator": locator}).first()
     if found is None:
         raise InvalidInput(f"no delinquency {locator}", [
             FieldProblem("delinquencyLocator", "no such delinquency")])
@@ -280,8 +291,7 @@ def _pending(intake: Intake, locator: str, what: str) -> Any:
 
 
 def _lock(conn: sa.Connection, tenant: str, locator: str) -> Any:
-    found = conn.execute(in_tenant(delinquencies, tenant)
-                         .where(delinquencies.c.locator == locator).with_for_update()).first()
+    found = conn.execute(_LOCKED, {"tenant": tenant, "locator": locator}).first()
     if found is None:
         raise NotFound(f"no delinquency {locator}")
     return found
@@ -289,18 +299,15 @@ def _lock(conn: sa.Connection, tenant: str, locator: str) -> Any:
 
 def _event_row(conn: sa.Connection, tenant: str, locator: str, lock: bool = False) -> Any:
     """A delinquency event of the tenant; lock it only once its delinquency is locked."""
-    query = in_tenant(delinquency_events, tenant).where(delinquency_events.c.locator == locator)
-    found = conn.execute(query.with_for_update() if lock else query).first()
+    found = conn.execute(_LOCKED_EVENT if lock else _EVENT,
+                         {"tenant": tenant, "locator": locator}).first()
     if found is None:
         raise NotFound(f"no delinquency event {locator}")
     return found
 
 
 def _active_events(conn: sa.Connection, delinquency_locator: str) -> Sequence[Any]:
-    return conn.execute(sa.select(delinquency_events)
-                        .where(delinquency_events.c.delinquency_locator == delinquency_locator,
-                               delinquency_events.c.state == EventState.ACTIVE)
-                        .order_by(delinquency_events.c.locator)).all()
+    return conn.execute(_ACTIVE_EVENTS, {"delinquency": delinquency_locator}).all()
 
 
 def _cancel_events(conn: sa.Connection, queue: JobQueue, delinquency_locator: str,
@@ -342,5 +349,6 @@ def _event_job(tenant: str, delinquency: str, event: str, when: datetime, by: st
 
 def _job_data(conn: sa.Connection, job_locator: str, tenant: str, job_type: JobType,
               now: datetime, **values: Any) -> None:
-    conn.execute(delinquency_jobs.insert().values(
-        job_locator=job_locator, tenant=tenant, job_type=job_type, updated_at=now, **values))
+    conn.execute(delinquency_jobs.insert(), {
+        "job_locator": job_locator, "tenant": tenant, "job_type": job_type, "updated_at": now,
+        **values})

@@ -35,6 +35,9 @@ class SystemClock:
         return wall_now()
 
 
+_OFFSET = sa.select(engine_clock.c.offset_us).where(engine_clock.c.id == 1)
+
+
 class TestClock:
     """Business time is wall time plus an offset kept in the store."""
 
@@ -56,9 +59,7 @@ class TestClock:
     def refresh(self) -> None:
         """Re-read the offset that any process may have moved."""
         with self._db.execution_options(**{READ_ONLY: True}).connect() as conn:
-            micros = conn.execute(
-                sa.select(engine_clock.c.offset_us).where(engine_clock.c.id == 1)
-            ).scalar()
+            micros = conn.execute(_OFFSET).scalar()
         with self._lock:
             self._offset = timedelta(microseconds=micros or 0)
             self._read_at = time.monotonic()

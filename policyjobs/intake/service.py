@@ -13,7 +13,7 @@ from policyjobs.domain import EventType, Intake, JobRef
 from policyjobs.engine import JobQueue
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, field_path
 from policyjobs.intake.models import intake_events
-from policyjobs.store.reads import in_tenant
+from policyjobs.store.reads import TENANT, in_tenant
 from policyjobs.tenants.service import get_tenant
 
 MAX_EVENTS = 1000
@@ -128,11 +128,11 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
                 continue
         receipt = Receipt(event_id, _react(intake, accepted))
         if event_id is not None:
-            intake.conn.execute(intake_events.insert().values(
-                tenant=intake.tenant, event_id=event_id,
-                receipt=[{"kind": j.kind, "locator": j.locator} for j in receipt.jobs],
-                received_at=intake.queue.clock.now(),
-            ))
+            intake.conn.execute(intake_events.insert(), {
+                "tenant": intake.tenant, "event_id": event_id,
+                "receipt": [{"kind": j.kind, "locator": j.locator} for j in receipt.jobs],
+                "received_at": intake.queue.clock.now(),
+            })
             seen[event_id] = receipt
         receipts.append(receipt)
     return receipts
@@ -164,9 +164,12 @@ def _react(intake: Intake, accepted: Accepted) -> list[JobRef]:
     return jobs
 
 
+_RECEIPT = in_tenant(intake_events, TENANT, intake_events.c.receipt).where(
+    intake_events.c.event_id == sa.bindparam("event_id"))
+
+
 def _stored_receipt(conn: sa.Connection, tenant: str, event_id: str) -> Receipt | None:
-    row = conn.execute(in_tenant(intake_events, tenant, intake_events.c.receipt)
-                       .where(intake_events.c.event_id == event_id)).first()
+    row = conn.execute(_RECEIPT, {"tenant": tenant, "event_id": event_id}).first()
     if row is None:
         return None
     return Receipt(event_id, [JobRef(j["kind"], j["locator"]) for j in row.receipt])

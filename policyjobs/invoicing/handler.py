@@ -28,6 +28,8 @@ from policyjobs.invoicing.service import (
     invoice,
 )
 
+_JOB_DATA = sa.select(invoicing_jobs).where(invoicing_jobs.c.job_locator == sa.bindparam("job"))
+
 
 def run_generation(context: JobContext) -> dict[str, Any]:
     """One run of a tenant's schedule: an instance job per account and currency to invoice."""
@@ -62,8 +64,7 @@ def run_instance(context: JobContext,
     """One invoice of a run: an account's installments in one currency, due by the run."""
     job = context.job
     with context.db.begin() as conn:
-        data = conn.execute(sa.select(invoicing_jobs)
-                            .where(invoicing_jobs.c.job_locator == job.locator)).one()
+        data = conn.execute(_JOB_DATA, {"job": job.locator}).one()
         found = billable(conn, tenant=job.tenant, account=data.account_locator,
                          currency=data.currency, through=data.generate_time)
         made = invoice(_work(context, conn, InvoicingType.SCHEDULED, data.generate_time,
@@ -78,8 +79,7 @@ def run_account(context: JobContext,
     job = context.job
     now = context.clock.now()
     with context.db.begin() as conn:
-        data = conn.execute(sa.select(invoicing_jobs)
-                            .where(invoicing_jobs.c.job_locator == job.locator)).one()
+        data = conn.execute(_JOB_DATA, {"job": job.locator}).one()
         details = data.invoicing_data
         if data.invoicing_type == InvoicingType.IMMEDIATE:
             found = [b for b in billable(conn, tenant=job.tenant, account=data.account_locator,

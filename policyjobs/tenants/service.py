@@ -41,9 +41,12 @@ def create_tenant(conn: sa.Connection, config: TenantConfig, now: datetime) -> s
     return locator
 
 
+_TENANT = sa.select(tenants).where(tenants.c.locator == sa.bindparam("locator"))
+
+
 def get_tenant(conn: sa.Connection, locator: str) -> Tenant:
     """The tenant `locator`, or `NotFound`."""
-    row = conn.execute(sa.select(tenants).where(tenants.c.locator == locator)).first()
+    row = conn.execute(_TENANT, {"locator": locator}).first()
     if row is None:
         raise NotFound(f"no tenant {locator}")
     return Tenant(row.locator, StoredConfig(row.config), row.created_at, row.retired_at)
