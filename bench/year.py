@@ -26,7 +26,9 @@ import random
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -155,6 +157,17 @@ class Year:
         self.processes, self.chaos = processes, chaos
         self.payments = Counter[str]()
         self.unavailable = 0  # answers of 503, or no answer, that were tried again
+        # Seconds of the wall time, by what the driver waited for.
+        self.spent: defaultdict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Add the time spent in the block to `name`."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name] += time.perf_counter() - began
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The request, tried again for up to two minutes while the service is unavailable;
@@ -185,9 +198,11 @@ class Year:
         with Progress(console=Console(stderr=True), transient=True) as progress:
             task = progress.add_task(f"quoting and issuing {len(self.book.policies):,} "
                                      "policies", total=self.steps(now) + 1)
-            self.send([quote_event(p) for p in self.book.policies])
-            self.send([issuance_event(p) for p in self.book.policies])
-            self.idle()
+            with self.phase("intake: quotes and issuances"):
+                self.send([quote_event(p) for p in self.book.policies])
+                self.send([issuance_event(p) for p in self.book.policies])
+            with self.phase("jobs: lattices"):
+                self.idle()
             progress.advance(task)
             step = 0
             while now < self.book.last_day:
@@ -220,15 +235,16 @@ class Year:
         if response.status_code != 200:
             raise BenchError(f"moving the clock answered {response.status_code}")
         strike = self.chaos.strike(step) if self.chaos else None
-        self.idle()
-        if strike is not None:
-            strike.join()
+        with self.phase("jobs: after the clock moved"):
             self.idle()
+            if strike is not None:
+                strike.join()
+                self.idle()
 
     def pay(self, now: datetime) -> None:
         """Each account pays the open invoices it would have paid by `now`, as a platform
         reports payments: one event each, in batches."""
-        with self.db.connect() as conn:  # the engine pings each connection first
+        with self.phase("payments: finding what is due"), self.db.connect() as conn:
             rows = conn.execute(sa.text(
                 "SELECT locator, account_locator, due_time, total::numeric - paid::numeric, "
                 "currency FROM invoices WHERE tenant = :t AND state = 'open' "
@@ -242,8 +258,10 @@ class Year:
                            "currency": currency})
             self.payments["late" if now > due else "on time"] += 1
         if events:
-            self.send(events)
-            self.idle()
+            with self.phase("intake: payments"):
+                self.send(events)
+            with self.phase("jobs: after payments"):
+                self.idle()
 
 
 def files_written_twice(db: sa.Engine, tenant: str, home: Path) -> int:
@@ -370,6 +388,7 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
         "jobs_run_more_than_once": found["again"]["jobs run more than once"],
         "requests_tried_again": year.unavailable,
         "books_balanced": not any(wrong.values()),
+        "wall_s_by_phase": {k: round(v, 1) for k, v in year.spent.items()},
         "invoice_pdfs": "left to bench/run documents",
     }
 
@@ -391,6 +410,8 @@ def print_report(figures: dict[str, Any]) -> None:
                       + f"; {figures['jobs_run_more_than_once']} jobs ran more than once; "
                       f"{figures['requests_tried_again']} requests met 503 or no answer "
                       "and were tried again")
+    console.print("wall time by what it waited for: " + ", ".join(
+        f"{k} {v:,} s" for k, v in figures["wall_s_by_phase"].items()))
     console.print("books: " + ("balanced" if figures["books_balanced"] else "NOT balanced")
                   + "; " + ", ".join(f"{k}: {v}" for k, v in figures["books"].items()))
     console.print("Invoice notices as PDFs are left out: at some 100,000 invoices a year they "
