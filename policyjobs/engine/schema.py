@@ -80,7 +80,8 @@ jobs = sa.Table(
     # when each of its attempts ends, and says `queued` while a worker holds it.
     sa.Index("jobs_reference", "tenant", "reference_type", "reference_locator", "kind",
              "locator"),
-    sa.Index("jobs_parent", "parent_locator", **_where("parent_locator IS NOT NULL")),
+    # A parent's children in id order: the newest unfinished one is found first.
+    sa.Index("jobs_parent", "parent_locator", "id", **_where("parent_locator IS NOT NULL")),
     sa.Index("jobs_dedupe", "tenant", "kind", "dedupe_key", unique=True,
              **_where("dedupe_key IS NOT NULL")),
     sa.Index("jobs_ordered", "tenant", "ordered_key", "id",

@@ -212,6 +212,8 @@ FOR UPDATE;
 
 -- name: resolve_waiting
 -- Ends the waiting parents whose children have all ended; failed if any child failed.
+-- Children end about in the order they were made, so the newest are looked at first (an
+-- EXISTS would drop the ORDER BY and may walk every child that already ended).
 UPDATE jobs AS p
 SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
                                WHERE c.parent_locator = p.locator AND c.status = 'failed')
@@ -219,9 +221,9 @@ SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
     finished_at = %(now)s, updated_at = %(now)s
 WHERE p.locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
   AND p.status = 'waiting'
-  AND NOT EXISTS (SELECT 1 FROM jobs AS c
-                  WHERE c.parent_locator = p.locator
-                    AND c.status IN ('queued', 'blocked', 'waiting'))
+  AND (SELECT c.id FROM jobs AS c
+       WHERE c.parent_locator = p.locator AND c.status IN ('queued', 'blocked', 'waiting')
+       ORDER BY c.id DESC LIMIT 1) IS NULL
 RETURNING p.parent_locator, p.tenant, p.ordered_key;
 
 -- name: heartbeat

@@ -153,15 +153,17 @@ WHERE id = :id AND owner = :owner AND status = 'leased' AND attempt = :attempt;
 
 -- name: resolve_waiting
 -- Ends the waiting parents whose children have all ended; failed if any child failed.
+-- Children end about in the order they were made, so the newest are looked at first (an
+-- EXISTS would drop the ORDER BY and may walk every child that already ended).
 UPDATE jobs AS p
 SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
                                WHERE c.parent_locator = p.locator AND c.status = 'failed')
                   THEN 'failed' ELSE 'finished' END,
     finished_at = :now, updated_at = :now
 WHERE p.locator IN (SELECT value FROM json_each(:locators)) AND p.status = 'waiting'
-  AND NOT EXISTS (SELECT 1 FROM jobs AS c
-                  WHERE c.parent_locator = p.locator
-                    AND c.status IN ('queued', 'blocked', 'waiting'))
+  AND (SELECT c.id FROM jobs AS c
+       WHERE c.parent_locator = p.locator AND c.status IN ('queued', 'blocked', 'waiting')
+       ORDER BY c.id DESC LIMIT 1) IS NULL
 RETURNING parent_locator, tenant, ordered_key;
 
 -- name: heartbeat
