@@ -28,6 +28,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,17 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.common import BenchError, Workers, clean_env, log_dir, machine, remove_log_dir, say
+from bench.common import (
+    BenchError,
+    CpuMeter,
+    Workers,
+    clean_env,
+    log_dir,
+    machine,
+    postmaster,
+    remove_log_dir,
+    say,
+)
 from bench.documents import POLICYJOBS, cli, wait_up
 from policyjobs.demo.book import (
     TIMEZONE,
@@ -78,6 +89,7 @@ delinquency:
 """
 STEP = timedelta(days=14)  # under the invoices' 15 days of lead, so prompt payers are prompt
 BATCH = 500  # events per intake request
+SENDERS = 4  # intake requests in flight at once, as a platform's many senders send them
 PLANS = ("monthly", "monthly", "quarterly", "fullPay")
 
 
@@ -157,6 +169,7 @@ class Year:
         self.processes, self.chaos = processes, chaos
         self.payments = Counter[str]()
         self.unavailable = 0  # answers of 503, or no answer, that were tried again
+        self._counting = threading.Lock()
         # Seconds of the wall time, by what the driver waited for.
         self.spent: defaultdict[str, float] = defaultdict(float)
 
@@ -183,7 +196,8 @@ class Year:
                     raise BenchError(f"{method} {path} answered {response.status_code}: "
                                      f"{response.text}")
                 return response
-            self.unavailable += 1
+            with self._counting:
+                self.unavailable += 1
             if time.monotonic() > deadline:
                 raise BenchError(f"{method} {path}: the service was unavailable for 120 s")
             wait = response.headers.get("Retry-After", "1") if response is not None else "1"
@@ -214,12 +228,15 @@ class Year:
         return now
 
     def send(self, events: list[dict[str, Any]]) -> None:
-        for start in range(0, len(events), BATCH):
-            # Every event has an eventId: one sent again after a lost answer is taken once.
-            response = self.call("POST", f"/platform/{self.tenant}/events",
-                                 json={"events": events[start:start + BATCH]})
+        """The events in batches, SENDERS at a time; every event has an eventId, so one sent
+        again after a lost answer is taken once."""
+        def post(batch: list[dict[str, Any]]) -> None:
+            response = self.call("POST", f"/platform/{self.tenant}/events", json={"events": batch})
             if response.status_code != 202:
                 raise BenchError(f"intake answered {response.status_code}: {response.text}")
+
+        with ThreadPoolExecutor(SENDERS, thread_name_prefix="sender") as senders:
+            list(senders.map(post, [events[i:i + BATCH] for i in range(0, len(events), BATCH)]))
 
     def idle(self) -> None:
         """Until no job runs and none is due, for 20 minutes at most."""
@@ -368,8 +385,13 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
             say(f"{args.policies:,} policies over {len(book.accounts):,} accounts, from "
                 f"{start.date()} to {book.last_day.date()}, {args.workers} worker processes")
             began = time.perf_counter()
+            workers_cpu = CpuMeter(lambda: pool.pids, postmaster(server))
+            api_cpu = CpuMeter(lambda: api.pids, None)
             now = year.run(now)
             wall = time.perf_counter() - began
+            workers_s, postgres_s, driver_s = workers_cpu.stop()
+            cpu = {"workers": workers_s, "api": api_cpu.stop()[0], "postgres": postgres_s,
+                   "driver": driver_s}
         found = tallies(db, tenant)
         wrong = books(db, tenant, now.astimezone(UTC))
         wrong["files written twice"] = files_written_twice(db, tenant, home)
@@ -389,6 +411,7 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
         "requests_tried_again": year.unavailable,
         "books_balanced": not any(wrong.values()),
         "wall_s_by_phase": {k: round(v, 1) for k, v in year.spent.items()},
+        "cpu_s": {k: round(v, 1) for k, v in cpu.items()},
         "invoice_pdfs": "left to bench/run documents",
     }
 
@@ -412,6 +435,8 @@ def print_report(figures: dict[str, Any]) -> None:
                       "and were tried again")
     console.print("wall time by what it waited for: " + ", ".join(
         f"{k} {v:,} s" for k, v in figures["wall_s_by_phase"].items()))
+    console.print("CPU seconds: " + ", ".join(f"{k} {v:,}" for k, v in figures["cpu_s"].items())
+                  + f" (of {figures['machine']['nproc'] * figures['wall_s']:,.0f} the cores had)")
     console.print("books: " + ("balanced" if figures["books_balanced"] else "NOT balanced")
                   + "; " + ", ".join(f"{k}: {v}" for k, v in figures["books"].items()))
     console.print("Invoice notices as PDFs are left out: at some 100,000 invoices a year they "

@@ -117,11 +117,11 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
     intake = Intake(conn, queue, tenant, found.config, created_by)
     _lock(intake, events)
     receipts: list[Receipt] = []
-    seen: dict[str, Receipt] = {}
+    seen = _stored_receipts(conn, tenant, [e.event_id for e in events if e.event_id is not None])
     for accepted in events:
         event_id = accepted.event_id
         if event_id is not None:
-            earlier = seen.get(event_id) or _stored_receipt(intake.conn, intake.tenant, event_id)
+            earlier = seen.get(event_id)
             if earlier is not None:
                 receipts.append(earlier)
                 seen[event_id] = earlier
@@ -164,12 +164,16 @@ def _react(intake: Intake, accepted: Accepted) -> list[JobRef]:
     return jobs
 
 
-_RECEIPT = in_tenant(intake_events, TENANT, intake_events.c.receipt).where(
-    intake_events.c.event_id == sa.bindparam("event_id"))
+_RECEIPTS = in_tenant(intake_events, TENANT, intake_events.c.event_id,
+                      intake_events.c.receipt).where(
+    intake_events.c.event_id.in_(sa.bindparam("event_ids", expanding=True)))
 
 
-def _stored_receipt(conn: sa.Connection, tenant: str, event_id: str) -> Receipt | None:
-    row = conn.execute(_RECEIPT, {"tenant": tenant, "event_id": event_id}).first()
-    if row is None:
-        return None
-    return Receipt(event_id, [JobRef(j["kind"], j["locator"]) for j in row.receipt])
+def _stored_receipts(conn: sa.Connection, tenant: str,
+                     event_ids: list[str]) -> dict[str, Receipt]:
+    """The receipts of the events among `event_ids` taken before, by event id."""
+    if not event_ids:
+        return {}
+    rows = conn.execute(_RECEIPTS, {"tenant": tenant, "event_ids": sorted(set(event_ids))})
+    return {row.event_id: Receipt(row.event_id, [JobRef(j["kind"], j["locator"])
+                                                 for j in row.receipt]) for row in rows}
