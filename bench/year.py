@@ -47,6 +47,7 @@ from bench.common import (
     BenchError,
     CpuMeter,
     Workers,
+    children_of,
     clean_env,
     log_dir,
     machine,
@@ -358,7 +359,8 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
     home = log_dir() / "home"
     env = clean_env(POLICYJOBS_DATABASE_URL=server.create_database("year"),
                     POLICYJOBS_HOME=str(home), POLICYJOBS_LOG_LEVEL="warning",
-                    POLICYJOBS_TEST_CLOCK="true", POLICYJOBS_LEASE=args.lease)
+                    POLICYJOBS_TEST_CLOCK="true", POLICYJOBS_LEASE=args.lease,
+                    POLICYJOBS_CONCURRENCY=str(args.concurrency))
     cli(env, "migrate")
     config = log_dir() / "tenant.yaml"
     config.write_text(CONFIG)
@@ -366,7 +368,8 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
     token = cli(env, "token", "create", "--tenant", tenant, "--permissions", "admin")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    api = Workers("year-api", [POLICYJOBS, "serve", "--no-worker", "--port", str(port)], env, 1)
+    api = Workers("year-api", [POLICYJOBS, "serve", "--no-worker", "--port", str(port),
+                               "--processes", str(args.api_processes)], env, 1)
     pool = Workers("year-worker", [POLICYJOBS, "worker"], env, args.workers)
     db = sa.create_engine(env["POLICYJOBS_DATABASE_URL"], pool_pre_ping=True)
     try:
@@ -386,7 +389,8 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
                 f"{start.date()} to {book.last_day.date()}, {args.workers} worker processes")
             began = time.perf_counter()
             workers_cpu = CpuMeter(lambda: pool.pids, postmaster(server))
-            api_cpu = CpuMeter(lambda: api.pids, None)
+            api_cpu = CpuMeter(lambda: [p for pid in api.pids for p in (pid, *children_of(pid))],
+                               None)  # with its server processes
             now = year.run(now)
             wall = time.perf_counter() - began
             workers_s, postgres_s, driver_s = workers_cpu.stop()
@@ -401,7 +405,9 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
         api.stop()
     jobs = sum(found["jobs"].values())
     return {
-        "policies": args.policies, "workers": args.workers, "wall_s": round(wall, 1),
+        "policies": args.policies, "workers": args.workers,
+        "api_processes": args.api_processes, "concurrency": args.concurrency,
+        "wall_s": round(wall, 1),
         "jobs": jobs, "jobs_per_s": round(jobs / wall, 1),
         "jobs_per_s_by_kind": {k: round(v / wall, 1) for k, v in found["jobs"].items()},
         "jobs_by_kind": found["jobs"], "made": found["made"],
@@ -447,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run year", description=__doc__.split("\n")[0])
     parser.add_argument("--policies", type=int, default=10_000, help="policies (10,000)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (2)")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="handler threads of each worker (8, the product's default)")
+    parser.add_argument("--api-processes", type=int, default=2,
+                        help="processes of `policyjobs serve --no-worker` (2, one per core)")
     parser.add_argument("--kills", type=int, default=0,
                         help="SIGKILLs of a random worker during the year (0)")
     parser.add_argument("--restarts", type=int, default=0,
