@@ -1,4 +1,4 @@
-"""`bench/run year [--policies N] [--workers W]`: a year of billing on the test clock.
+"""`bench/run year [--policies N] [--workers W] [...]`: a year of billing on the test clock.
 
 N policies (10,000) over three fifths as many accounts are quoted and issued through intake,
 on monthly, quarterly and full-pay plans with terms starting over three months; then the test
@@ -6,16 +6,18 @@ clock walks the year a fortnight at a time. At each step the platform (this prog
 what its accounts would have paid by then: most before the due time, a tenth of the accounts
 after it (a delinquency that settles in grace), a twentieth never (a delinquency whose
 reminder notice is rendered and which lapses). Everything runs on PostgreSQL with fsync on:
-`policyjobs serve --no-worker` takes the events and W `policyjobs worker` processes run the
-jobs: lattices, installments, invoice generation, delinquencies, their events and notices.
+`policyjobs serve --no-worker` (two processes) takes the events, sent four batches at a time,
+and W `policyjobs worker` processes run the jobs: lattices, installments, invoice generation,
+delinquencies, their events and notices.
 
 Invoice notices as PDFs are left out: some 100,000 invoices a year would take hours to render
 on two cores; `bench/run documents` measures rendering.
 
 At the end the books are checked: every installment due by then invoiced, and once; every
 invoice's total the sum of its items; every invoice still unpaid past its due time delinquent;
-no job failed or left behind. The last line of stdout is a JSON object with `policies`,
-`wall_s`, `jobs_per_s` and `books_balanced`.
+no job failed or left behind. The wall time is split by what the driver waited for, beside
+the CPU seconds of each kind of process. The last line of stdout is a JSON object with
+`policies`, `wall_s`, `jobs_per_s` and `books_balanced`.
 """
 
 from __future__ import annotations

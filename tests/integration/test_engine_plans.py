@@ -105,10 +105,13 @@ def test_a_child_ending_looks_at_its_newest_siblings_first(postgres_url: str) ->
                          {"done": [c.locator for c in children[:-1]]})
             conn.exec_driver_sql("ANALYZE jobs")
         backend = rt.queue.backend
-        with rt.db.connect() as conn:  # priced as in a store of millions, not of 2,001
+
+        def at_scale(conn: sa.Connection) -> None:  # priced as in a store of millions
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+
+        with rt.db.connect() as conn:
             nodes = plan(conn, backend.sql["resolve_waiting"], {
-                "locators": backend.locators([parent.locator]), "now": wall_now()},
-                lambda c: c.exec_driver_sql("SET LOCAL enable_seqscan = off"))
+                "locators": backend.locators([parent.locator]), "now": wall_now()}, at_scale)
     children_read = [n for n in nodes if n.get("Index Name") == "jobs_parent"]
     assert children_read, scans(nodes)
     assert all(n["Actual Rows"] + n.get("Rows Removed by Filter", 0) <= 2
