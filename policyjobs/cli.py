@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -71,6 +72,9 @@ def _store_command(settings: Settings) -> Runtime:
         return build_runtime(settings)
     except PolicyjobsError as exc:
         raise _fail(exc.detail) from None
+    except sa.exc.OperationalError as exc:
+        url = sa.make_url(settings.url).render_as_string()
+        raise _fail(f"cannot open the store at {url}: {str(exc.orig).strip()}") from None
 
 
 @app.command()

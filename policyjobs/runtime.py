@@ -18,7 +18,7 @@ from policyjobs.engine.worker import Worker
 from policyjobs.security.tokens import VerifiedTokens
 from policyjobs.settings import Settings
 from policyjobs.store.database import open_store
-from policyjobs.store.migrate import migrate
+from policyjobs.store.migrate import migrate_when_up
 from policyjobs.tenants.config import (
     StoredConfig,
     TenantConfig,
@@ -48,7 +48,7 @@ class Runtime:
         """Open the store (migrating it first) and register each of `domains`."""
         db = open_store(settings.url, pool_size=settings.concurrency + 10)
         if apply_migrations:
-            migrate(db)
+            migrate_when_up(db)
         clock: Clock = TestClock(db) if settings.test_clock else SystemClock()
         registry = Registry()
         events: dict[str, tuple[EventType, ...]] = {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from importlib.resources import files
 
 import sqlalchemy as sa
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -12,6 +14,15 @@ from alembic.script import ScriptDirectory
 
 # Any fixed number: the PostgreSQL advisory lock that serializes concurrent migrations.
 _MIGRATION_LOCK = 0x706F6C6A
+# How long a process starting while PostgreSQL is away (restarting, failing over) waits for
+# it before it gives up; a restart takes seconds.
+START_PATIENCE_SECONDS = 30.0
+# SQLSTATE classes of a server that is away for now: a connection exception, or an
+# operator's intervention (shutting down, starting up). A failure with no SQLSTATE is one of
+# the connection itself: refused, reset, timed out.
+_AWAY = ("08", "57")
+
+log = structlog.get_logger("policyjobs.store")
 
 
 def _config() -> Config:
@@ -22,6 +33,33 @@ def _config() -> Config:
 
 class StoreTooNew(Exception):
     """The store was migrated by a newer release than this one."""
+
+
+def store_away(exc: sa.exc.DBAPIError) -> bool:
+    """Whether `exc` says a PostgreSQL store cannot be reached for now, rather than that the
+    configuration or the request is wrong (a bad password or database name, say)."""
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) and (
+        state is None or str(state)[:2] in _AWAY)
+
+
+def migrate_when_up(db: sa.Engine, *, patience: float = START_PATIENCE_SECONDS) -> None:
+    """`migrate`, tried again while a PostgreSQL store is away, for up to `patience` seconds:
+    a worker started during a restart of the database comes up with it instead of exiting.
+    Any other failure, or an absence that outlasts the patience, is raised."""
+    deadline, pause = time.monotonic() + patience, 0.5
+    while True:
+        try:
+            migrate(db)
+            return
+        except sa.exc.DBAPIError as exc:
+            if (db.dialect.name != "postgresql" or not store_away(exc)
+                    or time.monotonic() + pause > deadline):
+                raise
+            log.warning("the store cannot be reached; trying again",
+                        reason=str(exc.orig).strip(), seconds=pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def migrate(db: sa.Engine) -> None:
@@ -46,6 +84,9 @@ def migrate(db: sa.Engine) -> None:
                 conn.exec_driver_sql("ANALYZE jobs")
                 conn.commit()
         finally:
-            if conn.dialect.name == "postgresql":
+            if conn.in_transaction():  # a failed step: unlock outside what it left
+                conn.rollback()
+            # A connection the server dropped took its session's lock with it.
+            if conn.dialect.name == "postgresql" and not conn.invalidated:
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
                 conn.commit()

@@ -5,10 +5,14 @@ The server is this module's own, since the test stops it.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from policyjobs.api.application import create_app
@@ -85,3 +89,36 @@ def test_a_restart_heals_and_an_outage_answers_503(server: PostgresServer,
                    timeout=20, what="the workers to run a job after the outage")
         items = client.get(listing, headers=bearer(token)).json()["items"]
         assert [job["locator"] for job in items] == [first, second]
+
+
+def test_a_worker_started_while_the_store_is_away_comes_up_with_it(
+        server: PostgresServer, tmp_path: Path) -> None:
+    """`policyjobs worker` started during a restart of PostgreSQL waits for it, then
+    migrates and runs, instead of exiting: a supervisor's replacement can start at any time."""
+    url = server.create_database("late")
+    log = tmp_path / "worker.log"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("POLICYJOBS_")},
+           "POLICYJOBS_DATABASE_URL": url, "POLICYJOBS_HOME": str(tmp_path / "home"),
+           "POLICYJOBS_LOG_FORMAT": "console"}
+    server.halt()
+    with log.open("wb") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "policyjobs", "worker"], env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "the store cannot be reached" in log.read_text(errors="replace"),
+                   timeout=20)
+        server.resume()
+        engine = sa.create_engine(url)
+        try:
+            def migrated() -> bool:
+                with engine.connect() as conn:
+                    return bool(conn.execute(sa.text(
+                        "SELECT count(*) FROM pg_tables WHERE tablename = 'alembic_version'"
+                    )).scalar())
+            wait_until(migrated, timeout=30)
+        finally:
+            engine.dispose()
+        assert worker.poll() is None, log.read_text(errors="replace")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
