@@ -18,9 +18,14 @@ _MIGRATION_LOCK = 0x706F6C6A
 # it before it gives up; a restart takes seconds.
 START_PATIENCE_SECONDS = 30.0
 # SQLSTATE classes of a server that is away for now: a connection exception, or an
-# operator's intervention (shutting down, starting up). A failure with no SQLSTATE is one of
-# the connection itself: refused, reset, timed out.
+# operator's intervention (shutting down, starting up).
 _AWAY = ("08", "57")
+# A failure to connect carries no SQLSTATE. One the server did not answer (refused, reset,
+# timed out) is away; one it refused with a FATAL is a wrong name or password, unless the
+# FATAL says the server is on its way down or up.
+_AWAY_FATAL = ("the database system is starting up", "the database system is shutting down",
+               "the database system is in recovery mode",
+               "the database system is not yet accepting connections")
 
 log = structlog.get_logger("policyjobs.store")
 
@@ -38,9 +43,13 @@ class StoreTooNew(Exception):
 def store_away(exc: sa.exc.DBAPIError) -> bool:
     """Whether `exc` says a PostgreSQL store cannot be reached for now, rather than that the
     configuration or the request is wrong (a bad password or database name, say)."""
+    if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return False
     state = getattr(exc.orig, "sqlstate", None)
-    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) and (
-        state is None or str(state)[:2] in _AWAY)
+    if state is not None:
+        return str(state)[:2] in _AWAY
+    message = str(exc.orig)
+    return "FATAL:" not in message or any(away in message for away in _AWAY_FATAL)
 
 
 def migrate_when_up(db: sa.Engine, *, patience: float = START_PATIENCE_SECONDS) -> None:
