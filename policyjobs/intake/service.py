@@ -124,7 +124,6 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
             earlier = seen.get(event_id)
             if earlier is not None:
                 receipts.append(earlier)
-                seen[event_id] = earlier
                 continue
         receipt = Receipt(event_id, _react(intake, accepted))
         if event_id is not None:
