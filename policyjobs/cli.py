@@ -125,7 +125,9 @@ def worker(
         "127.0.0.1",
 ) -> None:
     """Run workers and the scheduler only, until SIGTERM or Ctrl-C; migrates first."""
-    runtime = _store_command(_settings())
+    # The connection pool is sized for the threads, so the option goes into the settings.
+    runtime = _store_command(_settings(**({} if concurrency is None
+                                          else {"concurrency": concurrency})))
     if metrics_port is not None:
         from policyjobs.api.observability import serve_metrics
 
@@ -133,7 +135,7 @@ def worker(
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    runtime.start_workers(concurrency=concurrency)
+    runtime.start_workers()
     # What start-up made lives as long as the process: out of the collector's sight, the
     # full collections that a stream of claimed batches sets off take a few milliseconds
     # instead of a third of the worker's time.
