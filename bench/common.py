@@ -156,15 +156,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU time of the given live processes."""
+def cpu_seconds(pids: Sequence[int], *, reaped: bool = False) -> float:
+    """User + system CPU time of the given live processes; with `reaped`, that of their
+    children that have ended (and been waited for) instead."""
     total = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        # utime, stime; cutime, cstime
+        total += int(fields[13]) + int(fields[14]) if reaped else int(fields[11]) + int(fields[12])
     return total / _CLK_TCK
 
 
@@ -196,16 +198,21 @@ class CpuMeter:
             return []
         return [self._postmaster, *children_of(self._postmaster)]
 
-    def _sample(self) -> tuple[float, dict[int, float], float]:
+    def _sample(self) -> tuple[float, dict[int, float], float, float]:
         pg = {pid: cpu_seconds([pid]) for pid in self._postgres()}
-        return cpu_seconds(self._workers()), pg, time.process_time()
+        ended = cpu_seconds([self._postmaster], reaped=True) if self._postmaster else 0.0
+        return cpu_seconds(self._workers()), pg, ended, time.process_time()
 
     def stop(self) -> tuple[float, float, float]:
         """(workers, postgres, bench) CPU seconds since the meter started."""
-        workers, pg, bench = self._sample()
-        # Backends that came and went between samples are missed; live ones are diffed.
-        pg_delta = sum(v - self._start[1].get(pid, 0.0) for pid, v in pg.items())
-        return workers - self._start[0], pg_delta, bench - self._start[2]
+        workers, pg, ended, bench = self._sample()
+        start_workers, start_pg, start_ended, start_bench = self._start
+        # Live backends are diffed. Those that ended count whole in the postmaster's reaped
+        # children, less what they had spent when the meter started.
+        pg_delta = (sum(v - start_pg.get(pid, 0.0) for pid, v in pg.items())
+                    + ended - start_ended
+                    - sum(v for pid, v in start_pg.items() if pid not in pg))
+        return workers - start_workers, pg_delta, bench - start_bench
 
 
 # -- waiting ------------------------------------------------------------------------------------
