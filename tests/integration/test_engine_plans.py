@@ -1,9 +1,9 @@
 """The engine's hot statements find their rows by key after a burst into a fresh store.
 
 A burst of jobs into a young store outgrows its statistics long before autovacuum analyzes
-it. Each statement is explained the way the engine runs it (the store's connections plan
-for the tables as they are now, and claims never bitmap-scan), with the statistics of the
-empty store: the claim must walk the due index in order, and the completion, the heartbeat
+it. Each statement is explained the way the engine runs it (the store's connections use
+no plan made more than a second ago, and claims never bitmap-scan), with the statistics
+of the empty store: the claim must walk the due index in order, and the completion, the heartbeat
 and the rescue must reach `jobs` and `job_queue` through their keys. A sequential scan of
 either would make each batch cost as much as the table.
 """
@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.postgres import PostgresBackend
 from policyjobs.runtime import Runtime
+from policyjobs.store import database
+from policyjobs.store.database import open_store
 from tests.support.engine_domain import NOOP, claim_as, new, runtime
 
 pytestmark = pytest.mark.postgres_only
@@ -70,9 +72,6 @@ def test_a_burst_is_claimed_and_completed_by_key(postgres_url: str) -> None:
         sql, now = rt.queue.backend.sql, wall_now()
         lease = {"owner": "w", "now": now, "lease_until": now + timedelta(minutes=5)}
         with rt.db.connect() as conn:
-            # a statement prepared early would otherwise keep its plan for the empty tables
-            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
-            conn.rollback()
             claim = plan(conn, sql["claim"], lease | {"limit": 1000},
                          PostgresBackend().plan_claims)
         assert ("Index Scan", "job_queue_due") in scans(claim)
@@ -116,3 +115,41 @@ def test_a_child_ending_looks_at_its_newest_siblings_first(postgres_url: str) ->
     assert children_read, scans(nodes)
     assert all(n["Actual Rows"] + n.get("Rows Removed by Filter", 0) <= 2
                for n in children_read), children_read
+
+
+def test_a_plan_made_for_a_young_table_is_made_again_once_it_is_old(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL keeps a prepared statement's generic plan until the next ANALYZE. The
+    store's connections drop their plans once they have served a while, so one made for a
+    table of ten rows does not go on scanning it whole once it holds a hundred thousand."""
+    db = open_store(postgres_url)
+
+    def lookup(conn: sa.Connection) -> str:
+        (found,) = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) EXECUTE lookup('k1')").one()
+        return str(found[0]["Plan"]["Node Type"])
+
+    try:
+        with db.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE young (k text PRIMARY KEY, v int) "
+                                 "WITH (autovacuum_enabled = false)")
+            conn.exec_driver_sql("INSERT INTO young SELECT 'k' || i, i "
+                                 "FROM generate_series(1, 10) AS i")
+            conn.exec_driver_sql("ANALYZE young")
+        monkeypatch.setattr(database, "PLANS_KEPT_SECONDS", 3600.0)
+        with db.connect() as conn:
+            conn.exec_driver_sql("PREPARE lookup(text) AS SELECT v FROM young WHERE k = $1")
+            for _ in range(6):  # the fifth run on, PostgreSQL weighs its generic plan
+                conn.exec_driver_sql("EXECUTE lookup('k1')").all()
+            conn.commit()
+            with db.begin() as other:
+                other.exec_driver_sql("INSERT INTO young SELECT 'n' || i, i "
+                                      "FROM generate_series(1, 100000) AS i")
+            assert lookup(conn) == "Seq Scan"  # the plan kept from ten rows
+            conn.commit()
+            monkeypatch.setattr(database, "PLANS_KEPT_SECONDS", 0.0)
+            assert lookup(conn) == "Index Scan"  # the next transaction planned it again
+            conn.commit()
+    finally:
+        with db.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS young")
+        db.dispose()
