@@ -18,11 +18,11 @@ from policyjobs.engine import NIL_UUID, JobContext
 def run_create(context: JobContext) -> dict[str, Any]:
     """At an invoice's due time: open a delinquency if the invoice is unsettled."""
     job = context.job
-    with context.db.begin() as conn:
-        data = _data(conn, job.locator)
+    with context.db.begin() as conn:  # the job's reference is its invoice
         opened = service.open_delinquency(
             conn, context.queue, tenant=job.tenant, job_locator=job.locator,
-            invoice_locator=data.invoice_locator, by=str(job.payload.get("createdBy", NIL_UUID)))
+            invoice_locator=str(job.reference_locator),
+            by=str(job.payload.get("createdBy", NIL_UUID)))
         _record(conn, context, delinquency_locators=opened)
     return {"delinquencyLocators": opened}
 
@@ -48,13 +48,8 @@ def run_event(context: JobContext) -> dict[str, Any]:
     return {"triggered": fired}
 
 
-_DATA = sa.select(delinquency_jobs).where(delinquency_jobs.c.job_locator == sa.bindparam("job"))
 # The columns to set are the parameters given besides `job`.
 _RECORD = delinquency_jobs.update().where(delinquency_jobs.c.job_locator == sa.bindparam("job"))
-
-
-def _data(conn: sa.Connection, job_locator: str) -> Any:
-    return conn.execute(_DATA, {"job": job_locator}).one()
 
 
 def _record(conn: sa.Connection, context: JobContext, **values: Any) -> None:

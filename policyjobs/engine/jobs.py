@@ -74,6 +74,8 @@ class ClaimedJob(NamedTuple):
     reference_type: str | None
     reference_locator: str | None
     parent_locator: str | None
+    # 1 on the first run; each later run counts on (a release at shutdown gives back only
+    # an attempt that never started), so a handler at attempt 1 knows that nothing ran.
     attempt: int
     max_attempts: int
     payload: dict[str, Any]

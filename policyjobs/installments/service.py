@@ -212,29 +212,34 @@ def billable(conn: sa.Connection, *, tenant: str, account: str | None = None,
     given = {"tenant": tenant, "account": account, "currency": currency, "through": through,
              "locators": None if locators is None else list(locators)}
     query = _billable_query(*(given[name] is not None for name in _CHOICES), lock=lock)
-    rows = conn.execute(query, {k: v for k, v in given.items() if v is not None}).all()
-    items: dict[str, list[BillableItem]] = {row.locator: [] for row in rows}
-    for item in conn.execute(_ITEMS_OF, {"installments": list(items)}):
-        items[item.installment_locator].append(BillableItem(
-            item.locator, item.charge_locator, item.charge_type, item.element_locator,
-            item.amount))
+    found: dict[str, tuple[Any, list[BillableItem]]] = {}
+    for row in conn.execute(query, {k: v for k, v in given.items() if v is not None}):
+        _, items = found.setdefault(row.locator, (row, []))
+        if row.item_locator is not None:
+            items.append(BillableItem(row.item_locator, row.item_charge_locator,
+                                      row.item_charge_type, row.item_element_locator,
+                                      row.item_amount))
     return [Billable(row.locator, row.account_locator, row.currency, row.timezone,
                      row.installment_start, row.installment_end, row.generate_time,
                      row.due_time, row.quote_locator, row.policy_locator,
-                     row.transaction_locator, tuple(items[row.locator])) for row in rows]
+                     row.transaction_locator, tuple(items)) for row, items in found.values()]
 
 
 _CHOICES = ("account", "currency", "through", "locators")
-_ITEMS_OF = sa.select(installment_items).where(
-    installment_items.c.installment_locator.in_(sa.bindparam("installments", expanding=True))
-).order_by(installment_items.c.locator)
+# The installments come with their items, one row each (one row with no item if it has
+# none); only the installments are locked.
+_WITH_ITEMS = installments.outerjoin(
+    installment_items, installment_items.c.installment_locator == installments.c.locator)
+_ITEM_COLUMNS = [installment_items.c[name].label(f"item_{name}") for name in (
+    "locator", "charge_locator", "charge_type", "element_locator", "amount")]
 
 
 @functools.cache
 def _billable_query(account: bool, currency: bool, through: bool, locators: bool, *,
                     lock: bool) -> sa.Select[Any]:
     """The statement of `billable` for the arguments given, built once for each choice."""
-    query = in_tenant(installments, TENANT).where(_BILLABLE)
+    query = (sa.select(installments, *_ITEM_COLUMNS).select_from(_WITH_ITEMS)
+             .where(installments.c.tenant == TENANT, _BILLABLE))
     if account:
         query = query.where(installments.c.account_locator == sa.bindparam("account"))
     if currency:
@@ -246,8 +251,9 @@ def _billable_query(account: bool, currency: bool, through: bool, locators: bool
         chosen.append(installments.c.locator.in_(sa.bindparam("locators", expanding=True)))
     if chosen:
         query = query.where(sa.or_(*chosen))
-    query = query.order_by(installments.c.installment_start, installments.c.locator)
-    return query.with_for_update() if lock else query
+    query = query.order_by(installments.c.installment_start, installments.c.locator,
+                           installment_items.c.locator)
+    return query.with_for_update(of=installments) if lock else query
 
 
 def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Iterable[str],

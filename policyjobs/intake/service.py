@@ -118,6 +118,7 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
     _lock(intake, events)
     receipts: list[Receipt] = []
     seen = _stored_receipts(conn, tenant, [e.event_id for e in events if e.event_id is not None])
+    taken: list[dict[str, Any]] = []
     for accepted in events:
         event_id = accepted.event_id
         if event_id is not None:
@@ -127,13 +128,15 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
                 continue
         receipt = Receipt(event_id, _react(intake, accepted))
         if event_id is not None:
-            intake.conn.execute(intake_events.insert(), {
+            taken.append({
                 "tenant": intake.tenant, "event_id": event_id,
                 "receipt": [{"kind": j.kind, "locator": j.locator} for j in receipt.jobs],
                 "received_at": intake.queue.clock.now(),
             })
             seen[event_id] = receipt
         receipts.append(receipt)
+    if taken:
+        conn.execute(intake_events.insert(), taken)
     return receipts
 
 

@@ -100,4 +100,4 @@ def _work(context: JobContext, conn: sa.Connection, invoicing_type: InvoicingTyp
     job = context.job
     return Invoicing(conn, context.queue, job.tenant, job.locator, invoicing_type, generated,
                      context.clock.now(), str(job.payload.get("createdBy", NIL_UUID)),
-                     **options)
+                     first_attempt=job.attempt == 1, **options)

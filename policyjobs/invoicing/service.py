@@ -268,6 +268,7 @@ class Invoicing:
     timezone: str | None = None
     generation_job: str | None = None  # the run an instance belongs to
     listeners: InvoiceListeners = InvoiceListeners()
+    first_attempt: bool = False  # the job's first: no earlier attempt made an invoice
 
 
 def invoice(work: Invoicing, installments: Sequence[Billable],
@@ -277,8 +278,8 @@ def invoice(work: Invoicing, installments: Sequence[Billable],
     by_currency: dict[str, list[Billable]] = {}
     for found in installments:
         by_currency.setdefault(found.currency, []).append(found)
-    made_before = {row.currency: row.locator
-                   for row in work.conn.execute(_MADE_BY, {"job": work.job_locator})}
+    made_before = {} if work.first_attempt else {
+        row.currency: row.locator for row in work.conn.execute(_MADE_BY, {"job": work.job_locator})}
     made = []
     for currency, group in sorted(by_currency.items()):
         if currency in made_before:
