@@ -23,7 +23,14 @@ def demo(home: Path, *args: str) -> subprocess.Popen[str]:
            "PYTHONFAULTHANDLER": "1"}
     env.pop("POLICYJOBS_DATABASE_URL", None)
     return subprocess.Popen([sys.executable, "-m", "policyjobs", "demo", "--port", "0", *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ctrl_c_stops)
+
+
+def _ctrl_c_stops() -> None:
+    """Ctrl-C as at a terminal, even where the tests run in the background: a shell starts
+    a background job with SIGINT ignored, and its children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> str:
@@ -67,7 +74,11 @@ def test_the_year_runs_and_everything_it_prints_works_until_ctrl_c(tmp_path: Pat
         dashboard_shows_the_year(url.group(1), token.group(1))
     finally:
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+        try:
+            _, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never left running after the test
+            raise
     assert process.returncode == 0, stderr
 
 
