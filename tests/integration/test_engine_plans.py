@@ -3,9 +3,9 @@
 A burst of jobs into a young store outgrows its statistics long before autovacuum analyzes
 it. Each statement is explained the way the engine runs it (the store's connections use
 no plan made more than a second ago, and claims never bitmap-scan), with the statistics
-of the empty store: the claim must walk the due index in order, and the completion, the heartbeat
-and the rescue must reach `jobs` and `job_queue` through their keys. A sequential scan of
-either would make each batch cost as much as the table.
+of the empty store: the claim must walk the due index in order, and the completion, the
+heartbeat and the rescue must reach `jobs` and `job_queue` through their keys. A
+sequential scan of either would make each batch cost as much as the table.
 """
 
 from __future__ import annotations
