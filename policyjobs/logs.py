@@ -32,7 +32,10 @@ def configure_logging(level: str = "info", fmt: str = "json",
                                            exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
-        processors=[*_SHARED, structlog.processors.format_exc_info,
+        # A line below the level is dropped before any processor runs: the API logs every
+        # request at info, and an operator who sets warning should not pay for those lines.
+        processors=[structlog.stdlib.filter_by_level, *_SHARED,
+                    structlog.processors.format_exc_info,
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,

@@ -25,10 +25,8 @@ from policyjobs.tenants.service import tenant_locator
 _bearer = HTTPBearer(auto_error=False, description="A personal access token.")
 
 
-async def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+async def authenticate(request: Request,
+                       credentials: HTTPAuthorizationCredentials | None) -> Principal:
     """The principal of the request's bearer token, or 401.
 
     A token verified lately is taken from the runtime's cache on the event loop; only
@@ -62,9 +60,14 @@ class Guard:
         self.security_group = group
         self.security_permissions = list(actions)
 
-    async def __call__(self, request: Request,
-                       principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        """Check the permissions, then the tenant named by `tenantLocator`, if any."""
+    async def __call__(
+        self, request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        """Authenticate, check the permissions, then the tenant named by `tenantLocator`,
+        if any: one dependency, not one for the token and one for the checks, since every
+        level of dependencies is one more round of the framework's solving per request."""
+        principal = await authenticate(request, credentials)
         needed = [f"{self.security_group}.{a}" for a in self.security_permissions
                   if not principal.may(self.security_group, a)]
         if not self.security_permissions and ADMIN not in principal.permissions:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Path, Security
+from fastapi import Depends, Path, Request, Security
 from starlette.responses import Response
 
 from policyjobs.api.auth import guard
 from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page, short_page
-from policyjobs.api.state import ReadConnection
+from policyjobs.api.state import reading
 from policyjobs.delinquency import queries
 from policyjobs.delinquency.models import CREATE, EVENT, GRACE
 from policyjobs.delinquency.schemas import (
@@ -45,69 +45,73 @@ ShortPage = Annotated[Page, Depends(short_page)]
 @jobs_router.get("/invoices/{invoiceLocator}/list",
                  operation_id="fetchCreateDelinquenciesJobDataForInvoice",
                  response_model=DelinquencyCreateJobDataList)
-def fetch_create_jobs(tenantLocator: Tenant, invoiceLocator: Locator, _principal: JobsLister,
-                      page_: Paged, conn: ReadConnection) -> Response:
+def fetch_create_jobs(request: Request, tenantLocator: Tenant, invoiceLocator: Locator,
+                      _principal: JobsLister, page_: Paged) -> Response:
     """The jobs that checked an invoice at its due time."""
-    records = queries.job_records(conn, tenant=str(tenantLocator), reference_type="invoice",
-                                  reference_locator=invoiceLocator, kind=CREATE,
-                                  offset=page_.offset, limit=page_.probe)
+    with reading(request) as conn:
+        records = queries.job_records(conn, tenant=str(tenantLocator), reference_type="invoice",
+                                      reference_locator=invoiceLocator, kind=CREATE,
+                                      offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, DelinquencyCreateJobData.of)
 
 
 @jobs_router.get("/{delinquencyLocator}/list", operation_id="fetchDelinquencyGraceJob",
                  response_model=GraceJobDataList)
-def fetch_grace_jobs(tenantLocator: Tenant, delinquencyLocator: Locator,
-                     _principal: JobsLister, page_: Paged, conn: ReadConnection) -> Response:
+def fetch_grace_jobs(request: Request, tenantLocator: Tenant, delinquencyLocator: Locator,
+                     _principal: JobsLister, page_: Paged) -> Response:
     """A delinquency's grace jobs (a new one each time its grace end moves)."""
-    records = queries.job_records(conn, tenant=str(tenantLocator),
-                                  reference_type="delinquency",
-                                  reference_locator=delinquencyLocator, kind=GRACE,
-                                  offset=page_.offset, limit=page_.probe)
+    with reading(request) as conn:
+        records = queries.job_records(conn, tenant=str(tenantLocator),
+                                      reference_type="delinquency",
+                                      reference_locator=delinquencyLocator, kind=GRACE,
+                                      offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, GraceJobData.of)
 
 
 @jobs_router.get("/{delinquencyLocator}/events/list", operation_id="fetchDelinquencyEventJobs",
                  response_model=DelinquencyEventJobDataList)
-def fetch_event_jobs(tenantLocator: Tenant, delinquencyLocator: Locator,
-                     _principal: JobsLister, page_: ShortPage,
-                     conn: ReadConnection) -> Response:
+def fetch_event_jobs(request: Request, tenantLocator: Tenant, delinquencyLocator: Locator,
+                     _principal: JobsLister, page_: ShortPage) -> Response:
     """A delinquency's event jobs, fired, pending or cancelled."""
-    records = queries.job_records(conn, tenant=str(tenantLocator),
-                                  reference_type="delinquency",
-                                  reference_locator=delinquencyLocator, kind=EVENT,
-                                  offset=page_.offset, limit=page_.probe)
+    with reading(request) as conn:
+        records = queries.job_records(conn, tenant=str(tenantLocator),
+                                      reference_type="delinquency",
+                                      reference_locator=delinquencyLocator, kind=EVENT,
+                                      offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, DelinquencyEventJobData.of)
 
 
 @billing_router.get("/invoices/{invoiceLocator}/list", operation_id="getDelinquenciesForInvoice",
                     response_model=DelinquencyListResponse)
-def fetch_invoice_delinquencies(tenantLocator: Tenant, invoiceLocator: Locator,
-                                _principal: Lister, page_: Paged,
-                                conn: ReadConnection) -> Response:
+def fetch_invoice_delinquencies(request: Request, tenantLocator: Tenant, invoiceLocator: Locator,
+                                _principal: Lister, page_: Paged) -> Response:
     """An invoice's delinquency, if it has one."""
-    rows = queries.of_invoice(conn, tenant=str(tenantLocator), invoice=invoiceLocator,
-                              offset=page_.offset, limit=page_.probe)
+    with reading(request) as conn:
+        rows = queries.of_invoice(conn, tenant=str(tenantLocator), invoice=invoiceLocator,
+                                  offset=page_.offset, limit=page_.probe)
     return list_response(rows, page_, DelinquencyResponse.of)
 
 
 @billing_router.get("/events/{delinquencyEventLocator}", operation_id="fetchDelinquencyEvent",
                     response_model=DelinquencyEventResponse)
-def fetch_event(tenantLocator: Tenant, delinquencyEventLocator: Locator, _principal: Reader,
-                conn: ReadConnection) -> Response:
+def fetch_event(request: Request, tenantLocator: Tenant, delinquencyEventLocator: Locator,
+                _principal: Reader) -> Response:
     """One delinquency event."""
-    row = queries.event(conn, tenant=str(tenantLocator), locator=delinquencyEventLocator)
+    with reading(request) as conn:
+        row = queries.event(conn, tenant=str(tenantLocator), locator=delinquencyEventLocator)
     return json_response(DelinquencyEventResponse.of(row))
 
 
 @billing_router.get("/{delinquencyLocator}/events/list", operation_id="fetchDelinquencyEvents",
                     response_model=DelinquencyEventsResponse)
-def fetch_events(tenantLocator: Tenant, delinquencyLocator: Locator, _principal: Lister,
-                 page_: ShortPage, conn: ReadConnection) -> Response:
+def fetch_events(request: Request, tenantLocator: Tenant, delinquencyLocator: Locator,
+                 _principal: Lister, page_: ShortPage) -> Response:
     """A delinquency's events, oldest first."""
-    found = queries.delinquency(conn, tenant=str(tenantLocator), locator=delinquencyLocator)
-    rows = queries.events_of(conn, tenant=str(tenantLocator),
-                             delinquency_locator=delinquencyLocator, offset=page_.offset,
-                             limit=page_.probe)
+    with reading(request) as conn:
+        found = queries.delinquency(conn, tenant=str(tenantLocator), locator=delinquencyLocator)
+        rows = queries.events_of(conn, tenant=str(tenantLocator),
+                                 delinquency_locator=delinquencyLocator, offset=page_.offset,
+                                 limit=page_.probe)
     return json_response(DelinquencyEventsResponse(
         accountLocator=found.account_locator, delinquencyLocator=found.locator,
         listCompleted=len(rows) <= page_.count,
@@ -116,8 +120,9 @@ def fetch_events(tenantLocator: Tenant, delinquencyLocator: Locator, _principal:
 
 @billing_router.get("/{locator}", operation_id="getDelinquency",
                     response_model=DelinquencyResponse)
-def fetch_delinquency(tenantLocator: Tenant, locator: Locator, _principal: Reader,
-                      conn: ReadConnection) -> Response:
+def fetch_delinquency(request: Request, tenantLocator: Tenant, locator: Locator,
+                      _principal: Reader) -> Response:
     """One delinquency."""
-    return json_response(DelinquencyResponse.of(
-        queries.delinquency(conn, tenant=str(tenantLocator), locator=locator)))
+    with reading(request) as conn:
+        return json_response(DelinquencyResponse.of(
+            queries.delinquency(conn, tenant=str(tenantLocator), locator=locator)))

@@ -6,14 +6,14 @@ from collections.abc import Callable
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Path, Security
+from fastapi import Depends, Path, Request, Security
 from starlette.responses import Response
 
 from policyjobs.api.auth import guard
 from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
-from policyjobs.api.state import ReadConnection
+from policyjobs.api.state import reading
 from policyjobs.installments import queries
 from policyjobs.installments.schemas import (
     Installment,
@@ -37,11 +37,12 @@ Paged = Annotated[Page, Depends(page)]
 
 
 def _jobs(reference_type: str) -> Callable[..., Response]:
-    def fetch_installments_jobs(tenantLocator: Tenant, locator: Locator, _principal: JobsReader,
-                                page_: Paged, conn: ReadConnection) -> Response:
-        records = queries.job_records(conn, tenant=str(tenantLocator),
-                                      reference_type=reference_type, reference_locator=locator,
-                                      offset=page_.offset, limit=page_.probe)
+    def fetch_installments_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
+                                _principal: JobsReader, page_: Paged) -> Response:
+        with reading(request) as conn:
+            records = queries.job_records(conn, tenant=str(tenantLocator),
+                                          reference_type=reference_type, reference_locator=locator,
+                                          offset=page_.offset, limit=page_.probe)
         return list_response(records, page_, InstallmentJobData.of)
 
     return fetch_installments_jobs
@@ -57,52 +58,56 @@ for path, title in (("quotes", "Quotes"), ("transactions", "Transactions")):
 
 @billing_router.get("/installments/{installmentLocator}", operation_id="fetchInstallmentByLocator",
                     response_model=Installment)
-def fetch_installment(tenantLocator: Tenant, installmentLocator: Locator,
-                      _principal: InstallmentReader, conn: ReadConnection) -> Response:
+def fetch_installment(request: Request, tenantLocator: Tenant, installmentLocator: Locator,
+                      _principal: InstallmentReader) -> Response:
     """One installment with its items."""
-    record = queries.installment(conn, tenant=str(tenantLocator), locator=installmentLocator)
+    with reading(request) as conn:
+        record = queries.installment(conn, tenant=str(tenantLocator), locator=installmentLocator)
     return json_response(Installment.of(record))
 
 
 @billing_router.get("/installments/quotes/{quoteLocator}/list",
                     operation_id="fetchInstallmentsForQuote", response_model=InstallmentList)
-def fetch_quote_installments(tenantLocator: Tenant, quoteLocator: Locator,
-                             _principal: InstallmentLister, page_: Paged,
-                             conn: ReadConnection) -> Response:
+def fetch_quote_installments(request: Request, tenantLocator: Tenant, quoteLocator: Locator,
+                             _principal: InstallmentLister, page_: Paged) -> Response:
     """The installments of the quote's latest pricing."""
-    records = queries.installments_of(conn, tenant=str(tenantLocator), quote=quoteLocator,
-                                      offset=page_.offset, limit=page_.probe)
+    with reading(request) as conn:
+        records = queries.installments_of(conn, tenant=str(tenantLocator), quote=quoteLocator,
+                                          offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, Installment.of)
 
 
 @billing_router.get("/installments/transactions/{transactionLocator}/list",
                     operation_id="fetchInstallmentsForPolicyTransaction",
                     response_model=InstallmentList)
-def fetch_transaction_installments(tenantLocator: Tenant, transactionLocator: Locator,
-                                   _principal: InstallmentLister, page_: Paged,
-                                   conn: ReadConnection) -> Response:
+def fetch_transaction_installments(request: Request, tenantLocator: Tenant,
+                                   transactionLocator: Locator, _principal: InstallmentLister,
+                                   page_: Paged) -> Response:
     """The installments a transaction made: its billing, or the reversals of its unbill."""
-    records = queries.installments_of(conn, tenant=str(tenantLocator),
-                                      transaction=transactionLocator, offset=page_.offset,
-                                      limit=page_.probe)
+    with reading(request) as conn:
+        records = queries.installments_of(conn, tenant=str(tenantLocator),
+                                          transaction=transactionLocator, offset=page_.offset,
+                                          limit=page_.probe)
     return list_response(records, page_, Installment.of)
 
 
 @billing_router.get("/installmentLattices/{installmentLatticeLocator}",
                     operation_id="fetchInstallmentLatticeByLocator",
                     response_model=InstallmentLattice)
-def fetch_lattice(tenantLocator: Tenant, installmentLatticeLocator: Locator,
-                  _principal: LatticeReader, conn: ReadConnection) -> Response:
+def fetch_lattice(request: Request, tenantLocator: Tenant, installmentLatticeLocator: Locator,
+                  _principal: LatticeReader) -> Response:
     """One installment lattice with its frames."""
-    row = queries.lattice(conn, tenant=str(tenantLocator), locator=installmentLatticeLocator)
+    with reading(request) as conn:
+        row = queries.lattice(conn, tenant=str(tenantLocator), locator=installmentLatticeLocator)
     return json_response(InstallmentLattice.of(row))
 
 
 @billing_router.get("/installmentLattices/quotes/{quoteLocator}",
                     operation_id="fetchLatestInstallmentLatticeByQuoteLocator",
                     response_model=InstallmentLattice)
-def fetch_quote_lattice(tenantLocator: Tenant, quoteLocator: Locator,
-                        _principal: LatticeReader, conn: ReadConnection) -> Response:
+def fetch_quote_lattice(request: Request, tenantLocator: Tenant, quoteLocator: Locator,
+                        _principal: LatticeReader) -> Response:
     """The lattice of the quote's latest pricing."""
-    row = queries.latest_quote_lattice(conn, tenant=str(tenantLocator), quote=quoteLocator)
+    with reading(request) as conn:
+        row = queries.latest_quote_lattice(conn, tenant=str(tenantLocator), quote=quoteLocator)
     return json_response(InstallmentLattice.of(row))

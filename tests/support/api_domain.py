@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import Depends, Path, Security
+from fastapi import Depends, Path, Request, Security
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -14,7 +14,7 @@ from policyjobs.api.auth import guard
 from policyjobs.api.conventions import Schema, Timestamp, json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
-from policyjobs.api.state import ReadConnection
+from policyjobs.api.state import reading
 from policyjobs.domain import Domain, EventType, Intake, JobRef
 from policyjobs.engine import JobContext, JobKind, NewJob, public_status
 from policyjobs.security.tokens import Principal
@@ -79,21 +79,23 @@ Tenant = Annotated[UUID, Path()]
 
 
 @router.get("/jobs/list")
-def list_pings(tenantLocator: Tenant, locator: str, _p: Lister,
-               page_: Annotated[Page, Depends(page)], conn: ReadConnection) -> Response:
+def list_pings(request: Request, tenantLocator: Tenant, locator: str, _p: Lister,
+               page_: Annotated[Page, Depends(page)]) -> Response:
     """The ping jobs of one locator."""
-    rows = list_reference_jobs(conn, tenant=str(tenantLocator), reference_type="ping",
-                               reference_locator=locator, kinds=[KIND],
-                               offset=page_.offset, limit=page_.probe)
+    with reading(request) as conn:
+        rows = list_reference_jobs(conn, tenant=str(tenantLocator), reference_type="ping",
+                                   reference_locator=locator, kinds=[KIND],
+                                   offset=page_.offset, limit=page_.probe)
     return list_response(rows, page_, _view)
 
 
 @router.get("/jobs/{jobLocator}")
-def fetch_ping(tenantLocator: Tenant, locator: str, jobLocator: str, _p: Reader,
-               conn: ReadConnection) -> Response:
+def fetch_ping(request: Request, tenantLocator: Tenant, locator: str, jobLocator: str,
+               _p: Reader) -> Response:
     """One ping job."""
-    row = get_reference_job(conn, tenant=str(tenantLocator), reference_type="ping",
-                            reference_locator=locator, kinds=[KIND], locator=jobLocator)
+    with reading(request) as conn:
+        row = get_reference_job(conn, tenant=str(tenantLocator), reference_type="ping",
+                                reference_locator=locator, kinds=[KIND], locator=jobLocator)
     return json_response(_view(row))
 
 
