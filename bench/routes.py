@@ -28,7 +28,6 @@ import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -193,8 +192,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fill({"host": server.host, "port": server.port, "user": server.user,
               "dbname": "routes"}, tenants, 0, SMALL)
         configure_logging("warning")  # as `bench/run api` serves
-        runtime = build_runtime(Settings(database_url=url, home=Path(home),
-                                         log_level="warning"))
+        runtime = build_runtime(Settings(database_url=url, home=home))
         try:
             app = create_app(runtime)
             with_probes(app)

@@ -124,5 +124,5 @@ def fetch_delinquency(request: Request, tenantLocator: Tenant, locator: Locator,
                       _principal: Reader) -> Response:
     """One delinquency."""
     with reading(request) as conn:
-        return json_response(DelinquencyResponse.of(
-            queries.delinquency(conn, tenant=str(tenantLocator), locator=locator)))
+        row = queries.delinquency(conn, tenant=str(tenantLocator), locator=locator)
+    return json_response(DelinquencyResponse.of(row))
