@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from policyjobs.delinquency import service
-from policyjobs.delinquency.models import delinquency_jobs
 from policyjobs.engine import NIL_UUID, JobContext
 
 
@@ -48,10 +47,5 @@ def run_event(context: JobContext) -> dict[str, Any]:
     return {"triggered": fired}
 
 
-# The columns to set are the parameters given besides `job`.
-_RECORD = delinquency_jobs.update().where(delinquency_jobs.c.job_locator == sa.bindparam("job"))
-
-
 def _record(conn: sa.Connection, context: JobContext, **values: Any) -> None:
-    conn.execute(_RECORD, {"job": context.job.locator, "updated_at": context.clock.now(),
-                           **values})
+    service.set_job_data(conn, context.job.locator, updated_at=context.clock.now(), **values)

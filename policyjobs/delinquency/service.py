@@ -65,6 +65,18 @@ _LOCKED_EVENT = _EVENT.with_for_update()
 _ACTIVE_EVENTS = sa.select(delinquency_events).where(
     delinquency_events.c.delinquency_locator == sa.bindparam("delinquency"),
     delinquency_events.c.state == EventState.ACTIVE).order_by(delinquency_events.c.locator)
+_INVOICE_OF = sa.select(delinquencies.c.invoice_locator).where(
+    delinquencies.c.locator == sa.bindparam("delinquency"))
+_NEW_DELINQUENCY = delinquencies.insert()
+_NEW_EVENT = delinquency_events.insert()
+_NEW_JOB_DATA = delinquency_jobs.insert()
+# The columns to set are the parameters given besides the key.
+_SET_DELINQUENCY = delinquencies.update().where(
+    delinquencies.c.locator == sa.bindparam("delinquency"))
+_SET_EVENT = delinquency_events.update().where(
+    delinquency_events.c.locator == sa.bindparam("event"))
+_SET_JOB_DATA = delinquency_jobs.update().where(
+    delinquency_jobs.c.job_locator == sa.bindparam("job"))
 
 
 # -- from invoicing ---------------------------------------------------------------------------
@@ -76,7 +88,7 @@ def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: InvoiceMade) -> 
                  reference_locator=made.locator, run_at=made.due_time,
                  created_by=made.created_by)
     [locator] = queue.enqueue(conn, [job])
-    conn.execute(delinquency_jobs.insert(), {
+    conn.execute(_NEW_JOB_DATA, {
         "job_locator": locator, "tenant": made.tenant, "job_type": JobType.CREATE,
         "invoice_locator": made.locator, "due_time": made.due_time,
         "updated_at": queue.clock.now()})
@@ -90,8 +102,7 @@ def on_invoice_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
     if found is None or found.state != DelinquencyState.IN_GRACE:
         return
     now = queue.clock.now()
-    conn.execute(delinquencies.update().where(delinquencies.c.locator == found.locator)
-                 .values(state=DelinquencyState.SETTLED, updated_at=now))
+    _set(conn, found.locator, state=DelinquencyState.SETTLED, updated_at=now)
     _cancel_events(conn, queue, found.locator, CancellationType.DELINQUENCY_SETTLED, now)
 
 
@@ -115,16 +126,17 @@ def open_delinquency(conn: sa.Connection, queue: JobQueue, *, tenant: str, job_l
     grace = NewJob(GRACE, tenant, {}, reference_type="delinquency", reference_locator=locator,
                    run_at=end, created_by=by)
     queue.enqueue(conn, [grace])
-    conn.execute(delinquencies.insert().values(
-        locator=locator, tenant=tenant, invoice_locator=invoice_locator,
-        account_locator=invoice.account_locator, timezone=invoice.timezone,
-        state=DelinquencyState.IN_GRACE, grace_start=start, grace_end=end,
-        settings={"gracePeriodDays": settings.grace_period_days,
-                  "lapseTransactionType": settings.lapse_transaction_type,
-                  "advanceLapseTo": ADVANCE_LAPSE_TO, "delinquencyLevel": "invoice"},
-        configured_events=[{"name": e.name, "offsetBasis": str(e.offset_basis),
-                            "offsetDays": e.offset_days} for e in settings.events],
-        grace_job_locator=grace.locator, created_at=now, created_by=by, updated_at=now))
+    conn.execute(_NEW_DELINQUENCY, {
+        "locator": locator, "tenant": tenant, "invoice_locator": invoice_locator,
+        "account_locator": invoice.account_locator, "timezone": invoice.timezone,
+        "state": DelinquencyState.IN_GRACE, "grace_start": start, "grace_end": end,
+        "settings": {"gracePeriodDays": settings.grace_period_days,
+                     "lapseTransactionType": settings.lapse_transaction_type,
+                     "advanceLapseTo": ADVANCE_LAPSE_TO, "delinquencyLevel": "invoice"},
+        "configured_events": [{"name": e.name, "offsetBasis": str(e.offset_basis),
+                               "offsetDays": e.offset_days} for e in settings.events],
+        "grace_job_locator": grace.locator, "created_at": now, "created_by": by,
+        "updated_at": now})
     _job_data(conn, grace.locator, tenant, JobType.GRACE, now, delinquency_locator=locator)
     for event in settings.events:
         _schedule_event(conn, queue, tenant, locator, event,
@@ -135,8 +147,8 @@ def open_delinquency(conn: sa.Connection, queue: JobQueue, *, tenant: str, job_l
 def end_grace(conn: sa.Connection, queue: JobQueue, *, tenant: str,
               delinquency_locator: str) -> str:
     """At grace end: the delinquency lapses unless its invoice was settled; the outcome."""
-    invoice_locator = conn.execute(sa.select(delinquencies.c.invoice_locator).where(
-        delinquencies.c.locator == delinquency_locator)).scalar_one()
+    invoice_locator = conn.execute(_INVOICE_OF,
+                                   {"delinquency": delinquency_locator}).scalar_one()
     invoice = lock_invoice(conn, tenant=tenant, locator=invoice_locator)
     found = _lock(conn, tenant, delinquency_locator)
     if found.state == DelinquencyState.SETTLED or invoice.settled:
@@ -144,8 +156,7 @@ def end_grace(conn: sa.Connection, queue: JobQueue, *, tenant: str,
     else:
         outcome = DelinquencyState.LAPSE_TRIGGERED
     if found.state != outcome:
-        conn.execute(delinquencies.update().where(delinquencies.c.locator == found.locator)
-                     .values(state=outcome, updated_at=queue.clock.now()))
+        _set(conn, found.locator, state=outcome, updated_at=queue.clock.now())
     return str(outcome)
 
 
@@ -162,9 +173,8 @@ def fire_event(conn: sa.Connection, queue: JobQueue, *, tenant: str, event_locat
     if delinquency.state == DelinquencyState.SETTLED or delinquency.held_at is not None:
         return False
     now = queue.clock.now()
-    conn.execute(delinquency_events.update().where(delinquency_events.c.locator == event_locator)
-                 .values(state=EventState.TRIGGERED, triggered_at=now, updated_at=now,
-                         updated_by=by))
+    _set_event(conn, event_locator, state=EventState.TRIGGERED, triggered_at=now,
+               updated_at=now, updated_by=by)
     if event.notice:
         _render_notice(conn, queue, tenant, delinquency, event, by)
     return True
@@ -195,8 +205,7 @@ def on_hold(intake: Intake, event: DelinquencyHoldEvent) -> list[JobRef]:
     found = _pending(intake, event.delinquencyLocator, "held")
     now = intake.queue.clock.now()
     conn = intake.conn
-    conn.execute(delinquencies.update().where(delinquencies.c.locator == found.locator)
-                 .values(held_at=now, updated_at=now))
+    _set(conn, found.locator, held_at=now, updated_at=now)
     _cancel_events(conn, intake.queue, found.locator, CancellationType.DELINQUENCY_HELD, now)
     intake.queue.cancel(conn, [found.grace_job_locator])
     return []
@@ -217,8 +226,7 @@ def on_reschedule(intake: Intake, event: DelinquencyRescheduleEvent) -> list[Job
     queue.enqueue(conn, [grace])
     _job_data(conn, grace.locator, intake.tenant, JobType.GRACE, now,
               delinquency_locator=found.locator)
-    conn.execute(delinquencies.update().where(delinquencies.c.locator == found.locator)
-                 .values(grace_end=end, grace_job_locator=grace.locator, updated_at=now))
+    _set(conn, found.locator, grace_end=end, grace_job_locator=grace.locator, updated_at=now)
     made = [JobRef(GRACE, grace.locator)]
     configured = {e["name"]: DelinquencyEvent.model_validate(e)
                   for e in found.configured_events}
@@ -234,10 +242,8 @@ def on_reschedule(intake: Intake, event: DelinquencyRescheduleEvent) -> list[Job
                   trigger_time=moved, updated_event_locators=[row.locator])
         _cancel_job(conn, queue, row.job_locator, CancellationType.RESCHEDULED, now,
                     rescheduled_by=job.locator)
-        conn.execute(delinquency_events.update()
-                     .where(delinquency_events.c.locator == row.locator)
-                     .values(trigger_time=moved, job_locator=job.locator, updated_at=now,
-                             updated_by=by))
+        _set_event(conn, row.locator, trigger_time=moved, job_locator=job.locator,
+                   updated_at=now, updated_by=by)
         made.append(JobRef(EVENT, job.locator))
     return made
 
@@ -257,10 +263,8 @@ def on_event_cancel(intake: Intake, event: DelinquencyEventCancelEvent) -> list[
     now = intake.queue.clock.now()
     _cancel_job(intake.conn, intake.queue, row.job_locator,
                 CancellationType.CANCELLATION_REQUESTED, now)
-    intake.conn.execute(delinquency_events.update()
-                        .where(delinquency_events.c.locator == row.locator)
-                        .values(state=EventState.CANCELLED, updated_at=now,
-                                updated_by=intake.created_by))
+    _set_event(intake.conn, row.locator, state=EventState.CANCELLED, updated_at=now,
+               updated_by=intake.created_by)
     return []
 
 
@@ -315,17 +319,14 @@ def _cancel_events(conn: sa.Connection, queue: JobQueue, delinquency_locator: st
     """Cancel the jobs of the delinquency's pending events, and the events."""
     for row in _active_events(conn, delinquency_locator):
         _cancel_job(conn, queue, row.job_locator, why, now)
-        conn.execute(delinquency_events.update()
-                     .where(delinquency_events.c.locator == row.locator)
-                     .values(state=EventState.CANCELLED, updated_at=now))
+        _set_event(conn, row.locator, state=EventState.CANCELLED, updated_at=now)
 
 
 def _cancel_job(conn: sa.Connection, queue: JobQueue, job_locator: str, why: CancellationType,
                 now: datetime, rescheduled_by: str | None = None) -> None:
     queue.cancel(conn, [job_locator])
-    conn.execute(delinquency_jobs.update().where(delinquency_jobs.c.job_locator == job_locator)
-                 .values(cancellation_type=why, rescheduled_by_locator=rescheduled_by,
-                         updated_at=now))
+    set_job_data(conn, job_locator, cancellation_type=why,
+                 rescheduled_by_locator=rescheduled_by, updated_at=now)
 
 
 def _schedule_event(conn: sa.Connection, queue: JobQueue, tenant: str, delinquency: str,
@@ -333,11 +334,12 @@ def _schedule_event(conn: sa.Connection, queue: JobQueue, tenant: str, delinquen
     locator = new_locator()
     job = _event_job(tenant, delinquency, locator, when, by)
     queue.enqueue(conn, [job])
-    conn.execute(delinquency_events.insert().values(
-        locator=locator, tenant=tenant, delinquency_locator=delinquency, name=config.name,
-        state=EventState.ACTIVE, trigger_time=when, job_locator=job.locator,
-        notice=config.notice.model_dump(mode="json", by_alias=True) if config.notice else None,
-        created_at=now, created_by=by, updated_at=now, updated_by=by))
+    conn.execute(_NEW_EVENT, {
+        "locator": locator, "tenant": tenant, "delinquency_locator": delinquency,
+        "name": config.name, "state": EventState.ACTIVE, "trigger_time": when,
+        "job_locator": job.locator,
+        "notice": config.notice.model_dump(mode="json", by_alias=True) if config.notice else None,
+        "created_at": now, "created_by": by, "updated_at": now, "updated_by": by})
     _job_data(conn, job.locator, tenant, JobType.EVENT, now, delinquency_locator=delinquency,
               event_locator=locator, trigger_time=when)
 
@@ -349,6 +351,19 @@ def _event_job(tenant: str, delinquency: str, event: str, when: datetime, by: st
 
 def _job_data(conn: sa.Connection, job_locator: str, tenant: str, job_type: JobType,
               now: datetime, **values: Any) -> None:
-    conn.execute(delinquency_jobs.insert(), {
+    conn.execute(_NEW_JOB_DATA, {
         "job_locator": job_locator, "tenant": tenant, "job_type": job_type, "updated_at": now,
         **values})
+
+
+def set_job_data(conn: sa.Connection, job_locator: str, **values: Any) -> None:
+    """Set the columns `values` of a delinquency job's row."""
+    conn.execute(_SET_JOB_DATA, {"job": job_locator, **values})
+
+
+def _set(conn: sa.Connection, delinquency_locator: str, **values: Any) -> None:
+    conn.execute(_SET_DELINQUENCY, {"delinquency": delinquency_locator, **values})
+
+
+def _set_event(conn: sa.Connection, event_locator: str, **values: Any) -> None:
+    conn.execute(_SET_EVENT, {"event": event_locator, **values})

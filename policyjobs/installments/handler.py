@@ -66,22 +66,29 @@ class Work:
         return str(self.payload["createdBy"])
 
 
+# Statements of the hot paths, built once and bound per call.
+_JOB_ROW = (sa.select(installment_jobs)
+            .where(installment_jobs.c.job_locator == sa.bindparam("job")).with_for_update())
+# The columns to set are the parameters given besides `job`.
+_JOB_DONE = installment_jobs.update().where(installment_jobs.c.job_locator == sa.bindparam("job"))
+_NEW_LATTICE = installment_lattices.insert()
+_NEW_INSTALLMENTS = installments.insert()
+_NEW_ITEMS = installment_items.insert()
+
+
 def run_installments_job(context: JobContext) -> dict[str, Any]:
     """Do the job once, whatever happens to its attempts; a job that cannot bill fails now."""
     job = context.job
     try:
         with context.db.begin() as conn:
-            row = conn.execute(sa.select(installment_jobs)
-                               .where(installment_jobs.c.job_locator == job.locator)
-                               .with_for_update()).one()
+            row = conn.execute(_JOB_ROW, {"job": job.locator}).one()
             if row.done_at is None:
                 done = _WORK[JobType(row.job_type)](
                     Work(conn, row, job.payload, context.clock.now()))
-                conn.execute(installment_jobs.update()
-                             .where(installment_jobs.c.job_locator == job.locator)
-                             .values(done_at=context.clock.now(),
-                                     lattice_locator=done.lattice_locator,
-                                     installment_locators=",".join(done.installment_locators)))
+                conn.execute(_JOB_DONE, {
+                    "job": job.locator, "done_at": context.clock.now(),
+                    "lattice_locator": done.lattice_locator,
+                    "installment_locators": ",".join(done.installment_locators)})
             else:
                 done = Done(row.lattice_locator,
                             [s for s in (row.installment_locators or "").split(",") if s])
@@ -118,11 +125,11 @@ def _create_or_update(work: Work) -> Done:
               "term_locator": references.get("term"),
               "transaction_locator": references.get("transaction"),
               "created_at": work.now, "created_by": work.by}
-    work.conn.execute(installment_lattices.insert().values(
-        locator=locator, plan_name=inputs.plan_name, term_start=term.start, term_end=term.end,
-        effective_time=inputs.span.start, reversal=False,
-        based_on_locator=None if base is None else base.locator,
-        frames=_frames_json(lattice), **common))
+    work.conn.execute(_NEW_LATTICE, {
+        "locator": locator, "plan_name": inputs.plan_name, "term_start": term.start,
+        "term_end": term.end, "effective_time": inputs.span.start, "reversal": False,
+        "based_on_locator": None if base is None else base.locator,
+        "frames": _frames_json(lattice), **common})
     made = [_installment_rows(work, locator, common, installment, element_of)
             for installment in billed]
     _insert(work.conn, made)
@@ -172,8 +179,8 @@ def _installment_rows(work: Work, lattice_locator: str, common: dict[str, Any],
 def _insert(conn: sa.Connection,
             made: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
     if made:
-        conn.execute(installments.insert(), [row for row, _ in made])
-        conn.execute(installment_items.insert(), [item for _, items in made for item in items])
+        conn.execute(_NEW_INSTALLMENTS, [row for row, _ in made])
+        conn.execute(_NEW_ITEMS, [item for _, items in made for item in items])
 
 
 def _invalidate(work: Work) -> Done:

@@ -256,6 +256,23 @@ def _billable_query(account: bool, currency: bool, through: bool, locators: bool
     return query.with_for_update(of=installments) if lock else query
 
 
+# By primary key alone: with the tenant in the condition too, the planner may walk a
+# tenant-wide index for a handful of keys. The tenant is checked on what was taken, and an
+# installment of another tenant undoes the caller's transaction.
+_MARK_INVOICED = (
+    installments.update()
+    .where(installments.c.locator.in_(sa.bindparam("locators", expanding=True)),
+           installments.c.invoice_locator.is_(None),
+           installments.c.invalidated_at.is_(None),
+           installments.c.reversed_by_locator.is_(None))
+    .values(invoice_locator=sa.bindparam("invoice"), updated_at=sa.bindparam("now"),
+            updated_by=sa.bindparam("by"))
+    .returning(installments.c.locator, installments.c.tenant))
+_BILL_ITEMS = (installment_items.update()
+               .where(installment_items.c.locator == sa.bindparam("item"))
+               .values(invoice_item_locator=sa.bindparam("invoice_item")))
+
+
 def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Iterable[str],
                   invoice_locator: str, now: datetime, by: str,
                   invoice_items: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
@@ -264,18 +281,9 @@ def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Ite
     An installment is invoiced at most once, and never once reversed or invalidated.
     `invoice_items` maps each installment to its items' invoice items (item → invoice item).
     """
-    # By primary key alone: with the tenant in the condition too, the planner may walk a
-    # tenant-wide index for a handful of keys. The tenant is checked on what was taken, and
-    # an installment of another tenant undoes the caller's transaction.
-    rows = conn.execute(
-        installments.update()
-        .where(installments.c.locator.in_(list(installment_locators)),
-               installments.c.invoice_locator.is_(None),
-               installments.c.invalidated_at.is_(None),
-               installments.c.reversed_by_locator.is_(None))
-        .values(invoice_locator=invoice_locator, updated_at=now, updated_by=by)
-        .returning(installments.c.locator, installments.c.tenant)
-    ).all()
+    rows = conn.execute(_MARK_INVOICED, {"locators": list(installment_locators),
+                                         "invoice": invoice_locator, "now": now,
+                                         "by": by}).all()
     if any(row.tenant != tenant for row in rows):
         raise ValueError(f"an installment of another tenant than {tenant} was to be invoiced")
     taken = sorted(row.locator for row in rows)
@@ -283,7 +291,5 @@ def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Ite
     billed = [{"item": item, "invoice_item": billing}
               for locator in taken for item, billing in items.get(locator, {}).items()]
     if billed:
-        conn.execute(
-            installment_items.update().where(installment_items.c.locator == sa.bindparam("item"))
-            .values(invoice_item_locator=sa.bindparam("invoice_item")), billed)
+        conn.execute(_BILL_ITEMS, billed)
     return taken

@@ -81,6 +81,11 @@ _LOCKED_INVOICE = _INVOICE.with_for_update()
 _PAY = invoices.update().where(invoices.c.locator == sa.bindparam("invoice"))
 _MADE_BY = sa.select(invoices.c.currency, invoices.c.locator).where(
     invoices.c.job_locator == sa.bindparam("job"))
+_NEW_INVOICE = invoices.insert()
+_NEW_ITEMS = invoice_items.insert()
+_ITEMS_OF = (sa.select(invoice_items)
+             .where(invoice_items.c.invoice_locator == sa.bindparam("invoice"))
+             .order_by(invoice_items.c.locator))
 
 
 def schedule_key(tenant: str) -> str:
@@ -320,8 +325,8 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
         "settled_time": work.now if total <= 0 else None,
         "created_at": work.now, "created_by": work.created_by,
     }
-    work.conn.execute(invoices.insert(), values)
-    work.conn.execute(invoice_items.insert(), [
+    work.conn.execute(_NEW_INVOICE, values)
+    work.conn.execute(_NEW_ITEMS, [
         {"locator": billed, "tenant": work.tenant, "invoice_locator": locator,
          "installment_locator": found.locator, "installment_item_locator": item.locator,
          "charge_locator": item.charge_locator, "charge_type": item.charge_type,
@@ -374,9 +379,7 @@ def lock_invoice(conn: sa.Connection, *, tenant: str, locator: str) -> InvoiceSt
 def invoice_context(conn: sa.Connection, *, tenant: str, locator: str) -> dict[str, Any]:
     """An invoice with its items, as document templates see it."""
     row = conn.execute(_INVOICE, {"tenant": tenant, "locator": locator}).one()
-    items = conn.execute(sa.select(invoice_items)
-                         .where(invoice_items.c.invoice_locator == locator)
-                         .order_by(invoice_items.c.locator)).all()
+    items = conn.execute(_ITEMS_OF, {"invoice": locator}).all()
     values = dict(row._mapping)
     return {**_invoice_context(values, []), "invoiceState": row.state,
             "invoiceItems": [{"locator": item.locator, "chargeType": item.charge_type,
