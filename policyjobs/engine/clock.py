@@ -46,19 +46,34 @@ class TestClock:
 
     def __init__(self, db: sa.Engine) -> None:
         self._db = db
+        # Reading the offset takes one round trip: on PostgreSQL the statement runs on its
+        # own (autocommit), with no BEGIN and ROLLBACK around it; on SQLite its transaction
+        # does not take the write lock.
+        autocommit = {"isolation_level": "AUTOCOMMIT"} if db.dialect.name == "postgresql" else {}
+        self._reads = db.execution_options(**{READ_ONLY: True}, **autocommit)
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
         self._offset = timedelta(0)
         self._read_at = float("-inf")
 
     def now(self) -> datetime:
-        """The test clock's current time, re-read from the store at most every 50 ms."""
-        if time.monotonic() - self._read_at > self._TTL_SECONDS:
-            self.refresh()
+        """The test clock's current time, re-read from the store at most every 50 ms.
+
+        One thread re-reads it at a time; the others meanwhile go on with the offset read
+        last, which the time-to-live already allows them, unless none was read yet.
+        """
+        if time.monotonic() - self._read_at > self._TTL_SECONDS and self._refreshing.acquire(
+                blocking=self._read_at == float("-inf")):
+            try:
+                if time.monotonic() - self._read_at > self._TTL_SECONDS:
+                    self.refresh()
+            finally:
+                self._refreshing.release()
         return wall_now() + self._offset
 
     def refresh(self) -> None:
         """Re-read the offset that any process may have moved."""
-        with self._db.execution_options(**{READ_ONLY: True}).connect() as conn:
+        with self._reads.connect() as conn:
             micros = conn.execute(_OFFSET).scalar()
         with self._lock:
             self._offset = timedelta(microseconds=micros or 0)
