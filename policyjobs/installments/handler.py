@@ -36,6 +36,7 @@ from policyjobs.installments.models import (
     installments,
 )
 from policyjobs.store.reads import in_tenant
+from policyjobs.store.writes import insert_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +73,6 @@ _JOB_ROW = (sa.select(installment_jobs)
 # The columns to set are the parameters given besides `job`.
 _JOB_DONE = installment_jobs.update().where(installment_jobs.c.job_locator == sa.bindparam("job"))
 _NEW_LATTICE = installment_lattices.insert()
-_NEW_INSTALLMENTS = installments.insert()
-_NEW_ITEMS = installment_items.insert()
 
 
 def run_installments_job(context: JobContext) -> dict[str, Any]:
@@ -179,8 +178,8 @@ def _installment_rows(work: Work, lattice_locator: str, common: dict[str, Any],
 def _insert(conn: sa.Connection,
             made: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
     if made:
-        conn.execute(_NEW_INSTALLMENTS, [row for row, _ in made])
-        conn.execute(_NEW_ITEMS, [item for _, items in made for item in items])
+        insert_all(conn, installments, [row for row, _ in made])
+        insert_all(conn, installment_items, [item for _, items in made for item in items])
 
 
 def _invalidate(work: Work) -> Done:

@@ -14,6 +14,7 @@ from policyjobs.engine import JobQueue
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, field_path
 from policyjobs.intake.models import intake_events
 from policyjobs.store.reads import TENANT, in_tenant
+from policyjobs.store.writes import insert_all
 from policyjobs.tenants.service import get_tenant
 
 MAX_EVENTS = 1000
@@ -136,7 +137,7 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
             seen[event_id] = receipt
         receipts.append(receipt)
     if taken:
-        conn.execute(intake_events.insert(), taken)
+        insert_all(conn, intake_events, taken)
     return receipts
 
 

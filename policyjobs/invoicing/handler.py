@@ -27,6 +27,7 @@ from policyjobs.invoicing.service import (
     early_billable,
     invoice,
 )
+from policyjobs.store.writes import insert_all
 
 _JOB_DATA = sa.select(invoicing_jobs).where(invoicing_jobs.c.job_locator == sa.bindparam("job"))
 
@@ -49,7 +50,7 @@ def run_generation(context: JobContext) -> dict[str, Any]:
         fresh = [(new, locator) for new, locator in zip(instances, made, strict=True)
                  if new.locator == locator]  # not made by an earlier attempt of this run
         if fresh:
-            conn.execute(invoicing_jobs.insert(), [
+            insert_all(conn, invoicing_jobs, [
                 {"job_locator": locator, "tenant": job.tenant,
                  "invoicing_type": InvoicingType.SCHEDULED,
                  "account_locator": new.payload["accountLocator"],
