@@ -396,8 +396,12 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
             now = year.run(now)
             wall = time.perf_counter() - began
             workers_s, postgres_s, driver_s = workers_cpu.stop()
-            cpu = {"workers": workers_s, "api": api_cpu.stop()[0], "postgres": postgres_s,
-                   "driver": driver_s}
+            cpu: dict[str, float | None] = {"workers": workers_s, "api": api_cpu.stop()[0],
+                                            "postgres": postgres_s, "driver": driver_s}
+            if year.chaos and year.chaos.done["workers killed"]:
+                cpu["workers"] = None  # a killed worker took its count with it
+            if year.chaos and year.chaos.done["PostgreSQL restarts"]:
+                cpu["postgres"] = None  # the meter knew the postmaster the restart replaced
         found = tallies(db, tenant)
         wrong = books(db, tenant, now.astimezone(UTC))
         wrong["files written twice"] = files_written_twice(db, tenant, home)
@@ -419,7 +423,7 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
         "requests_tried_again": year.unavailable,
         "books_balanced": not any(wrong.values()),
         "wall_s_by_phase": {k: round(v, 1) for k, v in year.spent.items()},
-        "cpu_s": {k: round(v, 1) for k, v in cpu.items()},
+        "cpu_s": {k: None if v is None else round(v, 1) for k, v in cpu.items()},
         "invoice_pdfs": "left to bench/run documents",
     }
 
@@ -443,8 +447,11 @@ def print_report(figures: dict[str, Any]) -> None:
                       "and were tried again")
     console.print("wall time by what it waited for: " + ", ".join(
         f"{k} {v:,} s" for k, v in figures["wall_s_by_phase"].items()))
-    console.print("CPU seconds: " + ", ".join(f"{k} {v:,}" for k, v in figures["cpu_s"].items())
-                  + f" (of {figures['machine']['nproc'] * figures['wall_s']:,.0f} the cores had)")
+    unmetered = {"workers": "a worker was killed", "postgres": "it was restarted"}
+    console.print("CPU seconds: " + ", ".join(
+        f"{k} {v:,}" if v is not None else f"{k} not metered ({unmetered[k]})"
+        for k, v in figures["cpu_s"].items())
+        + f" (of {figures['machine']['nproc'] * figures['wall_s']:,.0f} the cores had)")
     console.print("books: " + ("balanced" if figures["books_balanced"] else "NOT balanced")
                   + "; " + ", ".join(f"{k}: {v}" for k, v in figures["books"].items()))
     console.print("Invoice notices as PDFs are left out: at some 100,000 invoices a year they "

@@ -27,6 +27,9 @@ def test_a_year_survives_sigkills_and_a_database_restart() -> None:
     assert figures["chaos"] == {"workers killed": 3, "PostgreSQL restarts": 1}, done.stderr
     assert figures["books"] == dict.fromkeys(figures["books"], 0), figures["books"]
     assert figures["books_balanced"] is True
+    # A killed worker takes its CPU count with it, and the restart replaced the postmaster.
+    assert figures["cpu_s"]["workers"] is None
+    assert figures["cpu_s"]["postgres"] is None
     assert figures["made"]["invoices"] > 0
     assert figures["made"]["delinquencies"] > 0
     assert done.returncode == 0, done.stderr[-3000:]
