@@ -88,10 +88,8 @@ def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: InvoiceMade) -> 
                  reference_locator=made.locator, run_at=made.due_time,
                  created_by=made.created_by)
     [locator] = queue.enqueue(conn, [job])
-    conn.execute(_NEW_JOB_DATA, {
-        "job_locator": locator, "tenant": made.tenant, "job_type": JobType.CREATE,
-        "invoice_locator": made.locator, "due_time": made.due_time,
-        "updated_at": queue.clock.now()})
+    _job_data(conn, locator, made.tenant, JobType.CREATE, queue.clock.now(),
+              invoice_locator=made.locator, due_time=made.due_time)
 
 
 def on_invoice_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
