@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager, suppress
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pgqueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job

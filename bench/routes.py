@@ -10,9 +10,7 @@ at each layer of the list route:
 1. a bare `async` route, behind the app's middleware;
 2. the documents guard (the token, its permission and the path's tenant) and the path;
 3. the page's query parameters;
-4. the same as a plain function, which the framework runs in its thread pool;
-5. a reader connection taken and given back;
-6. the list query of one reference (20 jobs), not serialized.
+4. the list query of one reference (20 jobs) on the app's reads, not serialized.
 
 Each figure is this process's CPU time per request (user and system, every thread), the
 median of the rounds; PostgreSQL's time is not in it. A diagnostic for bench/README.md,
@@ -38,7 +36,7 @@ from starlette.types import Message
 from bench.api import PER_REFERENCE, SMALL, fill, prepare
 from bench.common import log_dir, machine, remove_log_dir, say
 from policyjobs.api.application import create_app
-from policyjobs.api.state import reading
+from policyjobs.api.state import reads_of
 from policyjobs.app import build_runtime
 from policyjobs.documents import queries
 from policyjobs.documents.endpoints import Locator, Paged, Reader, Tenant
@@ -69,33 +67,18 @@ async def paged(tenantLocator: Tenant, locator: Locator, _principal: Reader,
     return _empty()
 
 
-def threaded(tenantLocator: Tenant, locator: Locator, _principal: Reader,
-             page_: Paged) -> Response:
-    """Layer 4: a plain function, run in the thread pool."""
-    return _empty()
-
-
-def connected(request: Request, tenantLocator: Tenant, locator: Locator, _principal: Reader,
-              page_: Paged) -> Response:
-    """Layer 5: a reader connection taken and given back."""
-    with reading(request):
-        pass
-    return _empty()
-
-
-def queried(request: Request, tenantLocator: Tenant, locator: Locator, _principal: Reader,
-            page_: Paged) -> Response:
-    """Layer 6: the list query, its rows left unserialized."""
-    with reading(request) as conn:
-        queries.list_jobs(conn, tenant=str(tenantLocator), reference_type="transaction",
-                          reference_locator=locator, offset=page_.offset, limit=page_.probe)
+async def queried(request: Request, tenantLocator: Tenant, locator: Locator,
+                  _principal: Reader, page_: Paged) -> Response:
+    """Layer 4: the list query on the app's reads, its rows left unserialized."""
+    await queries.list_jobs(reads_of(request), tenant=str(tenantLocator),
+                            reference_type="transaction", reference_locator=locator,
+                            offset=page_.offset, limit=page_.probe)
     return _empty()
 
 
 PROBES: dict[str, Callable[..., Any]] = {
     "1 bare async route": bare, "2 + guard and path": guarded, "3 + page parameters": paged,
-    "4 + thread pool": threaded, "5 + reader connection": connected,
-    "6 + the list query": queried,
+    "4 + the list query": queried,
 }
 
 
@@ -217,7 +200,7 @@ def print_report(figures: dict[str, Any]) -> None:
     for before, layer in zip(["", *LAYERS], LAYERS, strict=False):
         added = f"  (+{medians[layer] - medians[before]:,})" if layer in chain else ""
         print(f"  {layer:26s} {medians[layer]:6,d}{added}")
-    print("  (the list route adds 20 items to JSON to layer 6, and matching past the "
+    print("  (the list route adds 20 items to JSON to layer 4, and matching past the "
           "routes before it)")
 
 

@@ -17,6 +17,7 @@ from policyjobs.api.observability import Observe, metrics_app
 from policyjobs.api.openapi import build_openapi
 from policyjobs.api.outages import StoreOutages, watch_commits
 from policyjobs.runtime import Runtime
+from policyjobs.store.readers import reads_for
 
 DESCRIPTION = (
     "The Jobs API of policyjobs: documents, installment, invoicing and delinquency jobs, "
@@ -43,6 +44,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
             yield
         finally:
             gc.unfreeze()
+            await reads.close()
             runtime.stop_workers()
             if owns_runtime:
                 runtime.close()
@@ -50,6 +52,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
     app = FastAPI(title="policyjobs", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan, redoc_url=None)
     app.state.runtime = runtime
+    app.state.reads = reads = reads_for(runtime.db)
     problems.install(app)
     app.include_router(health_router)
     app.include_router(admin_router)

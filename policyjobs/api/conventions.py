@@ -20,7 +20,9 @@ from starlette.responses import Response
 
 def rfc3339(value: datetime) -> str:
     """`2027-01-01T05:00:00.000Z`: UTC, milliseconds, `Z`."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
 
 
 Timestamp = Annotated[

@@ -19,13 +19,16 @@ from sqlalchemy import event
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policyjobs.api.problems import problem
+from policyjobs.store.readers import StoreUnavailable
 
 log = structlog.get_logger("policyjobs.api")
 
 RETRY_AFTER_SECONDS = 2
 # What the store raises when it cannot serve: lost or refused connections, an exhausted
 # pool, a lock or statement timeout, a deadlock victim. Each is worth trying again later.
-STORE_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+# The reads on asyncpg raise `StoreUnavailable`, having tried a lost connection again.
+STORE_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError,
+                     StoreUnavailable)
 
 
 class _Attempt:

@@ -1,14 +1,13 @@
-"""Where routes find the process's runtime, and the connection a read route reads with."""
+"""Where routes find the process's runtime, and the reads a read route awaits."""
 
 from __future__ import annotations
 
 from typing import cast
 
-import sqlalchemy as sa
 from starlette.requests import Request
 
 from policyjobs.runtime import Runtime
-from policyjobs.store.database import reader
+from policyjobs.store.readers import Reads
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -16,12 +15,7 @@ def runtime_of(request: Request) -> Runtime:
     return cast(Runtime, request.app.state.runtime)
 
 
-def reading(request: Request) -> sa.Connection:
-    """A connection of the store's reader, for a route that only reads: `with reading(request)
-    as conn:` in the route's own body.
-
-    A read route is a plain function, which the framework runs in its thread pool; taking
-    the connection there, not in a dependency, saves each request a trip between the event
-    loop and a thread and the framework's exit stack around it.
-    """
-    return reader(runtime_of(request).db).connect()
+def reads_of(request: Request) -> Reads:
+    """The app's reads of the store, for a route that only reads: an `async` route awaits
+    them on the event loop (`store.readers`)."""
+    return cast(Reads, request.app.state.reads)

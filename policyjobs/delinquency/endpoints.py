@@ -12,7 +12,7 @@ from policyjobs.api.auth import guard
 from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page, short_page
-from policyjobs.api.state import reading
+from policyjobs.api.state import reads_of
 from policyjobs.delinquency import queries
 from policyjobs.delinquency.models import CREATE, EVENT, GRACE
 from policyjobs.delinquency.schemas import (
@@ -45,73 +45,74 @@ ShortPage = Annotated[Page, Depends(short_page)]
 @jobs_router.get("/invoices/{invoiceLocator}/list",
                  operation_id="fetchCreateDelinquenciesJobDataForInvoice",
                  response_model=DelinquencyCreateJobDataList)
-def fetch_create_jobs(request: Request, tenantLocator: Tenant, invoiceLocator: Locator,
-                      _principal: JobsLister, page_: Paged) -> Response:
+async def fetch_create_jobs(request: Request, tenantLocator: Tenant, invoiceLocator: Locator,
+                            _principal: JobsLister, page_: Paged) -> Response:
     """The jobs that checked an invoice at its due time."""
-    with reading(request) as conn:
-        records = queries.job_records(conn, tenant=str(tenantLocator), reference_type="invoice",
-                                      reference_locator=invoiceLocator, kind=CREATE,
-                                      offset=page_.offset, limit=page_.probe)
+    reads = reads_of(request)
+    records = await queries.job_records(reads, tenant=str(tenantLocator), reference_type="invoice",
+                                        reference_locator=invoiceLocator, kind=CREATE,
+                                        offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, DelinquencyCreateJobData.of)
 
 
 @jobs_router.get("/{delinquencyLocator}/list", operation_id="fetchDelinquencyGraceJob",
                  response_model=GraceJobDataList)
-def fetch_grace_jobs(request: Request, tenantLocator: Tenant, delinquencyLocator: Locator,
-                     _principal: JobsLister, page_: Paged) -> Response:
+async def fetch_grace_jobs(request: Request, tenantLocator: Tenant, delinquencyLocator: Locator,
+                           _principal: JobsLister, page_: Paged) -> Response:
     """A delinquency's grace jobs (a new one each time its grace end moves)."""
-    with reading(request) as conn:
-        records = queries.job_records(conn, tenant=str(tenantLocator),
-                                      reference_type="delinquency",
-                                      reference_locator=delinquencyLocator, kind=GRACE,
-                                      offset=page_.offset, limit=page_.probe)
+    reads = reads_of(request)
+    records = await queries.job_records(reads, tenant=str(tenantLocator),
+                                        reference_type="delinquency",
+                                        reference_locator=delinquencyLocator, kind=GRACE,
+                                        offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, GraceJobData.of)
 
 
 @jobs_router.get("/{delinquencyLocator}/events/list", operation_id="fetchDelinquencyEventJobs",
                  response_model=DelinquencyEventJobDataList)
-def fetch_event_jobs(request: Request, tenantLocator: Tenant, delinquencyLocator: Locator,
-                     _principal: JobsLister, page_: ShortPage) -> Response:
+async def fetch_event_jobs(request: Request, tenantLocator: Tenant, delinquencyLocator: Locator,
+                           _principal: JobsLister, page_: ShortPage) -> Response:
     """A delinquency's event jobs, fired, pending or cancelled."""
-    with reading(request) as conn:
-        records = queries.job_records(conn, tenant=str(tenantLocator),
-                                      reference_type="delinquency",
-                                      reference_locator=delinquencyLocator, kind=EVENT,
-                                      offset=page_.offset, limit=page_.probe)
+    reads = reads_of(request)
+    records = await queries.job_records(reads, tenant=str(tenantLocator),
+                                        reference_type="delinquency",
+                                        reference_locator=delinquencyLocator, kind=EVENT,
+                                        offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, DelinquencyEventJobData.of)
 
 
 @billing_router.get("/invoices/{invoiceLocator}/list", operation_id="getDelinquenciesForInvoice",
                     response_model=DelinquencyListResponse)
-def fetch_invoice_delinquencies(request: Request, tenantLocator: Tenant, invoiceLocator: Locator,
-                                _principal: Lister, page_: Paged) -> Response:
+async def fetch_invoice_delinquencies(request: Request, tenantLocator: Tenant,
+                                      invoiceLocator: Locator, _principal: Lister,
+                                      page_: Paged) -> Response:
     """An invoice's delinquency, if it has one."""
-    with reading(request) as conn:
-        rows = queries.of_invoice(conn, tenant=str(tenantLocator), invoice=invoiceLocator,
-                                  offset=page_.offset, limit=page_.probe)
+    reads = reads_of(request)
+    rows = await queries.of_invoice(reads, tenant=str(tenantLocator), invoice=invoiceLocator,
+                                    offset=page_.offset, limit=page_.probe)
     return list_response(rows, page_, DelinquencyResponse.of)
 
 
 @billing_router.get("/events/{delinquencyEventLocator}", operation_id="fetchDelinquencyEvent",
                     response_model=DelinquencyEventResponse)
-def fetch_event(request: Request, tenantLocator: Tenant, delinquencyEventLocator: Locator,
-                _principal: Reader) -> Response:
+async def fetch_event(request: Request, tenantLocator: Tenant, delinquencyEventLocator: Locator,
+                      _principal: Reader) -> Response:
     """One delinquency event."""
-    with reading(request) as conn:
-        row = queries.event(conn, tenant=str(tenantLocator), locator=delinquencyEventLocator)
+    reads = reads_of(request)
+    row = await queries.event(reads, tenant=str(tenantLocator), locator=delinquencyEventLocator)
     return json_response(DelinquencyEventResponse.of(row))
 
 
 @billing_router.get("/{delinquencyLocator}/events/list", operation_id="fetchDelinquencyEvents",
                     response_model=DelinquencyEventsResponse)
-def fetch_events(request: Request, tenantLocator: Tenant, delinquencyLocator: Locator,
-                 _principal: Lister, page_: ShortPage) -> Response:
+async def fetch_events(request: Request, tenantLocator: Tenant, delinquencyLocator: Locator,
+                       _principal: Lister, page_: ShortPage) -> Response:
     """A delinquency's events, oldest first."""
-    with reading(request) as conn:
-        found = queries.delinquency(conn, tenant=str(tenantLocator), locator=delinquencyLocator)
-        rows = queries.events_of(conn, tenant=str(tenantLocator),
-                                 delinquency_locator=delinquencyLocator, offset=page_.offset,
-                                 limit=page_.probe)
+    reads = reads_of(request)
+    found = await queries.delinquency(reads, tenant=str(tenantLocator), locator=delinquencyLocator)
+    rows = await queries.events_of(reads, tenant=str(tenantLocator),
+                                   delinquency_locator=delinquencyLocator, offset=page_.offset,
+                                   limit=page_.probe)
     return json_response(DelinquencyEventsResponse(
         accountLocator=found.account_locator, delinquencyLocator=found.locator,
         listCompleted=len(rows) <= page_.count,
@@ -120,9 +121,9 @@ def fetch_events(request: Request, tenantLocator: Tenant, delinquencyLocator: Lo
 
 @billing_router.get("/{locator}", operation_id="getDelinquency",
                     response_model=DelinquencyResponse)
-def fetch_delinquency(request: Request, tenantLocator: Tenant, locator: Locator,
-                      _principal: Reader) -> Response:
+async def fetch_delinquency(request: Request, tenantLocator: Tenant, locator: Locator,
+                            _principal: Reader) -> Response:
     """One delinquency."""
-    with reading(request) as conn:
-        row = queries.delinquency(conn, tenant=str(tenantLocator), locator=locator)
+    reads = reads_of(request)
+    row = await queries.delinquency(reads, tenant=str(tenantLocator), locator=locator)
     return json_response(DelinquencyResponse.of(row))

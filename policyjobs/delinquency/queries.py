@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
 from policyjobs.delinquency.models import delinquencies, delinquency_events, delinquency_jobs
-from policyjobs.store.reads import found, in_tenant, list_reference_jobs
-
-Row = sa.Row[Any]
+from policyjobs.store.readers import Reads, Row
+from policyjobs.store.reads import TENANT, found, in_tenant, list_reference_jobs, paged
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,45 +20,63 @@ class JobRecord:
     data: Row
 
 
-def job_records(conn: sa.Connection, *, tenant: str, reference_type: str,
-                reference_locator: str, kind: str, offset: int,
-                limit: int) -> list[JobRecord]:
+_JOB_DATA = in_tenant(delinquency_jobs, TENANT).where(
+    delinquency_jobs.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
+
+
+async def job_records(reads: Reads, *, tenant: str, reference_type: str,
+                      reference_locator: str, kind: str, offset: int,
+                      limit: int) -> list[JobRecord]:
     """Up to `limit` of one kind of job of an invoice or a delinquency, oldest first."""
-    rows = list_reference_jobs(conn, tenant=tenant, reference_type=reference_type,
-                               reference_locator=reference_locator, kinds=[kind],
-                               offset=offset, limit=limit)
-    data = {r.job_locator: r for r in conn.execute(
-        in_tenant(delinquency_jobs, tenant)
-        .where(delinquency_jobs.c.job_locator.in_([row.locator for row in rows])))}
+    rows = await list_reference_jobs(reads, tenant=tenant, reference_type=reference_type,
+                                     reference_locator=reference_locator, kinds=[kind],
+                                     offset=offset, limit=limit)
+    if not rows:
+        return []
+    data = {r.job_locator: r for r in await reads.all(
+        _JOB_DATA, {"tenant": tenant, "jobs": [row.locator for row in rows]})}
     return [JobRecord(row, data[row.locator]) for row in rows]
 
 
-def delinquency(conn: sa.Connection, *, tenant: str, locator: str) -> Row:
+_DELINQUENCY = in_tenant(delinquencies, TENANT).where(
+    delinquencies.c.locator == sa.bindparam("locator"))
+
+
+async def delinquency(reads: Reads, *, tenant: str, locator: str) -> Row:
     """One delinquency of the tenant, or `NotFound`."""
-    return found(conn.execute(in_tenant(delinquencies, tenant)
-                              .where(delinquencies.c.locator == locator)).first(),
+    return found(await reads.first(_DELINQUENCY, {"tenant": tenant, "locator": locator}),
                  f"no delinquency {locator}")
 
 
-def of_invoice(conn: sa.Connection, *, tenant: str, invoice: str, offset: int,
-               limit: int) -> Sequence[Row]:
+_OF_INVOICE = paged(in_tenant(delinquencies, TENANT)
+                    .where(delinquencies.c.invoice_locator == sa.bindparam("invoice"))
+                    .order_by(delinquencies.c.locator))
+
+
+async def of_invoice(reads: Reads, *, tenant: str, invoice: str, offset: int,
+                     limit: int) -> Sequence[Row]:
     """An invoice's delinquencies (one at most), oldest first."""
-    return conn.execute(in_tenant(delinquencies, tenant)
-                        .where(delinquencies.c.invoice_locator == invoice)
-                        .order_by(delinquencies.c.locator).offset(offset).limit(limit)).all()
+    return await reads.all(_OF_INVOICE, {"tenant": tenant, "invoice": invoice,
+                                         "offset": offset, "limit": limit})
 
 
-def event(conn: sa.Connection, *, tenant: str, locator: str) -> Row:
+_EVENT = in_tenant(delinquency_events, TENANT).where(
+    delinquency_events.c.locator == sa.bindparam("locator"))
+
+
+async def event(reads: Reads, *, tenant: str, locator: str) -> Row:
     """One delinquency event of the tenant, or `NotFound`."""
-    return found(conn.execute(in_tenant(delinquency_events, tenant)
-                              .where(delinquency_events.c.locator == locator)).first(),
+    return found(await reads.first(_EVENT, {"tenant": tenant, "locator": locator}),
                  f"no delinquency event {locator}")
 
 
-def events_of(conn: sa.Connection, *, tenant: str, delinquency_locator: str, offset: int,
-              limit: int) -> Sequence[Row]:
+_EVENTS = paged(in_tenant(delinquency_events, TENANT)
+                .where(delinquency_events.c.delinquency_locator == sa.bindparam("delinquency"))
+                .order_by(delinquency_events.c.locator))
+
+
+async def events_of(reads: Reads, *, tenant: str, delinquency_locator: str, offset: int,
+                    limit: int) -> Sequence[Row]:
     """A delinquency's events, oldest first."""
-    return conn.execute(in_tenant(delinquency_events, tenant)
-                        .where(delinquency_events.c.delinquency_locator == delinquency_locator)
-                        .order_by(delinquency_events.c.locator)
-                        .offset(offset).limit(limit)).all()
+    return await reads.all(_EVENTS, {"tenant": tenant, "delinquency": delinquency_locator,
+                                     "offset": offset, "limit": limit})

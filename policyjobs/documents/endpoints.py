@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Request, Security
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from policyjobs.api.auth import guard
 from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
-from policyjobs.api.state import reading, runtime_of
+from policyjobs.api.state import reads_of, runtime_of
 from policyjobs.documents import queries, service
-from policyjobs.documents.models import KIND
 from policyjobs.documents.schemas import (
     DocumentInstance,
     DocumentsJob,
@@ -24,7 +24,6 @@ from policyjobs.documents.schemas import (
 )
 from policyjobs.documents.storage import Storage
 from policyjobs.security.tokens import Principal
-from policyjobs.store.reads import latest_reference_job
 
 Reader = Annotated[Principal, Security(guard("documents", "read"))]
 Trigger = Annotated[Principal, Security(guard("documents", "trigger"))]
@@ -33,37 +32,33 @@ Locator = Annotated[str, Path(min_length=1, max_length=64)]
 Paged = Annotated[Page, Depends(page)]
 
 
-def _list(reference_type: str) -> Callable[..., Response]:
-    def list_documents_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
-                            _principal: Reader, page_: Paged) -> Response:
-        with reading(request) as conn:
-            rows = queries.list_jobs(conn, tenant=str(tenantLocator),
-                                     reference_type=reference_type, reference_locator=locator,
-                                     offset=page_.offset, limit=page_.probe)
+def _list(reference_type: str) -> Callable[..., Awaitable[Response]]:
+    async def list_documents_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
+                                  _principal: Reader, page_: Paged) -> Response:
+        rows = await queries.list_jobs(reads_of(request), tenant=str(tenantLocator),
+                                       reference_type=reference_type, reference_locator=locator,
+                                       offset=page_.offset, limit=page_.probe)
         return list_response(rows, page_, DocumentsJobSummary.of)
 
     return list_documents_jobs
 
 
-def _fetch(reference_type: str) -> Callable[..., Response]:
-    def fetch_documents_job(request: Request, tenantLocator: Tenant, locator: Locator,
-                            jobLocator: Locator, _principal: Reader) -> Response:
-        with reading(request) as conn:
-            row, documents = queries.documents_job(
-                conn, tenant=str(tenantLocator), reference_type=reference_type,
-                reference_locator=locator, job_locator=jobLocator)
+def _fetch(reference_type: str) -> Callable[..., Awaitable[Response]]:
+    async def fetch_documents_job(request: Request, tenantLocator: Tenant, locator: Locator,
+                                  jobLocator: Locator, _principal: Reader) -> Response:
+        row, documents = await queries.documents_job(
+            reads_of(request), tenant=str(tenantLocator), reference_type=reference_type,
+            reference_locator=locator, job_locator=jobLocator)
         return json_response(DocumentsJob.of(row, documents, service.job_problems(row)))
 
     return fetch_documents_job
 
 
-def _latest(reference_type: str) -> Callable[..., Response]:
-    def fetch_latest_documents_job(request: Request, tenantLocator: Tenant, locator: Locator,
-                                   _principal: Reader) -> Response:
-        with reading(request) as conn:
-            row = latest_reference_job(conn, tenant=str(tenantLocator),
-                                       reference_type=reference_type, reference_locator=locator,
-                                       kinds=[KIND])
+def _latest(reference_type: str) -> Callable[..., Awaitable[Response]]:
+    async def fetch_latest_documents_job(request: Request, tenantLocator: Tenant,
+                                         locator: Locator, _principal: Reader) -> Response:
+        row = await queries.latest_job(reads_of(request), tenant=str(tenantLocator),
+                                       reference_type=reference_type, reference_locator=locator)
         return json_response(DocumentsJobSummary.of(row))
 
     return fetch_latest_documents_job
@@ -143,22 +138,22 @@ def documents_router(storage: Storage) -> APIRouter:
         summary="Re-run one failed or timed-out documents job of an invoice")
 
     @router.get("/{locator}", operation_id="fetchDocument", response_model=DocumentInstance)
-    def fetch_document(request: Request, tenantLocator: Tenant, locator: Locator,
-                       _principal: Reader) -> Response:
+    async def fetch_document(request: Request, tenantLocator: Tenant, locator: Locator,
+                             _principal: Reader) -> Response:
         """A document's metadata."""
-        with reading(request) as conn:
-            row = queries.document_row(conn, tenant=str(tenantLocator), locator=locator)
+        row = await queries.read_document(reads_of(request), tenant=str(tenantLocator),
+                                          locator=locator)
         return json_response(DocumentInstance.of(row))
 
     @router.get("/{locator}/document", operation_id="fetchDocumentResource",
                 response_class=Response, responses={200: {"content": {
                     "application/pdf": {}, "text/html": {}, "text/plain": {}}}})
-    def fetch_document_file(request: Request, tenantLocator: Tenant, locator: Locator,
-                            _principal: Reader) -> Response:
+    async def fetch_document_file(request: Request, tenantLocator: Tenant, locator: Locator,
+                                  _principal: Reader) -> Response:
         """The rendered file, with its content type."""
-        with reading(request) as conn:
-            row = queries.document_row(conn, tenant=str(tenantLocator), locator=locator)
-        file = service.document_file(storage, row)
+        row = await queries.read_document(reads_of(request), tenant=str(tenantLocator),
+                                          locator=locator)
+        file = await run_in_threadpool(service.document_file, storage, row)
         return Response(file.content, media_type=file.content_type,
                         headers={"Content-Disposition": f'inline; filename="{file.name}"'})
 

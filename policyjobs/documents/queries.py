@@ -9,22 +9,32 @@ import sqlalchemy as sa
 
 from policyjobs.documents.models import KIND, documents, documents_jobs
 from policyjobs.engine.schema import jobs
+from policyjobs.store.readers import Reads, Row
 from policyjobs.store.reads import (
+    TENANT,
     found,
     get_reference_job,
     in_tenant,
+    latest_reference_job,
     list_reference_jobs,
     reference_params,
     scoped,
 )
 
 
-def list_jobs(conn: sa.Connection, *, tenant: str, reference_type: str, reference_locator: str,
-              offset: int, limit: int) -> Sequence[sa.Row[Any]]:
+async def list_jobs(reads: Reads, *, tenant: str, reference_type: str, reference_locator: str,
+                    offset: int, limit: int) -> Sequence[Row]:
     """Up to `limit` of a reference's documents jobs from `offset`, oldest first."""
-    return list_reference_jobs(conn, tenant=tenant, reference_type=reference_type,
-                               reference_locator=reference_locator, kinds=[KIND],
-                               offset=offset, limit=limit)
+    return await list_reference_jobs(reads, tenant=tenant, reference_type=reference_type,
+                                     reference_locator=reference_locator, kinds=[KIND],
+                                     offset=offset, limit=limit)
+
+
+async def latest_job(reads: Reads, *, tenant: str, reference_type: str,
+                     reference_locator: str) -> Row:
+    """A reference's newest documents job, or `NotFound`."""
+    return await latest_reference_job(reads, tenant=tenant, reference_type=reference_type,
+                                      reference_locator=reference_locator, kinds=[KIND])
 
 
 def job_row(conn: sa.Connection, *, tenant: str, reference_type: str, reference_locator: str,
@@ -55,19 +65,28 @@ _DOCUMENTS: sa.Select[Any] = (
     .order_by(documents.c.locator))
 
 
-def documents_job(conn: sa.Connection, *, tenant: str, reference_type: str,
-                  reference_locator: str,
-                  job_locator: str) -> tuple[sa.Row[Any], Sequence[sa.Row[Any]]]:
+async def documents_job(reads: Reads, *, tenant: str, reference_type: str,
+                        reference_locator: str,
+                        job_locator: str) -> tuple[Row, Sequence[Row]]:
     """A documents job (with its trigger, timeout and children) and its documents, or
     `NotFound` outside its tenant and reference."""
-    row = found(conn.execute(_JOB, reference_params(tenant, reference_type, reference_locator,
-                                                    [KIND], locator=job_locator)).first(),
+    row = found(await reads.first(_JOB, reference_params(tenant, reference_type,
+                                                         reference_locator, [KIND],
+                                                         locator=job_locator)),
                 f"no job {job_locator} for {reference_type} {reference_locator}")
-    return row, conn.execute(_DOCUMENTS, {"job": row.locator}).all()
+    return row, await reads.all(_DOCUMENTS, {"job": row.locator})
+
+
+_DOCUMENT = in_tenant(documents, TENANT).where(documents.c.locator == sa.bindparam("locator"))
 
 
 def document_row(conn: sa.Connection, *, tenant: str, locator: str) -> sa.Row[Any]:
     """A document of the tenant, or `NotFound`."""
-    return found(conn.execute(in_tenant(documents, tenant)
-                              .where(documents.c.locator == locator)).first(),
+    return found(conn.execute(_DOCUMENT, {"tenant": tenant, "locator": locator}).first(),
+                 f"no document {locator}")
+
+
+async def read_document(reads: Reads, *, tenant: str, locator: str) -> Row:
+    """`document_row`, awaited."""
+    return found(await reads.first(_DOCUMENT, {"tenant": tenant, "locator": locator}),
                  f"no document {locator}")

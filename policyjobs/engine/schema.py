@@ -35,9 +35,16 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Return an aware UTC datetime."""
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """None where the driver returns aware UTC datetimes itself (asyncpg does), so its rows
+        are not made again for nothing; else the conversion above."""
+        if dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
 
 
 JSONDoc = sa.JSON().with_variant(JSONB(), "postgresql")

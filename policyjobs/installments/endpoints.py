@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from uuid import UUID
 
@@ -13,7 +13,7 @@ from policyjobs.api.auth import guard
 from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
-from policyjobs.api.state import reading
+from policyjobs.api.state import reads_of
 from policyjobs.installments import queries
 from policyjobs.installments.schemas import (
     Installment,
@@ -36,13 +36,14 @@ Locator = Annotated[str, Path(min_length=1, max_length=64)]
 Paged = Annotated[Page, Depends(page)]
 
 
-def _jobs(reference_type: str) -> Callable[..., Response]:
-    def fetch_installments_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
-                                _principal: JobsReader, page_: Paged) -> Response:
-        with reading(request) as conn:
-            records = queries.job_records(conn, tenant=str(tenantLocator),
-                                          reference_type=reference_type, reference_locator=locator,
-                                          offset=page_.offset, limit=page_.probe)
+def _jobs(reference_type: str) -> Callable[..., Awaitable[Response]]:
+    async def fetch_installments_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
+                                      _principal: JobsReader, page_: Paged) -> Response:
+        reads = reads_of(request)
+        records = await queries.job_records(reads, tenant=str(tenantLocator),
+                                            reference_type=reference_type,
+                                            reference_locator=locator, offset=page_.offset,
+                                            limit=page_.probe)
         return list_response(records, page_, InstallmentJobData.of)
 
     return fetch_installments_jobs
@@ -58,56 +59,56 @@ for path, title in (("quotes", "Quotes"), ("transactions", "Transactions")):
 
 @billing_router.get("/installments/{installmentLocator}", operation_id="fetchInstallmentByLocator",
                     response_model=Installment)
-def fetch_installment(request: Request, tenantLocator: Tenant, installmentLocator: Locator,
-                      _principal: InstallmentReader) -> Response:
+async def fetch_installment(request: Request, tenantLocator: Tenant, installmentLocator: Locator,
+                            _principal: InstallmentReader) -> Response:
     """One installment with its items."""
-    with reading(request) as conn:
-        record = queries.installment(conn, tenant=str(tenantLocator), locator=installmentLocator)
+    reads = reads_of(request)
+    record = await queries.installment(reads, tenant=str(tenantLocator), locator=installmentLocator)
     return json_response(Installment.of(record))
 
 
 @billing_router.get("/installments/quotes/{quoteLocator}/list",
                     operation_id="fetchInstallmentsForQuote", response_model=InstallmentList)
-def fetch_quote_installments(request: Request, tenantLocator: Tenant, quoteLocator: Locator,
-                             _principal: InstallmentLister, page_: Paged) -> Response:
+async def fetch_quote_installments(request: Request, tenantLocator: Tenant, quoteLocator: Locator,
+                                   _principal: InstallmentLister, page_: Paged) -> Response:
     """The installments of the quote's latest pricing."""
-    with reading(request) as conn:
-        records = queries.installments_of(conn, tenant=str(tenantLocator), quote=quoteLocator,
-                                          offset=page_.offset, limit=page_.probe)
+    reads = reads_of(request)
+    records = await queries.installments_of(reads, tenant=str(tenantLocator), quote=quoteLocator,
+                                            offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, Installment.of)
 
 
 @billing_router.get("/installments/transactions/{transactionLocator}/list",
                     operation_id="fetchInstallmentsForPolicyTransaction",
                     response_model=InstallmentList)
-def fetch_transaction_installments(request: Request, tenantLocator: Tenant,
-                                   transactionLocator: Locator, _principal: InstallmentLister,
-                                   page_: Paged) -> Response:
+async def fetch_transaction_installments(request: Request, tenantLocator: Tenant,
+                                         transactionLocator: Locator, _principal: InstallmentLister,
+                                         page_: Paged) -> Response:
     """The installments a transaction made: its billing, or the reversals of its unbill."""
-    with reading(request) as conn:
-        records = queries.installments_of(conn, tenant=str(tenantLocator),
-                                          transaction=transactionLocator, offset=page_.offset,
-                                          limit=page_.probe)
+    reads = reads_of(request)
+    records = await queries.installments_of(reads, tenant=str(tenantLocator),
+                                            transaction=transactionLocator, offset=page_.offset,
+                                            limit=page_.probe)
     return list_response(records, page_, Installment.of)
 
 
 @billing_router.get("/installmentLattices/{installmentLatticeLocator}",
                     operation_id="fetchInstallmentLatticeByLocator",
                     response_model=InstallmentLattice)
-def fetch_lattice(request: Request, tenantLocator: Tenant, installmentLatticeLocator: Locator,
-                  _principal: LatticeReader) -> Response:
+async def fetch_lattice(request: Request, tenantLocator: Tenant, installmentLatticeLocator: Locator,
+                        _principal: LatticeReader) -> Response:
     """One installment lattice with its frames."""
-    with reading(request) as conn:
-        row = queries.lattice(conn, tenant=str(tenantLocator), locator=installmentLatticeLocator)
+    reads = reads_of(request)
+    row = await queries.lattice(reads, tenant=str(tenantLocator), locator=installmentLatticeLocator)
     return json_response(InstallmentLattice.of(row))
 
 
 @billing_router.get("/installmentLattices/quotes/{quoteLocator}",
                     operation_id="fetchLatestInstallmentLatticeByQuoteLocator",
                     response_model=InstallmentLattice)
-def fetch_quote_lattice(request: Request, tenantLocator: Tenant, quoteLocator: Locator,
-                        _principal: LatticeReader) -> Response:
+async def fetch_quote_lattice(request: Request, tenantLocator: Tenant, quoteLocator: Locator,
+                              _principal: LatticeReader) -> Response:
     """The lattice of the quote's latest pricing."""
-    with reading(request) as conn:
-        row = queries.latest_quote_lattice(conn, tenant=str(tenantLocator), quote=quoteLocator)
+    reads = reads_of(request)
+    row = await queries.latest_quote_lattice(reads, tenant=str(tenantLocator), quote=quoteLocator)
     return json_response(InstallmentLattice.of(row))

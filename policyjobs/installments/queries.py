@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -15,9 +14,8 @@ from policyjobs.installments.models import (
     installment_lattices,
     installments,
 )
-from policyjobs.store.reads import found, in_tenant, list_reference_jobs
-
-Row = sa.Row[Any]
+from policyjobs.store.readers import Reads, Row
+from policyjobs.store.reads import TENANT, found, in_tenant, list_reference_jobs, paged
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,63 +34,87 @@ class InstallmentRecord:
     items: Sequence[Row]
 
 
-def job_records(conn: sa.Connection, *, tenant: str, reference_type: str,
-                reference_locator: str, offset: int, limit: int) -> list[JobRecord]:
+_JOB_DATA = in_tenant(installment_jobs, TENANT).where(
+    installment_jobs.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
+
+
+async def job_records(reads: Reads, *, tenant: str, reference_type: str,
+                      reference_locator: str, offset: int, limit: int) -> list[JobRecord]:
     """Up to `limit` of a reference's installments jobs from `offset`, oldest first."""
-    rows = list_reference_jobs(conn, tenant=tenant, reference_type=reference_type,
-                               reference_locator=reference_locator, kinds=[KIND],
-                               offset=offset, limit=limit)
-    data = {r.job_locator: r for r in conn.execute(
-        in_tenant(installment_jobs, tenant)
-        .where(installment_jobs.c.job_locator.in_([row.locator for row in rows])))}
+    rows = await list_reference_jobs(reads, tenant=tenant, reference_type=reference_type,
+                                     reference_locator=reference_locator, kinds=[KIND],
+                                     offset=offset, limit=limit)
+    if not rows:
+        return []
+    data = {r.job_locator: r for r in await reads.all(
+        _JOB_DATA, {"tenant": tenant, "jobs": [row.locator for row in rows]})}
     return [JobRecord(row, data[row.locator]) for row in rows]
 
 
-def installment(conn: sa.Connection, *, tenant: str, locator: str) -> InstallmentRecord:
+_INSTALLMENT = in_tenant(installments, TENANT).where(
+    installments.c.locator == sa.bindparam("locator"))
+
+
+async def installment(reads: Reads, *, tenant: str, locator: str) -> InstallmentRecord:
     """One installment of the tenant, or `NotFound`."""
-    row = found(conn.execute(in_tenant(installments, tenant)
-                             .where(installments.c.locator == locator)).first(),
+    row = found(await reads.first(_INSTALLMENT, {"tenant": tenant, "locator": locator}),
                 f"no installment {locator}")
-    return _with_items(conn, [row])[0]
+    return (await _with_items(reads, [row]))[0]
 
 
-def installments_of(conn: sa.Connection, *, tenant: str, quote: str | None = None,
-                    transaction: str | None = None, offset: int,
-                    limit: int) -> list[InstallmentRecord]:
+_OF_QUOTE = paged(in_tenant(installments, TENANT)
+                  .where(installments.c.quote_locator == sa.bindparam("quote"),
+                         installments.c.invalidated_at.is_(None))
+                  .order_by(installments.c.locator))
+_OF_TRANSACTION = paged(in_tenant(installments, TENANT)
+                        .where(installments.c.transaction_locator == sa.bindparam("transaction"))
+                        .order_by(installments.c.locator))
+
+
+async def installments_of(reads: Reads, *, tenant: str, quote: str | None = None,
+                          transaction: str | None = None, offset: int,
+                          limit: int) -> list[InstallmentRecord]:
     """Up to `limit` from `offset` of a quote's current installments, or of a transaction's."""
-    query = in_tenant(installments, tenant)
+    page = {"tenant": tenant, "offset": offset, "limit": limit}
     if quote is not None:
-        query = query.where(installments.c.quote_locator == quote,
-                            installments.c.invalidated_at.is_(None))
+        rows = await reads.all(_OF_QUOTE, page | {"quote": quote})
     else:
-        query = query.where(installments.c.transaction_locator == transaction)
-    rows = conn.execute(query.order_by(installments.c.locator)
-                        .offset(offset).limit(limit)).all()
-    return _with_items(conn, rows)
+        rows = await reads.all(_OF_TRANSACTION, page | {"transaction": transaction})
+    return await _with_items(reads, rows)
 
 
-def _with_items(conn: sa.Connection, rows: Sequence[Row]) -> list[InstallmentRecord]:
+_ITEMS = (sa.select(installment_items)
+          .where(installment_items.c.installment_locator.in_(
+              sa.bindparam("installments", expanding=True)))
+          .order_by(installment_items.c.installment_locator, installment_items.c.locator))
+
+
+async def _with_items(reads: Reads, rows: Sequence[Row]) -> list[InstallmentRecord]:
+    if not rows:
+        return []
     items: dict[str, list[Row]] = {row.locator: [] for row in rows}
-    for item in conn.execute(sa.select(installment_items)
-                             .where(installment_items.c.installment_locator.in_(list(items)))
-                             .order_by(installment_items.c.installment_locator,
-                                       installment_items.c.locator)):
+    for item in await reads.all(_ITEMS, {"installments": list(items)}):
         items[item.installment_locator].append(item)
     return [InstallmentRecord(row, items[row.locator]) for row in rows]
 
 
-def lattice(conn: sa.Connection, *, tenant: str, locator: str) -> Row:
+_LATTICE = in_tenant(installment_lattices, TENANT).where(
+    installment_lattices.c.locator == sa.bindparam("locator"))
+
+
+async def lattice(reads: Reads, *, tenant: str, locator: str) -> Row:
     """One lattice of the tenant, or `NotFound`."""
-    return found(conn.execute(in_tenant(installment_lattices, tenant)
-                              .where(installment_lattices.c.locator == locator)).first(),
+    return found(await reads.first(_LATTICE, {"tenant": tenant, "locator": locator}),
                  f"no installment lattice {locator}")
 
 
-def latest_quote_lattice(conn: sa.Connection, *, tenant: str, quote: str) -> Row:
+_QUOTE_LATTICE = (in_tenant(installment_lattices, TENANT)
+                  .where(installment_lattices.c.quote_locator == sa.bindparam("quote"),
+                         installment_lattices.c.invalidated_at.is_(None))
+                  .order_by(installment_lattices.c.locator.desc()).limit(1))
+
+
+async def latest_quote_lattice(reads: Reads, *, tenant: str, quote: str) -> Row:
     """The quote's current lattice, from its latest pricing, or `NotFound`."""
-    return found(conn.execute(in_tenant(installment_lattices, tenant)
-                              .where(installment_lattices.c.quote_locator == quote,
-                                     installment_lattices.c.invalidated_at.is_(None))
-                              .order_by(installment_lattices.c.locator.desc())
-                              .limit(1)).first(),
+    return found(await reads.first(_QUOTE_LATTICE, {"tenant": tenant, "quote": quote}),
                  f"no installment lattice for quote {quote}")

@@ -3,7 +3,7 @@ early invoicing, and invoices."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from uuid import UUID
 
@@ -14,7 +14,7 @@ from policyjobs.api.auth import guard
 from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page, short_page
-from policyjobs.api.state import reading, runtime_of
+from policyjobs.api.state import reads_of, runtime_of
 from policyjobs.invoicing import queries, service
 from policyjobs.invoicing.schemas import (
     EarlyInvoicingJobData,
@@ -44,14 +44,15 @@ ShortPage = Annotated[Page, Depends(short_page)]
 Paged = Annotated[Page, Depends(page)]
 
 
-def _generation_jobs(reference_type: str) -> Callable[..., Response]:
-    def fetch_invoice_generation_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
-                                      _principal: JobsLister, page_: ShortPage) -> Response:
-        with reading(request) as conn:
-            records = queries.generation_jobs(conn, tenant=str(tenantLocator),
-                                              reference_type=reference_type,
-                                              reference_locator=locator, offset=page_.offset,
-                                              limit=page_.probe)
+def _generation_jobs(reference_type: str) -> Callable[..., Awaitable[Response]]:
+    async def fetch_invoice_generation_jobs(request: Request, tenantLocator: Tenant,
+                                            locator: Locator, _principal: JobsLister,
+                                            page_: ShortPage) -> Response:
+        reads = reads_of(request)
+        records = await queries.generation_jobs(reads, tenant=str(tenantLocator),
+                                                reference_type=reference_type,
+                                                reference_locator=locator, offset=page_.offset,
+                                                limit=page_.probe)
         return list_response(records, page_, InvoiceGenerationJob.of)
 
     return fetch_invoice_generation_jobs
@@ -68,45 +69,45 @@ for path, reference_type, title in (("quotes", "quote", "Quote"),
 
 @jobs_router.get("/invoicing/accounts/{locator}/list", operation_id="fetchInvoicingJobsForAccount",
                  response_model=InvoicingJobDataList)
-def fetch_invoicing_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
-                         _principal: JobsLister, page_: ShortPage) -> Response:
+async def fetch_invoicing_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
+                               _principal: JobsLister, page_: ShortPage) -> Response:
     """An account's immediate and early invoicing jobs, oldest first."""
-    with reading(request) as conn:
-        records = queries.account_jobs(conn, tenant=str(tenantLocator), account=locator,
-                                       offset=page_.offset, limit=page_.probe)
+    reads = reads_of(request)
+    records = await queries.account_jobs(reads, tenant=str(tenantLocator), account=locator,
+                                         offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, InvoicingJobData.of)
 
 
 @jobs_router.get("/invoicing/{jobLocator}", operation_id="fetchInvoicingJob",
                  response_model=InvoicingJobData)
-def fetch_invoicing_job(request: Request, tenantLocator: Tenant, jobLocator: Locator,
-                        _principal: JobsReader) -> Response:
+async def fetch_invoicing_job(request: Request, tenantLocator: Tenant, jobLocator: Locator,
+                              _principal: JobsReader) -> Response:
     """One immediate or early invoicing job."""
-    with reading(request) as conn:
-        record = queries.account_job(conn, tenant=str(tenantLocator), locator=jobLocator)
+    reads = reads_of(request)
+    record = await queries.account_job(reads, tenant=str(tenantLocator), locator=jobLocator)
     return json_response(InvoicingJobData.of(record))
 
 
 @jobs_router.get("/earlyInvoicing/{jobLocator}", operation_id="fetchEarlyInvoicingJob",
                  response_model=EarlyInvoicingJobData, deprecated=True)
-def fetch_early_invoicing_job(request: Request, tenantLocator: Tenant, jobLocator: Locator,
-                              _principal: JobsReader) -> Response:
+async def fetch_early_invoicing_job(request: Request, tenantLocator: Tenant, jobLocator: Locator,
+                                    _principal: JobsReader) -> Response:
     """One early invoicing job."""
-    with reading(request) as conn:
-        record = queries.account_job(conn, tenant=str(tenantLocator), locator=jobLocator,
-                                     early_only=True)
+    reads = reads_of(request)
+    record = await queries.account_job(reads, tenant=str(tenantLocator), locator=jobLocator,
+                                       early_only=True)
     return json_response(EarlyInvoicingJobData.of(record))
 
 
 @jobs_router.get("/earlyInvoicing/accounts/{locator}/list",
                  operation_id="fetchEarlyInvoicingJobsForAccount",
                  response_model=EarlyInvoicingJobDataList, deprecated=True)
-def fetch_early_invoicing_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
-                               _principal: JobsLister, page_: ShortPage) -> Response:
+async def fetch_early_invoicing_jobs(request: Request, tenantLocator: Tenant, locator: Locator,
+                                     _principal: JobsLister, page_: ShortPage) -> Response:
     """An account's early invoicing jobs, oldest first."""
-    with reading(request) as conn:
-        records = queries.account_jobs(conn, tenant=str(tenantLocator), account=locator,
-                                       offset=page_.offset, limit=page_.probe, early_only=True)
+    reads = reads_of(request)
+    records = await queries.account_jobs(reads, tenant=str(tenantLocator), account=locator,
+                                         offset=page_.offset, limit=page_.probe, early_only=True)
     return list_response(records, page_, EarlyInvoicingJobData.of)
 
 
@@ -128,25 +129,26 @@ def initiate_early_invoicing(request: Request, tenantLocator: Tenant,
 
 @billing_router.get("/invoices/accounts/{accountLocator}/list",
                     operation_id="fetchInvoicesForAccount", response_model=InvoiceListResponse)
-def fetch_account_invoices(
+async def fetch_account_invoices(
     request: Request, tenantLocator: Tenant, accountLocator: Locator, _principal: InvoiceLister,
     page_: Paged,
     includeZeroAmountInvoices: Annotated[bool, Query(
         description="Also list invoices whose total is zero.")] = False,
 ) -> Response:
     """An account's invoices, oldest first."""
-    with reading(request) as conn:
-        rows = queries.account_invoices(conn, tenant=str(tenantLocator), account=accountLocator,
-                                        offset=page_.offset, limit=page_.probe,
-                                        include_zero=includeZeroAmountInvoices)
+    reads = reads_of(request)
+    rows = await queries.account_invoices(reads, tenant=str(tenantLocator),
+                                          account=accountLocator, offset=page_.offset,
+                                          limit=page_.probe,
+                                          include_zero=includeZeroAmountInvoices)
     return list_response(rows, page_, InvoiceSummaryView.of)
 
 
 @billing_router.get("/invoices/{locator}", operation_id="getInvoiceWithItems",
                     response_model=InvoiceResponse)
-def fetch_invoice(request: Request, tenantLocator: Tenant, locator: Locator,
-                  _principal: InvoiceReader) -> Response:
+async def fetch_invoice(request: Request, tenantLocator: Tenant, locator: Locator,
+                        _principal: InvoiceReader) -> Response:
     """One invoice with its items, and what payments left of each."""
-    with reading(request) as conn:
-        record = queries.invoice(conn, tenant=str(tenantLocator), locator=locator)
+    reads = reads_of(request)
+    record = await queries.invoice(reads, tenant=str(tenantLocator), locator=locator)
     return json_response(InvoiceResponse.of_record(record))

@@ -20,17 +20,18 @@ from policyjobs.invoicing.models import (
     invoices,
     invoicing_jobs,
 )
+from policyjobs.store.readers import Reads, Row
 from policyjobs.store.reads import (
+    TENANT,
     children_of,
     found,
-    get_job,
     in_tenant,
+    job_of_kind,
     list_reference_jobs,
+    paged,
     reference_params,
     scoped,
 )
-
-Row = sa.Row[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,109 +69,133 @@ class InvoiceRecord:
     payments: Sequence[Row]
 
 
-def generation_jobs(conn: sa.Connection, *, tenant: str, reference_type: str,
-                    reference_locator: str, offset: int,
-                    limit: int) -> list[GenerationRecord]:
+_RUNS = paged(sa.select(invoice_generation_references.c.job_locator)
+              .where(invoice_generation_references.c.tenant == TENANT,
+                     invoice_generation_references.c.reference_type
+                     == sa.bindparam("reference_type"),
+                     invoice_generation_references.c.reference_locator
+                     == sa.bindparam("reference_locator"))
+              .order_by(invoice_generation_references.c.job_locator))
+
+
+# Generation runs by their locators, with their payloads.
+_RUNS_BY_LOCATOR: sa.Select[Any] = sa.select(*scoped().selected_columns, jobs.c.payload).where(
+    jobs.c.tenant == TENANT, jobs.c.kind == sa.bindparam("kind"),
+    jobs.c.locator.in_(sa.bindparam("locators", expanding=True)))
+
+
+async def generation_jobs(reads: Reads, *, tenant: str, reference_type: str,
+                          reference_locator: str, offset: int,
+                          limit: int) -> list[GenerationRecord]:
     """The generation runs that invoiced a quote's or a policy's installments, oldest first."""
-    links = conn.execute(
-        sa.select(invoice_generation_references.c.job_locator)
-        .where(invoice_generation_references.c.tenant == tenant,
-               invoice_generation_references.c.reference_type == reference_type,
-               invoice_generation_references.c.reference_locator == reference_locator)
-        .order_by(invoice_generation_references.c.job_locator)
-        .offset(offset).limit(limit)).scalars().all()
-    rows = {row.locator: row for row in conn.execute(
-        scoped_by_locators(), {"tenant": tenant, "kind": GENERATION, "locators": list(links)})}
-    return _with_instances(conn, [rows[locator] for locator in links if locator in rows])
+    links = [row.job_locator for row in await reads.all(_RUNS, {
+        "tenant": tenant, "reference_type": reference_type,
+        "reference_locator": reference_locator, "offset": offset, "limit": limit})]
+    if not links:
+        return []
+    rows = {row.locator: row for row in await reads.all(
+        _RUNS_BY_LOCATOR, {"tenant": tenant, "kind": GENERATION, "locators": links})}
+    return await _with_instances(reads, [rows[locator] for locator in links if locator in rows])
 
 
-def scoped_by_locators() -> sa.Select[Any]:
-    """Jobs of one kind in a tenant, by their locators, with their payloads."""
-    statement: sa.Select[Any] = sa.select(*scoped().selected_columns, jobs.c.payload).where(
-        jobs.c.tenant == sa.bindparam("tenant"), jobs.c.kind == sa.bindparam("kind"),
-        jobs.c.locator.in_(sa.bindparam("locators", expanding=True)))
-    return statement
-
-
-def _with_instances(conn: sa.Connection, runs: Sequence[Row]) -> list[GenerationRecord]:
+async def _with_instances(reads: Reads, runs: Sequence[Row]) -> list[GenerationRecord]:
     instances: dict[str, list[Row]] = {run.locator: [] for run in runs}
-    for child in children_of(conn, list(instances)):
+    for child in await children_of(reads, list(instances)):
         instances[child.parent_locator].append(child)
     children = [c.locator for found in instances.values() for c in found]
-    data, made = _data(conn, children), _invoice_locators(conn, children)
+    data, made = await _data(reads, children), await _invoice_locators(reads, children)
     return [GenerationRecord(run, [
         InstanceRecord(c, data.get(c.locator), next(iter(made.get(c.locator, ())), None))
         for c in instances[run.locator]]) for run in runs]
 
 
-def _data(conn: sa.Connection, locators: Sequence[str]) -> dict[str, Row]:
+_DATA = sa.select(invoicing_jobs).where(
+    invoicing_jobs.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
+
+
+async def _data(reads: Reads, locators: Sequence[str]) -> dict[str, Row]:
     if not locators:
         return {}
-    return {row.job_locator: row for row in conn.execute(
-        sa.select(invoicing_jobs).where(invoicing_jobs.c.job_locator.in_(list(locators))))}
+    return {row.job_locator: row for row in await reads.all(_DATA, {"jobs": list(locators)})}
 
 
-def _invoice_locators(conn: sa.Connection, jobs_: Sequence[str]) -> dict[str, list[str]]:
+_MADE = (sa.select(invoices.c.job_locator, invoices.c.locator)
+         .where(invoices.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
+         .order_by(invoices.c.locator))
+
+
+async def _invoice_locators(reads: Reads, jobs_: Sequence[str]) -> dict[str, list[str]]:
     made: dict[str, list[str]] = {job: [] for job in jobs_}
     if jobs_:
-        for row in conn.execute(sa.select(invoices.c.job_locator, invoices.c.locator)
-                                .where(invoices.c.job_locator.in_(list(jobs_)))
-                                .order_by(invoices.c.locator)):
+        for row in await reads.all(_MADE, {"jobs": list(jobs_)}):
             made[row.job_locator].append(row.locator)
     return made
 
 
-def account_jobs(conn: sa.Connection, *, tenant: str, account: str, offset: int, limit: int,
-                 early_only: bool = False) -> list[AccountJobRecord]:
+_EARLY_JOBS = paged(scoped(invoicing_jobs.c.invoicing_type)
+                    .join_from(jobs, invoicing_jobs,
+                               invoicing_jobs.c.job_locator == jobs.c.locator)
+                    .where(invoicing_jobs.c.invoicing_type == InvoicingType.EARLY)
+                    .order_by(jobs.c.locator))
+
+
+async def account_jobs(reads: Reads, *, tenant: str, account: str, offset: int, limit: int,
+                       early_only: bool = False) -> list[AccountJobRecord]:
     """An account's immediate and early invoicing jobs (or its early ones), oldest first."""
     if early_only:
-        rows = conn.execute(
-            scoped(invoicing_jobs.c.invoicing_type)
-            .join_from(jobs, invoicing_jobs, invoicing_jobs.c.job_locator == jobs.c.locator)
-            .where(invoicing_jobs.c.invoicing_type == InvoicingType.EARLY)
-            .order_by(jobs.c.locator).offset(offset).limit(limit),
-            reference_params(tenant, "account", account, [ACCOUNT])).all()
+        rows = await reads.all(_EARLY_JOBS, reference_params(
+            tenant, "account", account, [ACCOUNT], offset=offset, limit=limit))
     else:
-        rows = list(list_reference_jobs(conn, tenant=tenant, reference_type="account",
-                                        reference_locator=account, kinds=[ACCOUNT],
-                                        offset=offset, limit=limit))
-    return _account_records(conn, rows)
+        rows = await list_reference_jobs(reads, tenant=tenant, reference_type="account",
+                                         reference_locator=account, kinds=[ACCOUNT],
+                                         offset=offset, limit=limit)
+    return await _account_records(reads, rows)
 
 
-def account_job(conn: sa.Connection, *, tenant: str, locator: str,
-                early_only: bool = False) -> AccountJobRecord:
+async def account_job(reads: Reads, *, tenant: str, locator: str,
+                      early_only: bool = False) -> AccountJobRecord:
     """One immediate or early invoicing job of the tenant, or `NotFound`."""
-    row = get_job(conn, tenant=tenant, kind=ACCOUNT, locator=locator)
-    [record] = _account_records(conn, [row])
+    row = await job_of_kind(reads, tenant=tenant, kind=ACCOUNT, locator=locator)
+    [record] = await _account_records(reads, [row])
     if early_only and record.data.invoicing_type != InvoicingType.EARLY:
         raise NotFound(f"no early invoicing job {locator}")
     return record
 
 
-def _account_records(conn: sa.Connection, rows: Sequence[Row]) -> list[AccountJobRecord]:
-    data = _data(conn, [row.locator for row in rows])
-    made = _invoice_locators(conn, [row.locator for row in rows])
+async def _account_records(reads: Reads, rows: Sequence[Row]) -> list[AccountJobRecord]:
+    data = await _data(reads, [row.locator for row in rows])
+    made = await _invoice_locators(reads, [row.locator for row in rows])
     return [AccountJobRecord(row, data[row.locator], made[row.locator]) for row in rows]
 
 
-def invoice(conn: sa.Connection, *, tenant: str, locator: str) -> InvoiceRecord:
+_INVOICE = in_tenant(invoices, TENANT).where(invoices.c.locator == sa.bindparam("locator"))
+_ITEMS = (sa.select(invoice_items).where(invoice_items.c.invoice_locator == sa.bindparam("invoice"))
+          .order_by(invoice_items.c.locator))
+_PAYMENTS = (sa.select(invoice_payments)
+             .where(invoice_payments.c.invoice_locator == sa.bindparam("invoice"))
+             .order_by(invoice_payments.c.locator))
+
+
+async def invoice(reads: Reads, *, tenant: str, locator: str) -> InvoiceRecord:
     """One invoice with its items and payments, or `NotFound`."""
-    row = found(conn.execute(in_tenant(invoices, tenant)
-                             .where(invoices.c.locator == locator)).first(),
+    row = found(await reads.first(_INVOICE, {"tenant": tenant, "locator": locator}),
                 f"no invoice {locator}")
-    items = conn.execute(sa.select(invoice_items)
-                         .where(invoice_items.c.invoice_locator == locator)
-                         .order_by(invoice_items.c.locator)).all()
-    payments = conn.execute(sa.select(invoice_payments)
-                            .where(invoice_payments.c.invoice_locator == locator)
-                            .order_by(invoice_payments.c.locator)).all()
+    items = await reads.all(_ITEMS, {"invoice": locator})
+    payments = await reads.all(_PAYMENTS, {"invoice": locator})
     return InvoiceRecord(row, items, payments)
 
 
-def account_invoices(conn: sa.Connection, *, tenant: str, account: str, offset: int,
-                     limit: int, include_zero: bool) -> Sequence[Row]:
+_ACCOUNT_INVOICES = (in_tenant(invoices, TENANT)
+                     .where(invoices.c.account_locator == sa.bindparam("account")))
+_ACCOUNT_INVOICES_BY_ZERO = {
+    True: paged(_ACCOUNT_INVOICES.order_by(invoices.c.locator)),
+    False: paged(_ACCOUNT_INVOICES.where(sa.cast(invoices.c.total, sa.Numeric) != 0)
+                 .order_by(invoices.c.locator)),
+}
+
+
+async def account_invoices(reads: Reads, *, tenant: str, account: str, offset: int,
+                           limit: int, include_zero: bool) -> Sequence[Row]:
     """An account's invoices, oldest first; without those of zero total unless asked."""
-    query = in_tenant(invoices, tenant).where(invoices.c.account_locator == account)
-    if not include_zero:
-        query = query.where(sa.cast(invoices.c.total, sa.Numeric) != 0)
-    return conn.execute(query.order_by(invoices.c.locator).offset(offset).limit(limit)).all()
+    return await reads.all(_ACCOUNT_INVOICES_BY_ZERO[include_zero], {
+        "tenant": tenant, "account": account, "offset": offset, "limit": limit})

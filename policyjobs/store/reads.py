@@ -1,5 +1,7 @@
 """The one place reads are scoped to a tenant: any table's rows, and jobs by reference.
 
+The readers here are awaited on `Reads` (`store.readers`), as the API's routes read.
+
 Jobs are read by tenant, reference and kind, in locator order: every lookup walks the
 `jobs_reference` index (tenant, reference type, reference locator, kind, locator), so a
 page costs the same in a table of any size.
@@ -8,12 +10,15 @@ page costs the same in a table of any size.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from policyjobs.engine.schema import jobs
 from policyjobs.exceptions import NotFound
+from policyjobs.store.readers import Reads, Row
+
+T = TypeVar("T")
 
 # The tenant of a statement built once (at import) and bound per call, for hot paths: a
 # statement built per call costs some ten times more of Python than executing one built.
@@ -27,7 +32,12 @@ def in_tenant(table: sa.Table, tenant: str | sa.BindParameter[Any],
     return sa.select(*(columns or (table,))).where(table.c.tenant == tenant)
 
 
-def found(row: sa.Row[Any] | None, missing: str) -> sa.Row[Any]:
+def paged(statement: sa.Select[Any]) -> sa.Select[Any]:
+    """`statement`'s page, from `offset` and `limit` bound per call."""
+    return statement.offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
+
+
+def found(row: T | None, missing: str) -> T:
     """`row`, or `NotFound` saying what is `missing`."""
     if row is None:
         raise NotFound(missing)
@@ -58,8 +68,7 @@ def _statements(build: Callable[[sa.Select[Any]], sa.Select[Any]]) -> dict[bool,
     return {many: build(scoped(many_kinds=many)) for many in (False, True)}
 
 
-_PAGE = _statements(lambda query: query.order_by(jobs.c.locator)
-                    .offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
+_PAGE = _statements(lambda query: paged(query.order_by(jobs.c.locator)))
 _LATEST = _statements(lambda query: query.order_by(jobs.c.locator.desc()).limit(1))
 _ONE = _statements(lambda query: query.where(jobs.c.locator == sa.bindparam("locator")))
 
@@ -73,34 +82,37 @@ def reference_params(tenant: str, reference_type: str, reference_locator: str,
     return scope | extra
 
 
-def list_reference_jobs(conn: sa.Connection, *, tenant: str, reference_type: str,
-                        reference_locator: str, kinds: Sequence[str], offset: int,
-                        limit: int) -> Sequence[sa.Row[Any]]:
+async def list_reference_jobs(reads: Reads, *, tenant: str, reference_type: str,
+                              reference_locator: str, kinds: Sequence[str], offset: int,
+                              limit: int) -> Sequence[Row]:
     """Jobs of `kinds` for one reference, oldest first, from `offset`."""
-    params = reference_params(tenant, reference_type, reference_locator, kinds, offset=offset,
-                     limit=limit)
-    return conn.execute(_PAGE[len(kinds) > 1], params).all()
+    return await reads.all(_PAGE[len(kinds) > 1], reference_params(
+        tenant, reference_type, reference_locator, kinds, offset=offset, limit=limit))
 
 
-def latest_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
-                         reference_locator: str, kinds: Sequence[str]) -> sa.Row[Any]:
+async def latest_reference_job(reads: Reads, *, tenant: str, reference_type: str,
+                               reference_locator: str, kinds: Sequence[str]) -> Row:
     """The newest job of `kinds` for one reference, or `NotFound`."""
-    params = reference_params(tenant, reference_type, reference_locator, kinds)
-    row = conn.execute(_LATEST[len(kinds) > 1], params).first()
-    if row is None:
-        raise NotFound(f"no job for {reference_type} {reference_locator}")
-    return row
+    row = await reads.first(_LATEST[len(kinds) > 1], reference_params(
+        tenant, reference_type, reference_locator, kinds))
+    return found(row, f"no job for {reference_type} {reference_locator}")
+
+
+async def reference_job(reads: Reads, *, tenant: str, reference_type: str,
+                        reference_locator: str, kinds: Sequence[str], locator: str) -> Row:
+    """The job `locator` under one reference, or `NotFound`."""
+    row = await reads.first(_ONE[len(kinds) > 1], reference_params(
+        tenant, reference_type, reference_locator, kinds, locator=locator))
+    return found(row, f"no job {locator} for {reference_type} {reference_locator}")
 
 
 def get_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
                       reference_locator: str, kinds: Sequence[str],
                       locator: str) -> sa.Row[Any]:
-    """The job `locator` under one reference, or `NotFound`."""
-    params = reference_params(tenant, reference_type, reference_locator, kinds, locator=locator)
-    row = conn.execute(_ONE[len(kinds) > 1], params).first()
-    if row is None:
-        raise NotFound(f"no job {locator} for {reference_type} {reference_locator}")
-    return row
+    """`reference_job` inside a transaction of the caller's, for a service that writes."""
+    row = conn.execute(_ONE[len(kinds) > 1], reference_params(
+        tenant, reference_type, reference_locator, kinds, locator=locator)).first()
+    return found(row, f"no job {locator} for {reference_type} {reference_locator}")
 
 
 _BY_LOCATOR = sa.select(*_SHOWN).where(jobs.c.locator == sa.bindparam("locator"),
@@ -108,20 +120,22 @@ _BY_LOCATOR = sa.select(*_SHOWN).where(jobs.c.locator == sa.bindparam("locator")
                                        jobs.c.kind == sa.bindparam("kind"))
 
 
-def get_job(conn: sa.Connection, *, tenant: str, kind: str, locator: str) -> sa.Row[Any]:
+async def job_of_kind(reads: Reads, *, tenant: str, kind: str, locator: str) -> Row:
     """The job `locator` of `kind` in the tenant, whatever its reference, or `NotFound`."""
-    row = conn.execute(_BY_LOCATOR, {"locator": locator, "tenant": tenant, "kind": kind}).first()
-    if row is None:
-        raise NotFound(f"no job {locator}")
-    return row
+    row = await reads.first(_BY_LOCATOR, {"locator": locator, "tenant": tenant, "kind": kind})
+    return found(row, f"no job {locator}")
 
 
-def children_of(conn: sa.Connection, parents: Sequence[str]) -> Sequence[sa.Row[Any]]:
+_CHILDREN = (sa.select(*_SHOWN)
+             .where(jobs.c.parent_locator.in_(sa.bindparam("parents", expanding=True)))
+             .order_by(jobs.c.locator))
+
+
+async def children_of(reads: Reads, parents: Sequence[str]) -> Sequence[Row]:
     """The jobs whose parent is one of `parents`, oldest first."""
     if not parents:
         return []
-    return conn.execute(sa.select(*_SHOWN).where(jobs.c.parent_locator.in_(list(parents)))
-                        .order_by(jobs.c.locator)).all()
+    return await reads.all(_CHILDREN, {"parents": list(parents)})
 
 
 def processing_errors(errors: Sequence[dict[str, Any]]) -> str | None:

@@ -1,7 +1,8 @@
 """Every query the read endpoints run uses an index, and no paged list sorts its whole reference.
 
-The endpoints are called through the app on PostgreSQL, every statement they send is
-captured, and each is explained again with sequential scans and sorts priced out
+The endpoints are called through the app on PostgreSQL, every statement they send (on the
+API's asyncpg reads) is captured, and each is explained again, as the generic plan the
+reads use, with sequential scans and sorts priced out
 (`enable_seqscan`, `enable_sort` off). PostgreSQL then picks a sequential scan, or an
 index scan with no index condition, only where no index can narrow the rows, and a sort
 only where no index gives the order: any of them in a plan means the query would read or
@@ -10,11 +11,13 @@ sort a whole table or reference set at scale.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -25,6 +28,7 @@ from policyjobs.runtime import Runtime
 from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
+from policyjobs.store.readers import PostgresReads
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
 INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
@@ -154,32 +158,48 @@ def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def test_every_read_uses_an_index_and_pages_without_sorting(
         served: tuple[Runtime, str, dict[str, str]]) -> None:
     runtime, tenant, headers = served
-    captured: list[tuple[str, Any]] = []
+    captured: list[tuple[str, Sequence[Any]]] = []
 
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            captured.append((statement, parameters))
+    def capture(statement: str, values: Sequence[Any]) -> None:
+        captured.append((statement, list(values)))
 
-    with TestClient(create_app(runtime, run_workers=False)) as client:
+    app = create_app(runtime, run_workers=False)
+    with TestClient(app) as client:
         paths = read_paths(client, tenant, headers)
-        sa.event.listen(runtime.db, "before_cursor_execute", capture)
-        try:
-            for path in paths:
-                response = client.get(path, headers=headers)
-                assert response.status_code in (200, 404), (path, response.text)
-        finally:
-            sa.event.remove(runtime.db, "before_cursor_execute", capture)
+        reads = app.state.reads
+        assert isinstance(reads, PostgresReads)
+        reads.watch(capture)
+        for path in paths:
+            response = client.get(path, headers=headers)
+            assert response.status_code in (200, 404), (path, response.text)
     assert len(captured) >= len(paths)
+    problems = asyncio.run(_unindexed(runtime.db.url, captured))
+    assert not problems, "\n\n".join(problems)
 
+
+def _literal(value: Any) -> str:
+    """`value` as an SQL literal, which `EXECUTE` casts to its parameter's type."""
+    return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+
+
+async def _unindexed(url: sa.URL, captured: list[tuple[str, Sequence[Any]]]) -> list[str]:
+    """The statements among `captured` that read a whole table or index, or sort a page."""
     problems = []
-    with runtime.db.connect() as conn:
-        conn.exec_driver_sql("SET enable_seqscan = off")
-        for statement, parameters in captured:
+    conn = await asyncpg.connect(url.set(drivername="postgresql")
+                                 .render_as_string(hide_password=False))
+    try:
+        # The API plans its reads once for any values (`store.readers`): explain those plans.
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute("SET enable_seqscan = off")
+        for statement, values in captured:
             paged = "LIMIT" in statement.upper()  # unpaged lookups may sort what they found
-            conn.exec_driver_sql(f"SET enable_sort = {'off' if paged else 'on'}")
-            explained = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}",
-                                             parameters).scalar_one()
-            plan = (explained if isinstance(explained, list) else json.loads(explained))[0]
+            await conn.execute(f"SET enable_sort = {'off' if paged else 'on'}")
+            await conn.execute(f"PREPARE read AS {statement}")
+            arguments = ", ".join(_literal(value) for value in values)
+            explained = await conn.fetchval(
+                f"EXPLAIN (FORMAT JSON) EXECUTE read{f'({arguments})' if values else ''}")
+            await conn.execute("DEALLOCATE read")
+            plan = json.loads(explained)[0]
             nodes = {node["Node Type"] for node in plan_nodes(plan["Plan"])}
             if "Seq Scan" in nodes and "FROM" in statement.upper():
                 problems.append(f"reads a whole table: {statement}")
@@ -188,4 +208,6 @@ def test_every_read_uses_an_index_and_pages_without_sorting(
                 problems.append(f"reads a whole index: {statement}")
             if paged and "Sort" in nodes:
                 problems.append(f"sorts before its page: {statement}")
-    assert not problems, "\n\n".join(problems)
+    finally:
+        await conn.close()
+    return problems

@@ -14,11 +14,11 @@ from policyjobs.api.auth import guard
 from policyjobs.api.conventions import Schema, Timestamp, json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
-from policyjobs.api.state import reading
+from policyjobs.api.state import reads_of
 from policyjobs.domain import Domain, EventType, Intake, JobRef
 from policyjobs.engine import JobContext, JobKind, NewJob, public_status
 from policyjobs.security.tokens import Principal
-from policyjobs.store.reads import get_reference_job, list_reference_jobs, processing_errors
+from policyjobs.store.reads import list_reference_jobs, processing_errors, reference_job
 
 KIND = "test.ping"
 Locator = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
@@ -79,23 +79,22 @@ Tenant = Annotated[UUID, Path()]
 
 
 @router.get("/jobs/list")
-def list_pings(request: Request, tenantLocator: Tenant, locator: str, _p: Lister,
-               page_: Annotated[Page, Depends(page)]) -> Response:
+async def list_pings(request: Request, tenantLocator: Tenant, locator: str, _p: Lister,
+                     page_: Annotated[Page, Depends(page)]) -> Response:
     """The ping jobs of one locator."""
-    with reading(request) as conn:
-        rows = list_reference_jobs(conn, tenant=str(tenantLocator), reference_type="ping",
-                                   reference_locator=locator, kinds=[KIND],
-                                   offset=page_.offset, limit=page_.probe)
+    rows = await list_reference_jobs(reads_of(request), tenant=str(tenantLocator),
+                                     reference_type="ping", reference_locator=locator,
+                                     kinds=[KIND], offset=page_.offset, limit=page_.probe)
     return list_response(rows, page_, _view)
 
 
 @router.get("/jobs/{jobLocator}")
-def fetch_ping(request: Request, tenantLocator: Tenant, locator: str, jobLocator: str,
-               _p: Reader) -> Response:
+async def fetch_ping(request: Request, tenantLocator: Tenant, locator: str, jobLocator: str,
+                     _p: Reader) -> Response:
     """One ping job."""
-    with reading(request) as conn:
-        row = get_reference_job(conn, tenant=str(tenantLocator), reference_type="ping",
-                                reference_locator=locator, kinds=[KIND], locator=jobLocator)
+    row = await reference_job(reads_of(request), tenant=str(tenantLocator),
+                              reference_type="ping", reference_locator=locator, kinds=[KIND],
+                              locator=jobLocator)
     return json_response(_view(row))
 
 
