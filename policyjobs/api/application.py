@@ -53,6 +53,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
                   lifespan=lifespan, redoc_url=None)
     app.state.runtime = runtime
     app.state.reads = reads = reads_for(runtime.db)
+    app.state.verifying = {}  # tokens being verified, by text (`auth.principal_of`)
     problems.install(app)
     app.include_router(health_router)
     app.include_router(admin_router)

@@ -7,6 +7,7 @@ the OpenAPI document shows it as `x-securityGroup` and `x-securityPermission`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -39,12 +40,26 @@ async def authenticate(request: Request,
 
 async def principal_of(request: Request, text: str) -> Principal:
     """The principal of token `text`, or `Unauthenticated`: from the runtime's cache of
-    tokens verified lately, on the event loop, or from the store, in the thread pool."""
+    tokens verified lately, on the event loop, or from the store, in the thread pool.
+
+    The requests that find a token missing from the cache at once (each time its entry
+    runs out, under load, all those in flight) wait for one verification, not one each.
+    """
     runtime = runtime_of(request)
     principal = runtime.tokens.get(text, runtime.clock.now())
-    if principal is None:
-        principal = await run_in_threadpool(_verify, runtime, text)
-        runtime.tokens.put(text, principal)
+    if principal is not None:
+        return principal
+    verifying: dict[str, asyncio.Future[Principal]] = request.app.state.verifying
+    found = verifying.get(text)
+    if found is None:
+        found = verifying[text] = asyncio.ensure_future(_verified(runtime, text))
+        found.add_done_callback(lambda _: verifying.pop(text, None))
+    return await asyncio.shield(found)  # a waiter that goes away leaves it to the others
+
+
+async def _verified(runtime: Runtime, text: str) -> Principal:
+    principal = await run_in_threadpool(_verify, runtime, text)
+    runtime.tokens.put(text, principal)
     return principal
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -54,27 +54,41 @@ def timed_out(conn: sa.Connection, job_locator: str) -> bool:
 _CHILD = jobs.alias("child")
 _CHILDREN = (sa.select(sa.func.aggregate_strings(_CHILD.c.locator, ","))
              .where(_CHILD.c.parent_locator == jobs.c.locator).scalar_subquery())
+# A job with its trigger, timeout and children, once for each of its documents (or once
+# with no document): one statement, one round trip.
 _JOB = (scoped(documents_jobs.c.trigger, documents_jobs.c.timeout_seconds,
-               documents_jobs.c.timed_out_at, _CHILDREN.label("children"))
+               documents_jobs.c.timed_out_at, _CHILDREN.label("children"),
+               *(column.label(f"document_{column.name}") for column in (
+                   documents.c.locator, documents.c.static_name, documents.c.name,
+                   documents.c.state, documents.c.processing_errors)))
         .join_from(jobs, documents_jobs, documents_jobs.c.job_locator == jobs.c.locator)
-        .where(jobs.c.locator == sa.bindparam("locator")))
-_DOCUMENTS: sa.Select[Any] = (
-    sa.select(documents.c.locator, documents.c.static_name, documents.c.name,
-              documents.c.state, documents.c.processing_errors)
-    .where(documents.c.job_locator == sa.bindparam("job"))
-    .order_by(documents.c.locator))
+        .outerjoin(documents, documents.c.job_locator == jobs.c.locator)
+        .where(jobs.c.locator == sa.bindparam("locator"))
+        .order_by(documents.c.locator))
+
+
+class DocumentOfJob(NamedTuple):
+    """A document as its job lists it."""
+
+    locator: str
+    static_name: str
+    name: str
+    state: str
+    processing_errors: str | None
 
 
 async def documents_job(reads: Reads, *, tenant: str, reference_type: str,
                         reference_locator: str,
-                        job_locator: str) -> tuple[Row, Sequence[Row]]:
+                        job_locator: str) -> tuple[Row, list[DocumentOfJob]]:
     """A documents job (with its trigger, timeout and children) and its documents, or
     `NotFound` outside its tenant and reference."""
-    row = found(await reads.first(_JOB, reference_params(tenant, reference_type,
-                                                         reference_locator, [KIND],
-                                                         locator=job_locator)),
+    rows = await reads.all(_JOB, reference_params(tenant, reference_type, reference_locator,
+                                                  [KIND], locator=job_locator))
+    row = found(rows[0] if rows else None,
                 f"no job {job_locator} for {reference_type} {reference_locator}")
-    return row, await reads.all(_DOCUMENTS, {"job": row.locator})
+    return row, [DocumentOfJob(r.document_locator, r.document_static_name, r.document_name,
+                               r.document_state, r.document_processing_errors)
+                 for r in rows if r.document_locator is not None]
 
 
 _DOCUMENT = in_tenant(documents, TENANT).where(documents.c.locator == sa.bindparam("locator"))

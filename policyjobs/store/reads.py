@@ -44,11 +44,11 @@ def found(row: T | None, missing: str) -> T:
     return row
 
 
-# What the read endpoints show of a job: never its payload or result, which can be large.
+# What the read endpoints show of a job, and no more: never its payload or result, which
+# can be large, nor what they only select by (a list page's rows cost by their columns).
 _SHOWN = [jobs.c[name] for name in (
-    "locator", "tenant", "kind", "reference_type", "reference_locator", "parent_locator",
-    "status", "attempt", "max_attempts", "errors", "created_by",
-    "created_at", "started_at", "finished_at")]
+    "locator", "reference_type", "reference_locator", "parent_locator", "status", "errors",
+    "created_by", "created_at", "finished_at")]
 
 
 def scoped(*also: sa.ColumnElement[Any], many_kinds: bool = False) -> sa.Select[Any]:
