@@ -94,6 +94,7 @@ def serve(
 
     from policyjobs.api.application import create_app
     from policyjobs.app import RUN_WORKERS_VARIABLE
+    from policyjobs.serving import serve_processes
 
     overrides: dict[str, object] = {"test_clock": True} if test_clock else {}
     runtime = _store_command(_settings(**overrides))
@@ -103,10 +104,11 @@ def serve(
         os.environ[RUN_WORKERS_VARIABLE] = "0" if no_worker else "1"
         if test_clock:
             os.environ["POLICYJOBS_TEST_CLOCK"] = "true"
-        uvicorn.run("policyjobs.app:app_from_environment", factory=True, host=host,
-                    port=port, workers=processes, log_config=None,
-                    timeout_graceful_shutdown=grace)
-        return
+        try:
+            code = serve_processes(host, port, processes, grace=grace)
+        except OSError as exc:
+            raise _fail(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise typer.Exit(code)
     application = create_app(runtime, run_workers=not no_worker)
     try:
         uvicorn.run(application, host=host, port=port, log_config=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -166,3 +167,77 @@ def test_serve_with_two_processes_answers_and_stops_on_sigterm(cli: Cli) -> None
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=60)
     assert server.returncode == 0, stderr
+
+
+def test_serve_spreads_kept_alive_connections_and_replaces_a_killed_process(
+        cli: Cli) -> None:
+    """Each process of `serve --processes 2` has a socket of its own on the port, so the
+    kernel spreads 32 kept-alive connections over both, where one shared socket can leave
+    most of them to one process; a process killed outright is replaced."""
+    cli("migrate")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "policyjobs", "serve", "--processes", "2",
+                               "--no-worker", "--port", str(port)], env=cli.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    connections: list[socket.socket] = []
+    try:
+        wait_for_health(port)
+        for _ in range(32):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.sendall(b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+            connections.append(conn)
+        held = connections_held(server.pid, port)
+        assert len(held) == 2, held
+        assert sum(held.values()) == 32, held
+        assert min(held.values()) >= 6, held  # a fair split fails this once in 5,000 runs
+
+        os.kill(min(held), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while len(children_of(server.pid)) < 2 or min(held) in children_of(server.pid):
+            assert time.monotonic() < deadline, "no process took the killed one's place"
+            time.sleep(0.2)
+        wait_for_health(port)
+    finally:
+        for conn in connections:
+            conn.close()
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0, stderr
+    assert "an API process died; starting another in its place" in stderr
+
+
+def wait_for_health(port: int) -> None:
+    """Wait until the server on `port` answers `/health` with its store up."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json() == {
+                    "status": "ok", "database": "ok"}:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the server did not answer"
+        time.sleep(0.2)
+
+
+def children_of(pid: int) -> set[int]:
+    """The server processes whose parent is `pid` (not multiprocessing's resource tracker)."""
+    found = subprocess.run(["pgrep", "-P", str(pid), "-f", "spawn_main"], capture_output=True,
+                           text=True, check=False).stdout.split()
+    return {int(child) for child in found}
+
+
+def connections_held(parent: int, port: int) -> dict[int, int]:
+    """How many established connections to `port` each child of `parent` holds."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                established.add(f"socket:[{fields[9]}]")
+    held = {}
+    for child in children_of(parent):
+        fds = Path(f"/proc/{child}/fd")
+        held[child] = sum(1 for fd in fds.iterdir() if os.readlink(fd) in established)
+    return held

@@ -1,0 +1,115 @@
+"""`policyjobs serve --processes N`: the API in N processes on one port, each process with a
+listening socket of its own.
+
+On one listening socket shared by every process (uvicorn's `--workers`), the process that
+wakes first accepts a burst of new connections, and keeps each for as long as its client
+keeps it alive. Under 32 kept-alive connections (a load balancer's, or wrk's), one of two
+processes held 25 of them and answered 78 % of the requests, and the list page's p99 at
+1,000 requests/s was 28 to 44 ms against 12 to 20 with the connections spread evenly.
+
+So the parent binds one socket per process to the port (`SO_REUSEPORT`), and the kernel
+spreads new connections over them by their addresses. It keeps the sockets while a process
+is replaced, so no connection is refused meanwhile; it starts another process in place of
+one that dies, and on SIGTERM or SIGINT stops them all, each finishing its requests in
+`grace` seconds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import socket
+import threading
+import time
+from multiprocessing.process import BaseProcess
+
+import structlog
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+
+log = structlog.get_logger("policyjobs.serve")
+
+APP_FACTORY = "policyjobs.app:app_from_environment"  # builds a process's app and runtime
+_CHECK_SECONDS = 0.5  # how often the parent looks for processes that died
+_BACKLOG = 2048  # uvicorn's
+
+
+def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """`count` sockets bound to `host:port` (the first one's port when `port` is 0)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            # Listening from the start, so that the kernel counts every socket when it
+            # spreads connections, also while a process starts and before it accepts.
+            sock.listen(_BACKLOG)
+            port = sock.getsockname()[1]
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def serve_processes(host: str, port: int, count: int, *, grace: int) -> int:
+    """Serve the API from `count` processes until SIGTERM or SIGINT; the exit code: 0, or
+    uvicorn's start-up failure when a process could not start its app."""
+    sockets = listening_sockets(host, port, count)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    log.info("serving", host=host, port=sockets[0].getsockname()[1], processes=count)
+    processes = [_start(sock, grace) for sock in sockets]
+    code = 0
+    try:
+        while not stopping.wait(_CHECK_SECONDS):
+            for index, process in enumerate(processes):
+                if process.is_alive():
+                    continue
+                if process.exitcode == STARTUP_FAILURE:
+                    log.error("an API process could not start; stopping", pid=process.pid)
+                    code = STARTUP_FAILURE
+                    stopping.set()
+                    break
+                log.warning("an API process died; starting another in its place",
+                            pid=process.pid, exitcode=process.exitcode)
+                processes[index] = _start(sockets[index], grace)
+    finally:
+        _stop(processes, grace)
+        for sock in sockets:
+            sock.close()
+    return code
+
+
+def _start(sock: socket.socket, grace: int) -> BaseProcess:
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve_one, args=(sock, grace), name="policyjobs-api")
+    process.start()
+    return process
+
+
+def _serve_one(sock: socket.socket, grace: int) -> None:
+    """One process: the app from the environment, served on `sock`."""
+    config = uvicorn.Config(APP_FACTORY, factory=True, log_config=None,
+                            timeout_graceful_shutdown=grace)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _stop(processes: list[BaseProcess], grace: int) -> None:
+    """SIGTERM each process, wait for them to finish their requests, then kill stragglers."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace + 5
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            log.warning("an API process outlived its grace; killing it", pid=process.pid)
+            process.kill()
+            process.join()
