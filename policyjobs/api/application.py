@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from policyjobs.api import problems
 from policyjobs.api.admin import admin_router, clock_router, health_router
-from policyjobs.api.limits import BodyLimit
+from policyjobs.api.limits import RequestLimits
 from policyjobs.api.observability import Observe, metrics_app
 from policyjobs.api.openapi import build_openapi
 from policyjobs.api.outages import StoreOutages, watch_commits
@@ -70,6 +70,6 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
     app.openapi = openapi  # type: ignore[method-assign]
     watch_commits(runtime.db)
     app.add_middleware(StoreOutages)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(RequestLimits)
     app.add_middleware(Observe)
     return app

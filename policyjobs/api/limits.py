@@ -1,4 +1,6 @@
-"""Refuses request bodies over 1 MiB before the app reads them."""
+"""What a request may carry, checked before the app sees it: a body of at most 1 MiB, and no
+NUL character in its path or query string, which no stored text can hold (PostgreSQL
+refuses one in any string, so it could only fail deep in a query)."""
 
 from __future__ import annotations
 
@@ -13,17 +15,22 @@ class BodyTooLarge(Exception):
     """A streamed body passed the limit."""
 
 
-class BodyLimit:
-    """ASGI middleware: 400 for a body over `MAX_BODY`, declared or streamed."""
+class RequestLimits:
+    """ASGI middleware: 400 for a NUL in the path or query string, or a body over
+    `MAX_BODY`, declared or streamed."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the declared length, then count what streams in."""
+        """Check the path and query, the declared length, then count what streams in."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            await problem(400, "the request's path or query holds a NUL character (%00)")(
+                scope, receive, send)
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):

@@ -36,6 +36,7 @@ log = structlog.get_logger("policyjobs.store")
 
 READ_CONNECTIONS = 10  # the most a process's reads hold at once, on PostgreSQL
 STATEMENT_TIMEOUT_SECONDS = 30.0
+CLOSE_TIMEOUT_SECONDS = 10.0  # how long closing waits for reads under way
 # What a connection the server dropped raises: the read can run again on a fresh one.
 _DROPPED = (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
             asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.CannotConnectNowError,
@@ -218,10 +219,13 @@ class PostgresReads:
         return None if record is None else compiled.rows([record])[0]
 
     async def close(self) -> None:
-        """Close every connection, waiting for reads under way."""
+        """Close every connection, waiting a little for reads under way, then not."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_SECONDS)
+            except TimeoutError:
+                pool.terminate()
 
     def _compiled(self, statement: Statement) -> _Compiled:
         # Statements are module constants, so their identity is their key; the statement is

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from policyjobs.runtime import Runtime
 from tests.support.billing import END, START, issuance
-from tests.support.http import MakeToken, bearer
+from tests.support.http import MakeToken, assert_problem, bearer
 from tests.support.tenants import Tenants
 
 json_values = st.recursive(
@@ -56,6 +56,18 @@ def test_lists_never_fail_on_any_query(client: TestClient, tenant: str, make_tok
                           params={"offset": offset, "count": count, "extended": extended},
                           headers=bearer(token))
     assert response.status_code in (200, 400, 404), response.text
+
+
+def test_a_nul_character_in_a_path_or_query_is_refused(client: TestClient, tenant: str,
+                                                      make_token: MakeToken) -> None:
+    """No stored text holds a NUL (PostgreSQL refuses one in any string), so a path or query
+    with one is malformed: 400, on every store, not a failure deep in a query."""
+    token = make_token(tenant, "jobs.read", "jobs.list")
+    for url in (f"/test/{tenant}/pings/x%00/jobs/list", f"/test/{tenant}/pings/P-1/jobs/J%00",
+                f"/test/{tenant}/pings/P-1/jobs/list?offset=1%00",
+                f"/document/{tenant}/documents/quote/Q%001/jobs/list"):
+        problem = assert_problem(client.get(url, headers=bearer(token)), 400)
+        assert "NUL" in problem["detail"], url
 
 
 offsets = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))])
