@@ -9,7 +9,15 @@ import sqlalchemy as sa
 
 from policyjobs.delinquency.models import delinquencies, delinquency_events, delinquency_jobs
 from policyjobs.store.readers import Reads, Row
-from policyjobs.store.reads import TENANT, found, in_tenant, list_reference_jobs, paged
+from policyjobs.store.reads import (
+    TENANT,
+    by_locator,
+    found,
+    in_tenant,
+    job_data_of,
+    paged,
+    reference_jobs_with_data,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,26 +28,19 @@ class JobRecord:
     data: Row
 
 
-_JOB_DATA = in_tenant(delinquency_jobs, TENANT).where(
-    delinquency_jobs.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
+_JOB_DATA = job_data_of(delinquency_jobs)
 
 
 async def job_records(reads: Reads, *, tenant: str, reference_type: str,
                       reference_locator: str, kind: str, offset: int,
                       limit: int) -> list[JobRecord]:
     """Up to `limit` of one kind of job of an invoice or a delinquency, oldest first."""
-    rows = await list_reference_jobs(reads, tenant=tenant, reference_type=reference_type,
-                                     reference_locator=reference_locator, kinds=[kind],
-                                     offset=offset, limit=limit)
-    if not rows:
-        return []
-    data = {r.job_locator: r for r in await reads.all(
-        _JOB_DATA, {"tenant": tenant, "jobs": [row.locator for row in rows]})}
-    return [JobRecord(row, data[row.locator]) for row in rows]
+    return [JobRecord(job, data) for job, data in await reference_jobs_with_data(
+        reads, _JOB_DATA, tenant=tenant, reference_type=reference_type,
+        reference_locator=reference_locator, kind=kind, offset=offset, limit=limit)]
 
 
-_DELINQUENCY = in_tenant(delinquencies, TENANT).where(
-    delinquencies.c.locator == sa.bindparam("locator"))
+_DELINQUENCY = by_locator(delinquencies)
 
 
 async def delinquency(reads: Reads, *, tenant: str, locator: str) -> Row:
@@ -60,8 +61,7 @@ async def of_invoice(reads: Reads, *, tenant: str, invoice: str, offset: int,
                                          "offset": offset, "limit": limit})
 
 
-_EVENT = in_tenant(delinquency_events, TENANT).where(
-    delinquency_events.c.locator == sa.bindparam("locator"))
+_EVENT = by_locator(delinquency_events)
 
 
 async def event(reads: Reads, *, tenant: str, locator: str) -> Row:

@@ -11,10 +11,9 @@ from policyjobs.documents.models import KIND, documents, documents_jobs
 from policyjobs.engine.schema import jobs
 from policyjobs.store.readers import Reads, Row
 from policyjobs.store.reads import (
-    TENANT,
+    by_locator,
     found,
     get_reference_job,
-    in_tenant,
     latest_reference_job,
     list_reference_jobs,
     reference_params,
@@ -91,7 +90,7 @@ async def documents_job(reads: Reads, *, tenant: str, reference_type: str,
                  for r in rows if r.document_locator is not None]
 
 
-_DOCUMENT = in_tenant(documents, TENANT).where(documents.c.locator == sa.bindparam("locator"))
+_DOCUMENT = by_locator(documents)
 
 
 def document_row(conn: sa.Connection, *, tenant: str, locator: str) -> sa.Row[Any]:

@@ -15,7 +15,15 @@ from policyjobs.installments.models import (
     installments,
 )
 from policyjobs.store.readers import Reads, Row
-from policyjobs.store.reads import TENANT, found, in_tenant, list_reference_jobs, paged
+from policyjobs.store.reads import (
+    TENANT,
+    by_locator,
+    found,
+    in_tenant,
+    job_data_of,
+    paged,
+    reference_jobs_with_data,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,25 +42,18 @@ class InstallmentRecord:
     items: Sequence[Row]
 
 
-_JOB_DATA = in_tenant(installment_jobs, TENANT).where(
-    installment_jobs.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
+_JOB_DATA = job_data_of(installment_jobs)
 
 
 async def job_records(reads: Reads, *, tenant: str, reference_type: str,
                       reference_locator: str, offset: int, limit: int) -> list[JobRecord]:
     """Up to `limit` of a reference's installments jobs from `offset`, oldest first."""
-    rows = await list_reference_jobs(reads, tenant=tenant, reference_type=reference_type,
-                                     reference_locator=reference_locator, kinds=[KIND],
-                                     offset=offset, limit=limit)
-    if not rows:
-        return []
-    data = {r.job_locator: r for r in await reads.all(
-        _JOB_DATA, {"tenant": tenant, "jobs": [row.locator for row in rows]})}
-    return [JobRecord(row, data[row.locator]) for row in rows]
+    return [JobRecord(job, data) for job, data in await reference_jobs_with_data(
+        reads, _JOB_DATA, tenant=tenant, reference_type=reference_type,
+        reference_locator=reference_locator, kind=KIND, offset=offset, limit=limit)]
 
 
-_INSTALLMENT = in_tenant(installments, TENANT).where(
-    installments.c.locator == sa.bindparam("locator"))
+_INSTALLMENT = by_locator(installments)
 
 
 async def installment(reads: Reads, *, tenant: str, locator: str) -> InstallmentRecord:
@@ -98,8 +99,7 @@ async def _with_items(reads: Reads, rows: Sequence[Row]) -> list[InstallmentReco
     return [InstallmentRecord(row, items[row.locator]) for row in rows]
 
 
-_LATTICE = in_tenant(installment_lattices, TENANT).where(
-    installment_lattices.c.locator == sa.bindparam("locator"))
+_LATTICE = by_locator(installment_lattices)
 
 
 async def lattice(reads: Reads, *, tenant: str, locator: str) -> Row:

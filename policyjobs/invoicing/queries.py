@@ -23,6 +23,7 @@ from policyjobs.invoicing.models import (
 from policyjobs.store.readers import Reads, Row
 from policyjobs.store.reads import (
     TENANT,
+    by_locator,
     children_of,
     found,
     in_tenant,
@@ -168,7 +169,7 @@ async def _account_records(reads: Reads, rows: Sequence[Row]) -> list[AccountJob
     return [AccountJobRecord(row, data[row.locator], made[row.locator]) for row in rows]
 
 
-_INVOICE = in_tenant(invoices, TENANT).where(invoices.c.locator == sa.bindparam("locator"))
+_INVOICE = by_locator(invoices)
 _ITEMS = (sa.select(invoice_items).where(invoice_items.c.invoice_locator == sa.bindparam("invoice"))
           .order_by(invoice_items.c.locator))
 _PAYMENTS = (sa.select(invoice_payments)

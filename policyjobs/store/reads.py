@@ -32,6 +32,12 @@ def in_tenant(table: sa.Table, tenant: str | sa.BindParameter[Any],
     return sa.select(*(columns or (table,))).where(table.c.tenant == tenant)
 
 
+def by_locator(table: sa.Table) -> sa.Select[Any]:
+    """`table`'s row of a locator in a tenant: a statement to build once, bound with `tenant`
+    and `locator`."""
+    return in_tenant(table, TENANT).where(table.c.locator == sa.bindparam("locator"))
+
+
 def paged(statement: sa.Select[Any]) -> sa.Select[Any]:
     """`statement`'s page, from `offset` and `limit` bound per call."""
     return statement.offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
@@ -104,6 +110,29 @@ async def reference_job(reads: Reads, *, tenant: str, reference_type: str,
     row = await reads.first(_ONE[len(kinds) > 1], reference_params(
         tenant, reference_type, reference_locator, kinds, locator=locator))
     return found(row, f"no job {locator} for {reference_type} {reference_locator}")
+
+
+def job_data_of(table: sa.Table) -> sa.Select[Any]:
+    """A domain's rows of job data (`table`, one per job by `job_locator`) for some jobs of
+    a tenant: a statement to build once, for `reference_jobs_with_data`."""
+    return in_tenant(table, TENANT).where(
+        table.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
+
+
+async def reference_jobs_with_data(reads: Reads, job_data: sa.Select[Any], *, tenant: str,
+                                   reference_type: str, reference_locator: str,
+                                   kind: str, offset: int,
+                                   limit: int) -> list[tuple[Row, Row]]:
+    """`list_reference_jobs` of one kind, each job beside its row of `job_data`
+    (a `job_data_of` statement)."""
+    rows = await list_reference_jobs(reads, tenant=tenant, reference_type=reference_type,
+                                     reference_locator=reference_locator, kinds=[kind],
+                                     offset=offset, limit=limit)
+    if not rows:
+        return []
+    data = {r.job_locator: r for r in await reads.all(
+        job_data, {"tenant": tenant, "jobs": [row.locator for row in rows]})}
+    return [(row, data[row.locator]) for row in rows]
 
 
 def get_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
