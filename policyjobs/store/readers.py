@@ -10,6 +10,9 @@ which together took about two thirds of a read's time. Each statement runs on it
 (autocommit), so the statements of one request may see commits made between them. A
 connection the server dropped (a restart, a failover) is replaced and the read runs once
 more; a store that cannot serve raises `StoreUnavailable`, which the API answers with 503.
+An asyncpg connection works only in the event loop that made it: a server runs one loop
+per process, and an app served from several in turn (one test client, then another) gets
+a pool in each.
 
 On SQLite each statement runs on the store's own read-only engine in the thread pool.
 """
@@ -37,6 +40,7 @@ log = structlog.get_logger("policyjobs.store")
 READ_CONNECTIONS = 10  # the most a process's reads hold at once, on PostgreSQL
 STATEMENT_TIMEOUT_SECONDS = 30.0
 CLOSE_TIMEOUT_SECONDS = 10.0  # how long closing waits for reads under way
+_COMPILED_KEPT = 1000  # statements compiled for asyncpg, at most (the app has about 40)
 # What a connection the server dropped raises: the read can run again on a fresh one.
 _DROPPED = (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
             asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.CannotConnectNowError,
@@ -198,8 +202,7 @@ class PostgresReads:
         self._connect_timeout = float(timeout if isinstance(timeout, str | int | float)
                                       else timeout[0])
         self._size = size
-        self._pool: asyncpg.Pool | None = None
-        self._starting = asyncio.Lock()
+        self._pools: dict[asyncio.AbstractEventLoop, asyncpg.Pool] = {}
         self._statements: dict[int, tuple[Statement, _Compiled]] = {}
         self._watchers: list[Callable[[str, Sequence[Any]], None]] = []
 
@@ -219,8 +222,14 @@ class PostgresReads:
         return None if record is None else compiled.rows([record])[0]
 
     async def close(self) -> None:
-        """Close every connection, waiting a little for reads under way, then not."""
-        pool, self._pool = self._pool, None
+        """Close every connection, waiting a little for reads under way, then not. The
+        pools of other event loops are closed at once, in their own loops."""
+        running = asyncio.get_running_loop()
+        pools, self._pools = self._pools, {}
+        for loop, other in pools.items():
+            if loop is not running:
+                _terminate(loop, other)
+        pool = pools.get(running)
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_SECONDS)
@@ -229,15 +238,16 @@ class PostgresReads:
 
     def _compiled(self, statement: Statement) -> _Compiled:
         # Statements are module constants, so their identity is their key; the statement is
-        # kept beside its compiled form so that its id is never another's.
+        # kept beside its compiled form so that its id is never another's. A statement built
+        # per call would be compiled on every call and fill this: it is emptied at a bound.
         found = self._statements.get(id(statement))
         if found is None:
+            if len(self._statements) >= _COMPILED_KEPT:
+                self._statements.clear()
             found = self._statements[id(statement)] = (statement, _Compiled.of(statement))
         return found[1]
 
-    async def _run(self, compiled: _Compiled, params: Mapping[str, Any],
-                   how: _Query
-                   ) -> Any:
+    async def _run(self, compiled: _Compiled, params: Mapping[str, Any], how: _Query) -> Any:
         sql, values = compiled.bind(params)
         for watcher in self._watchers:
             watcher(sql, values)
@@ -251,42 +261,51 @@ class PostgresReads:
                 # restart, a failover): replace them all, and read once more.
                 log.warning("store connection lost; the read runs again on a fresh one",
                             error=_reason(exc))
-                if self._pool is not None:
-                    await self._pool.expire_connections()
+                await self._pools[asyncio.get_running_loop()].expire_connections()
             return await self._on_a_connection(how, sql, values)
         except Exception as exc:
             if _dropped(exc) or isinstance(exc, _UNAVAILABLE):  # a timeout (OSError) too
                 raise StoreUnavailable(_reason(exc)) from exc
             raise
 
-    async def _on_a_connection(
-            self, how: _Query,
-            sql: str, values: Sequence[Any]) -> Any:
-        pool = self._pool or await self._start()
+    async def _on_a_connection(self, how: _Query, sql: str, values: Sequence[Any]) -> Any:
+        pool = self._pools.get(asyncio.get_running_loop()) or await self._start()
         # No timeout of its own (a timer per read costs 5 % of one): a read waits at most for
         # another's statement, which has one, or for a connect, which has one too.
         async with pool.acquire() as conn:
             return await how(conn, sql, values)
 
     async def _start(self) -> asyncpg.Pool:
-        async with self._starting:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=0, max_size=self._size, reset=_keep,
-                    init=_decode_json, timeout=self._connect_timeout,
-                    command_timeout=STATEMENT_TIMEOUT_SECONDS,
-                    # Every read is a lookup by key, for which one plan serves all values:
-                    # planned once per statement (PostgreSQL's own choice re-planned the
-                    # list page on every call, about 40 % of its CPU for one). The plan is
-                    # made again once it is a second old, as on the store's other
-                    # connections: a plan made while a young store's tables were empty
-                    # would go on scanning them after they grew.
-                    max_cached_statement_lifetime=max(1, round(PLANS_KEPT_SECONDS)),
-                    statement_cache_size=256,
-                    server_settings={"application_name": "policyjobs-api",
-                                     "default_transaction_read_only": "on",
-                                     "plan_cache_mode": "force_generic_plan"})
-            return self._pool
+        """A pool for the running event loop, whose connections open as reads need them."""
+        loop = asyncio.get_running_loop()
+        for gone in [other for other in self._pools if other.is_closed()]:
+            _terminate(gone, self._pools.pop(gone))
+        pool = self._pools[loop] = asyncpg.create_pool(
+            self._dsn, min_size=0, max_size=self._size, reset=_keep,
+            init=_decode_json, timeout=self._connect_timeout,
+            command_timeout=STATEMENT_TIMEOUT_SECONDS,
+            # Every read is a lookup by key, for which one plan serves all values: planned
+            # once per statement (PostgreSQL's own choice re-planned the list page on every
+            # call, about 40 % of its CPU for one). The plan is made again once it is a
+            # second old, as on the store's other connections: a plan made while a young
+            # store's tables were empty would go on scanning them after they grew.
+            max_cached_statement_lifetime=max(1, round(PLANS_KEPT_SECONDS)),
+            statement_cache_size=256,
+            server_settings={"application_name": "policyjobs-api",
+                             "default_transaction_read_only": "on",
+                             "plan_cache_mode": "force_generic_plan"})
+        # With no connection to open first, this only sets the pool up, without a pause in
+        # which another read could find it half made.
+        await pool
+        return pool
+
+
+def _terminate(loop: asyncio.AbstractEventLoop, pool: asyncpg.Pool) -> None:
+    """Drop `pool`'s connections at once, in `loop`, the one that made them. A closed loop
+    can run nothing more: its connections are let go, and their sockets closed when they
+    are collected."""
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(pool.terminate)
 
 
 async def _fetch(conn: _Connection, sql: str, values: Sequence[Any]) -> Any:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -143,6 +145,25 @@ def test_a_list_for_an_unknown_locator_is_empty(client: TestClient, tenant: str,
     token = make_token(tenant, "jobs.read", "jobs.list")
     response = client.get(f"/test/{tenant}/pings/NOPE/jobs/list", headers=bearer(token))
     assert response.json() == {"listCompleted": True, "items": []}
+
+
+def test_the_app_reads_from_any_event_loop_that_serves_it(
+        client: TestClient, tenant: str, make_token: MakeToken) -> None:
+    """A client of its own loop (as schemathesis has) beside the test client, in turn."""
+    token = make_token(tenant, "jobs.read", "jobs.list", "events.write")
+    made = ping(client, tenant, token, "P-1")
+    url = f"/test/{tenant}/pings/P-1/jobs/list"
+
+    async def read() -> Any:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as other:
+            return (await other.get(url, headers=bearer(token))).json()
+
+    before = client.get(url, headers=bearer(token)).json()
+    elsewhere = [asyncio.run(read()) for _ in range(2)]  # a loop, closed, then another
+
+    assert before == elsewhere[0] == elsewhere[1] == client.get(url, headers=bearer(token)).json()
+    assert [item["locator"] for item in before["items"]] == [made]
 
 
 def test_a_job_under_another_reference_or_tenant_is_404(
