@@ -55,6 +55,7 @@ class TestClock:
         self._refreshing = threading.Lock()
         self._offset = timedelta(0)
         self._read_at = float("-inf")
+        self._moves = 0  # how often `set` moved it here: a re-read begun before is stale
 
     def now(self) -> datetime:
         """The test clock's current time, re-read from the store at most every 50 ms.
@@ -72,12 +73,16 @@ class TestClock:
         return wall_now() + self._offset
 
     def refresh(self) -> None:
-        """Re-read the offset that any process may have moved."""
+        """Re-read the offset that any process may have moved. A read that `set` overtook
+        is dropped: it may hold the offset from before the move."""
+        with self._lock:
+            moves = self._moves
         with self._reads.connect() as conn:
             micros = conn.execute(_OFFSET).scalar()
         with self._lock:
-            self._offset = timedelta(microseconds=micros or 0)
-            self._read_at = time.monotonic()
+            if self._moves == moves:
+                self._offset = timedelta(microseconds=micros or 0)
+                self._read_at = time.monotonic()
 
     def set(self, when: datetime) -> datetime:
         """Move business time to `when` (forwards or back) for every process."""
@@ -92,4 +97,5 @@ class TestClock:
         with self._lock:
             self._offset = timedelta(microseconds=micros)
             self._read_at = time.monotonic()
+            self._moves += 1
         return wall_now() + self._offset

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -87,3 +88,29 @@ def test_concurrent_ticks_make_each_run_once(database_url: str) -> None:
         rows = job_rows(rt.db).values()
         assert len(rows) == 5 * 10
         assert len({(row["ordered_key"], row["payload"]["scheduledFor"]) for row in rows}) == 50
+
+
+def test_a_read_of_the_clock_that_a_move_overtook_does_not_put_it_back(
+        database_url: str) -> None:
+    """A re-read of the offset, begun before a move and ended after it, is dropped: else
+    the clock would go back for a while, and a wait for what the move made due could see
+    nothing due and end at once."""
+    with runtime(database_url, test_clock=True) as rt:
+        clock = clock_of(rt)
+        clock.set(START)
+        read, moved = threading.Event(), threading.Event()
+
+        def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.lstrip().startswith("SELECT") and "offset_us" in statement:
+                read.set()
+                moved.wait(10)
+
+        sa.event.listen(rt.db, "after_cursor_execute", hold)
+        rereading = threading.Thread(target=clock.refresh)
+        rereading.start()
+        assert read.wait(10)
+        clock.set(START + timedelta(days=31))
+        moved.set()
+        rereading.join(10)
+
+        assert clock.now() >= START + timedelta(days=31)
