@@ -41,6 +41,13 @@ READ_CONNECTIONS = 10  # the most a process's reads hold at once, on PostgreSQL
 STATEMENT_TIMEOUT_SECONDS = 30.0
 CLOSE_TIMEOUT_SECONDS = 10.0  # how long closing waits for reads under way
 _COMPILED_KEPT = 1000  # statements compiled for asyncpg, at most (the app has about 40)
+# libpq's settings of the client side that asyncpg does not know: it would send them to the
+# server as settings of the session, which refuses them. Its own TCP handling stands in.
+_LIBPQ_ONLY = ("connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+               "keepalives_count", "tcp_user_timeout", "hostaddr", "channel_binding",
+               "gssencmode", "gssdelegation", "requirepeer", "require_auth", "sslcompression",
+               "sslsni", "ssl_min_protocol_version", "ssl_max_protocol_version",
+               "sslcertmode", "load_balance_hosts", "fallback_application_name", "replication")
 # What a connection the server dropped raises: the read can run again on a fresh one.
 _DROPPED = (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
             asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.CannotConnectNowError,
@@ -197,7 +204,7 @@ class PostgresReads:
     def __init__(self, url: sa.URL, *, size: int = READ_CONNECTIONS) -> None:
         timeout = url.query.get("connect_timeout", CONNECT_TIMEOUT_SECONDS)
         self._dsn = (url.set(drivername="postgresql")
-                     .difference_update_query(["connect_timeout"])
+                     .difference_update_query(_LIBPQ_ONLY)
                      .render_as_string(hide_password=False))
         self._connect_timeout = float(timeout if isinstance(timeout, str | int | float)
                                       else timeout[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from policyjobs.store import database
 from policyjobs.store.database import open_store, reader
+from policyjobs.store.readers import reads_for
 
 
 def test_a_connection_lost_while_idle_is_replaced_before_use(
@@ -79,3 +81,21 @@ def test_a_sqlite_writer_takes_the_lock_as_soon_as_it_is_free(
         holder.join()
     finally:
         db.dispose()
+
+
+def test_api_reads_take_a_url_with_settings_only_libpq_knows(postgres_url: str) -> None:
+    """The URL the engine opens with psycopg also serves the API's asyncpg reads."""
+    url = sa.make_url(postgres_url).update_query_dict(
+        {"keepalives": "1", "keepalives_idle": "30", "connect_timeout": "5",
+         "application_name": "mine"})
+
+    async def read() -> str:
+        reads = reads_for(open_store(url.render_as_string(hide_password=False)))
+        try:
+            [row] = await reads.all(
+                sa.select(sa.func.current_setting("application_name").label("name")), {})
+            return str(row.name)
+        finally:
+            await reads.close()
+
+    assert asyncio.run(read()) == "policyjobs-api"
