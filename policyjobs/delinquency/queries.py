@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -11,6 +10,7 @@ from policyjobs.delinquency.models import delinquencies, delinquency_events, del
 from policyjobs.store.readers import Reads, Row
 from policyjobs.store.reads import (
     TENANT,
+    JobRecord,
     by_locator,
     found,
     in_tenant,
@@ -19,15 +19,6 @@ from policyjobs.store.reads import (
     reference_jobs_with_data,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    """A delinquency job: its job row and its `delinquency_jobs` row."""
-
-    job: Row
-    data: Row
-
-
 _JOB_DATA = job_data_of(delinquency_jobs)
 
 
@@ -35,9 +26,9 @@ async def job_records(reads: Reads, *, tenant: str, reference_type: str,
                       reference_locator: str, kind: str, offset: int,
                       limit: int) -> list[JobRecord]:
     """Up to `limit` of one kind of job of an invoice or a delinquency, oldest first."""
-    return [JobRecord(job, data) for job, data in await reference_jobs_with_data(
+    return await reference_jobs_with_data(
         reads, _JOB_DATA, tenant=tenant, reference_type=reference_type,
-        reference_locator=reference_locator, kind=kind, offset=offset, limit=limit)]
+        reference_locator=reference_locator, kind=kind, offset=offset, limit=limit)
 
 
 _DELINQUENCY = by_locator(delinquencies)

@@ -8,9 +8,8 @@ from typing import Any, Literal, Self
 from policyjobs.api.conventions import Schema, Timestamp, set_present
 from policyjobs.delinquency.config import OffsetBasis
 from policyjobs.delinquency.models import CancellationType, DelinquencyState, EventState
-from policyjobs.delinquency.queries import JobRecord
 from policyjobs.engine import PublicStatus, public_status
-from policyjobs.store.reads import processing_errors
+from policyjobs.store.reads import JobRecord, processing_errors
 
 
 class GraceJobData(Schema):

@@ -17,6 +17,7 @@ from policyjobs.installments.models import (
 from policyjobs.store.readers import Reads, Row
 from policyjobs.store.reads import (
     TENANT,
+    JobRecord,
     by_locator,
     found,
     in_tenant,
@@ -24,14 +25,6 @@ from policyjobs.store.reads import (
     paged,
     reference_jobs_with_data,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    """An installments job: its job row and its `installment_jobs` row."""
-
-    job: Row
-    data: Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +41,9 @@ _JOB_DATA = job_data_of(installment_jobs)
 async def job_records(reads: Reads, *, tenant: str, reference_type: str,
                       reference_locator: str, offset: int, limit: int) -> list[JobRecord]:
     """Up to `limit` of a reference's installments jobs from `offset`, oldest first."""
-    return [JobRecord(job, data) for job, data in await reference_jobs_with_data(
+    return await reference_jobs_with_data(
         reads, _JOB_DATA, tenant=tenant, reference_type=reference_type,
-        reference_locator=reference_locator, kind=KIND, offset=offset, limit=limit)]
+        reference_locator=reference_locator, kind=KIND, offset=offset, limit=limit)
 
 
 _INSTALLMENT = by_locator(installments)

@@ -15,8 +15,8 @@ from typing import Any, Literal, Self
 from policyjobs.api.conventions import Number, Schema, Timestamp, days, set_present
 from policyjobs.engine import PublicStatus, public_status
 from policyjobs.installments.models import JobType
-from policyjobs.installments.queries import InstallmentRecord, JobRecord
-from policyjobs.store.reads import processing_errors
+from policyjobs.installments.queries import InstallmentRecord
+from policyjobs.store.reads import JobRecord, processing_errors
 
 ReferenceType = Literal["quote", "transaction"]
 

@@ -10,6 +10,7 @@ page costs the same in a table of any size.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -119,10 +120,17 @@ def job_data_of(table: sa.Table) -> sa.Select[Any]:
         table.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
 
 
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A domain's job: its job row, and its row of the domain's job data."""
+
+    job: Row
+    data: Row
+
+
 async def reference_jobs_with_data(reads: Reads, job_data: sa.Select[Any], *, tenant: str,
                                    reference_type: str, reference_locator: str,
-                                   kind: str, offset: int,
-                                   limit: int) -> list[tuple[Row, Row]]:
+                                   kind: str, offset: int, limit: int) -> list[JobRecord]:
     """`list_reference_jobs` of one kind, each job beside its row of `job_data`
     (a `job_data_of` statement)."""
     rows = await list_reference_jobs(reads, tenant=tenant, reference_type=reference_type,
@@ -132,7 +140,7 @@ async def reference_jobs_with_data(reads: Reads, job_data: sa.Select[Any], *, te
         return []
     data = {r.job_locator: r for r in await reads.all(
         job_data, {"tenant": tenant, "jobs": [row.locator for row in rows]})}
-    return [(row, data[row.locator]) for row in rows]
+    return [JobRecord(row, data[row.locator]) for row in rows]
 
 
 def get_reference_job(conn: sa.Connection, *, tenant: str, reference_type: str,
