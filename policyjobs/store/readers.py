@@ -268,7 +268,9 @@ class PostgresReads:
                 # restart, a failover): replace them all, and read once more.
                 log.warning("store connection lost; the read runs again on a fresh one",
                             error=_reason(exc))
-                await self._pools[asyncio.get_running_loop()].expire_connections()
+                pool = self._pools.get(asyncio.get_running_loop())
+                if pool is not None:  # else closed meanwhile: the read below makes another
+                    await pool.expire_connections()
             return await self._on_a_connection(how, sql, values)
         except Exception as exc:
             if _dropped(exc) or isinstance(exc, _UNAVAILABLE):  # a timeout (OSError) too
