@@ -10,8 +10,9 @@ processes held 25 of them and answered 78 % of the requests, and the list page's
 So the parent binds one socket per process to the port (`SO_REUSEPORT`), and the kernel
 spreads new connections over them by their addresses. It keeps the sockets while a process
 is replaced, so no connection is refused meanwhile; it starts another process in place of
-one that dies, and on SIGTERM or SIGINT stops them all, each finishing its requests in
-`grace` seconds.
+one that dies (at once, unless it keeps dying within seconds of its start: then after a
+pause that doubles up to half a minute, so a crash loop does not spin), and on SIGTERM or
+SIGINT stops them all, each finishing its requests in `grace` seconds.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ log = structlog.get_logger("policyjobs.serve")
 APP_FACTORY = "policyjobs.app:app_from_environment"  # builds a process's app and runtime
 _CHECK_SECONDS = 0.5  # how often the parent looks for processes that died
 _BACKLOG = 2048  # uvicorn's
+_SHORT_LIFE_SECONDS = 10.0  # a process that dies sooner is crashing, not just killed
+_MOST_PAUSE_SECONDS = 30.0  # the longest wait before starting a crashing process again
 
 
 def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
@@ -66,6 +69,9 @@ def serve_processes(host: str, port: int, count: int, *, grace: int) -> int:
         signal.signal(sig, lambda *_: stopping.set())
     log.info("serving", host=host, port=sockets[0].getsockname()[1], processes=count)
     processes = [_start(sock, grace) for sock in sockets]
+    born = [time.monotonic()] * count
+    crashes = [0] * count  # quick deaths in a row, for each place
+    due: list[float | None] = [None] * count  # when a dead process's place starts again
     code = 0
     try:
         while not stopping.wait(_CHECK_SECONDS):
@@ -77,14 +83,28 @@ def serve_processes(host: str, port: int, count: int, *, grace: int) -> int:
                     code = STARTUP_FAILURE
                     stopping.set()
                     break
-                log.warning("an API process died; starting another in its place",
-                            pid=process.pid, exitcode=process.exitcode)
-                processes[index] = _start(sockets[index], grace)
+                now, when = time.monotonic(), due[index]
+                if when is None:
+                    short = now - born[index] < _SHORT_LIFE_SECONDS
+                    crashes[index] = crashes[index] + 1 if short else 0
+                    pause = restart_pause(crashes[index])
+                    log.warning("an API process died; starting another in its place",
+                                pid=process.pid, exitcode=process.exitcode, after_s=pause)
+                    when = due[index] = now + pause
+                if now >= when:
+                    processes[index] = _start(sockets[index], grace)
+                    born[index], due[index] = now, None
     finally:
         _stop(processes, grace)
         for sock in sockets:
             sock.close()
     return code
+
+
+def restart_pause(crashes: int) -> float:
+    """Seconds to wait before starting again a process that died `crashes` times in a row
+    soon after its start: none the first time, then 1, 2, 4… up to half a minute."""
+    return 0.0 if crashes <= 1 else min(_MOST_PAUSE_SECONDS, 2.0 ** (crashes - 2))
 
 
 def _start(sock: socket.socket, grace: int) -> BaseProcess:
