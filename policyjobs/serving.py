@@ -11,8 +11,9 @@ So the parent binds one socket per process to the port (`SO_REUSEPORT`), and the
 spreads new connections over them by their addresses. It keeps the sockets while a process
 is replaced, so no connection is refused meanwhile; it starts another process in place of
 one that dies (at once, unless it keeps dying within seconds of its start: then after a
-pause that doubles up to half a minute, so a crash loop does not spin), and on SIGTERM or
-SIGINT stops them all, each finishing its requests in `grace` seconds.
+pause that doubles up to half a minute, so a crash loop does not spin). A first process
+that cannot start its app stops them all; a replacement that cannot is tried again so.
+On SIGTERM or SIGINT it stops them all, each finishing its requests in `grace` seconds.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def serve_processes(host: str, port: int, count: int, *, grace: int) -> int:
     processes = [_start(sock, grace) for sock in sockets]
     born = [time.monotonic()] * count
     crashes = [0] * count  # quick deaths in a row, for each place
+    replaced = [False] * count  # whether the place's process is a replacement
     due: list[float | None] = [None] * count  # when a dead process's place starts again
     code = 0
     try:
@@ -78,7 +80,10 @@ def serve_processes(host: str, port: int, count: int, *, grace: int) -> int:
             for index, process in enumerate(processes):
                 if process.is_alive():
                     continue
-                if process.exitcode == STARTUP_FAILURE:
+                if process.exitcode == STARTUP_FAILURE and not replaced[index]:
+                    # The app cannot start as configured: no process will. A replacement
+                    # that cannot start met a passing trouble (the store away a while),
+                    # and is tried again like a crash.
                     log.error("an API process could not start; stopping", pid=process.pid)
                     code = STARTUP_FAILURE
                     stopping.set()
@@ -93,7 +98,7 @@ def serve_processes(host: str, port: int, count: int, *, grace: int) -> int:
                     when = due[index] = now + pause
                 if now >= when:
                     processes[index] = _start(sockets[index], grace)
-                    born[index], due[index] = now, None
+                    born[index], due[index], replaced[index] = now, None, True
     finally:
         _stop(processes, grace)
         for sock in sockets:
