@@ -69,41 +69,54 @@ def serve_processes(host: str, port: int, count: int, *, grace: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     log.info("serving", host=host, port=sockets[0].getsockname()[1], processes=count)
-    processes = [_start(sock, grace) for sock in sockets]
-    born = [time.monotonic()] * count
-    crashes = [0] * count  # quick deaths in a row, for each place
-    replaced = [False] * count  # whether the place's process is a replacement
-    due: list[float | None] = [None] * count  # when a dead process's place starts again
+    places = [_Place(sock, grace) for sock in sockets]
     code = 0
     try:
         while not stopping.wait(_CHECK_SECONDS):
-            for index, process in enumerate(processes):
-                if process.is_alive():
-                    continue
-                if process.exitcode == STARTUP_FAILURE and not replaced[index]:
-                    # The app cannot start as configured: no process will. A replacement
-                    # that cannot start met a passing trouble (the store away a while),
-                    # and is tried again like a crash.
-                    log.error("an API process could not start; stopping", pid=process.pid)
-                    code = STARTUP_FAILURE
-                    stopping.set()
-                    break
-                now, when = time.monotonic(), due[index]
-                if when is None:
-                    short = now - born[index] < _SHORT_LIFE_SECONDS
-                    crashes[index] = crashes[index] + 1 if short else 0
-                    pause = restart_pause(crashes[index])
-                    log.warning("an API process died; starting another in its place",
-                                pid=process.pid, exitcode=process.exitcode, after_s=pause)
-                    when = due[index] = now + pause
-                if now >= when:
-                    processes[index] = _start(sockets[index], grace)
-                    born[index], due[index], replaced[index] = now, None, True
+            if not all(place.tend() for place in places):
+                code = STARTUP_FAILURE
+                break
     finally:
-        _stop(processes, grace)
+        _stop([place.process for place in places], grace)
         for sock in sockets:
             sock.close()
     return code
+
+
+class _Place:
+    """A listening socket and the process serving it, started again when it dies."""
+
+    def __init__(self, sock: socket.socket, grace: int) -> None:
+        self._sock, self._grace = sock, grace
+        self.process = _start(sock, grace)
+        self._born = time.monotonic()
+        self._replaced = False  # whether the process is a replacement
+        self._crashes = 0  # quick deaths in a row
+        self._due: float | None = None  # when a dead process's replacement starts
+
+    def tend(self) -> bool:
+        """Start a replacement for a dead process once its pause is over; False when the
+        first process could not start its app, which no process then can."""
+        process = self.process
+        if process.is_alive():
+            return True
+        if process.exitcode == STARTUP_FAILURE and not self._replaced:
+            # A replacement that cannot start met a passing trouble (the store away a
+            # while), and is tried again like a crash.
+            log.error("an API process could not start; stopping", pid=process.pid)
+            return False
+        now = time.monotonic()
+        if self._due is None:
+            short = now - self._born < _SHORT_LIFE_SECONDS
+            self._crashes = self._crashes + 1 if short else 0
+            pause = restart_pause(self._crashes)
+            log.warning("an API process died; starting another in its place",
+                        pid=process.pid, exitcode=process.exitcode, after_s=pause)
+            self._due = now + pause
+        if now >= self._due:
+            self.process = _start(self._sock, self._grace)
+            self._born, self._due, self._replaced = now, None, True
+        return True
 
 
 def restart_pause(crashes: int) -> float:

@@ -89,8 +89,10 @@ def test_api_reads_take_a_url_with_settings_only_libpq_knows(postgres_url: str) 
         {"keepalives": "1", "keepalives_idle": "30", "connect_timeout": "5",
          "application_name": "mine"})
 
+    db = open_store(url.render_as_string(hide_password=False))
+
     async def read() -> str:
-        reads = reads_for(open_store(url.render_as_string(hide_password=False)))
+        reads = reads_for(db)
         try:
             [row] = await reads.all(
                 sa.select(sa.func.current_setting("application_name").label("name")), {})
@@ -98,4 +100,7 @@ def test_api_reads_take_a_url_with_settings_only_libpq_knows(postgres_url: str) 
         finally:
             await reads.close()
 
-    assert asyncio.run(read()) == "policyjobs-api"
+    try:
+        assert asyncio.run(read()) == "policyjobs-api"
+    finally:
+        db.dispose()
