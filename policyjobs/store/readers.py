@@ -56,6 +56,12 @@ _DROPPED = (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownErr
 _UNAVAILABLE = (*_DROPPED, OSError, asyncpg.exceptions.OperatorInterventionError,
                 asyncpg.exceptions.InsufficientResourcesError)
 
+# Every read is a lookup by key, for which one plan serves all values: planned once per
+# statement (PostgreSQL's own choice re-planned the list page on every call, about 40 % of
+# its CPU for one). And a read never writes.
+_SESSION = ("SET default_transaction_read_only = on; "
+            "SET plan_cache_mode = force_generic_plan")
+
 _Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 _Query: TypeAlias = Callable[[_Connection, str, Sequence[Any]], Awaitable[Any]]
 Row = Any  # a row whose columns are its attributes: SQLAlchemy's, or a named tuple of ours
@@ -186,8 +192,14 @@ async def _keep(_conn: asyncpg.Connection) -> None:
     pool's own reset (a round trip of `RESET ALL` and more per read) is not needed."""
 
 
-async def _decode_json(conn: asyncpg.Connection) -> None:
-    """JSON columns come back parsed, as SQLAlchemy parses them."""
+async def _prepare(conn: asyncpg.Connection) -> None:
+    """A new connection reads only, plans each statement once, and parses JSON columns, as
+    SQLAlchemy parses them.
+
+    The settings are sent once connected rather than among the startup parameters: a pooler
+    such as PgBouncer refuses a connection whose startup names a setting it does not track.
+    """
+    await conn.execute(_SESSION)
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, schema="pg_catalog", encoder=_json_text,
                                   decoder=orjson.loads)
@@ -291,18 +303,14 @@ class PostgresReads:
             _terminate(gone, self._pools.pop(gone))
         pool = self._pools[loop] = asyncpg.create_pool(
             self._dsn, min_size=0, max_size=self._size, reset=_keep,
-            init=_decode_json, timeout=self._connect_timeout,
+            init=_prepare, timeout=self._connect_timeout,
             command_timeout=STATEMENT_TIMEOUT_SECONDS,
-            # Every read is a lookup by key, for which one plan serves all values: planned
-            # once per statement (PostgreSQL's own choice re-planned the list page on every
-            # call, about 40 % of its CPU for one). The plan is made again once it is a
-            # second old, as on the store's other connections: a plan made while a young
-            # store's tables were empty would go on scanning them after they grew.
+            # A plan is made again once it is a second old, as on the store's other
+            # connections: a plan made while a young store's tables were empty would go on
+            # scanning them after they grew.
             max_cached_statement_lifetime=max(1, round(PLANS_KEPT_SECONDS)),
             statement_cache_size=256,
-            server_settings={"application_name": "policyjobs-api",
-                             "default_transaction_read_only": "on",
-                             "plan_cache_mode": "force_generic_plan"})
+            server_settings={"application_name": "policyjobs-api"})
         # With no connection to open first, this only sets the pool up, without a pause in
         # which another read could find it half made.
         await pool

@@ -80,7 +80,7 @@ def _run(
 ) -> subprocess.CompletedProcess[str]:
     """Run one command, as the given unprivileged OS user when one is set."""
     if os_user is not None:
-        args = [*_privilege_drop(os_user), *args]
+        args = [*privilege_drop(os_user), *args]
     result = subprocess.run(  # noqa: S603
         args, capture_output=True, text=True, check=False, cwd=cwd, stdin=subprocess.DEVNULL
     )
@@ -90,7 +90,7 @@ def _run(
     return result
 
 
-def _privilege_drop(os_user: str) -> list[str]:
+def privilege_drop(os_user: str) -> list[str]:
     """Return the command prefix that runs a program as the given OS user."""
     path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin:/usr/bin:/bin"
     runuser = shutil.which("runuser", path=path)
@@ -102,7 +102,7 @@ def _privilege_drop(os_user: str) -> list[str]:
     raise RuntimeError("running as root needs `runuser` or `setpriv` to drop privileges")
 
 
-def _unprivileged_user() -> str | None:
+def unprivileged_user() -> str | None:
     """Return the OS user to run PostgreSQL as, or None to run as the current user."""
     if os.geteuid() != 0:
         return None
@@ -168,7 +168,7 @@ def free_port(preferred: int = 0) -> int:
     raise OSError(f"no free port on {HOST}")
 
 
-def _give_to(path: Path, os_user: str | None) -> None:
+def give_to(path: Path, os_user: str | None) -> None:
     """Make the given OS user own a path."""
     if os_user is not None:
         entry = pwd.getpwnam(os_user)
@@ -187,9 +187,9 @@ def _initdb_and_start(
     """Create the cluster if it does not exist yet, start it and return its port."""
     for directory in (data_dir, sock_dir):
         directory.mkdir(mode=0o700, exist_ok=True)
-        _give_to(directory, os_user)
+        give_to(directory, os_user)
     log_file.touch()
-    _give_to(log_file, os_user)
+    give_to(log_file, os_user)
     if not (data_dir / "PG_VERSION").exists():
         initdb = [str(bindir / "initdb"), "-D", str(data_dir), "--auth=trust", "-U", SUPERUSER]
         _run([*initdb, "--encoding=UTF8", "--no-locale"], os_user, cwd=data_dir.parent)
@@ -210,7 +210,7 @@ def start_postgres(
 ) -> PostgresServer:
     """Initialise (if needed) and start a PostgreSQL server under base_dir or a temp dir."""
     bindir, version = find_binaries()
-    os_user = _unprivileged_user()
+    os_user = unprivileged_user()
     remove_dir = None
     if base_dir is None:
         base_dir = remove_dir = Path(tempfile.mkdtemp(prefix="policyjobs-pg-"))
