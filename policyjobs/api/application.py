@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from policyjobs.api import problems
 from policyjobs.api.admin import admin_router, clock_router, health_router
 from policyjobs.api.limits import RequestLimits
-from policyjobs.api.observability import Observe, metrics_app
+from policyjobs.api.observability import MetricsApp, Observe
 from policyjobs.api.openapi import build_openapi
 from policyjobs.api.outages import StoreOutages, watch_commits
 from policyjobs.runtime import Runtime
@@ -62,7 +63,8 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
     for domain in runtime.domains:
         for router in domain.routers:
             app.include_router(router)
-    app.mount("/metrics", metrics_app(runtime.queue.collector()))
+    app.router.routes.append(Route("/metrics", MetricsApp(runtime.queue.collector()),
+                                   include_in_schema=False))
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

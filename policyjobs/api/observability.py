@@ -7,7 +7,6 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 import structlog
 from prometheus_client import (
@@ -20,6 +19,8 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from policyjobs.api.problems import problem
 
 log = structlog.get_logger("policyjobs.http")
 
@@ -41,7 +42,11 @@ def _route_of(scope: Scope) -> str:
 
 class Observe:
     """ASGI middleware: give each request an id (the caller's `X-Request-ID` if it is sane),
-    bind it to every log line of the request, log the request, and time it by route."""
+    bind it to every log line of the request, log the request, and time it by route.
+
+    It also answers an error that nothing else handled, with a 500 problem: here the answer
+    still carries the request's id, and the error's log line names it.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -54,12 +59,13 @@ class Observe:
         given = dict(scope.get("headers", ())).get(REQUEST_ID.encode(), b"").decode("latin-1")
         request_id = given if _GIVEN_ID.match(given) else uuid.uuid4().hex
         status = 500
+        started = False
         began = time.perf_counter()
 
         async def sent(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [*message.get("headers", ()),
                                       (REQUEST_ID.encode(), request_id.encode())]
             await send(message)
@@ -67,6 +73,13 @@ class Observe:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, sent)
+            except Exception as exc:
+                log.error("unhandled error", method=scope["method"], path=scope["path"],
+                          exc_info=exc)
+                if started:  # part of an answer is out: the server can only drop it
+                    raise
+                answer = problem(500, "the service failed to answer; the error is in its log")
+                await answer(scope, receive, sent)
             finally:
                 seconds = time.perf_counter() - began
                 route = _route_of(scope)
@@ -87,9 +100,16 @@ class _Joined(Collector):
             yield from collector.collect()
 
 
-def metrics_app(*collectors: Collector) -> Any:
-    """The `/metrics` ASGI app: every metric of the process, and `collectors`."""
-    return make_asgi_app(registry=_Joined(collectors))
+class MetricsApp:
+    """The `/metrics` ASGI app: every metric of the process, and `collectors`. Routed at its
+    path, not mounted: a mount answers `/metrics` with a redirect to `/metrics/`."""
+
+    def __init__(self, *collectors: Collector) -> None:
+        self._app = make_asgi_app(registry=_Joined(collectors))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one scrape."""
+        await self._app(scope, receive, send)
 
 
 def serve_metrics(host: str, port: int, *collectors: Collector) -> None:

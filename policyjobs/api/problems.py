@@ -6,15 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from policyjobs.exceptions import FieldProblem, PolicyjobsError, field_path
-
-log = structlog.get_logger("policyjobs.api")
 
 PROBLEM_JSON = "application/problem+json"
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -45,7 +42,8 @@ def validation_problems(errors: Sequence[Any]) -> list[FieldProblem]:
 
 
 def install(app: FastAPI) -> None:
-    """Route every error through `problem`."""
+    """Route every error through `problem`; what none of these handles is answered by
+    `observability.Observe`, within the request's log context."""
 
     @app.exception_handler(PolicyjobsError)
     async def service_error(_request: Request, exc: PolicyjobsError) -> Response:
@@ -67,9 +65,3 @@ def install(app: FastAPI) -> None:
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
         return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error", method=request.method, path=request.url.path,
-                  exc_info=exc)
-        return problem(500, "the service failed to answer; the error is in its log")

@@ -65,7 +65,9 @@ def test_the_year_runs_and_everything_it_prints_works_until_ctrl_c(tmp_path: Pat
             result = subprocess.run(["bash", "-c", line.replace("curl ", "curl -sSf ", 1)],
                                     capture_output=True, text=True, timeout=30, check=False)
             assert result.returncode == 0, (line, result.stderr)
-            if "/metrics" not in line:
+            if "/metrics" in line:
+                assert "policyjobs_jobs_finished_total" in result.stdout, line
+            else:
                 assert json.loads(result.stdout), line
         url = re.search(r"(http://127\.0\.0\.1:\d+)/dashboard", shown)
         token = re.search(r"Bearer (pjt_[\w-]+)", lines[0])

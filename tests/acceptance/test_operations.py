@@ -34,8 +34,9 @@ documents:
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of `/metrics`, by name and labels."""
-    response = client.get("/metrics")
+    """Every sample of `/metrics`, by name and labels: answered at that path, as a scraper
+    configured with it asks, not redirected."""
+    response = client.get("/metrics", follow_redirects=False)
     assert response.status_code == 200
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(response.text)
@@ -147,3 +148,19 @@ def _status(runtime: Runtime, job: str) -> str:
     with runtime.db.connect() as conn:
         return str(conn.execute(sa.text("SELECT status FROM jobs WHERE locator = :job"),
                                 {"job": job}).scalar())
+
+
+def test_an_unexpected_error_names_its_request_and_no_data(
+        logged: io.StringIO, client: TestClient, tenant: str, make_token: MakeToken) -> None:
+    token = make_token(tenant, "jobs.read")
+    response = client.get(f"/test/{tenant}/pings/P-1/crash",
+                          headers={**bearer(token), "X-Request-ID": "req-500-a"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "req-500-a"
+    lines = [json.loads(line) for line in logged.getvalue().splitlines()
+             if line.startswith("{")]
+    errors = [line for line in lines if line.get("event") == "unhandled error"]
+    assert [line["request_id"] for line in errors] == ["req-500-a"]
+    assert "boom" in errors[0]["exception"]
+    assert any(line.get("event") == "request" and line["status"] == 500
+               and line["request_id"] == "req-500-a" for line in lines)
