@@ -39,6 +39,7 @@ def open_store(url: str, *, pool_size: int = 10) -> sa.Engine:
     db = sa.create_engine(
         parsed, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600,
         connect_args=connect_args, json_serializer=_json_text, json_deserializer=orjson.loads,
+        hide_parameters=True,  # an error's text, which is logged, never shows a payload
     )
     _ping_when_idle(db)
     _plans_of_the_last_second(db)
@@ -104,7 +105,7 @@ def _open_sqlite(url: sa.URL) -> sa.Engine:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     db = sa.create_engine(url, connect_args={"timeout": WRITE_LOCK_TIMEOUT}, pool_size=20,
                           max_overflow=20, json_serializer=_json_text,
-                          json_deserializer=orjson.loads)
+                          json_deserializer=orjson.loads, hide_parameters=True)
 
     @event.listens_for(db, "connect")
     def configure(dbapi_connection: Any, _record: Any) -> None:

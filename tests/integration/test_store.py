@@ -104,3 +104,15 @@ def test_api_reads_take_a_url_with_settings_only_libpq_knows(postgres_url: str) 
         assert asyncio.run(read()) == "policyjobs-api"
     finally:
         db.dispose()
+
+
+def test_a_store_error_never_shows_the_values_it_was_given(database_url: str) -> None:
+    """Errors are logged, and a statement's values are a tenant's data: they stay out."""
+    db = open_store(database_url)
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as raised, db.connect() as conn:
+            conn.execute(sa.text("SELECT :name FROM no_such_table"), {"name": "Ada Insured"})
+        assert "no_such_table" in str(raised.value)
+        assert "Ada Insured" not in str(raised.value)
+    finally:
+        db.dispose()
