@@ -203,4 +203,7 @@ class JobQueue:
             self.wakeup.wake()
 
     def _on_rollback(self, conn: sa.Connection) -> None:
-        conn.info.pop(_WAKE_FLAG, None)
+        # A connection the server dropped has no info to reach (SQLAlchemy would raise in
+        # place of the error that dropped it), and nothing of it will commit.
+        if not conn.invalidated:
+            conn.info.pop(_WAKE_FLAG, None)

@@ -67,6 +67,16 @@ def test_enqueue_in_a_rolled_back_transaction_leaves_no_job(database_url: str) -
         assert effects(rt.db) == []
 
 
+def test_a_transaction_the_server_dropped_raises_the_drivers_error(postgres_url: str) -> None:
+    """What the worker logs and a job's attempt records is the lost connection, not
+    SQLAlchemy's complaint about a rollback hook on it."""
+    with runtime(postgres_url) as rt:
+        with pytest.raises(sa.exc.OperationalError) as raised, rt.db.begin() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        assert raised.value.connection_invalidated
+        assert enqueue(rt, new(NOOP))  # the pool goes on with a fresh connection
+
+
 def test_dedupe_key_returns_the_existing_jobs_locator(database_url: str) -> None:
     with runtime(database_url) as rt:
         [first] = enqueue(rt, new(NOOP, dedupe_key="k1"))
