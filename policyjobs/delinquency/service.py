@@ -205,7 +205,7 @@ def on_hold(intake: Intake, event: DelinquencyHoldEvent) -> list[JobRef]:
     conn = intake.conn
     _set(conn, found.locator, held_at=now, updated_at=now)
     _cancel_events(conn, intake.queue, found.locator, CancellationType.DELINQUENCY_HELD, now)
-    intake.queue.cancel(conn, [found.grace_job_locator])
+    _cancel_grace(conn, intake.queue, found.grace_job_locator, now)
     return []
 
 
@@ -220,7 +220,7 @@ def on_reschedule(intake: Intake, event: DelinquencyRescheduleEvent) -> list[Job
     conn, queue, now, by = intake.conn, intake.queue, intake.queue.clock.now(), intake.created_by
     grace = NewJob(GRACE, intake.tenant, {}, reference_type="delinquency",
                    reference_locator=found.locator, run_at=end, created_by=by)
-    queue.cancel(conn, [found.grace_job_locator])
+    _cancel_grace(conn, queue, found.grace_job_locator, now)
     queue.enqueue(conn, [grace])
     _job_data(conn, grace.locator, intake.tenant, JobType.GRACE, now,
               delinquency_locator=found.locator)
@@ -273,7 +273,7 @@ def on_tenant_retired(conn: sa.Connection, queue: JobQueue, tenant: str) -> None
                             .where(delinquencies.c.state == DelinquencyState.IN_GRACE)
                             .with_for_update()).all():
         _cancel_events(conn, queue, row.locator, CancellationType.TENANT_RETIRED, now)
-        queue.cancel(conn, [row.grace_job_locator])
+        _cancel_grace(conn, queue, row.grace_job_locator, now)
 
 
 # -- shared steps -----------------------------------------------------------------------------
@@ -325,6 +325,12 @@ def _cancel_job(conn: sa.Connection, queue: JobQueue, job_locator: str, why: Can
     queue.cancel(conn, [job_locator])
     set_job_data(conn, job_locator, cancellation_type=why,
                  rescheduled_by_locator=rescheduled_by, updated_at=now)
+
+
+def _cancel_grace(conn: sa.Connection, queue: JobQueue, job_locator: str,
+                  now: datetime) -> None:
+    queue.cancel(conn, [job_locator])
+    set_job_data(conn, job_locator, updated_at=now)
 
 
 def _schedule_event(conn: sa.Connection, queue: JobQueue, tenant: str, delinquency: str,

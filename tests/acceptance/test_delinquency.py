@@ -158,6 +158,7 @@ def test_a_hold_cancels_the_pending_events_and_the_lapse(books: Collections) -> 
     [grace] = books.grace_jobs()
     assert grace["jobStatus"] == "finished"
     assert "outcome" not in grace
+    assert grace["updatedAt"] > grace["createdAt"]  # when the hold cancelled it
     body = books.send({"type": "delinquencyHold", "delinquencyLocator": books.locator},
                       status=409)
     assert "held" in body["detail"]
@@ -182,6 +183,8 @@ def test_a_reschedule_moves_the_grace_end_and_the_events_counted_from_it(
     assert books.state() == "lapseTriggered"
     graces = books.grace_jobs()
     assert [g.get("outcome") for g in graces] == [None, "lapseTriggered"]
+    # cancelled as its successor came
+    assert graces[0]["createdAt"] < graces[0]["updatedAt"] <= graces[1]["createdAt"]
 
 
 def test_cancelling_one_event_and_then_again(books: Collections) -> None:
@@ -213,6 +216,9 @@ def test_retiring_the_tenant_cancels_its_pending_events(books: Collections) -> N
     jobs = books.event_jobs()
     assert {job["cancellationType"] for job in jobs.values()} == {"tenantRetired"}
     assert {job["jobStatus"] for job in jobs.values()} == {"finished"}
+    [grace] = books.grace_jobs()
+    assert grace["jobStatus"] == "finished"
+    assert grace["updatedAt"] > grace["createdAt"]
 
 
 def test_a_payment_and_a_grace_end_that_race_resolve_to_one_outcome(
