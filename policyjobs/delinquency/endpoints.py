@@ -6,6 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Path, Request, Security
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from policyjobs.api.auth import guard
@@ -53,6 +54,13 @@ async def fetch_create_jobs(request: Request, tenantLocator: Tenant, invoiceLoca
                                         reference_locator=invoiceLocator, kind=CREATE,
                                         offset=page_.offset, limit=page_.probe)
     return list_response(records, page_, DelinquencyCreateJobData.of)
+
+
+@jobs_router.get("/moratoriums/list", include_in_schema=False)
+async def no_moratorium_jobs() -> Response:
+    """The vendor's moratorium jobs are not part of this service: their list is answered
+    as any route it lacks, not taken for the grace jobs of a delinquency "moratoriums"."""
+    raise HTTPException(404)
 
 
 @jobs_router.get("/{delinquencyLocator}/list", operation_id="fetchDelinquencyGraceJob",

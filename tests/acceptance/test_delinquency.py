@@ -318,3 +318,9 @@ def test_the_endpoints_are_the_vendors(client: TestClient) -> None:
         assert mine["x-securityPermission"] == theirs["x-securityPermission"]
         query = {p["name"] for p in theirs["parameters"] if p["in"] == "query"}
         assert {p["name"] for p in mine.get("parameters", []) if p["in"] == "query"} == query
+
+
+def test_the_vendors_moratorium_jobs_are_a_route_this_service_lacks(books: Collections) -> None:
+    path = f"/billing/{books.tenant}/jobs/delinquencies/moratoriums/list"
+    body = assert_problem(books.client.get(path, headers=books.headers), 404)
+    assert body["detail"] == f"no route for GET {path}"
