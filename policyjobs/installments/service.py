@@ -197,10 +197,13 @@ def billable_groups(conn: sa.Connection, *, tenant: str,
     return [(str(row[0]), str(row[1])) for row in rows]
 
 
-def accounts_of(conn: sa.Connection, *, tenant: str, locators: Iterable[str]) -> set[str]:
-    """The accounts the named installments of the tenant bill."""
-    return set(conn.execute(in_tenant(installments, tenant, installments.c.account_locator)
-                            .where(installments.c.locator.in_(list(locators)))).scalars())
+def accounts_of(conn: sa.Connection, *, tenant: str, locators: Iterable[str]) -> dict[str, str]:
+    """The account each of the named installments of the tenant bills, by installment; an
+    installment the tenant does not have is left out."""
+    query = (in_tenant(installments, tenant, installments.c.locator,
+                       installments.c.account_locator)
+             .where(installments.c.locator.in_(list(locators))))
+    return {row.locator: row.account_locator for row in conn.execute(query)}
 
 
 def billable(conn: sa.Connection, *, tenant: str, account: str | None = None,

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, StrictBool
 
 from policyjobs.api.conventions import Number, Schema, Timestamp, set_present
 from policyjobs.engine import PublicStatus, public_status
@@ -184,7 +184,7 @@ class EarlyInvoicingRequest(Schema):
     """Invoice named installments now, whatever their generate time."""
 
     installmentLocators: list[Locator] = Field(max_length=1000)
-    ignoreHolds: bool
+    ignoreHolds: StrictBool  # true or false, not "yes" or 1
     accountLocator: Locator | None = None
     invoiceThroughTime: AwareDatetime | None = None
     invoiceDueTime: AwareDatetime | None = None

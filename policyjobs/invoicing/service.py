@@ -204,11 +204,16 @@ def start_early_invoicing(conn: sa.Connection, queue: JobQueue, *, tenant: str,
                           request: EarlyInvoicing, created_by: str) -> tuple[str, int]:
     """The early-invoicing job of a request, and how many installments it may bill now."""
     get_tenant(conn, tenant)
-    accounts = sorted(accounts_of(conn, tenant=tenant, locators=request.installment_locators)
+    found = accounts_of(conn, tenant=tenant, locators=request.installment_locators)
+    if unknown := [FieldProblem(f"installmentLocators[{i}]", "no such installment")
+                   for i, locator in enumerate(request.installment_locators)
+                   if locator not in found]:
+        raise InvalidInput(f"{len(unknown)} of the named installments do not exist", unknown)
+    accounts = sorted(set(found.values())
                       | ({request.account_locator} if request.account_locator else set()))
     if not accounts:
         raise InvalidInput("name the account, or an installment of it", [FieldProblem(
-            "accountLocator", "required when no named installment exists")])
+            "accountLocator", "required when no installment is named")])
     if len(accounts) > 1:
         raise InvalidInput(f"the installments belong to {len(accounts)} accounts", [FieldProblem(
             "installmentLocators", f"name installments of one account, not of "
