@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from starlette.responses import Response
 
 from policyjobs.api.conventions import json_response
@@ -31,21 +32,32 @@ class Page:
         return self.count + 1
 
 
+def _as_written(value: object) -> object:
+    """A number in a query as a person writes one: ASCII digits, perhaps a minus. Python's
+    `int`, which pydantic falls back on, also takes `1_0`, `+5`, ` 5` and other scripts'
+    digits."""
+    if isinstance(value, str) and not _INTEGER.fullmatch(value):
+        raise ValueError("must be a whole number, in digits")
+    return value
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip."),
+                   BeforeValidator(_as_written)]
+Count = Annotated[int, Query(ge=1, le=MAX_COUNT, description="Items per page."),
+                  BeforeValidator(_as_written)]
+
+
 async def page(
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")] = 0,
-    count: Annotated[int, Query(ge=1, le=MAX_COUNT, description="Items per page.")] =
-        DEFAULT_COUNT,
+    offset: Offset = 0,
+    count: Count = DEFAULT_COUNT,
     extended: Annotated[bool, Query(description="When false, returns a bare array.")] = True,
 ) -> Page:
     """The page a list request asks for, from its query string."""
     return Page(offset, count, extended)
 
 
-async def short_page(
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")] = 0,
-    count: Annotated[int, Query(ge=1, le=MAX_COUNT, description="Items per page.")] =
-        DEFAULT_COUNT,
-) -> Page:
+async def short_page(offset: Offset = 0, count: Count = DEFAULT_COUNT) -> Page:
     """The page of a list endpoint that has no `extended` parameter."""
     return Page(offset, count)
 

@@ -104,7 +104,8 @@ def test_missing_permission_is_403(client: TestClient, tenant: str,
 
 
 @pytest.mark.parametrize("query", ["count=0", "count=1001", "offset=-1", "count=abc",
-                                   "offset=1.5", "extended=maybe"])
+                                   "offset=1.5", "extended=maybe", "count=1_0", "count=%2B5",
+                                   "offset=%201", "count=%D9%A1"])
 def test_malformed_paging_is_400(client: TestClient, tenant: str, make_token: MakeToken,
                                  query: str) -> None:
     token = make_token(tenant, "jobs.read", "jobs.list")
