@@ -90,8 +90,6 @@ def _render_one(attempt: Attempt, row: Any) -> str | None:
     if attempt.spent >= attempt.timeout:
         _time_out(context, OVERRAN.format(f"{attempt.timeout:g}"))
     token = new_locator()
-    if not _claim(context, row.locator, token):
-        return None
     template_context = {
         **context.job.payload["context"],
         "reference": {"type": context.job.reference_type,
@@ -99,6 +97,8 @@ def _render_one(attempt: Attempt, row: Any) -> str | None:
         "tenant": {"locator": context.job.tenant},
         "document": {"staticName": row.static_name, "name": row.name},
     }
+    if not _claim(context, row.locator, token, template_context):
+        return None
     try:
         rendered = attempt.renderers.render(
             row.static_name, row.template, row.format, template_context,
@@ -129,12 +129,15 @@ def _time_out(context: JobContext, reason: str) -> NoReturn:
     raise Postpone(reason)
 
 
-def _claim(context: JobContext, locator: str, token: str) -> bool:
+def _claim(context: JobContext, locator: str, token: str, data: dict[str, Any]) -> bool:
+    """Take the document for this render, recording the data its template sees (the
+    document's `renderingData`); False if it is ready already."""
     with context.db.begin() as conn:
         return bool(conn.execute(
             documents.update()
             .where(documents.c.locator == locator, documents.c.state != DocumentState.READY)
-            .values(render_token=token, state=DocumentState.DRAFT, processing_errors=None)
+            .values(render_token=token, state=DocumentState.DRAFT, processing_errors=None,
+                    rendering_data=data)
         ).rowcount)
 
 

@@ -94,7 +94,7 @@ class DocumentInstance(Schema):
     consolidatedFrom: list[str]
     consolidatedTo: list[str]
     metadata: dict[str, Any]
-    renderingData: dict[str, Any] | None
+    renderingData: dict[str, Any]  # what its template saw; {} before a render
     name: str | None = None
     staticName: str | None = None
     createdBy: str | None = None
@@ -113,7 +113,7 @@ class DocumentInstance(Schema):
             referenceType=row.reference_type, documentInstanceState=row.state,
             documentFormat=row.format, external=False, createdAt=row.created_at,
             consolidatedFrom=[], consolidatedTo=[], metadata={},
-            renderingData=row.rendering_data, name=row.name, staticName=row.static_name,
+            renderingData=row.rendering_data or {}, name=row.name, staticName=row.static_name,
             createdBy=row.created_by,
         )
         set_present(view, readyAt=row.ready_at, processingErrors=row.processing_errors,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 from datetime import UTC, datetime
@@ -117,6 +118,10 @@ def test_a_priced_quote_renders_its_pdf(docs: Docs) -> None:
     meta = docs.get(document["locator"])
     assert meta["documentFormat"] == "pdf"
     assert meta["readyAt"]
+    data = meta["renderingData"]  # what the template saw
+    assert data["reference"] == {"type": "quote", "locator": "Q-1"}
+    assert data["document"]["staticName"] == "quoteSummary"
+    assert "Ada Lovelace" in json.dumps(data["event"])
     response = docs.client.get(docs.url(f"{document['locator']}/document"), headers=docs.headers)
     assert response.headers["content-type"] == "application/pdf"
     text = pypdf.PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
@@ -184,6 +189,7 @@ def test_each_error_state_fails_the_job_and_the_rest_render(broken: Docs) -> Non
     states = {d["staticName"]: d for d in job["documents"]}
     assert states["fine"]["documentInstanceState"] == "ready"
     assert states["missingData"]["documentInstanceState"] == "dataError"
+    assert broken.get(states["missingData"]["locator"])["renderingData"]["event"]  # to compare
     assert "missingData line 2" in states["missingData"]["processingErrors"]
     assert states["badSyntax"]["documentInstanceState"] == "renderError"
     assert states["badPdf"]["documentInstanceState"] == "conversionError"
