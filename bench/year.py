@@ -291,7 +291,8 @@ def files_written_twice(db: sa.Engine, tenant: str, home: Path) -> int:
             "SELECT storage_key FROM documents WHERE tenant = :t AND storage_key IS NOT NULL"),
             {"t": tenant}).scalars())
     root = home / "documents"
-    stored = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    stored = {str(p.relative_to(root)) for p in root.rglob("*")
+              if p.is_file() and p.relative_to(root).parts[0] != ".incoming"}  # being written
     return len(stored - keys)
 
 

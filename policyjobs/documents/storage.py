@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
 
-_KEY = re.compile(r"^[0-9A-Za-z_.-]+(/[0-9A-Za-z_.-]+)*$")
+_KEY = re.compile(r"^[0-9A-Za-z_-][0-9A-Za-z_.-]*(/[0-9A-Za-z_.-]+)*$")  # not under `.…`
+_INCOMING = ".incoming"  # files being written, beside the tree so that a rename moves them
+STALE_SECONDS = 3600.0  # a file being written for this long was left by a killed writer
 
 
 class Storage(Protocol):
@@ -24,10 +27,12 @@ class Storage(Protocol):
 
 
 class LocalStorage:
-    """Files under one directory; keys may not climb out of it."""
+    """Files under one directory; keys may not climb out of it. A file is written in
+    `.incoming/` first, then renamed into place."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self._incoming = self.root / _INCOMING
 
     def _path(self, key: str) -> Path:
         if not _KEY.match(key) or ".." in key.split("/"):
@@ -38,7 +43,8 @@ class LocalStorage:
         """Write the file atomically: a temporary file, synced, then renamed into place."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        self._incoming.mkdir(exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=self._incoming)
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(content)
@@ -53,7 +59,28 @@ class LocalStorage:
         """The file's bytes."""
         return self._path(key).read_bytes()
 
+    def sweep(self, older_than: float = STALE_SECONDS) -> int:
+        """Remove the files a writer killed mid-write left in `.incoming/` (those older
+        than `older_than` seconds: no write takes that long); how many went."""
+        swept = 0
+        cutoff = time.time() - older_than
+        try:
+            entries = list(os.scandir(self._incoming))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    swept += 1
+            except FileNotFoundError:
+                pass  # another process swept it first
+        return swept
+
 
 def storage_for(home: Path) -> Storage:
-    """The configured storage: the `documents` folder under the service's home."""
-    return LocalStorage(home / "documents")
+    """The configured storage: the `documents` folder under the service's home, without
+    what killed writers left there."""
+    storage = LocalStorage(home / "documents")
+    storage.sweep()
+    return storage

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import subprocess
 import sys
 import threading
@@ -191,6 +192,20 @@ def test_storage_writes_atomically_and_refuses_escaping_keys(tmp_path: Path) -> 
     storage.put("tenant/doc.pdf", b"%PDF")
     assert storage.get("tenant/doc.pdf") == b"%PDF"
     assert [p.name for p in (tmp_path / "tenant").iterdir()] == ["doc.pdf"]
-    for key in ("../x", "/etc/passwd", "a/../../b", "a//b", ""):
+    for key in ("../x", "/etc/passwd", "a/../../b", "a//b", "", ".incoming/x"):
         with pytest.raises(ValueError, match="invalid storage key"):
             storage.put(key, b"x")
+
+
+def test_storage_sweeps_what_a_killed_writer_left_and_nothing_else(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    storage.put("tenant/doc.pdf", b"%PDF")
+    assert list((tmp_path / ".incoming").iterdir()) == []  # a finished write leaves nothing
+    stale, fresh = tmp_path / ".incoming" / "tmpstale", tmp_path / ".incoming" / "tmpfresh"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    assert storage.sweep() == 1
+    assert sorted(p.name for p in (tmp_path / ".incoming").iterdir()) == ["tmpfresh"]
+    assert storage.get("tenant/doc.pdf") == b"%PDF"
