@@ -88,7 +88,8 @@ class Guard:
         if not self.security_permissions and ADMIN not in principal.permissions:
             needed = [ADMIN]
         if needed:
-            raise Forbidden(f"the token lacks the permission {', '.join(needed)}")
+            raise Forbidden(f"the token lacks the permission{'s' * (len(needed) > 1)} "
+                            f"{', '.join(needed)}")
         raw = request.path_params.get("tenantLocator")
         if raw is not None and not principal.holds_tenant(tenant_locator(raw)):
             raise Forbidden(f"the token does not hold tenant {raw}")

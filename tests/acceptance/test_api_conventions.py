@@ -98,7 +98,10 @@ def test_missing_permission_is_403(client: TestClient, tenant: str,
     token = make_token(tenant, "jobs.read")
     body = assert_problem(client.get(f"/test/{tenant}/pings/P-1/jobs/list",
                                      headers=bearer(token)), 403)
-    assert "jobs.list" in body["detail"]
+    assert body["detail"] == "the token lacks the permission jobs.list"
+    body = assert_problem(client.get(f"/test/{tenant}/pings/P-1/jobs/list",
+                                     headers=bearer(make_token(tenant, "events.write"))), 403)
+    assert body["detail"] == "the token lacks the permissions jobs.read, jobs.list"
     assert client.get(f"/test/{tenant}/pings/P-1/jobs/{'0' * 26}",
                       headers=bearer(token)).status_code == 404
 
