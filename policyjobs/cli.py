@@ -14,10 +14,13 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from policyjobs.app import build_runtime, product_tenant_configs
+from policyjobs.domain import load_plugin
 from policyjobs.exceptions import PolicyjobsError
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime
@@ -39,19 +42,57 @@ app.add_typer(token_app, name="token")
 err = Console(stderr=True)
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(*, home: bool = False, **overrides: object) -> Settings:
+    """The settings from the environment (a flag's value in `overrides` wins), checked before
+    anything starts, and logging configured by them. The home is made here when the store
+    lives in it, or when the command renders documents into it (`home`)."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "\n".join(f"  POLICYJOBS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                             for e in exc.errors())
-        raise _fail(f"the settings in the environment are invalid:\n{problems}") from None
+        raise _fail(*(_problem(error) for error in exc.errors())) from None
+    for module in settings.plugin_modules:  # imported now, so that a typo ends here
+        try:
+            load_plugin(module)
+        except ImportError as exc:
+            raise _fail(f"POLICYJOBS_PLUGINS={settings.plugins!r}: cannot import {module}: "
+                        f"{exc}") from None
+        except ValueError as exc:  # it has no `domain`
+            raise _fail(f"POLICYJOBS_PLUGINS={settings.plugins!r}: {exc}") from None
+    if home or settings.database_url is None:
+        _make_home(settings.home)
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+def _problem(error: ErrorDetails) -> str:
+    """`POLICYJOBS_RENDERERS='0': Input should be …`, for one setting pydantic refused. Our
+    own validators' messages say what they need to, and the store's URL is never shown
+    whole: it may hold a password."""
+    name = "POLICYJOBS_" + "_".join(map(str, error["loc"])).upper()
+    if error["type"] == "value_error":
+        return f"{name}: {error.get('ctx', {}).get('error', error['msg'])}"
+    if error["loc"] == ("database_url",):
+        return f"{name}: {error['msg']}"
+    return f"{name}={error['input']!r}: {error['msg']}"
+
+
+def _make_home(home: Path) -> None:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise _fail(f"POLICYJOBS_HOME={home}: a file is in the way of the directory") from None
+    except OSError as exc:
+        raise _fail(f"POLICYJOBS_HOME={home}: cannot make the directory: {exc.strerror}"
+                    ) from None
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise _fail(f"POLICYJOBS_HOME={home}: cannot write in the directory")
+
+
+def _fail(*problems: str) -> typer.Exit:
+    """Exit code 2, after one line on stderr for each problem (never wrapped, never taken
+    for Rich markup)."""
+    for problem in problems:
+        err.print(f"[red]error:[/red] {escape(problem)}", soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -97,7 +138,7 @@ def serve(
     from policyjobs.serving import serve_processes
 
     overrides: dict[str, object] = {"test_clock": True} if test_clock else {}
-    runtime = _store_command(_settings(**overrides))
+    runtime = _store_command(_settings(home=not no_worker, **overrides))  # workers render into it
     grace = int(runtime.settings.shutdown_grace.total_seconds())
     if processes > 1:  # the store is migrated; each child builds its own runtime
         runtime.close()
@@ -128,8 +169,8 @@ def worker(
 ) -> None:
     """Run workers and the scheduler only, until SIGTERM or Ctrl-C; migrates first."""
     # The connection pool is sized for the threads, so the option goes into the settings.
-    runtime = _store_command(_settings(**({} if concurrency is None
-                                          else {"concurrency": concurrency})))
+    runtime = _store_command(_settings(home=True, **({} if concurrency is None
+                                                     else {"concurrency": concurrency})))
     if metrics_port is not None:
         from policyjobs.api.observability import serve_metrics
 
@@ -284,7 +325,7 @@ def demo(
     simulated year; then show the dashboard, a token and curl lines to try."""
     from policyjobs.demo import run_demo
 
-    settings = _settings(test_clock=True)
+    settings = _settings(home=True, test_clock=True)
     configure_logging("error", "console")  # the story, not the log, is what the demo shows
     run_demo(settings, port=port, exit_after=exit_after, policies=policies)
 

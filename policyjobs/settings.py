@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+import sqlalchemy as sa
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policyjobs.engine.queue import QueueSettings
@@ -31,6 +32,34 @@ def _duration_or_value(value: object) -> object:
 
 Duration = Annotated[timedelta, BeforeValidator(_duration_or_value)]
 
+_DRIVERS = ("postgresql", "postgresql+psycopg", "sqlite", "sqlite+pysqlite")
+_URL_FORMS = "use postgresql+psycopg://user:password@host/database or sqlite:///path"
+
+
+def _store_url(text: str | None) -> str | None:
+    """`text` if it is a URL of a store policyjobs opens, or None if empty; the error
+    shows the URL with its password hidden, or not at all when it cannot be parsed."""
+    if not text:
+        return None
+    try:
+        url = sa.make_url(text)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"not a database URL; {_URL_FORMS}") from None
+    except ValueError:  # SQLAlchemy makes the port an int as it parses
+        raise ValueError(f"the port is not a number; {_URL_FORMS}") from None
+    if url.drivername not in _DRIVERS:
+        raise ValueError(f"unsupported database URL {url.render_as_string()}; {_URL_FORMS}")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(f"the port of {url.render_as_string()} is not one from 1 to 65535")
+    return text
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
 
 class Settings(BaseSettings):
     """Where the store is, whether the test clock runs, and how workers behave."""
@@ -38,10 +67,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="POLICYJOBS_", extra="ignore")
 
     home: Path = Path(".policyjobs")
-    database_url: str | None = None
+    database_url: Annotated[str | None, AfterValidator(_store_url)] = None
     test_clock: bool = False
-    log_level: str = "info"
-    log_format: str = Field(default="json", pattern="^(json|console)$")
+    log_level: Annotated[LogLevel, BeforeValidator(_lower)] = "info"
+    log_format: Literal["json", "console"] = "json"
     plugins: str = ""  # comma-separated modules, each with a `domain`, loaded beside the product's
 
     lease: Duration = timedelta(seconds=30)
@@ -52,6 +81,9 @@ class Settings(BaseSettings):
     prune_after: Duration | None = None
     shutdown_grace: Duration = timedelta(seconds=30)
     token_cache: Duration = timedelta(seconds=5)
+    # Read by the documents domain (`RendererSettings`, one per core when unset); declared
+    # here too so that a wrong value is refused with the other settings, at start.
+    renderers: Annotated[int, Field(ge=1, le=256)] | None = None
 
     @property
     def url(self) -> str:

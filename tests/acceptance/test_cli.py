@@ -241,3 +241,101 @@ def connections_held(parent: int, port: int) -> dict[int, int]:
         fds = Path(f"/proc/{child}/fd")
         held[child] = sum(1 for fd in fds.iterdir() if os.readlink(fd) in established)
     return held
+
+
+# A wrong setting, a store that cannot be opened and a busy port each end a command with one
+# line, `error: …`, and exit code 2: never a traceback, never a password.
+
+
+@pytest.fixture
+def local_cli(tmp_path: Path) -> Cli:
+    """The command line over the default store, SQLite under its home."""
+    cli = Cli("", tmp_path / "home")
+    del cli.env["POLICYJOBS_DATABASE_URL"]
+    return cli
+
+
+def run_briefly(cli: Cli, *args: str, seconds: float = 30) -> subprocess.CompletedProcess[str]:
+    """`policyjobs *args`, stopped with SIGTERM if it is still running after `seconds` (a
+    command that should have failed at once but started)."""
+    process = subprocess.Popen([sys.executable, "-m", "policyjobs", *args], env=cli.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+        try:
+            stdout, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never left running after the test
+            raise
+        stderr = f"(still running after {seconds} s)\n{stderr}"
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def assert_plain_error(result: subprocess.CompletedProcess[str], *parts: str) -> str:
+    """The command exited 2 with one line on stderr, `error: …` holding each of `parts`."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    for part in parts:
+        assert part in lines[0], result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+BAD_SETTINGS = [
+    pytest.param({"POLICYJOBS_DATABASE_URL": "nonsense"},
+                 ("POLICYJOBS_DATABASE_URL", "postgresql+psycopg://"), id="url-nonsense"),
+    pytest.param({"POLICYJOBS_DATABASE_URL": "postgres://pj:secret@127.0.0.1/pj"},
+                 ("POLICYJOBS_DATABASE_URL", "postgres://pj:***@127.0.0.1/pj",
+                  "postgresql+psycopg://"), id="url-postgres-scheme"),
+    pytest.param({"POLICYJOBS_DATABASE_URL": "mysql://pj:secret@127.0.0.1/pj"},
+                 ("POLICYJOBS_DATABASE_URL", "mysql://pj:***@127.0.0.1/pj"), id="url-mysql"),
+    pytest.param({"POLICYJOBS_DATABASE_URL": "postgresql+psycopg://pj:secret@127.0.0.1:x5432/pj"},
+                 ("POLICYJOBS_DATABASE_URL", "port"), id="url-port"),
+    pytest.param({"POLICYJOBS_RENDERERS": "0"}, ("POLICYJOBS_RENDERERS", "1"), id="renderers"),
+    pytest.param({"POLICYJOBS_LOG_LEVEL": "loud"},
+                 ("POLICYJOBS_LOG_LEVEL", "'debug'", "'critical'"), id="log-level"),
+    pytest.param({"POLICYJOBS_PLUGINS": "nosuchmodule"},
+                 ("POLICYJOBS_PLUGINS", "nosuchmodule"), id="plugin-missing"),
+    pytest.param({"POLICYJOBS_PLUGINS": "json"},
+                 ("POLICYJOBS_PLUGINS", "json", "domain"), id="plugin-without-domain"),
+]
+
+
+@pytest.mark.parametrize(("env", "parts"), BAD_SETTINGS)
+def test_a_wrong_setting_is_one_line_naming_it(local_cli: Cli, env: dict[str, str],
+                                               parts: tuple[str, ...]) -> None:
+    local_cli.env.update(env)
+    for command in (("migrate",), ("token", "list")):
+        result = run_briefly(local_cli, *command)
+        assert_plain_error(result, *parts)
+        assert "secret" not in result.stderr
+
+
+def test_a_home_that_cannot_be_made_is_one_line(local_cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for home in (blocker, blocker / "home"):
+        local_cli.env["POLICYJOBS_HOME"] = str(home)
+        for command in (("migrate",), ("token", "list")):
+            assert_plain_error(run_briefly(local_cli, *command), "POLICYJOBS_HOME", str(home))
+
+
+def test_every_command_checks_the_settings_first(local_cli: Cli, tmp_path: Path) -> None:
+    local_cli.env["POLICYJOBS_RENDERERS"] = "many"
+    config = tmp_path / "tenant.yaml"
+    config.write_text("timezone: Europe/Paris\n")
+    tenant = "3f0c5a8e-8a7e-4a36-9a3a-1f2f0c3f9b11"
+    for command in (("serve", "--port", "0"), ("serve", "--port", "0", "--processes", "2"),
+                    ("worker",), ("migrate",), ("tenant", "create"),
+                    ("tenant", "configure", tenant, str(config)), ("tenant", "retire", tenant),
+                    ("token", "create", "--tenant", "any", "--permissions", "admin"),
+                    ("token", "list"), ("token", "revoke", "01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+                    ("demo", "--port", "0", "--exit", "--policies", "2")):
+        assert_plain_error(run_briefly(local_cli, *command), "POLICYJOBS_RENDERERS")
+    assert not (tmp_path / "home" / "policyjobs.db").exists()
+
