@@ -7,6 +7,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -27,8 +29,7 @@ from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import ANY_TENANT, create_token, list_tokens, revoke_token
 from policyjobs.settings import Settings, duration
 from policyjobs.store.database import open_store
-from policyjobs.store.migrate import StoreTooNew
-from policyjobs.store.migrate import migrate as apply_migrations
+from policyjobs.store.migrate import StoreTooNew, migrate_when_up
 from policyjobs.tenants.config import TenantConfig, TenantConfigError
 
 app = typer.Typer(help="policyjobs: the job system of an insurance core platform.",
@@ -109,13 +110,24 @@ def _read_config(path: Path | None, settings: Settings) -> TenantConfig:
 
 
 def _store_command(settings: Settings) -> Runtime:
-    try:
+    with _opening_the_store(settings):
         return build_runtime(settings)
+
+
+@contextmanager
+def _opening_the_store(settings: Settings) -> Iterator[None]:
+    """Ends the command with one line when the store cannot be opened: at once for a wrong
+    name or password, after up to 30 s for a server that is away (`migrate_when_up`)."""
+    url = sa.make_url(settings.url).render_as_string()  # its password hidden
+    try:
+        yield
     except PolicyjobsError as exc:
         raise _fail(exc.detail) from None
     except sa.exc.OperationalError as exc:
-        url = sa.make_url(settings.url).render_as_string()
-        raise _fail(f"cannot open the store at {url}: {str(exc.orig).strip()}") from None
+        reason = " ".join(str(exc.orig).split())  # libpq's spans lines
+        raise _fail(f"cannot open the store at {url}: {reason}") from None
+    except OSError as exc:  # the folder of a SQLite file
+        raise _fail(f"cannot open the store at {url}: {exc.strerror or exc}") from None
 
 
 @app.command()
@@ -195,11 +207,14 @@ def worker(
 def migrate() -> None:
     """Apply every migration the store lacks."""
     settings = _settings()
-    db = open_store(settings.url)
-    try:
-        apply_migrations(db)
-    finally:
-        db.dispose()
+    # As every command that opens the store: a wrong name or password fails at once, a
+    # server that is away (restarting, refusing) is waited for.
+    with _opening_the_store(settings):
+        db = open_store(settings.url)
+        try:
+            migrate_when_up(db)
+        finally:
+            db.dispose()
     err.print(f"store at {db.url.render_as_string()} is up to date")
 
 

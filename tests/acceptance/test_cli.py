@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from policyjobs.security.tokens import verify_token
 from policyjobs.store.database import open_store
-from policyjobs.testing.postgres import free_port
+from policyjobs.testing.postgres import PostgresServer, free_port
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -339,3 +339,24 @@ def test_every_command_checks_the_settings_first(local_cli: Cli, tmp_path: Path)
         assert_plain_error(run_briefly(local_cli, *command), "POLICYJOBS_RENDERERS")
     assert not (tmp_path / "home" / "policyjobs.db").exists()
 
+
+def test_migrate_fails_at_once_on_a_wrong_database_or_user(postgres: PostgresServer,
+                                                           tmp_path: Path) -> None:
+    for url, reason in ((postgres.url("no_such_store"), "no_such_store"),
+                        (postgres.url().replace(f"//{postgres.user}@", "//nobody:secret@"),
+                         "nobody")):
+        started = time.monotonic()
+        result = run_briefly(Cli(url, tmp_path), "migrate")
+        line = assert_plain_error(result, "cannot open the store at", reason)
+        assert "secret" not in result.stderr
+        assert time.monotonic() - started < 15, line
+
+
+def test_migrate_waits_for_a_store_that_is_away(tmp_path: Path) -> None:
+    """As `worker` and `serve` do, up to 30 s; a refused connection is a store away."""
+    refused = f"postgresql+psycopg://pj:secret@127.0.0.1:{free_port()}/pj"
+    result = run_briefly(Cli(refused, tmp_path), "migrate", seconds=8)
+    assert "still running after 8 s" in result.stderr, result.stderr
+    assert "the store cannot be reached; trying again" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "secret" not in result.stderr
