@@ -8,12 +8,14 @@ processes held 25 of them and answered 78 % of the requests, and the list page's
 1,000 requests/s was 28 to 44 ms against 12 to 20 with the connections spread evenly.
 
 So the parent binds one socket per process to the port (`SO_REUSEPORT`), and the kernel
-spreads new connections over them by their addresses. It keeps the sockets while a process
-is replaced, so no connection is refused meanwhile; it starts another process in place of
-one that dies (at once, unless it keeps dying within seconds of its start: then after a
-pause that doubles up to half a minute, so a crash loop does not spin). A first process
-that cannot start its app stops them all; a replacement that cannot is tried again so.
-On SIGTERM or SIGINT it stops them all, each finishing its requests in `grace` seconds.
+spreads new connections over them by their addresses. It binds the port once without that
+option first, so that it refuses a port where a server listens, another `serve --processes`
+included, instead of sharing it. It keeps the sockets while a process is replaced, so no
+connection is refused meanwhile; it starts another process in place of one that dies (at
+once, unless it keeps dying within seconds of its start: then after a pause that doubles up
+to half a minute, so a crash loop does not spin). A first process that cannot start its app
+stops them all; a replacement that cannot is tried again so. On SIGTERM or SIGINT it stops
+them all, each finishing its requests in `grace` seconds.
 """
 
 from __future__ import annotations
@@ -39,15 +41,18 @@ _MOST_PAUSE_SECONDS = 30.0  # the longest wait before starting a crashing proces
 
 
 def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
-    """`count` sockets bound to `host:port` (the first one's port when `port` is 0)."""
+    """`count` sockets listening on `host:port` (on a free port when `port` is 0), each with
+    `SO_REUSEPORT` when there are several; `OSError` (`EADDRINUSE`) when another server
+    already listens there, also one whose sockets have `SO_REUSEPORT` too."""
+    if count > 1:
+        port = _unclaimed(host, port)
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = _socket(host)
             sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
             # Listening from the start, so that the kernel counts every socket when it
             # spreads connections, also while a process starts and before it accepts.
@@ -59,6 +64,30 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             sock.close()
         raise
     return sockets
+
+
+def _unclaimed(host: str, port: int) -> int:
+    """`port` (or a free one for 0) once a bind without `SO_REUSEPORT` has shown that no
+    socket listens there.
+
+    The kernel lets a socket with `SO_REUSEPORT` join any other of the same user that has
+    it, so without this a second `serve --processes` on the port would start beside the
+    first, and each would get a share of the connections. Two that start within the same
+    instant may still both pass between this bind and theirs.
+    """
+    with _socket(host) as probe:
+        probe.bind((host, port))
+        found: int = probe.getsockname()[1]
+        return found
+
+
+def _socket(host: str) -> socket.socket:
+    """A TCP socket for `host` that may bind over connections still in TIME_WAIT (as
+    uvicorn's), but never beside a socket that listens."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
 
 
 def serve_processes(host: str, port: int, count: int, *, grace: int) -> int:
