@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from policyjobs.exceptions import PolicyjobsError
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import ANY_TENANT, create_token, list_tokens, revoke_token
+from policyjobs.serving import listening_sockets
 from policyjobs.settings import Settings, duration
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import StoreTooNew, migrate_when_up
@@ -130,10 +132,23 @@ def _opening_the_store(settings: Settings) -> Iterator[None]:
         raise _fail(f"cannot open the store at {url}: {exc.strerror or exc}") from None
 
 
+def _listen(host: str, port: int, count: int = 1) -> list[socket.socket]:
+    """`listening_sockets`, or a line saying why not (the port is taken, say)."""
+    try:
+        return listening_sockets(host, port, count)
+    except OSError as exc:
+        raise _cannot_listen(host, port, exc) from None
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> typer.Exit:
+    shown = f"[{host}]" if ":" in host else host
+    return _fail(f"cannot listen on {shown}:{port}: {exc.strerror or exc}")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker",
                                             help="Serve the API only, run no jobs.")] = False,
     test_clock: Annotated[bool, typer.Option("--test-clock",
@@ -144,30 +159,40 @@ def serve(
 ) -> None:
     """Run the API, with workers and the scheduler unless --no-worker; migrates first."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from policyjobs.api.application import create_app
     from policyjobs.app import RUN_WORKERS_VARIABLE
     from policyjobs.serving import serve_processes
 
     overrides: dict[str, object] = {"test_clock": True} if test_clock else {}
-    runtime = _store_command(_settings(home=not no_worker, **overrides))  # workers render into it
-    grace = int(runtime.settings.shutdown_grace.total_seconds())
-    if processes > 1:  # the store is migrated; each child builds its own runtime
-        runtime.close()
-        os.environ[RUN_WORKERS_VARIABLE] = "0" if no_worker else "1"
-        if test_clock:
-            os.environ["POLICYJOBS_TEST_CLOCK"] = "true"
-        try:
-            code = serve_processes(host, port, processes, grace=grace)
-        except OSError as exc:
-            raise _fail(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        raise typer.Exit(code)
-    application = create_app(runtime, run_workers=not no_worker)
+    settings = _settings(home=not no_worker, **overrides)  # workers render into it
+    # The port first: on a busy one, nothing has started (no migration, no workers, no
+    # scheduler leadership taken) when the command ends.
+    sockets = _listen(host, port, processes)
     try:
-        uvicorn.run(application, host=host, port=port, log_config=None,
-                    timeout_graceful_shutdown=grace)
+        runtime = _store_command(settings)
+        grace = int(runtime.settings.shutdown_grace.total_seconds())
+        if processes > 1:  # the store is migrated; each child builds its own runtime
+            runtime.close()
+            os.environ[RUN_WORKERS_VARIABLE] = "0" if no_worker else "1"
+            if test_clock:
+                os.environ["POLICYJOBS_TEST_CLOCK"] = "true"
+            raise typer.Exit(serve_processes(sockets, grace=grace))
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(runtime, run_workers=not no_worker), host=host, port=port,
+            log_config=None, timeout_graceful_shutdown=grace))
+        try:
+            server.run(sockets=sockets)
+        except KeyboardInterrupt:  # as `uvicorn.run`: Ctrl-C is a way to stop
+            pass
+        finally:
+            runtime.close()
+        if not server.started:
+            raise typer.Exit(STARTUP_FAILURE)
     finally:
-        runtime.close()
+        for sock in sockets:
+            sock.close()
 
 
 @app.command()

@@ -90,14 +90,15 @@ def _socket(host: str) -> socket.socket:
     return sock
 
 
-def serve_processes(host: str, port: int, count: int, *, grace: int) -> int:
-    """Serve the API from `count` processes until SIGTERM or SIGINT; the exit code: 0, or
-    uvicorn's start-up failure when a process could not start its app."""
-    sockets = listening_sockets(host, port, count)
+def serve_processes(sockets: list[socket.socket], *, grace: int) -> int:
+    """Serve the API from one process per socket of `listening_sockets` until SIGTERM or
+    SIGINT, then close the sockets; the exit code: 0, or uvicorn's start-up failure when a
+    process could not start its app."""
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    log.info("serving", host=host, port=sockets[0].getsockname()[1], processes=count)
+    host, port = sockets[0].getsockname()[:2]
+    log.info("serving", host=host, port=port, processes=len(sockets))
     places = [_Place(sock, grace) for sock in sockets]
     code = 0
     try:

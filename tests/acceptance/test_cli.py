@@ -360,3 +360,26 @@ def test_migrate_waits_for_a_store_that_is_away(tmp_path: Path) -> None:
     assert "the store cannot be reached; trying again" in result.stderr
     assert "Traceback" not in result.stderr
     assert "secret" not in result.stderr
+
+
+def hold_port(*, reuse_port: bool) -> socket.socket:
+    """A socket listening on a free port of 127.0.0.1, as another server (or, with
+    `reuse_port`, another `serve --processes`) would."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "reuseport"])
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_serve_on_a_busy_port_fails_before_starting_anything(
+        local_cli: Cli, tmp_path: Path, reuse_port: bool, processes: str) -> None:
+    with hold_port(reuse_port=reuse_port) as held:
+        port = held.getsockname()[1]
+        result = run_briefly(local_cli, "serve", "--port", str(port), "--processes", processes)
+    assert_plain_error(result, f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert not (tmp_path / "home" / "policyjobs.db").exists()  # not even migrated
+
