@@ -354,9 +354,15 @@ def token_revoke(token_id: str) -> None:
     err.print(f"token {token_id} revoked")
 
 
+DEMO_PORT = 8000
+
+
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(help="Port to serve on; 0 picks a free one.")] = 8000,
+    port: Annotated[int | None, typer.Option(
+        min=0, max=65535, show_default=False,
+        help=f"Port to serve on; 0 picks a free one. Without it, {DEMO_PORT}, or a free one "
+             f"when {DEMO_PORT} is taken.")] = None,
     exit_after: Annotated[bool, typer.Option("--exit", help="Stop after the summary.")] = False,
     policies: Annotated[int, typer.Option(min=2, max=1000,
                                           help="Policies in the simulated book.")] = 50,
@@ -367,7 +373,23 @@ def demo(
 
     settings = _settings(home=True, test_clock=True)
     configure_logging("error", "console")  # the story, not the log, is what the demo shows
-    run_demo(settings, port=port, exit_after=exit_after, policies=policies)
+    if port is not None:  # a port asked for is the one served, or an error
+        [sock] = _listen("127.0.0.1", port)
+    else:
+        try:
+            [sock] = listening_sockets("127.0.0.1", DEMO_PORT, 1)
+        except OSError as exc:
+            [sock] = _listen("127.0.0.1", 0)
+            err.print(f"port {DEMO_PORT} is taken ({exc.strerror}); the demo serves on "
+                      f"port {sock.getsockname()[1]}", soft_wrap=True)
+    try:
+        runtime = _store_command(settings)
+        try:
+            run_demo(runtime, sock, exit_after=exit_after, policies=policies)
+        finally:
+            runtime.close()
+    finally:
+        sock.close()
 
 
 def main() -> None:

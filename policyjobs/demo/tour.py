@@ -3,6 +3,7 @@ through a year with a progress bar, then show what happened and where to look.""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import Counter
@@ -16,35 +17,33 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from policyjobs.api.application import create_app
-from policyjobs.app import build_runtime
 from policyjobs.demo.book import Book, first_term_start, make_book
 from policyjobs.demo.year import Story, Year
 from policyjobs.engine import public_status
 from policyjobs.runtime import Runtime
 from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import create_token
-from policyjobs.settings import Settings
-from policyjobs.testing.postgres import free_port
 
 CONFIG = files("policyjobs.demo").joinpath("tenant.yaml").read_text(encoding="utf-8")
 
 
-def run_demo(settings: Settings, *, port: int, exit_after: bool, policies: int = 50) -> None:
-    """Set up, serve, run the year, show where to look, and keep serving until Ctrl-C (or
-    stop at once with `exit_after`)."""
+def run_demo(runtime: Runtime, sock: socket.socket, *, exit_after: bool,
+             policies: int = 50) -> None:
+    """Set up, serve on `sock` (listening on 127.0.0.1), run the year, show where to look,
+    and keep serving until Ctrl-C (or stop at once with `exit_after`)."""
     console = Console()
-    runtime = build_runtime(settings)
     tenant = runtime.create_tenant(runtime.tenant_configs.load(CONFIG))
     with runtime.db.begin() as conn:
         token, _ = create_token(conn, tenants=[tenant], permissions=[ADMIN],
                                 known=runtime.permissions, now=runtime.clock.now())
-    chosen = free_port(port)
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(
-        create_app(runtime, run_workers=True), host="127.0.0.1", port=chosen, log_config=None,
+        create_app(runtime, run_workers=True), host="127.0.0.1", port=port, log_config=None,
     ))
-    thread = threading.Thread(target=server.run, name="policyjobs-demo-server", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                              name="policyjobs-demo-server", daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{chosen}"
+    url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url)
         book = make_book(first_term_start(runtime.clock.now()), policies=policies)
@@ -68,7 +67,6 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool, policies: int =
     finally:
         server.should_exit = True
         thread.join(timeout=40)
-        runtime.close()
 
 
 def _more_render_time(runtime: Runtime, tenant: str) -> None:

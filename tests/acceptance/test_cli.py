@@ -383,3 +383,12 @@ def test_serve_on_a_busy_port_fails_before_starting_anything(
     assert_plain_error(result, f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
     assert not (tmp_path / "home" / "policyjobs.db").exists()  # not even migrated
 
+
+def test_demo_on_a_busy_port_fails(local_cli: Cli, tmp_path: Path) -> None:
+    with hold_port(reuse_port=False) as held:
+        port = held.getsockname()[1]
+        result = run_briefly(local_cli, "demo", "--port", str(port), "--exit",
+                             "--policies", "2", seconds=120)
+    assert_plain_error(result, f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert not (tmp_path / "home" / "policyjobs.db").exists()
+
