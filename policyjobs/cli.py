@@ -211,7 +211,11 @@ def worker(
     if metrics_port is not None:
         from policyjobs.api.observability import serve_metrics
 
-        serve_metrics(metrics_host, metrics_port, runtime.queue.collector())
+        try:
+            serve_metrics(metrics_host, metrics_port, runtime.queue.collector())
+        except OSError as exc:  # before any worker starts
+            runtime.close()
+            raise _cannot_listen(metrics_host, metrics_port, exc) from None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
