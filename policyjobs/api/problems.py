@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,13 +33,28 @@ def problem(status: int, detail: str, errors: Sequence[FieldProblem] = (),
                     headers=headers)
 
 
-def validation_problems(errors: Sequence[Any]) -> list[FieldProblem]:
-    """Field problems from pydantic's or FastAPI's error list."""
+def validation_problems(errors: Sequence[Any], body: object = None) -> list[FieldProblem]:
+    """Field problems from pydantic's or FastAPI's error list; `body` is what FastAPI read,
+    the text of a body that is not JSON."""
     found = []
     for error in errors:
+        match error.get("type"), tuple(error.get("loc", ())):
+            case "json_invalid", ("body", int(offset)):
+                found.append(_not_json(error, body, offset))
+                continue
         loc = [p for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
         found.append(FieldProblem(field_path(loc), str(error.get("msg", "is invalid"))))
     return found
+
+
+def _not_json(error: Any, body: object, offset: int) -> FieldProblem:
+    """A body FastAPI could not parse, whose error it places at `("body", offset)`: the
+    parser's message with its line and column, such as "Expecting ',' delimiter: line 3
+    column 5 (char 40)"."""
+    reason = str(error.get("ctx", {}).get("error", "is not JSON"))
+    if isinstance(body, str):
+        reason = str(json.JSONDecodeError(reason, body, offset))
+    return FieldProblem("body", reason)
 
 
 def install(app: FastAPI) -> None:
@@ -53,7 +69,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
-        problems = validation_problems(exc.errors())
+        problems = validation_problems(exc.errors(), exc.body)
         detail = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
         return problem(400, detail or "the request is invalid", problems)
 

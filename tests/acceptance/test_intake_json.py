@@ -1,0 +1,60 @@
+"""Intake's answers to JSON it cannot take, the same on SQLite and on PostgreSQL, with
+nothing of a refused body written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from policyjobs.runtime import Runtime
+from tests.acceptance.test_intake import job_count
+from tests.support.billing import END, START
+from tests.support.http import MakeToken, assert_problem, bearer
+from tests.support.tenants import TENANT_CONFIG
+
+# A priced quote: with TENANT_CONFIG it makes a documents job, whose payload holds the
+# event's JSON whole, and an installments job.
+QUOTE: dict[str, Any] = {
+    "type": "quote", "trigger": "priced", "locator": "Q-1", "accountLocator": "A-1",
+    "term": {"startTime": START, "endTime": END},
+    "charges": [{"locator": "C-1", "chargeType": "premium", "amount": "1200.00"}],
+    "data": {"insured": {"name": "Ada"}}}
+
+
+@pytest.fixture
+def tenant(runtime: Runtime) -> str:
+    """A tenant whose priced quotes make jobs that store the whole event."""
+    return runtime.create_tenant(runtime.tenant_configs.load(TENANT_CONFIG))
+
+
+@pytest.fixture
+def send(client: TestClient, tenant: str, make_token: MakeToken) -> Callable[[str], Any]:
+    """Posts JSON text as it is, escapes, NaN and all, to the tenant's events endpoint."""
+    headers = {**bearer(make_token(tenant, "events.write")), "Content-Type": "application/json"}
+
+    def post(text: str) -> Any:
+        return client.post(f"/platform/{tenant}/events", headers=headers,
+                           content=text.encode())
+
+    return post
+
+
+def assert_refused(response: Any, runtime: Runtime, field: str) -> dict[str, Any]:
+    """400 naming `field`, and no job made."""
+    problem = assert_problem(response, 400)
+    assert [error["field"] for error in problem["errors"]] == [field], response.text
+    assert job_count(runtime) == 0
+    return problem
+
+
+def test_malformed_json_is_named_body_with_where_the_parser_stopped(
+        send: Callable[[str], Any], runtime: Runtime) -> None:
+    problem = assert_refused(send("{bad"), runtime, "body")
+    [error] = problem["errors"]
+    assert error["message"] == ("Expecting property name enclosed in double quotes: "
+                                "line 1 column 2 (char 1)")
+    problem = assert_refused(send('{"events": [\n  {"type": "quote",}]}'), runtime, "body")
+    assert "line 2 column 20" in problem["errors"][0]["message"]
