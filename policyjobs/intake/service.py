@@ -60,8 +60,14 @@ def validate_envelope(body: object,
     if problems:
         summary = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise InvalidInput(f"the batch was rejected whole: {summary}{more}", problems)
+        raise InvalidInput(f"{_rejected(len(raw))}: {summary}{more}", problems)
     return accepted
+
+
+def _rejected(size: int) -> str:
+    """How a refusal opens: a bare event is answered as a batch of one, its fields named
+    `events[0].…` as in any batch, but it is not called a batch."""
+    return "the event was rejected" if size == 1 else "the batch was rejected whole"
 
 
 def _validate_event(index: int, item: object, types: Mapping[str, tuple[EventType, ...]],
@@ -127,7 +133,7 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
             if earlier is not None:
                 receipts.append(earlier)
                 continue
-        receipt = Receipt(event_id, _react(intake, accepted))
+        receipt = Receipt(event_id, _react(intake, accepted, size=len(events)))
         if event_id is not None:
             taken.append({
                 "tenant": intake.tenant, "event_id": event_id,
@@ -152,8 +158,9 @@ def _lock(intake: Intake, events: list[Accepted]) -> None:
         lock(intake, batch)
 
 
-def _react(intake: Intake, accepted: Accepted) -> list[JobRef]:
-    """Every domain's jobs for one event; a domain's field problems name the event's index."""
+def _react(intake: Intake, accepted: Accepted, *, size: int) -> list[JobRef]:
+    """Every domain's jobs for one event of a batch of `size`; a domain's field problems name
+    the event's index."""
     jobs: list[JobRef] = []
     try:
         for reaction in accepted.reactions:
@@ -162,8 +169,7 @@ def _react(intake: Intake, accepted: Accepted) -> list[JobRef]:
         where = f"events[{accepted.index}]"
         problems = [FieldProblem(f"{where}.{p.field}" if p.field else where, p.message)
                     for p in exc.errors] or [FieldProblem(where, exc.detail)]
-        raise InvalidInput(f"the batch was rejected whole: {where}: {exc.detail}",
-                           problems) from exc
+        raise InvalidInput(f"{_rejected(size)}: {where}: {exc.detail}", problems) from exc
     return jobs
 
 

@@ -3,6 +3,7 @@ nothing of a refused body written."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,11 @@ def send(client: TestClient, tenant: str, make_token: MakeToken) -> Callable[[st
     return post
 
 
+def quote(**fields: Any) -> str:
+    """QUOTE with `fields` set, as JSON text."""
+    return json.dumps({**QUOTE, **fields})
+
+
 def assert_refused(response: Any, runtime: Runtime, field: str) -> dict[str, Any]:
     """400 naming `field`, and no job made."""
     problem = assert_problem(response, 400)
@@ -58,3 +64,16 @@ def test_malformed_json_is_named_body_with_where_the_parser_stopped(
                                 "line 1 column 2 (char 1)")
     problem = assert_refused(send('{"events": [\n  {"type": "quote",}]}'), runtime, "body")
     assert "line 2 column 20" in problem["errors"][0]["message"]
+
+
+def test_a_single_invalid_event_is_not_called_a_batch(send: Callable[[str], Any],
+                                                      runtime: Runtime) -> None:
+    """A bare event is answered as a batch of one: its fields are `events[0].…`, as in a
+    batch, but the detail says the event, not the batch, was rejected."""
+    problem = assert_refused(send(quote(locator="bad locator")), runtime, "events[0].locator")
+    assert problem["detail"].startswith("the event was rejected: events[0].locator: ")
+    problem = assert_refused(send(quote(timezone="Nowhere")), runtime, "events[0].timezone")
+    assert problem["detail"].startswith("the event was rejected: events[0]: timezone: ")
+    problem = assert_problem(send(json.dumps({"events": [QUOTE, {**QUOTE, "locator": "!"}]})),
+                             400)
+    assert problem["detail"].startswith("the batch was rejected whole: events[1].locator: ")
