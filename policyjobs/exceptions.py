@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,11 +24,17 @@ class FieldProblem:
 
 
 def field_path(loc: Sequence[int | str]) -> str:
-    """`events[2].trigger` from a location such as pydantic's `("events", 2, "trigger")`."""
+    """`events[2].trigger` from a location such as pydantic's `("events", 2, "trigger")`.
+
+    A key with a character that does not print (a NUL, a lone surrogate, a control
+    character) is shown as a JSON string in brackets, `data["a\\u0000b"]`, so that the path
+    can be read, and written in an answer at all."""
     path = ""
     for part in loc:
         if isinstance(part, int) or part == "[key]":
             path += f"[{part}]" if isinstance(part, int) else part
+        elif not part.isprintable():
+            path += f"[{json.dumps(part)}]"
         else:
             path += f".{part}" if path else str(part)
     return path

@@ -36,10 +36,9 @@ def validate_envelope(body: object,
     """Every event of one event or of `{"events": [...]}`, or `InvalidInput` naming each problem."""
     if isinstance(body, dict) and "events" in body and "type" not in body:
         if set(body) != {"events"}:
-            extra = ", ".join(sorted(set(body) - {"events"}))
-            raise InvalidInput(f"unknown fields beside events: {extra}",
-                               [FieldProblem(k, "unknown field") for k in sorted(body)
-                                if k != "events"])
+            extra = [field_path([k]) for k in sorted(body) if k != "events"]
+            raise InvalidInput(f"unknown fields beside events: {', '.join(extra)}",
+                               [FieldProblem(k, "unknown field") for k in extra])
         raw = body["events"]
         if not isinstance(raw, list) or not raw:
             raise InvalidInput("events must be a non-empty array",

@@ -77,3 +77,11 @@ def test_a_single_invalid_event_is_not_called_a_batch(send: Callable[[str], Any]
     problem = assert_problem(send(json.dumps({"events": [QUOTE, {**QUOTE, "locator": "!"}]})),
                              400)
     assert problem["detail"].startswith("the batch was rejected whole: events[1].locator: ")
+
+
+def test_a_key_that_does_not_print_is_named_readably(send: Callable[[str], Any],
+                                                     runtime: Runtime) -> None:
+    """A lone surrogate cannot be written in an answer at all, and a NUL cannot be read: in
+    a field's name each is a JSON escape, the key a JSON string in brackets."""
+    assert_refused(send(json.dumps({"events": [QUOTE], "\ud800": 1})), runtime, '["\\ud800"]')
+    assert_refused(send(quote(**{"\0": "x"})), runtime, 'events[0]["\\u0000"]')
