@@ -13,6 +13,7 @@ from policyjobs.domain import EventType, Intake, JobRef
 from policyjobs.engine import JobQueue
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, field_path
 from policyjobs.intake.models import intake_events
+from policyjobs.intake.storable import unkeepable
 from policyjobs.store.reads import TENANT, in_tenant
 from policyjobs.store.writes import insert_all
 from policyjobs.tenants.service import get_tenant
@@ -74,6 +75,9 @@ def _validate_event(index: int, item: object, types: Mapping[str, tuple[EventTyp
     where = f"events[{index}]"
     if not isinstance(item, dict):
         problems.append(FieldProblem(where, "must be an object"))
+        return None
+    if unkept := unkeepable(item, where):
+        problems += unkept
         return None
     type_name = item.get("type")
     reactions = types.get(type_name, ()) if isinstance(type_name, str) else ()
