@@ -79,6 +79,11 @@ class NotFound(PolicyjobsError):
 
 
 class Conflict(PolicyjobsError):
-    """The request conflicts with the current state, such as a retired tenant."""
+    """The request conflicts with the current state, such as a retired tenant; `errors`
+    says where, when a field is to blame."""
 
     status = 409
+
+    def __init__(self, detail: str, errors: list[FieldProblem] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors or []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 
@@ -131,19 +133,21 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
     taken: list[dict[str, Any]] = []
     for accepted in events:
         event_id = accepted.event_id
+        fingerprint = None if event_id is None else _fingerprint(accepted)
         if event_id is not None:
             earlier = seen.get(event_id)
             if earlier is not None:
-                receipts.append(earlier)
+                _same_event(accepted, earlier, fingerprint)
+                receipts.append(earlier.receipt)
                 continue
         receipt = Receipt(event_id, _react(intake, accepted, size=len(events)))
         if event_id is not None:
             taken.append({
                 "tenant": intake.tenant, "event_id": event_id,
                 "receipt": [{"kind": j.kind, "locator": j.locator} for j in receipt.jobs],
-                "received_at": intake.queue.clock.now(),
+                "fingerprint": fingerprint, "received_at": intake.queue.clock.now(),
             })
-            seen[event_id] = receipt
+            seen[event_id] = _Taken(receipt, fingerprint)
         receipts.append(receipt)
     if taken:
         insert_all(conn, intake_events, taken)
@@ -177,15 +181,42 @@ def _react(intake: Intake, accepted: Accepted, *, size: int) -> list[JobRef]:
 
 
 _RECEIPTS = in_tenant(intake_events, TENANT, intake_events.c.event_id,
-                      intake_events.c.receipt).where(
+                      intake_events.c.receipt, intake_events.c.fingerprint).where(
     intake_events.c.event_id.in_(sa.bindparam("event_ids", expanding=True)))
 
 
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """An event taken before with an id: what it made, and its content's fingerprint (None
+    when it was taken before fingerprints were kept)."""
+
+    receipt: Receipt
+    fingerprint: str | None
+
+
 def _stored_receipts(conn: sa.Connection, tenant: str,
-                     event_ids: list[str]) -> dict[str, Receipt]:
-    """The receipts of the events among `event_ids` taken before, by event id."""
+                     event_ids: list[str]) -> dict[str, _Taken]:
+    """The events among `event_ids` taken before, by event id."""
     if not event_ids:
         return {}
     rows = conn.execute(_RECEIPTS, {"tenant": tenant, "event_ids": sorted(set(event_ids))})
-    return {row.event_id: Receipt(row.event_id, [JobRef(j["kind"], j["locator"])
-                                                 for j in row.receipt]) for row in rows}
+    return {row.event_id: _Taken(Receipt(row.event_id, [JobRef(j["kind"], j["locator"])
+                                                        for j in row.receipt]),
+                                 row.fingerprint) for row in rows}
+
+
+def _fingerprint(accepted: Accepted) -> str:
+    """SHA-256 of the event as validated: how it was written (key order, spacing) does not
+    change it."""
+    content = accepted.event.model_dump(mode="json")
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _same_event(accepted: Accepted, earlier: _Taken, fingerprint: str | None) -> None:
+    """Refuse an id sent again with other content: answering it with the first event's jobs
+    would drop the new content without a word."""
+    if earlier.fingerprint is not None and earlier.fingerprint != fingerprint:
+        raise Conflict(
+            f"eventId {accepted.event_id!r} was taken for an event with other content; "
+            "a replay must repeat the event exactly, and a new event needs a new id",
+            [FieldProblem(f"events[{accepted.index}].eventId", "taken for other content")])

@@ -89,6 +89,24 @@ def test_an_event_id_makes_a_replay_create_nothing(client: TestClient, runtime: 
     assert job_count(runtime) == 1
 
 
+def test_an_event_id_sent_again_with_other_content_is_409(
+        client: TestClient, runtime: Runtime, tenant: str, make_token: MakeToken) -> None:
+    token = make_token(tenant, "events.write")
+    event = {"type": "test.ping", "locator": "P-1", "eventId": "evt-1"}
+    first = post(client, tenant, token, event).json()
+    same = post(client, tenant, token, {"eventId": "evt-1", "locator": "P-1",
+                                        "type": "test.ping"})  # keys in another order
+    assert same.json() == first
+    for body, field in (
+            ({**event, "locator": "P-2"}, "events[0].eventId"),
+            ({"events": [{"type": "test.ping", "locator": "P-3", "eventId": "evt-2"},
+                         {"type": "test.ping", "locator": "P-4", "eventId": "evt-2"}]},
+             "events[1].eventId")):
+        problem = assert_problem(post(client, tenant, token, body), 409)
+        assert [e["field"] for e in problem["errors"]] == [field]
+    assert job_count(runtime) == 1  # the refused batch wrote nothing, its first event neither
+
+
 def test_event_ids_are_per_tenant(client: TestClient, runtime: Runtime, tenant: str,
                                   make_tenant: Any, make_token: MakeToken) -> None:
     other = make_tenant()
