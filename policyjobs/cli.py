@@ -28,7 +28,7 @@ from policyjobs.exceptions import PolicyjobsError
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import ANY_TENANT, create_token, list_tokens, revoke_token
-from policyjobs.serving import listening_sockets
+from policyjobs.serving import bound_sockets
 from policyjobs.settings import Settings, duration
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import StoreTooNew, migrate_when_up
@@ -132,10 +132,10 @@ def _opening_the_store(settings: Settings) -> Iterator[None]:
         raise _fail(f"cannot open the store at {url}: {exc.strerror or exc}") from None
 
 
-def _listen(host: str, port: int, count: int = 1) -> list[socket.socket]:
-    """`listening_sockets`, or a line saying why not (the port is taken, say)."""
+def _bind(host: str, port: int, count: int = 1) -> list[socket.socket]:
+    """`bound_sockets`, or a line saying why not (the port is taken, say)."""
     try:
-        return listening_sockets(host, port, count)
+        return bound_sockets(host, port, count)
     except OSError as exc:
         raise _cannot_listen(host, port, exc) from None
 
@@ -169,7 +169,7 @@ def serve(
     settings = _settings(home=not no_worker, **overrides)  # workers render into it
     # The port first: on a busy one, nothing has started (no migration, no workers, no
     # scheduler leadership taken) when the command ends.
-    sockets = _listen(host, port, processes)
+    sockets = _bind(host, port, processes)
     try:
         runtime = _store_command(settings)
         grace = int(runtime.settings.shutdown_grace.total_seconds())
@@ -378,12 +378,12 @@ def demo(
     settings = _settings(home=True, test_clock=True)
     configure_logging("error", "console")  # the story, not the log, is what the demo shows
     if port is not None:  # a port asked for is the one served, or an error
-        [sock] = _listen("127.0.0.1", port)
+        [sock] = _bind("127.0.0.1", port)
     else:
         try:
-            [sock] = listening_sockets("127.0.0.1", DEMO_PORT, 1)
+            [sock] = bound_sockets("127.0.0.1", DEMO_PORT, 1)
         except OSError as exc:
-            [sock] = _listen("127.0.0.1", 0)
+            [sock] = _bind("127.0.0.1", 0)
             err.print(f"port {DEMO_PORT} is taken ({exc.strerror}); the demo serves on "
                       f"port {sock.getsockname()[1]}", soft_wrap=True)
     try:

@@ -40,10 +40,14 @@ _SHORT_LIFE_SECONDS = 10.0  # a process that dies sooner is crashing, not just k
 _MOST_PAUSE_SECONDS = 30.0  # the longest wait before starting a crashing process again
 
 
-def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
-    """`count` sockets listening on `host:port` (on a free port when `port` is 0), each with
+def bound_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """`count` sockets bound to `host:port` (to a free port when `port` is 0), each with
     `SO_REUSEPORT` when there are several; `OSError` (`EADDRINUSE`) when another server
-    already listens there, also one whose sockets have `SO_REUSEPORT` too."""
+    already listens there, also one whose sockets have `SO_REUSEPORT` too.
+
+    They do not listen yet: a server that binds its port before it opens its store (which
+    may wait for PostgreSQL) should not take connections it cannot answer meanwhile.
+    `serve_processes`, or uvicorn for one, makes them listen."""
     if count > 1:
         port = _unclaimed(host, port)
     sockets: list[socket.socket] = []
@@ -54,9 +58,6 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             if count > 1:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
-            # Listening from the start, so that the kernel counts every socket when it
-            # spreads connections, also while a process starts and before it accepts.
-            sock.listen(_BACKLOG)
             port = sock.getsockname()[1]
             sock.set_inheritable(True)
     except OSError:
@@ -91,9 +92,13 @@ def _socket(host: str) -> socket.socket:
 
 
 def serve_processes(sockets: list[socket.socket], *, grace: int) -> int:
-    """Serve the API from one process per socket of `listening_sockets` until SIGTERM or
+    """Serve the API from one process per socket of `bound_sockets` until SIGTERM or
     SIGINT, then close the sockets; the exit code: 0, or uvicorn's start-up failure when a
     process could not start its app."""
+    for sock in sockets:
+        # Listening from the start, so that the kernel counts every socket when it spreads
+        # connections, also while a process starts and before it accepts.
+        sock.listen(_BACKLOG)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())

@@ -77,7 +77,7 @@ class Observe:
                 log.error("unhandled error", method=scope["method"], path=scope["path"],
                           exc_info=exc)
                 if started:  # part of an answer is out: the server can only drop it
-                    raise
+                    return
                 answer = problem(500, "the service failed to answer; the error is in its log")
                 await answer(scope, receive, sent)
             finally:
@@ -102,7 +102,9 @@ class _Joined(Collector):
 
 class MetricsApp:
     """The `/metrics` ASGI app: every metric of the process, and `collectors`. Routed at its
-    path, not mounted: a mount answers `/metrics` with a redirect to `/metrics/`."""
+    path, not mounted: a mount answers `/metrics` with a redirect to `/metrics/`. A class,
+    because a route takes a plain function, as prometheus_client's app is, for a
+    request-to-response endpoint rather than an ASGI app."""
 
     def __init__(self, *collectors: Collector) -> None:
         self._app = make_asgi_app(registry=_Joined(collectors))

@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, BeforeValidator
+from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
 from policyjobs.api.conventions import json_response
@@ -34,14 +35,13 @@ class Page:
 
 def _as_written(value: object) -> object:
     """A number in a query as a person writes one: ASCII digits, perhaps a minus. Python's
-    `int`, which pydantic falls back on, also takes `1_0`, `+5`, ` 5` and other scripts'
-    digits."""
+    `int`, which pydantic falls back on, also takes `1_0`, `+5` and ` 5`."""
     if isinstance(value, str) and not _INTEGER.fullmatch(value):
-        raise ValueError("must be a whole number, in digits")
+        raise PydanticCustomError("whole_number", "must be a whole number, in digits")
     return value
 
 
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_INTEGER = re.compile(r"-?[0-9]+")
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip."),
                    BeforeValidator(_as_written)]
 Count = Annotated[int, Query(ge=1, le=MAX_COUNT, description="Items per page."),

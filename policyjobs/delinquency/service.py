@@ -329,8 +329,8 @@ def _cancel_job(conn: sa.Connection, queue: JobQueue, job_locator: str, why: Can
 
 def _cancel_grace(conn: sa.Connection, queue: JobQueue, job_locator: str,
                   now: datetime) -> None:
-    queue.cancel(conn, [job_locator])
-    set_job_data(conn, job_locator, updated_at=now)
+    if queue.cancel(conn, [job_locator]):  # a grace job under way ends as it ends
+        set_job_data(conn, job_locator, updated_at=now)
 
 
 def _schedule_event(conn: sa.Connection, queue: JobQueue, tenant: str, delinquency: str,

@@ -66,15 +66,15 @@ class LocalStorage:
         cutoff = time.time() - older_than
         try:
             entries = list(os.scandir(self._incoming))
-        except FileNotFoundError:
+        except OSError:  # none yet, or not ours to read: a sweep is a courtesy
             return 0
         for entry in entries:
             try:
                 if entry.is_file() and entry.stat().st_mtime < cutoff:
                     os.unlink(entry.path)
                     swept += 1
-            except FileNotFoundError:
-                pass  # another process swept it first
+            except OSError:
+                pass  # another process swept it first, or it is not ours to remove
         return swept
 
 

@@ -12,8 +12,8 @@ intake_events = sa.Table(
     sa.Column("tenant", sa.String(36), primary_key=True),
     sa.Column("event_id", sa.String(128), primary_key=True),
     sa.Column("receipt", JSONDoc, nullable=False),
-    # SHA-256 of the event's content, as validated: the same id with other content is
-    # refused. None for receipts taken before fingerprints were kept.
+    # SHA-256 of the event as sent, keys sorted: the same id with other content is refused.
+    # None for receipts taken before fingerprints were kept, which replay any content.
     sa.Column("fingerprint", sa.String(64)),
     sa.Column("received_at", UTCDateTime(), nullable=False),
 )

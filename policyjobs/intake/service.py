@@ -32,6 +32,7 @@ class Accepted:
     reactions: tuple[EventType, ...]
     event: BaseModel
     event_id: str | None
+    fingerprint: str | None = None  # of the event as sent, when it has an id
 
 
 def validate_envelope(body: object,
@@ -101,7 +102,8 @@ def _validate_event(index: int, item: object, types: Mapping[str, tuple[EventTyp
             loc = (where, *error["loc"])
             problems.append(FieldProblem(field_path(loc), error["msg"]))
         return None
-    return Accepted(index, reactions, event, event_id)
+    return Accepted(index, reactions, event, event_id,
+                    None if event_id is None else _fingerprint(item))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +135,10 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
     taken: list[dict[str, Any]] = []
     for accepted in events:
         event_id = accepted.event_id
-        fingerprint = None if event_id is None else _fingerprint(accepted)
         if event_id is not None:
             earlier = seen.get(event_id)
             if earlier is not None:
-                _same_event(accepted, earlier, fingerprint)
+                _same_event(accepted, earlier)
                 receipts.append(earlier.receipt)
                 continue
         receipt = Receipt(event_id, _react(intake, accepted, size=len(events)))
@@ -145,9 +146,9 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
             taken.append({
                 "tenant": intake.tenant, "event_id": event_id,
                 "receipt": [{"kind": j.kind, "locator": j.locator} for j in receipt.jobs],
-                "fingerprint": fingerprint, "received_at": intake.queue.clock.now(),
+                "fingerprint": accepted.fingerprint, "received_at": intake.queue.clock.now(),
             })
-            seen[event_id] = _Taken(receipt, fingerprint)
+            seen[event_id] = _Taken(receipt, accepted.fingerprint)
         receipts.append(receipt)
     if taken:
         insert_all(conn, intake_events, taken)
@@ -205,17 +206,17 @@ def _stored_receipts(conn: sa.Connection, tenant: str,
                                  row.fingerprint) for row in rows}
 
 
-def _fingerprint(accepted: Accepted) -> str:
-    """SHA-256 of the event as validated: how it was written (key order, spacing) does not
-    change it."""
-    content = accepted.event.model_dump(mode="json")
-    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+def _fingerprint(item: dict[str, Any]) -> str:
+    """SHA-256 of the event as the client sent it, its keys sorted: neither their order nor
+    spacing changes it, and neither does a later release that reads the event otherwise
+    (a new field's default, say), so an exact retry across an upgrade is still a replay."""
+    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _same_event(accepted: Accepted, earlier: _Taken, fingerprint: str | None) -> None:
+def _same_event(accepted: Accepted, earlier: _Taken) -> None:
     """Refuse an id sent again with other content: answering it with the first event's jobs
     would drop the new content without a word."""
-    if earlier.fingerprint is not None and earlier.fingerprint != fingerprint:
+    if earlier.fingerprint is not None and earlier.fingerprint != accepted.fingerprint:
         raise Conflict(
             f"eventId {accepted.event_id!r} was taken for an event with other content; "
             "a replay must repeat the event exactly, and a new event needs a new id",

@@ -189,7 +189,8 @@ class _Compiled:
 
 async def _keep(_conn: asyncpg.Connection) -> None:
     """A connection goes back to the pool as it is: reads change no session state, so the
-    pool's own reset (a round trip of `RESET ALL` and more per read) is not needed."""
+    pool's own reset (a round trip of `RESET ALL` and more per read) is not needed. It must
+    not be put back: `RESET ALL` would also undo the settings `_prepare` made."""
 
 
 async def _prepare(conn: asyncpg.Connection) -> None:

@@ -21,6 +21,7 @@ import psycopg
 from policyjobs.testing.postgres import PostgresServer, free_port, give_to, privilege_drop
 
 _START_TIMEOUT_SECONDS = 20.0
+_STOP_TIMEOUT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -43,21 +44,34 @@ class PgBouncer:
             pid = int(pidfile.read_text().strip())
             try:
                 os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + _START_TIMEOUT_SECONDS
-                while time.monotonic() < deadline:
-                    os.kill(pid, 0)
+                deadline = time.monotonic() + _STOP_TIMEOUT_SECONDS
+                while _running(pid) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                os.kill(pid, signal.SIGKILL)
+                if _running(pid):
+                    os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass  # it has stopped
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _running(pid: int) -> bool:
+    """Whether `pid` runs: a daemon that exited may linger as a zombie until it is reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def find_pgbouncer() -> Path:
     """The PgBouncer binary to run, or an error that says how to get one."""
     named = os.environ.get("POLICYJOBS_PGBOUNCER")
+    if named:
+        if not os.access(named, os.X_OK):
+            raise RuntimeError(f"POLICYJOBS_PGBOUNCER={named} is not an executable")
+        return Path(named)
     path = f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/local/sbin"
-    found = named if named and os.access(named, os.X_OK) else shutil.which("pgbouncer", path=path)
+    found = shutil.which("pgbouncer", path=path)
     if found is None:
         raise RuntimeError("no PgBouncer on this machine: run `bash scripts/pgbouncer` (Debian's "
                            "pgbouncer package), or set POLICYJOBS_PGBOUNCER to its binary")
@@ -84,7 +98,7 @@ def start_pgbouncer(server: PostgresServer, *, pool_mode: str = "session") -> Pg
         f"auth_file = {directory / 'users.txt'}",
         f"pool_mode = {pool_mode}",
         "max_client_conn = 1000",
-        "default_pool_size = 200",
+        "default_pool_size = 100",  # session mode: a server connection per client
         f"logfile = {directory / 'pgbouncer.log'}",
         f"pidfile = {directory / 'pgbouncer.pid'}",
         "",

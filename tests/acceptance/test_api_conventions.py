@@ -108,13 +108,15 @@ def test_missing_permission_is_403(client: TestClient, tenant: str,
 
 @pytest.mark.parametrize("query", ["count=0", "count=1001", "offset=-1", "count=abc",
                                    "offset=1.5", "extended=maybe", "count=1_0", "count=%2B5",
-                                   "offset=%201", "count=%D9%A1"])
+                                   "offset=%201", "count=%D9%A1", "count=5.0",
+                                   "offset=99999999999999999999999"])
 def test_malformed_paging_is_400(client: TestClient, tenant: str, make_token: MakeToken,
                                  query: str) -> None:
     token = make_token(tenant, "jobs.read", "jobs.list")
     body = assert_problem(client.get(f"/test/{tenant}/pings/P-1/jobs/list?{query}",
                                      headers=bearer(token)), 400)
     assert body["errors"][0]["field"] == query.split("=")[0]
+    assert not body["errors"][0]["message"].startswith("Value error")
 
 
 def test_a_tenant_that_is_not_a_uuid_is_400(client: TestClient, make_token: MakeToken,

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from policyjobs.serving import listening_sockets, restart_pause
+from policyjobs.serving import bound_sockets, restart_pause
 
 
 def test_a_process_that_keeps_dying_young_is_restarted_after_a_doubling_pause() -> None:
@@ -17,7 +17,7 @@ def test_a_process_that_keeps_dying_young_is_restarted_after_a_doubling_pause() 
 
 
 def test_its_own_processes_share_one_port() -> None:
-    sockets = listening_sockets("127.0.0.1", 0, 3)
+    sockets = bound_sockets("127.0.0.1", 0, 3)
     try:
         ports = {sock.getsockname()[1] for sock in sockets}
         assert len(ports) == 1
@@ -27,10 +27,14 @@ def test_its_own_processes_share_one_port() -> None:
             sock.close()
 
 
-def test_one_process_listens_without_sharing() -> None:
-    [sock] = listening_sockets("127.0.0.1", 0, 1)
+def test_one_process_binds_without_sharing_and_takes_no_connection_yet() -> None:
+    """Bound before the store opens, which may wait for PostgreSQL: until the server runs,
+    a client is refused at once rather than left hanging in a backlog."""
+    [sock] = bound_sockets("127.0.0.1", 0, 1)
     with sock:
         assert not sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(sock.getsockname()[:2], timeout=5).close()
 
 
 @pytest.mark.parametrize("count", [1, 2])
@@ -44,4 +48,4 @@ def test_a_port_another_server_listens_on_is_refused(count: int, reuse_port: boo
         other.bind(("127.0.0.1", 0))
         other.listen()
         with pytest.raises(OSError, match="Address already in use"):
-            listening_sockets("127.0.0.1", other.getsockname()[1], count)
+            bound_sockets("127.0.0.1", other.getsockname()[1], count)
