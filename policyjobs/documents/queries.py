@@ -59,7 +59,8 @@ _JOB = (scoped(documents_jobs.c.trigger, documents_jobs.c.timeout_seconds,
                documents_jobs.c.timed_out_at, _CHILDREN.label("children"),
                *(column.label(f"document_{column.name}") for column in (
                    documents.c.locator, documents.c.static_name, documents.c.name,
-                   documents.c.state, documents.c.processing_errors)))
+                   documents.c.state, documents.c.processing_errors,
+                   documents.c.transaction_locator)))
         .join_from(jobs, documents_jobs, documents_jobs.c.job_locator == jobs.c.locator)
         .outerjoin(documents, documents.c.job_locator == jobs.c.locator)
         .where(jobs.c.locator == sa.bindparam("locator"))
@@ -74,6 +75,7 @@ class DocumentOfJob(NamedTuple):
     name: str
     state: str
     processing_errors: str | None
+    transaction_locator: str | None
 
 
 async def documents_job(reads: Reads, *, tenant: str, reference_type: str,
@@ -86,7 +88,8 @@ async def documents_job(reads: Reads, *, tenant: str, reference_type: str,
     row = found(rows[0] if rows else None,
                 f"no job {job_locator} for {reference_type} {reference_locator}")
     return row, [DocumentOfJob(r.document_locator, r.document_static_name, r.document_name,
-                               r.document_state, r.document_processing_errors)
+                               r.document_state, r.document_processing_errors,
+                               r.document_transaction_locator)
                  for r in rows if r.document_locator is not None]
 
 

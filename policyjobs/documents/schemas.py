@@ -44,11 +44,22 @@ class DocumentsJob(Schema):
     createdBy: str
     childrenJobs: list[str]
     documents: list[DocumentJobInfo]
+    # The vendor's, beside the spec's: the transaction (and segment) a job renders for, or
+    # null for a quote's or an invoice's; no job here consolidates documents.
+    transactionLocator: str | None
+    segmentLocator: str | None
+    isConsolidation: bool
 
     @classmethod
     def of(cls, row: Any, documents: Sequence[Any], processing_errors: str | None) -> Self:
         """A job row (with its trigger and comma-separated children) and its document rows."""
+        transaction = (row.reference_locator if row.reference_type == "transaction" else
+                       next((d.transaction_locator for d in documents
+                             if d.transaction_locator), None))
         return cls(
+            transactionLocator=transaction,
+            segmentLocator=row.reference_locator if row.reference_type == "segment" else None,
+            isConsolidation=False,
             locator=row.locator, referenceLocator=row.reference_locator,
             completedAt=row.finished_at, documentTrigger=row.trigger,
             processingErrors=processing_errors, referenceType=row.reference_type,

@@ -112,6 +112,8 @@ def test_a_priced_quote_renders_its_pdf(docs: Docs) -> None:
     assert job["referenceLocator"] == "Q-1"
     assert job["processingErrors"] is None
     assert job["childrenJobs"] == []
+    assert (job["transactionLocator"], job["segmentLocator"], job["isConsolidation"]) == (
+        None, None, False)
     [document] = job["documents"]
     assert document["staticName"] == "quoteSummary"
     assert document["documentInstanceState"] == document["state"] == "ready"
@@ -159,10 +161,15 @@ def test_a_transaction_renders_segments_in_children(docs: Docs) -> None:
     assert job["status"] == "finished"
     assert len(job["childrenJobs"]) == 2
     assert [d["staticName"] for d in job["documents"]] == ["policyDeclarations"]
+    # the vendor's fields beside the spec's
+    assert (job["transactionLocator"], job["segmentLocator"], job["isConsolidation"]) == (
+        "T-1", None, False)
     for index, child in enumerate(job["childrenJobs"]):
         segment = docs.get(f"segment/S-{index}/jobs/{child}")
         assert segment["status"] == "finished"
         assert segment["referenceType"] == "segment"
+        assert (segment["transactionLocator"], segment["segmentLocator"]) == ("T-1",
+                                                                               f"S-{index}")
         [document] = segment["documents"]
         html = docs.client.get(docs.url(f"{document['locator']}/document"), headers=docs.headers)
         assert html.headers["content-type"] == "text/html; charset=utf-8"
