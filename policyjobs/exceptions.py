@@ -41,23 +41,21 @@ def field_path(loc: Sequence[int | str]) -> str:
 
 
 class PolicyjobsError(Exception):
-    """Root of the service's exceptions."""
+    """Root of the service's exceptions: `detail` says what went wrong and `errors`, when
+    fields are to blame, where."""
 
     status = 500
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, errors: list[FieldProblem] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.errors = errors or []
 
 
 class InvalidInput(PolicyjobsError):
     """The request is malformed; `errors` says where."""
 
     status = 400
-
-    def __init__(self, detail: str, errors: list[FieldProblem] | None = None) -> None:
-        super().__init__(detail)
-        self.errors = errors or []
 
 
 class Unauthenticated(PolicyjobsError):
@@ -79,11 +77,7 @@ class NotFound(PolicyjobsError):
 
 
 class Conflict(PolicyjobsError):
-    """The request conflicts with the current state, such as a retired tenant; `errors`
-    says where, when a field is to blame."""
+    """The request conflicts with the current state, such as a retired tenant, or a used
+    `eventId` (`errors` names it)."""
 
     status = 409
-
-    def __init__(self, detail: str, errors: list[FieldProblem] | None = None) -> None:
-        super().__init__(detail)
-        self.errors = errors or []

@@ -63,9 +63,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PolicyjobsError)
     async def service_error(_request: Request, exc: PolicyjobsError) -> Response:
-        errors = getattr(exc, "errors", ())
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem(exc.status, exc.detail, errors, headers)
+        return problem(exc.status, exc.detail, exc.errors, headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
