@@ -173,10 +173,10 @@ def dashboard_router(storage: Storage) -> APIRouter:
         runtime = runtime_of(request)
 
         def load(conn: sa.Connection) -> dict[str, Any]:
-            unit, bars = timeline(queries.per_day(conn, tenant=session.tenant),
-                                  runtime.clock.now().date())
+            tally = queries.tally(conn, tenant=session.tenant)
+            unit, bars = timeline(tally.per_day, runtime.clock.now().date())
             stuck = documents.timed_out_jobs(conn, tenant=session.tenant, limit=TROUBLED)
-            return {"counts": runtime.queue.counts(conn, tenant=session.tenant),
+            return {"counts": tally.per_kind,
                     "chart": stacked_bars(bars, unit), "unit": unit,
                     "failed": queries.failed(conn, tenant=session.tenant, limit=TROUBLED),
                     "timed_out": queries.by_locators(conn, tenant=session.tenant,
@@ -205,12 +205,13 @@ def dashboard_router(storage: Storage) -> APIRouter:
         def load(conn: sa.Connection) -> dict[str, Any]:
             rows = queries.search(conn, tenant=session.tenant, kind=kind, status=status,
                                   reference=reference, offset=offset)
-            return {"rows": rows[:queries.PAGE], "more": len(rows) > queries.PAGE,
-                    "kinds": queries.kinds(conn, tenant=session.tenant)}
+            return {"rows": rows[:queries.PAGE], "more": len(rows) > queries.PAGE}
 
         found = await run_in_threadpool(_read, request, load)
         return _render(request, "jobs.html", session=session, kind=kind, status=status,
-                       reference=reference, offset=offset, page=queries.PAGE, **found)
+                       reference=reference, offset=offset, page=queries.PAGE,
+                       kinds=sorted(runtime_of(request).queue.registry.kinds),
+                       statuses=queries.STATUSES, **found)
 
     @router.get("/jobs/{locator}")
     async def job_page(request: Request, locator: str) -> Response:

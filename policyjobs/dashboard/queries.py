@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
 from policyjobs.engine import public_status
-from policyjobs.engine.jobs import ACTIVE_STATUSES, JobStatus
-from policyjobs.engine.schema import job_states, jobs
+from policyjobs.engine.jobs import JobStatus, PublicStatus
+from policyjobs.engine.schema import MARKED_STATUSES, job_marks, job_queue, job_states, jobs
 from policyjobs.store.reads import found
 
 Row = sa.Row[Any]
 PAGE = 25
+# What the job list filters on: the API's statuses and the engine's.
+STATUSES = tuple(dict.fromkeys([*PublicStatus, *JobStatus]))
 # Jobs as the engine sees them now (a leased job is `leased`, at the attempt it runs).
 _JOB = job_states
 _SHOWN = [_JOB.c[name] for name in (
@@ -22,27 +25,52 @@ _SHOWN = [_JOB.c[name] for name in (
     "attempt", "max_attempts", "errors", "created_at", "started_at", "finished_at")]
 
 
-def per_day(conn: sa.Connection, *, tenant: str) -> dict[date, dict[str, int]]:
-    """The tenant's jobs by the UTC date they were made on and the status the API shows,
-    counted by the database: one row per day and status, however many jobs."""
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """A tenant's jobs counted in one pass: by the UTC date they were made on and the status
+    the API shows (for the chart), and by kind and engine status."""
+
+    per_day: dict[date, dict[str, int]]
+    per_kind: dict[str, dict[str, int]]
+
+
+def tally(conn: sa.Connection, *, tenant: str) -> Tally:
+    """The tenant's `Tally`, counted by the database: a row per day, kind and status."""
     if conn.dialect.name == "postgresql":
-        day = sa.func.to_char(sa.func.timezone("UTC", jobs.c.created_at), "YYYY-MM-DD",
-                              type_=sa.String)
+        day: sa.ColumnElement[Any] = sa.cast(sa.func.timezone("UTC", jobs.c.created_at),
+                                             sa.Date)
     else:  # SQLite keeps UTC times as text that starts with the date
         day = sa.func.substr(jobs.c.created_at, 1, 10, type_=sa.String)
-    made: dict[date, dict[str, int]] = {}
-    for made_on, status, count in conn.execute(
-            sa.select(day, jobs.c.status, sa.func.count()).where(jobs.c.tenant == tenant)
-            .group_by(day, jobs.c.status)):
-        shown = made.setdefault(date.fromisoformat(made_on), {})
+    per_day: dict[date, dict[str, int]] = {}
+    per_kind: dict[str, dict[str, int]] = {}
+    for made_on, kind, status, count in conn.execute(
+            sa.select(day, jobs.c.kind, jobs.c.status, sa.func.count())
+            .where(jobs.c.tenant == tenant).group_by(day, jobs.c.kind, jobs.c.status)):
+        made_on = made_on if isinstance(made_on, date) else date.fromisoformat(made_on)
+        shown = per_day.setdefault(made_on, {})
         shown[public_status(status)] = shown.get(public_status(status), 0) + count
-    return made
+        by_status = per_kind.setdefault(kind, {})
+        by_status[status] = by_status.get(status, 0) + count
+    return Tally(per_day, per_kind)
+
+
+def _having(status: str, tenant: str) -> sa.Select[Any] | sa.CompoundSelect[Any]:
+    """The ids of the tenant's jobs in `status`, an API status or an engine one other than
+    finished, from the narrow tables that hold them: the queue's and the marks'."""
+    queued = sa.select(job_queue.c.id)
+    marked = sa.select(job_marks.c.id).where(job_marks.c.tenant == tenant)
+    if status == PublicStatus.RUNNING:
+        return sa.union_all(queued, marked.where(job_marks.c.status == JobStatus.WAITING))
+    if status in MARKED_STATUSES:
+        return marked.where(job_marks.c.status == status)
+    return queued.where(job_queue.c.status == status)
 
 
 def failed(conn: sa.Connection, *, tenant: str, limit: int = 10) -> Sequence[Row]:
     """The tenant's jobs that failed, latest first."""
-    return conn.execute(sa.select(*_SHOWN).where(_JOB.c.tenant == tenant,
-                                                 _JOB.c.status == JobStatus.FAILED)
+    return conn.execute(sa.select(*_SHOWN)
+                        .where(_JOB.c.tenant == tenant,
+                               _JOB.c.id.in_(_having(JobStatus.FAILED, tenant)))
                         .order_by(_JOB.c.locator.desc()).limit(limit)).all()
 
 
@@ -64,12 +92,12 @@ def search(conn: sa.Connection, *, tenant: str, kind: str | None, status: str | 
         query = query.where(_JOB.c.kind == kind)
     if reference:
         query = query.where(_JOB.c.reference_locator == reference)
-    if status == "running":
-        query = query.where(_JOB.c.status.in_([str(s) for s in ACTIVE_STATUSES]))
-    elif status == "finished":
+    if status == JobStatus.FINISHED:  # the common one: the newest jobs soon give a page
         query = query.where(_JOB.c.status.in_([JobStatus.FINISHED, JobStatus.CANCELLED]))
     elif status:
-        query = query.where(_JOB.c.status == status)
+        if status not in STATUSES:
+            return []
+        query = query.where(_JOB.c.id.in_(_having(status, tenant)))
     return conn.execute(query.order_by(_JOB.c.locator.desc())
                         .offset(offset).limit(PAGE + 1)).all()
 
@@ -87,9 +115,3 @@ def children(conn: sa.Connection, *, tenant: str, parent: str) -> Sequence[Row]:
     return conn.execute(sa.select(*_SHOWN).where(_JOB.c.tenant == tenant,
                                                  _JOB.c.parent_locator == parent)
                         .order_by(_JOB.c.locator)).all()
-
-
-def kinds(conn: sa.Connection, *, tenant: str) -> list[str]:
-    """The kinds of the tenant's jobs."""
-    return sorted(conn.execute(sa.select(jobs.c.kind).distinct()
-                               .where(jobs.c.tenant == tenant)).scalars())

@@ -121,6 +121,22 @@ job_queue = sa.Table(
     sa.Index("job_queue_blocked", "id", **_where("status = 'blocked'")),
 )
 
+# The jobs whose status is rare (waiting, failed or cancelled): a narrow row per job, so a
+# tenant's failed jobs are found without reading its history, `jobs` having no index on
+# its status. Database triggers (migration 0015) keep it in step with every write of a
+# job's status; no statement writes it itself.
+MARKED_STATUSES = (JobStatus.WAITING, JobStatus.FAILED, JobStatus.CANCELLED)
+job_marks = sa.Table(
+    "job_marks",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=False),
+    sa.Column("tenant", sa.String(36), nullable=False),
+    sa.Column("locator", sa.String(26), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Index("job_marks_status", "tenant", "status", "locator"),
+)
+
 # A job as the engine sees it now: its `jobs` row, with the state, attempt, start and
 # lease of its queue row while it has one. For the operators' views and the tests.
 job_states = (

@@ -26,6 +26,7 @@ from tests.support.engine_domain import (
     enqueue,
     job_row,
     job_rows,
+    marks,
     new,
     runtime,
     settle,
@@ -208,6 +209,32 @@ def test_parent_fails_when_a_child_failed_once_all_ended(database_url: str) -> N
         settle(rt)
         assert (status(rt, parent.locator), status(rt, late_child.locator)) == (
             "failed", "finished")
+
+
+def test_job_marks_list_the_waiting_failed_and_cancelled_jobs(database_url: str) -> None:
+    """The triggers behind `job_marks` follow each statement that moves a job in or out of
+    those statuses (`runtime` checks the table against the jobs after every engine test)."""
+    with runtime(database_url, test_clock=True) as rt:
+        clock = clock_of(rt)
+        due = clock.now() + LATER
+        parent = new(NOOP)
+        failing = new(PERMANENT, parent_locator=parent.locator)
+        late_child = new(NOOP, parent_locator=parent.locator, run_at=due)
+        with worker(rt):
+            family(rt, parent, failing, late_child)
+            [cancelled] = enqueue(rt, new(NOOP, run_at=due))
+            with rt.db.begin() as conn:
+                rt.queue.cancel(conn, [cancelled])
+            settle(rt)
+            assert marks(rt.db) == {parent.locator: (TENANT, "waiting"),
+                                    failing.locator: (TENANT, "failed"),
+                                    cancelled: (TENANT, "cancelled")}
+            clock.set(due + timedelta(seconds=1))
+            settle(rt)
+            assert marks(rt.db)[parent.locator] == (TENANT, "failed")
+        with rt.db.begin() as conn:
+            rt.queue.requeue(conn, [parent.locator, failing.locator])
+        assert marks(rt.db) == {cancelled: (TENANT, "cancelled")}
 
 
 def test_grandparent_chain_resolves_upwards(database_url: str) -> None:

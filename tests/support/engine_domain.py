@@ -26,7 +26,7 @@ from policyjobs.engine import (
     TestClock,
 )
 from policyjobs.engine.clock import wall_now
-from policyjobs.engine.schema import job_states
+from policyjobs.engine.schema import MARKED_STATUSES, job_marks, job_states, jobs
 from policyjobs.engine.worker import Worker
 from policyjobs.runtime import Runtime
 from policyjobs.settings import Settings
@@ -121,8 +121,24 @@ def runtime(url: str, *, domains: Sequence[Domain] = (), **overrides: Any) -> It
     ensure_effects_table(built.db)
     try:
         yield built
+        assert marks(built.db) == marked_jobs(built.db), "job_marks no longer match the jobs"
     finally:
         built.close()
+
+
+def marks(db: sa.Engine) -> dict[str, tuple[str, str]]:
+    """What `job_marks` holds: each marked job's tenant and status, by locator."""
+    with db.connect() as conn:
+        return {locator: (tenant, status) for locator, tenant, status in conn.execute(
+            sa.select(job_marks.c.locator, job_marks.c.tenant, job_marks.c.status))}
+
+
+def marked_jobs(db: sa.Engine) -> dict[str, tuple[str, str]]:
+    """What `job_marks` should hold: the jobs in a marked status."""
+    with db.connect() as conn:
+        return {locator: (tenant, status) for locator, tenant, status in conn.execute(
+            sa.select(jobs.c.locator, jobs.c.tenant, jobs.c.status)
+            .where(jobs.c.status.in_(MARKED_STATUSES)))}
 
 
 @contextmanager
