@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
+from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, Outcome
 from policyjobs.engine.sql import queries
 
 
@@ -129,7 +129,9 @@ class Backend(ABC):
         waits for them, the others finish. The locators of those left waiting."""
         rows = self.run(conn, "complete", {"owner": owner, "now": self.time(now),
                                            "batch": self.outcomes(outcomes)})
-        return {str(row[0]) for row in rows if row[0] is not None}
+        waiting = {str(row[0]) for row in rows if row[0] is not None}
+        self.mark(conn, waiting)
+        return waiting
 
     def retry(self, conn: sa.Connection, *, owner: str, outcome: Outcome, run_at: datetime,
               now: datetime) -> None:
@@ -139,6 +141,7 @@ class Backend(ABC):
     def fail(self, conn: sa.Connection, *, owner: str, outcome: Outcome, now: datetime) -> None:
         """End a job whose attempt failed for good."""
         self.run(conn, "fail", self._failure(owner, outcome, now))
+        self.mark(conn, [outcome.job.locator])
 
     def _failure(self, owner: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
         job = outcome.job
@@ -146,6 +149,12 @@ class Backend(ABC):
             "id": job.id, "attempt": job.attempt, "owner": owner, "now": self.time(now),
             "error": error_entry(job.attempt, now, outcome.error or ""),
         }
+
+    def mark(self, conn: sa.Connection, locators: Iterable[str]) -> None:
+        """Bring `job_marks` in step with the status of the jobs among `locators`: every path
+        that moves a job into or out of waiting, failed or cancelled calls this after."""
+        if wanted := list(locators):
+            self.run(conn, "mark", {"locators": self.locators(wanted)})
 
     def lock_waiting(self, conn: sa.Connection, locators: list[str]) -> None:  # noqa: B027
         """Lock waiting parents before deciding whether they are done."""
@@ -160,6 +169,7 @@ class Backend(ABC):
             rows = self.run(conn, "resolve_waiting", {
                 "locators": self.locators(pending), "now": self.time(now),
             }).all()
+            self.mark(conn, pending)
             pending = sorted({str(row[0]) for row in rows if row[0] is not None})
             ended |= {(str(row[1]), str(row[2])) for row in rows if row[2] is not None}
         self.unblock(conn, ended, now)
@@ -186,6 +196,7 @@ class Backend(ABC):
         rows = self.run(conn, "rescue", {
             "now": self.time(now), "at": now.isoformat(), "wall_now": self.time(wall_now),
         }).all()
+        self.mark(conn, (str(r[0]) for r in rows if r[2] == JobStatus.FAILED))
         return [(str(r[0]), str(r[1]), str(r[2]), r[3], str(r[4])) for r in rows]
 
     # -- the rest ---------------------------------------------------------------------------
@@ -197,19 +208,22 @@ class Backend(ABC):
         rows = self.run(conn, "cancel", {
             "locators": self.locators(locators), "now": self.time(now),
         }).all()
+        self.mark(conn, (str(r[0]) for r in rows))
         self.unblock(conn, [(str(r[2]), str(r[3])) for r in rows if r[3] is not None], now)
         return [(str(r[0]), r[1]) for r in rows]
 
     def requeue(self, conn: sa.Connection, locators: Iterable[str], now: datetime) -> list[str]:
         """Run jobs again now, wherever they are; the locators requeued."""
-        rows = self.run(conn, "requeue", {
+        requeued = [str(r[0]) for r in self.run(conn, "requeue", {
             "locators": self.locators(locators), "now": self.time(now),
-        })
-        return [str(r[0]) for r in rows]
+        })]
+        self.mark(conn, requeued)
+        return requeued
 
     def prune(self, conn: sa.Connection, before: datetime) -> int:
-        """Delete up to 1000 jobs that ended before `before`; the number deleted."""
-        return self.run(conn, "prune", {"before": self.time(before)}).rowcount
+        """Delete up to 1000 jobs that ended before `before`, and their marks; the number
+        deleted."""
+        return int(self.run(conn, "prune", {"before": self.time(before)}).scalar_one())
 
     def lead(self, conn: sa.Connection, *, name: str, owner: str, until: datetime,
              wall_now: datetime) -> bool:

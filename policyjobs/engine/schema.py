@@ -123,8 +123,9 @@ job_queue = sa.Table(
 
 # The jobs whose status is rare (waiting, failed or cancelled): a narrow row per job, so a
 # tenant's failed jobs are found without reading its history, `jobs` having no index on
-# its status. Database triggers (migration 0015) keep it in step with every write of a
-# job's status; no statement writes it itself.
+# its status. Each engine path that moves a job into or out of those statuses brings its
+# mark along (`Backend.mark`), in the same transaction; one on a job's hot path would
+# cost every job (a trigger costs SQLite some 4 µs a row), and only a parent waits.
 MARKED_STATUSES = (JobStatus.WAITING, JobStatus.FAILED, JobStatus.CANCELLED)
 job_marks = sa.Table(
     "job_marks",

@@ -11,7 +11,7 @@ import orjson
 import sqlalchemy as sa
 
 from policyjobs.engine.backend import Backend, Rows, json_text
-from policyjobs.engine.jobs import ClaimedJob, NewJob, Outcome
+from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, Outcome
 
 
 def _parse_time(text: str) -> datetime:
@@ -77,7 +77,9 @@ class SQLiteBackend(Backend):
                                            "batch": self.outcomes(outcomes)}).all()
         if rows:
             self.run(conn, "dequeue", {"ids": json_text([row[0] for row in rows])})
-        return {str(row[1]) for row in rows if row[1] is not None}
+        waiting = {str(row[1]) for row in rows if row[1] is not None}
+        self.mark(conn, waiting)
+        return waiting
 
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
                statuses: Sequence[str], now: datetime) -> None:
@@ -111,7 +113,15 @@ class SQLiteBackend(Backend):
         params = {"ids": ids, "now": self.time(now), "at": now.isoformat()}
         rows = self.run(conn, "rescue", params).all()
         self.run(conn, "rescued", params)
+        self.mark(conn, (str(r[0]) for r in rows if r[2] == JobStatus.FAILED))
         return [(str(r[0]), str(r[1]), str(r[2]), r[3], str(r[4])) for r in rows]
+
+    def prune(self, conn: sa.Connection, before: datetime) -> int:
+        """Delete the jobs, then their marks."""
+        gone = self.run(conn, "prune", {"before": self.time(before)}).scalars().all()
+        if gone:
+            self.run(conn, "unmark", {"ids": json_text(list(gone))})
+        return len(gone)
 
     def run_many(self, conn: sa.Connection, name: str, params: list[dict[str, Any]]) -> None:
         """Execute the named statement once per parameter set."""

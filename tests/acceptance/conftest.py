@@ -15,7 +15,7 @@ from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
 from tests.support import api_domain
-from tests.support.engine_domain import clock_of
+from tests.support.engine_domain import clock_of, drifted_marks
 from tests.support.http import MakeToken
 
 CLOCK_START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -30,6 +30,7 @@ def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
     clock_of(built).set(CLOCK_START)  # the same business time whenever the tests run
     try:
         yield built
+        assert drifted_marks(built.db) == [], "job_marks no longer match the jobs"
     finally:
         built.close()
 

@@ -102,6 +102,7 @@ def test_a_child_ending_looks_at_its_newest_siblings_first(postgres_url: str) ->
             conn.execute(sa.text("UPDATE jobs SET status = 'finished' WHERE locator IN :done")
                          .bindparams(sa.bindparam("done", expanding=True)),
                          {"done": [c.locator for c in children[:-1]]})
+            rt.queue.backend.mark(conn, [parent.locator])
             conn.exec_driver_sql("ANALYZE jobs")
         backend = rt.queue.backend
 

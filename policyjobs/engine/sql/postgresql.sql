@@ -335,13 +335,35 @@ SELECT locator FROM requeued;
 
 -- name: prune
 -- Deletes up to 1000 jobs that ended before `before`, walking the oldest jobs (a job ends
--- after it is made, so every such job was made before `before`).
-DELETE FROM jobs
-WHERE id = ANY(ARRAY(
-    SELECT id FROM jobs
-    WHERE created_at < %(before)s AND finished_at < %(before)s
-      AND status IN ('finished', 'failed', 'cancelled')
-    ORDER BY created_at LIMIT 1000));
+-- after it is made, so every such job was made before `before`), and their marks.
+WITH gone AS (
+    DELETE FROM jobs
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM jobs
+        WHERE created_at < %(before)s AND finished_at < %(before)s
+          AND status IN ('finished', 'failed', 'cancelled')
+        ORDER BY created_at LIMIT 1000))
+    RETURNING id
+), unmarked AS (
+    DELETE FROM job_marks WHERE id = ANY(ARRAY(SELECT id FROM gone))
+)
+SELECT count(*) FROM gone;
+
+-- name: mark
+-- Brings the marks of the given jobs (a JSON array of locators) in step with their status:
+-- a job waiting, failed or cancelled has one, any other has none.
+WITH these AS (
+    SELECT id, tenant, locator, status FROM jobs
+    WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
+), unmarked AS (
+    DELETE FROM job_marks
+    WHERE id = ANY(ARRAY(SELECT id FROM these
+                         WHERE status NOT IN ('waiting', 'failed', 'cancelled')))
+)
+INSERT INTO job_marks (id, tenant, locator, status)
+SELECT id, tenant, locator, status FROM these
+WHERE status IN ('waiting', 'failed', 'cancelled')
+ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status;
 
 -- name: lead
 -- Takes or keeps the named leadership; returns a row only to the leader.

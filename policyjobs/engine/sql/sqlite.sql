@@ -250,12 +250,31 @@ RETURNING locator;
 
 -- name: prune
 -- Deletes up to 1000 jobs that ended before `before`, walking the oldest jobs (a job ends
--- after it is made, so every such job was made before `before`).
+-- after it is made, so every such job was made before `before`); `unmark` then takes the
+-- marks of those it returns.
 DELETE FROM jobs
 WHERE id IN (SELECT id FROM jobs
              WHERE created_at < :before AND finished_at < :before
                AND status IN ('finished', 'failed', 'cancelled')
-             ORDER BY created_at LIMIT 1000);
+             ORDER BY created_at LIMIT 1000)
+RETURNING id;
+
+-- name: unmark
+-- Takes the marks of the given jobs (a JSON array of ids) away.
+DELETE FROM job_marks WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: mark
+-- Brings the marks of the given jobs (a JSON array of locators) in step with their status:
+-- a job waiting, failed or cancelled has one, any other has none.
+DELETE FROM job_marks
+WHERE id IN (SELECT id FROM jobs
+             WHERE locator IN (SELECT value FROM json_each(:locators))
+               AND status NOT IN ('waiting', 'failed', 'cancelled'));
+INSERT INTO job_marks (id, tenant, locator, status)
+SELECT id, tenant, locator, status FROM jobs
+WHERE locator IN (SELECT value FROM json_each(:locators))
+  AND status IN ('waiting', 'failed', 'cancelled')
+ON CONFLICT (id) DO UPDATE SET status = excluded.status;
 
 -- name: lead
 -- Takes or keeps the named leadership; returns a row only to the leader.
