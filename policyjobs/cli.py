@@ -402,6 +402,6 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-    except StoreTooNew as exc:
-        err.print(f"[red]{exc}[/red]")
-        sys.exit(1)
+    except StoreTooNew as exc:  # from any command that opens the store
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(2)

@@ -140,8 +140,9 @@ def test_a_store_migrated_by_a_newer_release_is_refused_plainly(cli: Cli) -> Non
         db.dispose()
     for command in (("migrate",), ("worker",)):
         refused = cli(*command, ok=False)
-        assert refused.returncode == 1
-        assert "schema revision 9999, which a newer release" in refused.stderr
+        assert refused.returncode == 2
+        assert refused.stderr.startswith("error: the store is at schema revision 9999, "
+                                         "which a newer release")
         assert "Traceback" not in refused.stderr
 
 
