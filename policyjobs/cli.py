@@ -205,6 +205,9 @@ def worker(
         "127.0.0.1",
 ) -> None:
     """Run workers and the scheduler only, until SIGTERM or Ctrl-C; migrates first."""
+    if metrics_port is not None:  # a taken port is said at once, not after the store's wait
+        for probe in _bind(metrics_host, metrics_port):
+            probe.close()
     # The connection pool is sized for the threads, so the option goes into the settings.
     runtime = _store_command(_settings(home=True, **({} if concurrency is None
                                                      else {"concurrency": concurrency})))
@@ -213,7 +216,7 @@ def worker(
 
         try:
             serve_metrics(metrics_host, metrics_port, runtime.queue.collector())
-        except OSError as exc:  # before any worker starts
+        except OSError as exc:  # taken since the probe; still before any worker starts
             runtime.close()
             raise _cannot_listen(metrics_host, metrics_port, exc) from None
     stop = threading.Event()

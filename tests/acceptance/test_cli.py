@@ -394,8 +394,10 @@ def test_demo_on_a_busy_port_fails(local_cli: Cli, tmp_path: Path) -> None:
     assert not (tmp_path / "home" / "policyjobs.db").exists()
 
 
-def test_worker_with_a_busy_metrics_port_fails(local_cli: Cli) -> None:
+def test_worker_with_a_busy_metrics_port_fails_before_it_opens_the_store(
+        local_cli: Cli, tmp_path: Path) -> None:
     with hold_port(reuse_port=False) as held:
         port = held.getsockname()[1]
         result = run_briefly(local_cli, "worker", "--metrics-port", str(port))
     assert_plain_error(result, f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert not (tmp_path / "home" / "policyjobs.db").exists()  # not even migrated
