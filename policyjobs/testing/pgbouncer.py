@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 
 from policyjobs.testing.postgres import PostgresServer, free_port, give_to, privilege_drop
+from policyjobs.testing.processes import alive
 
 _START_TIMEOUT_SECONDS = 20.0
 _STOP_TIMEOUT_SECONDS = 20.0
@@ -45,22 +46,13 @@ class PgBouncer:
             try:
                 os.kill(pid, signal.SIGTERM)
                 deadline = time.monotonic() + _STOP_TIMEOUT_SECONDS
-                while _running(pid) and time.monotonic() < deadline:
+                while alive(pid) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                if _running(pid):
+                if alive(pid):
                     os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass  # it has stopped
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    """Whether `pid` runs: a daemon that exited may linger as a zombie until it is reaped."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def find_pgbouncer() -> Path:

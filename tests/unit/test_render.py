@@ -20,6 +20,7 @@ from policyjobs.documents.render import RenderError, html_to_pdf, render_markup
 from policyjobs.documents.renderers import Renderers, RenderTimeout
 from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import LocalStorage
+from policyjobs.testing.processes import alive
 
 CONTEXT = {"event": {"data": {"insured": {"name": "Ada <Lovelace>"}}},
            "reference": {"type": "quote", "locator": "Q-1"}}
@@ -175,16 +176,9 @@ def test_a_renderer_dies_with_its_parent(tmp_path: Path) -> None:
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{child}").exists() and "Z" not in _state(child):
+    while alive(child):
         assert time.monotonic() < deadline, "the renderer outlived its parent"
         time.sleep(0.05)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"
 
 
 def test_storage_writes_atomically_and_refuses_escaping_keys(tmp_path: Path) -> None:
