@@ -169,7 +169,7 @@ class Backend(ABC):
             rows = self.run(conn, "resolve_waiting", {
                 "locators": self.locators(pending), "now": self.time(now),
             }).all()
-            self.mark(conn, pending)
+            self.mark(conn, (str(row[3]) for row in rows))
             pending = sorted({str(row[0]) for row in rows if row[0] is not None})
             ended |= {(str(row[1]), str(row[2])) for row in rows if row[2] is not None}
         self.unblock(conn, ended, now)

@@ -214,6 +214,7 @@ FOR UPDATE;
 -- Ends the waiting parents whose children have all ended; failed if any child failed.
 -- Children end about in the order they were made, so the newest are looked at first (an
 -- EXISTS would drop the ORDER BY and may walk every child that already ended).
+-- Returns each parent ended: its own parent, tenant, ordered key and locator.
 UPDATE jobs AS p
 SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
                                WHERE c.parent_locator = p.locator AND c.status = 'failed')
@@ -224,7 +225,7 @@ WHERE p.locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb
   AND (SELECT c.id FROM jobs AS c
        WHERE c.parent_locator = p.locator AND c.status IN ('queued', 'blocked', 'waiting')
        ORDER BY c.id DESC LIMIT 1) IS NULL
-RETURNING p.parent_locator, p.tenant, p.ordered_key;
+RETURNING p.parent_locator, p.tenant, p.ordered_key, p.locator;
 
 -- name: heartbeat
 -- Extends the leases of every job this worker holds; the number extended. Only queue rows
@@ -363,7 +364,8 @@ WITH these AS (
 INSERT INTO job_marks (id, tenant, locator, status)
 SELECT id, tenant, locator, status FROM these
 WHERE status IN ('waiting', 'failed', 'cancelled')
-ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status;
+ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status
+WHERE job_marks.status <> EXCLUDED.status;
 
 -- name: lead
 -- Takes or keeps the named leadership; returns a row only to the leader.

@@ -155,6 +155,7 @@ WHERE id = :id AND owner = :owner AND status = 'leased' AND attempt = :attempt;
 -- Ends the waiting parents whose children have all ended; failed if any child failed.
 -- Children end about in the order they were made, so the newest are looked at first (an
 -- EXISTS would drop the ORDER BY and may walk every child that already ended).
+-- Returns each parent ended: its own parent, tenant, ordered key and locator.
 UPDATE jobs AS p
 SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs AS c
                                WHERE c.parent_locator = p.locator AND c.status = 'failed')
@@ -164,7 +165,7 @@ WHERE p.locator IN (SELECT value FROM json_each(:locators)) AND p.status = 'wait
   AND (SELECT c.id FROM jobs AS c
        WHERE c.parent_locator = p.locator AND c.status IN ('queued', 'blocked', 'waiting')
        ORDER BY c.id DESC LIMIT 1) IS NULL
-RETURNING parent_locator, tenant, ordered_key;
+RETURNING parent_locator, tenant, ordered_key, locator;
 
 -- name: heartbeat
 -- Extends the leases of every job this worker holds; the number extended. Only queue rows
@@ -274,7 +275,8 @@ INSERT INTO job_marks (id, tenant, locator, status)
 SELECT id, tenant, locator, status FROM jobs
 WHERE locator IN (SELECT value FROM json_each(:locators))
   AND status IN ('waiting', 'failed', 'cancelled')
-ON CONFLICT (id) DO UPDATE SET status = excluded.status;
+ON CONFLICT (id) DO UPDATE SET status = excluded.status
+WHERE job_marks.status <> excluded.status;
 
 -- name: lead
 -- Takes or keeps the named leadership; returns a row only to the leader.
