@@ -166,7 +166,7 @@ def print_report(figures: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bench.dashboard [--rows N] [--rounds R]`."""
+    """`python -m bench.dashboard [--rows N] [--failed-every N] [--queued N] [--rounds R]`."""
     parser = argparse.ArgumentParser(prog="bench/run dashboard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000,

@@ -54,24 +54,31 @@ def tally(conn: sa.Connection, *, tenant: str) -> Tally:
     return Tally(per_day, per_kind)
 
 
-def _having(status: str, tenant: str) -> sa.Select[Any] | sa.CompoundSelect[Any]:
-    """The ids of the tenant's jobs in `status`, an API status or an engine one other than
-    finished, from the narrow tables that hold them: the queue's and the marks'."""
-    queued = sa.select(job_queue.c.id)
-    marked = sa.select(job_marks.c.id).where(job_marks.c.tenant == tenant)
+def _marked(tenant: str, status: str) -> sa.Select[Any]:
+    """The tenant's jobs in a marked status (waiting, failed or cancelled), read from their
+    marks in the marks' own order; order by `job_marks.c.locator` to page them newest first.
+    The status is checked again on the job, so a mark out of step never shows a job."""
+    return (sa.select(*_SHOWN)
+            .select_from(job_marks.join(_JOB, _JOB.c.id == job_marks.c.id))
+            .where(job_marks.c.tenant == tenant, job_marks.c.status == status,
+                   _JOB.c.status == status))
+
+
+def _queued(tenant: str, status: str) -> sa.Select[Any] | sa.CompoundSelect[Any]:
+    """The ids of the jobs in `status`, running or a status of the queue's (queued, blocked,
+    leased), from the narrow tables that hold them: the queue's and, for the jobs running
+    that wait on their children, the tenant's marks."""
     if status == PublicStatus.RUNNING:
-        return sa.union_all(queued, marked.where(job_marks.c.status == JobStatus.WAITING))
-    if status in MARKED_STATUSES:
-        return marked.where(job_marks.c.status == status)
-    return queued.where(job_queue.c.status == status)
+        waiting = sa.select(job_marks.c.id).where(job_marks.c.tenant == tenant,
+                                                  job_marks.c.status == JobStatus.WAITING)
+        return sa.union_all(sa.select(job_queue.c.id), waiting)
+    return sa.select(job_queue.c.id).where(job_queue.c.status == status)
 
 
 def failed(conn: sa.Connection, *, tenant: str, limit: int = 10) -> Sequence[Row]:
     """The tenant's jobs that failed, latest first."""
-    return conn.execute(sa.select(*_SHOWN)
-                        .where(_JOB.c.tenant == tenant,
-                               _JOB.c.id.in_(_having(JobStatus.FAILED, tenant)))
-                        .order_by(_JOB.c.locator.desc()).limit(limit)).all()
+    return conn.execute(_marked(tenant, JobStatus.FAILED)
+                        .order_by(job_marks.c.locator.desc()).limit(limit)).all()
 
 
 def by_locators(conn: sa.Connection, *, tenant: str, locators: Sequence[str]) -> Sequence[Row]:
@@ -87,19 +94,22 @@ def search(conn: sa.Connection, *, tenant: str, kind: str | None, status: str | 
            reference: str | None, offset: int) -> Sequence[Row]:
     """A page (and one more row) of the tenant's jobs, latest first, filtered by kind, status
     (an API status or an engine one) and reference locator."""
-    query = sa.select(*_SHOWN).where(_JOB.c.tenant == tenant)
+    if status is not None and status not in STATUSES:
+        return []
+    if status is not None and status in MARKED_STATUSES:
+        query, newest_first = _marked(tenant, status), job_marks.c.locator.desc()
+    else:
+        query = sa.select(*_SHOWN).where(_JOB.c.tenant == tenant)
+        newest_first = _JOB.c.locator.desc()
     if kind:
         query = query.where(_JOB.c.kind == kind)
     if reference:
         query = query.where(_JOB.c.reference_locator == reference)
     if status == JobStatus.FINISHED:  # the common one: the newest jobs soon give a page
         query = query.where(_JOB.c.status.in_([JobStatus.FINISHED, JobStatus.CANCELLED]))
-    elif status:
-        if status not in STATUSES:
-            return []
-        query = query.where(_JOB.c.id.in_(_having(status, tenant)))
-    return conn.execute(query.order_by(_JOB.c.locator.desc())
-                        .offset(offset).limit(PAGE + 1)).all()
+    elif status and status not in MARKED_STATUSES:
+        query = query.where(_JOB.c.id.in_(_queued(tenant, status)))
+    return conn.execute(query.order_by(newest_first).offset(offset).limit(PAGE + 1)).all()
 
 
 def job(conn: sa.Connection, *, tenant: str, locator: str) -> Row:

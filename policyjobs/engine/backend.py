@@ -140,8 +140,8 @@ class Backend(ABC):
 
     def fail(self, conn: sa.Connection, *, owner: str, outcome: Outcome, now: datetime) -> None:
         """End a job whose attempt failed for good."""
-        self.run(conn, "fail", self._failure(owner, outcome, now))
-        self.mark(conn, [outcome.job.locator])
+        if self.run(conn, "fail", self._failure(owner, outcome, now)).all():  # still held
+            self.mark(conn, [outcome.job.locator])
 
     def _failure(self, owner: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
         job = outcome.job

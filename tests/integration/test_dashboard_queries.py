@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from policyjobs.dashboard import queries
 from policyjobs.engine import NewJob, public_status
 from policyjobs.engine.jobs import PublicStatus
+from policyjobs.engine.schema import job_marks
 from tests.support.engine_domain import (
     NOOP,
     PERMANENT,
@@ -51,3 +54,20 @@ def test_each_status_filter_finds_the_jobs_in_that_status(database_url: str) -> 
                         if (public_status(engine) if public else engine) == status}
             assert {row.locator for row in found} == expected, status
             assert [row.locator for row in found] == sorted(expected, reverse=True)
+
+
+def test_a_mark_out_of_step_with_its_job_shows_nothing(database_url: str) -> None:
+    """The marked lists check the job's own status too, so a stale mark (from a process of
+    an older release, say) never lists a job in a status it is not in."""
+    with runtime(database_url) as rt:
+        with worker(rt):
+            [done] = enqueue(rt, new(NOOP))
+            settle(rt)
+        done_id = job_rows(rt.db)[done]["id"]
+        with rt.db.begin() as conn:
+            conn.execute(sa.insert(job_marks).values(id=done_id, tenant=TENANT, locator=done,
+                                                     status="failed"))
+            assert queries.search(conn, tenant=TENANT, kind=None, status="failed",
+                                  reference=None, offset=0) == []
+            assert queries.failed(conn, tenant=TENANT) == []
+            conn.execute(sa.delete(job_marks))  # so `runtime` finds the marks in step

@@ -212,8 +212,8 @@ def test_parent_fails_when_a_child_failed_once_all_ended(database_url: str) -> N
 
 
 def test_job_marks_list_the_waiting_failed_and_cancelled_jobs(database_url: str) -> None:
-    """The triggers behind `job_marks` follow each statement that moves a job in or out of
-    those statuses (`runtime` checks the table against the jobs after every engine test)."""
+    """`job_marks` follows each engine path that moves a job in or out of those statuses
+    (`runtime` checks the table against the jobs after every engine test)."""
     with runtime(database_url, test_clock=True) as rt:
         clock = clock_of(rt)
         due = clock.now() + LATER

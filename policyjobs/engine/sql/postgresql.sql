@@ -187,7 +187,7 @@ SET status = 'queued', run_at = %(run_at)s, owner = NULL, leased_until = NULL, s
 WHERE id IN (SELECT id FROM back);
 
 -- name: fail
--- Ends a job whose attempt failed for good.
+-- Ends a job whose attempt failed for good; its id, if this worker still held it.
 WITH held AS (
     SELECT id, started_at FROM job_queue
     WHERE id = %(id)s AND owner = %(owner)s AND status = 'leased' AND attempt = %(attempt)s
@@ -200,7 +200,8 @@ WITH held AS (
     WHERE id IN (SELECT id FROM held)
     RETURNING id
 )
-DELETE FROM job_queue WHERE id IN (SELECT id FROM ended);
+DELETE FROM job_queue WHERE id IN (SELECT id FROM ended)
+RETURNING id;
 
 -- name: lock_waiting
 -- Locks parents in id order, whatever their status: a child ending waits for a parent

@@ -140,7 +140,8 @@ SET status = 'queued', run_at = :run_at, owner = NULL, leased_until = NULL, star
 WHERE id = :id AND owner = :owner AND status = 'leased' AND attempt = :attempt;
 
 -- name: fail
--- Ends a job whose attempt failed for good: the job, then its queue row.
+-- Ends a job whose attempt failed for good: the job, then its queue row; its id, if this
+-- worker still held it.
 UPDATE jobs
 SET status = 'failed', finished_at = :now, attempt = :attempt,
     started_at = (SELECT started_at FROM job_queue WHERE id = :id),
@@ -149,7 +150,8 @@ WHERE id = :id
   AND EXISTS (SELECT 1 FROM job_queue WHERE id = :id AND owner = :owner
                      AND status = 'leased' AND attempt = :attempt);
 DELETE FROM job_queue
-WHERE id = :id AND owner = :owner AND status = 'leased' AND attempt = :attempt;
+WHERE id = :id AND owner = :owner AND status = 'leased' AND attempt = :attempt
+RETURNING id;
 
 -- name: resolve_waiting
 -- Ends the waiting parents whose children have all ended; failed if any child failed.

@@ -2,8 +2,9 @@
 operators' views find a tenant's failed or waiting jobs without reading its whole history.
 
 `jobs` has no index on its status, so that a job's updates stay HOT (see 0011); the
-queue's own statuses live on `job_queue`. The engine's statements that move a job into or
-out of those statuses write `job_marks` too; existing jobs are copied in.
+queue's own statuses live on `job_queue`. Each engine path that moves a job into or out of
+those statuses brings its mark along in the same transaction (`Backend.mark`); existing
+jobs are copied in. Processes of an older release do not, so none may run beside this one.
 
 Revision ID: 0015
 Revises: 0014
