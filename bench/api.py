@@ -37,10 +37,10 @@ from bench.common import (
     BenchError,
     Workers,
     clean_env,
+    figures_of,
     loadavg,
     log_dir,
     machine,
-    remove_log_dir,
     say,
 )
 from policyjobs.app import build_runtime
@@ -344,16 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rows < SMALL:
         parser.error(f"--rows must be at least {SMALL:,}")
-    try:
-        figures = run(args)
-    except BenchError as exc:
-        say(f"failed: {exc}; logs in {log_dir()}")
-        return 1
-    finally:
-        if not args.keep_logs:
-            remove_log_dir()
-    print(json.dumps(figures))
-    return 0
+    return figures_of(run, args)
 
 
 if __name__ == "__main__":

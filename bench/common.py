@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -78,6 +80,22 @@ def remove_log_dir() -> None:
     """Delete this run's temporary directory, if one was made."""
     while _log_dir:
         shutil.rmtree(_log_dir.pop(), ignore_errors=True)
+
+
+def figures_of(run: Callable[[argparse.Namespace], dict[str, Any]],
+               args: argparse.Namespace) -> int:
+    """Run a benchmark: its figures as the last line of stdout and 0, or why it failed on
+    stderr and 1; this run's directory is removed unless `--keep-logs`."""
+    try:
+        figures = run(args)
+    except BenchError as exc:
+        say(f"failed: {exc}; logs in {log_dir()}")
+        return 1
+    finally:
+        if not args.keep_logs:
+            remove_log_dir()
+    print(json.dumps(figures))
+    return 0
 
 
 def say(message: str) -> None:

@@ -15,7 +15,6 @@ each, with the slowest beside it.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import statistics
@@ -27,7 +26,7 @@ import httpx
 import psycopg
 
 from bench.api import PER_REFERENCE, fill, serve
-from bench.common import BenchError, loadavg, log_dir, machine, remove_log_dir, say
+from bench.common import BenchError, figures_of, loadavg, log_dir, machine, say
 from policyjobs.app import build_runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
@@ -180,16 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rows < max(args.failed_every, args.queued, PER_REFERENCE):
         parser.error("--rows must be at least --failed-every and --queued")
-    try:
-        figures = run(args)
-    except BenchError as exc:
-        say(f"failed: {exc}; logs in {log_dir()}")
-        return 1
-    finally:
-        if not args.keep_logs:
-            remove_log_dir()
-    print(json.dumps(figures))
-    return 0
+    return figures_of(run, args)
 
 
 if __name__ == "__main__":

@@ -38,11 +38,11 @@ from bench.common import (
     BenchError,
     Workers,
     clean_env,
+    figures_of,
     loadavg,
     log_dir,
     machine,
     percentile,
-    remove_log_dir,
     say,
 )
 from policyjobs.testing.postgres import PostgresServer, free_port, start_postgres
@@ -354,16 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reference_child is not None:
         reference_child(args.reference_child)
         return 0
-    try:
-        figures = run(args)
-    except BenchError as exc:
-        say(f"failed: {exc}; logs in {log_dir()}")
-        return 1
-    finally:
-        if not args.keep_logs:
-            remove_log_dir()
-    print(json.dumps(figures))
-    return 0
+    return figures_of(run, args)
 
 
 if __name__ == "__main__":
