@@ -41,7 +41,7 @@ def unkeepable(event: dict[str, Any], where: str) -> list[FieldProblem]:
     def visit(value: object, depth: int) -> None:
         """Check `value`, inside `depth` objects and arrays, and all it holds."""
         if isinstance(value, str):
-            if "\x00" in value or (not value.isascii() and _SURROGATE.search(value)):
+            if not _keepable(value):
                 found(_unkept_text(value, "the text"))
         elif isinstance(value, dict):
             if depth == MAX_DEPTH:
@@ -49,7 +49,7 @@ def unkeepable(event: dict[str, Any], where: str) -> list[FieldProblem]:
                 return
             for key, inner in value.items():
                 path.append(key)
-                if "\x00" in key or (not key.isascii() and _SURROGATE.search(key)):
+                if not _keepable(key):
                     found(_unkept_text(key, "the key"))
                 visit(inner, depth + 1)
                 path.pop()
@@ -71,6 +71,11 @@ def unkeepable(event: dict[str, Any], where: str) -> list[FieldProblem]:
 
     visit(event, 0)
     return problems
+
+
+def _keepable(text: str) -> bool:
+    """Whether `text` holds neither a NUL nor a lone surrogate."""
+    return "\x00" not in text and (text.isascii() or not _SURROGATE.search(text))
 
 
 def _unkept_text(text: str, what: str) -> str:
