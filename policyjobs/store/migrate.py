@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from importlib.resources import files
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
 
 # Any fixed number: the PostgreSQL advisory lock that serializes concurrent migrations.
@@ -30,7 +34,9 @@ _AWAY_FATAL = ("the database system is starting up", "the database system is shu
 log = structlog.get_logger("policyjobs.store")
 
 
-def _config() -> Config:
+def alembic_config() -> Config:
+    """Alembic's configuration of the store's migrations; `attributes["connection"]` is set
+    by whoever runs them, to a connection or an engine."""
     config = Config()
     config.set_main_option("script_location", str(files("policyjobs.store") / "migrations"))
     return config
@@ -38,6 +44,72 @@ def _config() -> Config:
 
 class StoreTooNew(Exception):
     """The store was migrated by a newer release than this one."""
+
+
+class MigrationBroke(Exception):
+    """A revision would leave rows that reference rows which are gone; it is not recorded."""
+
+
+def run_revisions(context: EnvironmentContext) -> None:
+    """Run the revisions Alembic chose (`env.py` calls this) on the connection or engine in
+    `attributes["connection"]`, each in its own transaction.
+
+    On SQLite, foreign keys are off while revisions run: a batch change of a table copies it
+    and drops the original, and with them on, that drop deletes, through `ON DELETE
+    CASCADE`, every row of every table that references it (revision 0012 lost the documents
+    and installments jobs' data so). The pragma only takes effect outside a transaction, so
+    it is set on the connection before Alembic begins one. Before each revision is recorded,
+    `PRAGMA foreign_key_check` must find no row whose reference is missing. PostgreSQL
+    changes tables in place and refuses to drop one that others reference.
+    """
+    given = context.config.attributes["connection"]
+    with _connected(given) as conn, _foreign_keys_off(conn):
+        context.configure(connection=conn, render_as_batch=True, transaction_per_migration=True,
+                          target_metadata=context.config.attributes.get("target_metadata"),
+                          compare_type=True, on_version_apply=_references_kept)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+@contextmanager
+def _connected(given: sa.Engine | sa.Connection) -> Iterator[sa.Connection]:
+    if isinstance(given, sa.Connection):
+        yield given
+        return
+    with given.connect() as conn:
+        yield conn
+
+
+@contextmanager
+def _foreign_keys_off(conn: sa.Connection) -> Iterator[None]:
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    if conn.in_transaction():
+        raise RuntimeError("SQLite migrations need a connection outside a transaction, so that "
+                           "foreign keys can be turned off while they run")
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if conn.in_transaction():  # a failed revision: what it left is rolled back
+            conn.rollback()
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _references_kept(ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any],
+                     run_args: Mapping[str, Any]) -> None:
+    """Refuse to record a revision after which some row references a row that is gone."""
+    if ctx.dialect.name != "sqlite" or ctx.connection is None:
+        return
+    broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        found = ", ".join(f"{table} row {rowid} → {parent}"
+                          for table, rowid, parent, _ in broken[:5])
+        raise MigrationBroke(f"revision {step.up_revision_id} leaves {len(broken)} rows whose "
+                             f"references are missing ({found}); it was rolled back")
 
 
 def store_away(exc: sa.exc.DBAPIError) -> bool:
@@ -73,7 +145,7 @@ def migrate_when_up(db: sa.Engine, *, patience: float = START_PATIENCE_SECONDS) 
 
 def migrate(db: sa.Engine) -> None:
     """Apply every migration the store lacks, or `StoreTooNew`."""
-    config = _config()
+    config = alembic_config()
     known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
     with db.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -86,6 +158,7 @@ def migrate(db: sa.Engine) -> None:
                     f"newer release of policyjobs made; this release knows up to "
                     f"{max(known)}. Run the newer release, or restore the backup taken "
                     "before the upgrade.")
+            conn.rollback()  # each revision runs in a transaction of its own
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
             conn.commit()

@@ -1,8 +1,11 @@
-"""Alembic's entry point: migrations run on the connection `migrate` hands over."""
+"""Alembic's entry point: the revisions run on the connection `migrate` (or a test) hands over,
+as `store.migrate.run_revisions` says."""
+
+from typing import cast
 
 from alembic import context
+from alembic.runtime.environment import EnvironmentContext
 
-connection = context.config.attributes["connection"]
-context.configure(connection=connection, render_as_batch=True, transaction_per_migration=True)
-with context.begin_transaction():
-    context.run_migrations()
+from policyjobs.store.migrate import run_revisions
+
+run_revisions(cast(EnvironmentContext, context))  # the module stands for the running context
