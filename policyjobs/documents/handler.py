@@ -27,6 +27,7 @@ from policyjobs.documents.renderers import Renderers, RenderTimeout
 from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import Storage
 from policyjobs.engine import JobContext, PermanentJobError, Postpone, metrics, new_locator
+from policyjobs.store.reads import required_data
 
 log = structlog.get_logger("policyjobs.documents")
 
@@ -67,9 +68,10 @@ def render_documents(context: JobContext, storage: Storage,
     """Render every document of the job that is not ready; fail the job if any cannot be."""
     job = context.job
     with context.db.connect() as conn:
-        data = conn.execute(
+        data = required_data(conn.execute(
             sa.select(documents_jobs.c.timeout_seconds, documents_jobs.c.render_attempts)
-            .where(documents_jobs.c.job_locator == job.locator)).one()
+            .where(documents_jobs.c.job_locator == job.locator)).first(),
+            documents_jobs, job.locator)
         pending = conn.execute(
             sa.select(documents).where(documents.c.job_locator == job.locator,
                                        documents.c.state != DocumentState.READY)

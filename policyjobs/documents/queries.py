@@ -12,6 +12,7 @@ from policyjobs.engine.schema import jobs
 from policyjobs.store.readers import Reads, Row
 from policyjobs.store.reads import (
     by_locator,
+    data_missing,
     found,
     get_reference_job,
     latest_reference_job,
@@ -61,7 +62,7 @@ _JOB = (scoped(documents_jobs.c.trigger, documents_jobs.c.timeout_seconds,
                    documents.c.locator, documents.c.static_name, documents.c.name,
                    documents.c.state, documents.c.processing_errors,
                    documents.c.transaction_locator)))
-        .join_from(jobs, documents_jobs, documents_jobs.c.job_locator == jobs.c.locator)
+        .outerjoin_from(jobs, documents_jobs, documents_jobs.c.job_locator == jobs.c.locator)
         .outerjoin(documents, documents.c.job_locator == jobs.c.locator)
         .where(jobs.c.locator == sa.bindparam("locator"))
         .order_by(documents.c.locator))
@@ -87,6 +88,8 @@ async def documents_job(reads: Reads, *, tenant: str, reference_type: str,
                                                   [KIND], locator=job_locator))
     row = found(rows[0] if rows else None,
                 f"no job {job_locator} for {reference_type} {reference_locator}")
+    if row.trigger is None:
+        raise data_missing(documents_jobs, job_locator)
     return row, [DocumentOfJob(r.document_locator, r.document_static_name, r.document_name,
                                r.document_state, r.document_processing_errors,
                                r.document_transaction_locator)

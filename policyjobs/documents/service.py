@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 
 from policyjobs.documents import queries
 from policyjobs.documents.config import DocumentDefinition, DocumentScope, DocumentsSection
@@ -19,12 +20,13 @@ from policyjobs.engine import JobQueue, JobStatus, NewJob, held, new_locator, un
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.jobs import ACTIVE_STATUSES
 from policyjobs.engine.schema import jobs
-from policyjobs.exceptions import Conflict
+from policyjobs.exceptions import Conflict, NotFound
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, Trigger
 from policyjobs.store.reads import processing_errors
 from policyjobs.tenants.config import StoredConfig
 from policyjobs.tenants.service import get_tenant
 
+log = structlog.get_logger("policyjobs.documents")
 TRANSACTION_SCOPES = (DocumentScope.TRANSACTION, DocumentScope.POLICY, DocumentScope.TERM)
 
 
@@ -186,11 +188,18 @@ class StoredFile:
 
 
 def document_file(storage: Storage, row: Any) -> StoredFile:
-    """The file of a document row, or `Conflict` until the document is ready."""
+    """The file of a document row, or `Conflict` until the document is ready, or `NotFound`
+    when the storage no longer has it (a store moved without its files, say)."""
     if row.state != DocumentState.READY or row.storage_key is None:
         raise Conflict(f"document {row.locator} is not ready: its state is {row.state}")
-    return StoredFile(storage.get(row.storage_key), row.content_type,
-                      row.storage_key.rsplit("/", 1)[-1])
+    try:
+        content = storage.get(row.storage_key)
+    except FileNotFoundError:
+        log.warning("a ready document's file is missing", document=row.locator,
+                    key=row.storage_key)
+        raise NotFound(f"the file of document {row.locator} is missing from the document "
+                       "storage") from None
+    return StoredFile(content, row.content_type, row.storage_key.rsplit("/", 1)[-1])
 
 
 def timed_out_jobs(conn: sa.Connection, *, tenant: str, limit: int) -> list[str]:

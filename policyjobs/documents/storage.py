@@ -23,7 +23,9 @@ class Storage(Protocol):
 
     def put(self, key: str, content: bytes) -> None: ...
 
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str) -> bytes:
+        """The file's bytes, or `FileNotFoundError` when there is none under `key`."""
+        ...
 
 
 class LocalStorage:

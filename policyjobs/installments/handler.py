@@ -35,7 +35,7 @@ from policyjobs.installments.models import (
     installment_lattices,
     installments,
 )
-from policyjobs.store.reads import in_tenant
+from policyjobs.store.reads import in_tenant, required_data
 from policyjobs.store.writes import insert_all
 
 
@@ -80,7 +80,8 @@ def run_installments_job(context: JobContext) -> dict[str, Any]:
     job = context.job
     try:
         with context.db.begin() as conn:
-            row = conn.execute(_JOB_ROW, {"job": job.locator}).one()
+            row = required_data(conn.execute(_JOB_ROW, {"job": job.locator}).first(),
+                                installment_jobs, job.locator)
             if row.done_at is None:
                 done = _WORK[JobType(row.job_type)](
                     Work(conn, row, job.payload, context.clock.now()))

@@ -27,6 +27,7 @@ from policyjobs.invoicing.service import (
     early_billable,
     invoice,
 )
+from policyjobs.store.reads import required_data
 from policyjobs.store.writes import insert_all
 
 _JOB_DATA = sa.select(invoicing_jobs).where(invoicing_jobs.c.job_locator == sa.bindparam("job"))
@@ -65,7 +66,8 @@ def run_instance(context: JobContext,
     """One invoice of a run: an account's installments in one currency, due by the run."""
     job = context.job
     with context.db.begin() as conn:
-        data = conn.execute(_JOB_DATA, {"job": job.locator}).one()
+        data = required_data(conn.execute(_JOB_DATA, {"job": job.locator}).first(),
+                             invoicing_jobs, job.locator)
         found = billable(conn, tenant=job.tenant, account=data.account_locator,
                          currency=data.currency, through=data.generate_time)
         made = invoice(_work(context, conn, InvoicingType.SCHEDULED, data.generate_time,
@@ -80,7 +82,8 @@ def run_account(context: JobContext,
     job = context.job
     now = context.clock.now()
     with context.db.begin() as conn:
-        data = conn.execute(_JOB_DATA, {"job": job.locator}).one()
+        data = required_data(conn.execute(_JOB_DATA, {"job": job.locator}).first(),
+                             invoicing_jobs, job.locator)
         details = data.invoicing_data
         if data.invoicing_type == InvoicingType.IMMEDIATE:
             found = [b for b in billable(conn, tenant=job.tenant, account=data.account_locator,

@@ -25,6 +25,7 @@ from policyjobs.store.reads import (
     TENANT,
     by_locator,
     children_of,
+    data_missing,
     found,
     in_tenant,
     job_of_kind,
@@ -32,6 +33,7 @@ from policyjobs.store.reads import (
     paged,
     reference_params,
     scoped,
+    with_data,
 )
 
 
@@ -157,7 +159,10 @@ async def account_job(reads: Reads, *, tenant: str, locator: str,
                       early_only: bool = False) -> AccountJobRecord:
     """One immediate or early invoicing job of the tenant, or `NotFound`."""
     row = await job_of_kind(reads, tenant=tenant, kind=ACCOUNT, locator=locator)
-    [record] = await _account_records(reads, [row])
+    records = await _account_records(reads, [row])
+    if not records:
+        raise data_missing(invoicing_jobs, locator)
+    [record] = records
     if early_only and record.data.invoicing_type != InvoicingType.EARLY:
         raise NotFound(f"no early invoicing job {locator}")
     return record
@@ -166,7 +171,8 @@ async def account_job(reads: Reads, *, tenant: str, locator: str,
 async def _account_records(reads: Reads, rows: Sequence[Row]) -> list[AccountJobRecord]:
     data = await _data(reads, [row.locator for row in rows])
     made = await _invoice_locators(reads, [row.locator for row in rows])
-    return [AccountJobRecord(row, data[row.locator], made[row.locator]) for row in rows]
+    return [AccountJobRecord(row, data[row.locator], made[row.locator])
+            for row in with_data(invoicing_jobs, rows, data, lambda row: str(row.locator))]
 
 
 _INVOICE = by_locator(invoices)

@@ -11,7 +11,8 @@ current app in-process.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -139,10 +140,13 @@ def take(get: Callable[[str], Any], urls: Iterable[str]) -> dict[str, Answer]:
     return answers
 
 
-def changes(before: dict[str, Answer], after: dict[str, Answer]) -> list[str]:
+def changes(before: dict[str, Answer], after: dict[str, Answer], *,
+            approximate: Mapping[str, timedelta] | None = None) -> list[str]:
     """How `after` fails to answer as `before` did: a status that changed, or a field that is
     gone or holds another value. Fields that `after` adds, or fills where `before` had
-    `null`, are not changes."""
+    `null`, are not changes; nor is a time in a field named in `approximate` that moved by
+    less than the time given there."""
+    close = approximate or {}
     found: list[str] = []
     for url, old in before.items():
         new = after.get(url)
@@ -152,13 +156,14 @@ def changes(before: dict[str, Answer], after: dict[str, Answer]) -> list[str]:
             found.append(f"{url}: status {old['status']} became {new['status']}: "
                          f"{str(new.get('json'))[:300]}")
         elif "json" in old:
-            found += [f"{url}: {where}" for where in _kept(old["json"], new.get("json"), "")]
+            found += [f"{url}: {where}"
+                      for where in _kept(old["json"], new.get("json"), "", close)]
         elif (old["contentType"], old["sha256"]) != (new.get("contentType"), new.get("sha256")):
             found.append(f"{url}: the file changed")
     return found
 
 
-def _kept(old: Any, new: Any, where: str) -> Iterator[str]:
+def _kept(old: Any, new: Any, where: str, close: Mapping[str, timedelta]) -> Iterator[str]:
     """Where `new` lacks or changes what `old` holds: problem details' wording aside, and a
     value the old release left `null` may have one now (a newer release fills it in)."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -166,11 +171,21 @@ def _kept(old: Any, new: Any, where: str) -> Iterator[str]:
             if key not in new:
                 yield f"{where}.{key} is gone"
             elif not (key == "detail" and "status" in old):
-                yield from _kept(value, new[key], f"{where}.{key}")
+                yield from _kept(value, new[key], f"{where}.{key}", close)
     elif isinstance(old, list) and isinstance(new, list):
         if len(old) != len(new):
             yield f"{where} had {len(old)} items, now {len(new)}"
         for index, (a, b) in enumerate(zip(old, new, strict=False)):
-            yield from _kept(a, b, f"{where}[{index}]")
-    elif old is not None and old != new:
+            yield from _kept(a, b, f"{where}[{index}]", close)
+    elif old is not None and old != new and not _near(old, new, close.get(where.rsplit(".")[-1])):
         yield f"{where} was {old!r}, now {new!r}"
+
+
+def _near(old: Any, new: Any, within: timedelta | None) -> bool:
+    """Whether two RFC 3339 times are less than `within` apart."""
+    if within is None or not (isinstance(old, str) and isinstance(new, str)):
+        return False
+    try:
+        return abs(datetime.fromisoformat(old) - datetime.fromisoformat(new)) < within
+    except ValueError:
+        return False

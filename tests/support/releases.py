@@ -12,6 +12,12 @@ and records what its read API answers for every URL `answers.plan_urls` finds. I
 - `postgresql.sql.gz`: the PostgreSQL database, as `pg_dump --inserts` wrote it;
 - `<kind>-answers.json.gz`: the recorded answers.
 
+`python -m tests.support.releases upgrade COMMIT --by LATER` migrates a kept release's
+stores with the `policyjobs migrate` of a later release, as a user who upgraded to it did,
+and keeps them beside the originals (`sqlite-upgraded-home.tar.gz`,
+`postgresql-upgraded.sql.gz`; `release.json` names the later release): stores upgraded
+by a release whose migrations lost rows, which this one must repair.
+
 The upgrade tests unpack these, migrate them with the code under test and ask again.
 Building needs the package registry (the release's dependencies) and takes minutes; the
 tests need neither.
@@ -69,15 +75,25 @@ class Release:
             loaded: dict[str, answers.Answer] = json.load(file)
         return loaded
 
-    def unpack_home(self, kind: str, into: Path) -> Path:
-        """The release's `POLICYJOBS_HOME` for `kind`, unpacked under `into`."""
-        with tarfile.open(self.directory / f"{kind}-home.tar.gz") as archive:
+    @property
+    def upgraded_by(self) -> str | None:
+        """The later release whose `migrate` made the kept upgraded stores, if any."""
+        later = self.meta.get("upgradedBy")
+        return None if later is None else str(later)
+
+    def unpack_home(self, kind: str, into: Path, *, upgraded: bool = False) -> Path:
+        """The release's `POLICYJOBS_HOME` for `kind` (as `upgraded_by` left it, if
+        `upgraded`), unpacked under `into`."""
+        name = f"{kind}-upgraded-home" if upgraded and kind == "sqlite" else f"{kind}-home"
+        with tarfile.open(self.directory / f"{name}.tar.gz") as archive:
             archive.extractall(into, filter="data")
         return into / "home"
 
-    def load_postgres(self, url: str) -> None:
-        """Fill the empty database at `url` with the release's PostgreSQL store."""
-        script = gzip.decompress((self.directory / "postgresql.sql.gz").read_bytes()).decode()
+    def load_postgres(self, url: str, *, upgraded: bool = False) -> None:
+        """Fill the empty database at `url` with the release's PostgreSQL store (as
+        `upgraded_by` left it, if `upgraded`)."""
+        name = "postgresql-upgraded" if upgraded else "postgresql"
+        script = gzip.decompress((self.directory / f"{name}.sql.gz").read_bytes()).decode()
         with psycopg.connect(_libpq(url), autocommit=True) as conn:
             conn.execute(script.encode())
 
@@ -113,6 +129,39 @@ def build(commit: str, policies: int | None) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def upgrade(commit: str, later: str) -> Path:
+    """Migrate the kept stores of `commit` with the `policyjobs migrate` of `later`."""
+    full, later_full = _git("rev-parse", commit), _git("rev-parse", later)
+    release = Release(RELEASES / full[:7])
+    work = Path(tempfile.mkdtemp(prefix=f"policyjobs-upgrade-{full[:7]}-"))
+    try:
+        policyjobs = _install(later_full, work)
+        home = release.unpack_home("sqlite", work / "sqlite")
+        _migrate(policyjobs, work, {"POLICYJOBS_HOME": str(home)})
+        with tarfile.open(release.directory / "sqlite-upgraded-home.tar.gz", "w:gz") as archive:
+            archive.add(home, arcname="home")
+        server = start_postgres()
+        try:
+            url = server.create_database("release")
+            release.load_postgres(url)
+            _migrate(policyjobs, work, {"POLICYJOBS_HOME": str(work / "pg-home"),
+                                        "POLICYJOBS_DATABASE_URL": url})
+            _dump(server, release.directory / "postgresql-upgraded.sql.gz")
+        finally:
+            server.stop()
+        meta = release.meta | {"upgradedBy": later_full}
+        (release.directory / "release.json").write_text(json.dumps(meta, indent=2) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return release.directory
+
+
+def _migrate(policyjobs: Path, work: Path, env: dict[str, str]) -> None:
+    print(f"== migrate {', '.join(env.values())}", flush=True)
+    subprocess.run([str(policyjobs), "migrate"], env={**os.environ, **env}, cwd=work,
+                   check=True)
 
 
 def _git(*args: str) -> str:
@@ -231,8 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     made = commands.add_parser("build", help="make and keep an earlier release's stores")
     made.add_argument("commit")
     made.add_argument("--policies", type=int, help="the demo's book, where the release has it")
+    later = commands.add_parser("upgrade", help="migrate a kept release's stores with a later "
+                                                 "release's migrate")
+    later.add_argument("commit")
+    later.add_argument("--by", required=True, help="the later release's commit")
     args = parser.parse_args(argv)
-    print(build(args.commit, args.policies))
+    if args.command == "build":
+        print(build(args.commit, args.policies))
+    else:
+        print(upgrade(args.commit, args.by))
     return 0
 
 
