@@ -8,11 +8,7 @@ ordered key, so the engine runs them one at a time, in the order their events ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from fractions import Fraction
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,47 +21,17 @@ from policyjobs.installments.lattice import (
     Span,
     build_lattice,
     cover,
-    normalized_weights,
     split_portions,
 )
 from policyjobs.installments.models import (
     JobType,
-    installment_items,
     installment_jobs,
     installment_lattices,
     installments,
 )
+from policyjobs.installments.unbill import unbill
+from policyjobs.installments.work import Done, Work, insert_installments
 from policyjobs.store.reads import in_tenant, required_data
-from policyjobs.store.writes import insert_all
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """What a job left: the lattice it built or acted on, and the installments it touched."""
-
-    lattice_locator: str | None
-    installment_locators: Sequence[str]
-
-    def as_json(self) -> dict[str, Any]:
-        """The job's result."""
-        return {"latticeLocator": self.lattice_locator,
-                "installmentLocators": list(self.installment_locators)}
-
-
-@dataclass(frozen=True, slots=True)
-class Work:
-    """One job's transaction: its connection, its row and payload, and the business time."""
-
-    conn: sa.Connection
-    row: Any
-    payload: dict[str, Any]
-    now: datetime
-
-    @property
-    def by(self) -> str:
-        """Who the job acts for: the caller whose event made it."""
-        return str(self.payload["createdBy"])
-
 
 # Statements of the hot paths, built once and bound per call.
 _JOB_ROW = (sa.select(installment_jobs)
@@ -132,7 +98,7 @@ def _create_or_update(work: Work) -> Done:
         "frames": _frames_json(lattice), **common})
     made = [_installment_rows(work, locator, common, installment, element_of)
             for installment in billed]
-    _insert(work.conn, made)
+    insert_installments(work.conn, made)
     return Done(locator, [row["locator"] for row, _ in made])
 
 
@@ -167,20 +133,14 @@ def _installment_rows(work: Work, lattice_locator: str, common: dict[str, Any],
            "frame_index": frame.index, "depth": 0, "installment_start": frame.installment_start,
            "installment_end": frame.installment_end, "coverage_start": frame.coverage_start,
            "coverage_end": frame.coverage_end, "generate_time": frame.generate_time,
-           "due_time": frame.due_time, "updated_at": work.now, "updated_by": work.by}
+           "due_time": frame.due_time, "updated_at": work.now, "updated_by": work.by,
+           "bills": common["policy_locator"] is not None}  # a quote's show, never bill
     items = [{"locator": new_locator(), "tenant": work.row.tenant,
               "installment_locator": row["locator"], "charge_locator": item.charge_locator,
               "charge_type": item.charge_type, "element_locator": element_of[item.charge_locator],
               "amount": item.amount, "created_at": work.now, "created_by": work.by}
              for item in installment.items]
     return row, items
-
-
-def _insert(conn: sa.Connection,
-            made: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
-    if made:
-        insert_all(conn, installments, [row for row, _ in made])
-        insert_all(conn, installment_items, [item for _, items in made for item in items])
 
 
 def _invalidate(work: Work) -> Done:
@@ -200,109 +160,8 @@ def _invalidate(work: Work) -> Done:
     return Done(locator, sorted(retired))
 
 
-def _unbill(work: Work) -> Done:
-    """Reverse the policy's installments not yet invoiced, in one reversal lattice.
-
-    A cancellation reverses the billings (not the credits of earlier reversals) starting
-    at or after its effective time; a reversal whatever its reversed transaction made,
-    so reversing a cancellation bills again what the cancellation had credited. An
-    installment is reversed at most once, by an installment of the opposite amounts that
-    names it in `reversalOfInstallmentLocator`.
-    """
-    payload, tenant = work.payload, work.row.tenant
-    query = (in_tenant(installments, tenant)
-             .where(installments.c.policy_locator == payload["references"]["policy"],
-                    installments.c.invoice_locator.is_(None),
-                    installments.c.invalidated_at.is_(None),
-                    installments.c.reversed_by_locator.is_(None))
-             .order_by(installments.c.installment_start, installments.c.locator)
-             .with_for_update())
-    if "from" in payload:  # what still bills: not a reversal's credit
-        query = query.where(installments.c.installment_start
-                            >= datetime.fromisoformat(payload["from"]),
-                            installments.c.depth % 2 == 0)
-    else:
-        query = query.where(installments.c.transaction_locator == payload["reversed"])
-    reversed_rows = work.conn.execute(query).all()
-    if not reversed_rows:
-        return Done(None, [])
-    lattice = new_locator()
-    frames = _reversal_frames(work.conn, reversed_rows)
-    starts = [datetime.fromisoformat(frame["start"]) for frame in frames]
-    first = reversed_rows[0]
-    term = Span(starts[0], max(row.installment_end for row in reversed_rows))
-    references = payload["references"]
-    common = {"tenant": tenant, "job_locator": work.row.job_locator,
-              "account_locator": payload["accountLocator"], "currency": first.currency,
-              "timezone": first.timezone, "quote_locator": None,
-              "policy_locator": references["policy"], "term_locator": references.get("term"),
-              "transaction_locator": references["transaction"],
-              "created_at": work.now, "created_by": work.by}
-    effective = datetime.fromisoformat(payload["from"]) if "from" in payload else term.start
-    work.conn.execute(installment_lattices.insert().values(
-        locator=lattice, plan_name=None, term_start=term.start, term_end=term.end,
-        effective_time=effective, reversal=True, based_on_locator=first.lattice_locator,
-        frames=frames, **common))
-    items = _items_of(work.conn, [row.locator for row in reversed_rows])
-    made = [_reversal_rows(work, lattice, common, row, starts.index(row.installment_start),
-                           items.get(row.locator, []))
-            for row in reversed_rows]
-    _insert(work.conn, made)
-    for (reversal, _), row in zip(made, reversed_rows, strict=True):
-        work.conn.execute(installments.update().where(installments.c.locator == row.locator)
-                          .values(reversed_by_locator=reversal["locator"], updated_at=work.now,
-                                  updated_by=work.by))
-    return Done(lattice, [row["locator"] for row, _ in made])
-
-
-def _reversal_frames(conn: sa.Connection, rows: Sequence[Any]) -> list[dict[str, str]]:
-    """The frames of the reversed installments, once each, weighted as in their own lattices."""
-    lattices = {r.locator: r.frames for r in conn.execute(
-        sa.select(installment_lattices.c.locator, installment_lattices.c.frames)
-        .where(installment_lattices.c.locator.in_({row.lattice_locator for row in rows})))}
-    chosen: dict[datetime, dict[str, str]] = {}
-    for row in rows:
-        if row.installment_start not in chosen:
-            chosen[row.installment_start] = dict(lattices[row.lattice_locator][row.frame_index])
-    frames = [chosen[start] for start in sorted(chosen)]
-    weights = normalized_weights([Fraction(Decimal(frame["weight"])) for frame in frames])
-    for frame, weight in zip(frames, weights, strict=True):
-        frame["weight"] = str(weight)
-    return frames
-
-
-def _items_of(conn: sa.Connection, locators: Sequence[str]) -> dict[str, list[Any]]:
-    found: dict[str, list[Any]] = {}
-    for item in conn.execute(sa.select(installment_items)
-                             .where(installment_items.c.installment_locator.in_(locators))
-                             .order_by(installment_items.c.locator)):
-        found.setdefault(item.installment_locator, []).append(item)
-    return found
-
-
-def _reversal_rows(work: Work, lattice_locator: str, common: dict[str, Any], row: Any,
-                   frame_index: int,
-                   items: Sequence[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    reversal = {**common, "locator": new_locator(), "lattice_locator": lattice_locator,
-                "frame_index": frame_index, "reversal_of_locator": row.locator,
-                "depth": row.depth + 1,
-                "updated_at": work.now, "updated_by": work.by,
-                **{name: getattr(row, name) for name in (
-                    "currency", "timezone", "term_locator", "installment_start",
-                    "installment_end", "coverage_start", "coverage_end", "generate_time",
-                    "due_time")}}
-    return reversal, [
-        {"locator": new_locator(), "tenant": work.row.tenant,
-         "installment_locator": reversal["locator"], "charge_locator": item.charge_locator,
-         "charge_type": item.charge_type, "element_locator": item.element_locator,
-         "amount": -item.amount, "reversal_of_item_locator": item.locator,
-         "created_at": work.now, "created_by": work.by}
-        for item in items
-    ]
-
-
 _WORK: dict[JobType, Callable[[Work], Done]] = {
     JobType.CREATE_OR_UPDATE: _create_or_update,
     JobType.INVALIDATE: _invalidate,
-    JobType.UNBILL: _unbill,
+    JobType.UNBILL: unbill,
 }

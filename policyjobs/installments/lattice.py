@@ -36,6 +36,13 @@ first frame taking the rounding so they sum to exactly 1.
 Splitting. A charge times each later frame's exact weight is truncated toward zero to the quantum
 (the currency's minor unit) and the first installment takes the remainder, so a charge's
 installments sum to it exactly and share its sign; credits split the same way.
+
+Cancelling. A cancellation effective at a time takes back, of each installment item, the part
+that pays for cover after that time (`share_after`): all of it when the installment's coverage
+starts then or later, none when it ends by then, and for the installment it cuts through, the
+item's amount times the fraction of the coverage's time (to the microsecond) that lies after
+the cancellation, rounded half to even to the quantum. The rest of the item pays for the cover
+before, so the two parts sum to the item exactly.
 """
 
 from __future__ import annotations
@@ -290,6 +297,25 @@ def split_amount(
         units = int(amount / quantum)
         rest = [int(units * share / total) for share in shares[1:]]
         return [Decimal(count) * quantum for count in (units - sum(rest), *rest)]
+
+
+def share_after(amount: Decimal, coverage: Span, moment: datetime,
+                quantum: Decimal = CENT) -> Decimal:
+    """The part of an installment item's `amount` that pays for its `coverage` after
+    `moment`, in multiples of `quantum` (see Cancelling above)."""
+    _check_quantum(quantum)
+    _check_amount(amount, quantum, "amount")
+    if moment <= coverage.start:
+        return amount
+    if moment >= coverage.end:
+        return Decimal(0) * quantum
+    after = (coverage.end - moment) // _MICROSECOND
+    whole = coverage.duration // _MICROSECOND
+    units = round(Fraction(amount) / Fraction(quantum) * Fraction(after, whole))
+    return Decimal(units) * quantum
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _zone(timezone: str | ZoneInfo) -> ZoneInfo:

@@ -14,9 +14,8 @@ from policyjobs.store.schema import DecimalText, JSONDoc, UTCDateTime, metadata
 
 KIND = "installments"  # the job kind whose rows `installment_jobs` extends
 
-_BILLABLE = sa.text("policy_locator IS NOT NULL AND invoice_locator IS NULL "
-                    "AND invalidated_at IS NULL AND reversed_by_locator IS NULL "
-                    "AND depth % 2 = 0")
+# What invoices may still bill: installments to be billed that no invoice has yet.
+_BILLABLE = sa.text("bills AND invoice_locator IS NULL")
 
 
 class JobType(StrEnum):
@@ -94,6 +93,10 @@ installments = sa.Table(
     sa.Column("reversed_by_locator", sa.String(26)),  # the installment that reverses this one
     # 0 for a billing, 1 for its reversal, 2 for the reversal of that, …: even ones bill.
     sa.Column("depth", sa.Integer(), nullable=False),
+    # Whether an invoice is to bill it: a policy's billing, unless a reversal that covers
+    # all of it came before it was invoiced (then neither bills); a reversal, unless it
+    # cancelled an installment that was not invoiced. A quote's installments never bill.
+    sa.Column("bills", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("invalidated_at", UTCDateTime()),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(36), nullable=False),
@@ -103,8 +106,8 @@ installments = sa.Table(
     sa.Index("installments_transaction", "tenant", "transaction_locator", "locator"),
     sa.Index("installments_policy", "tenant", "policy_locator", "installment_start"),
     sa.Index("installments_lattice", "lattice_locator", "locator"),
-    # What invoices may still bill (billings not invoiced, invalidated or reversed): the
-    # generation run's scan by generate time, and an account's by currency.
+    # What invoices may still bill: the generation run's scan by generate time, and an
+    # account's by currency.
     sa.Index("installments_billable", "tenant", "generate_time",
              postgresql_where=_BILLABLE, sqlite_where=_BILLABLE),
     sa.Index("installments_billable_account", "tenant", "account_locator", "currency",

@@ -25,13 +25,16 @@ import sqlalchemy as sa
 
 from policyjobs.domain import Intake, JobRef
 from policyjobs.engine import NewJob, new_locator
+from policyjobs.engine.schema import jobs
 from policyjobs.exceptions import FieldProblem, InvalidInput
-from policyjobs.installments.inputs import quote_inputs, transaction_inputs
+from policyjobs.installments.inputs import BillingInputs, quote_inputs, transaction_inputs
+from policyjobs.installments.lattice import Span
 from policyjobs.installments.models import (
     KIND,
     JobType,
     installment_items,
     installment_jobs,
+    installment_lattices,
     installments,
 )
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, TransactionType, Trigger
@@ -82,6 +85,7 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
         if event.effectiveTime is None:
             raise InvalidInput("a cancellation needs its effectiveTime to unbill from", [
                 FieldProblem("effectiveTime", "required for a cancellation")])
+        _check_effective(intake, event, event.effectiveTime)
         planned = Planned(JobType.UNBILL, {**payload, "from": event.effectiveTime.isoformat()})
     else:
         if event.reversedTransactionLocator is None:
@@ -91,6 +95,50 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
                           {**payload, "reversed": event.reversedTransactionLocator})
     return _enqueue(intake, _policy_chain(event.policyLocator), ("transaction", event.locator),
                     [planned])
+
+
+def _check_effective(intake: Intake, event: TransactionEvent, effective: datetime) -> None:
+    """A cancellation takes effect within one of the policy's terms (the one it names, if
+    it names one), not before the policy starts; a policy that bills nothing yet may be
+    cancelled at any time."""
+    terms = _terms(intake, event.policyLocator, event.termLocator)
+    if not terms:
+        return
+    start = min(term.start for term in terms)
+    if effective < start:
+        raise InvalidInput(f"the cancellation takes effect before policy {event.policyLocator} "
+                           "starts", [FieldProblem("effectiveTime", f"before the policy's "
+                                                   f"start, {start.isoformat()}")])
+    if not any(term.start <= effective <= term.end for term in terms):
+        spans = ", ".join(f"{t.start.isoformat()} to {t.end.isoformat()}"
+                          for t in sorted(set(terms), key=lambda t: t.start))
+        raise InvalidInput(f"the cancellation takes effect outside the terms of policy "
+                           f"{event.policyLocator}", [FieldProblem(
+                               "effectiveTime", f"outside the policy's terms ({spans})")])
+
+
+def _terms(intake: Intake, policy: str, term: str | None) -> list[Span]:
+    """The spans the policy's billings cover, of its term `term` if given: those of its
+    lattices, and of its createOrUpdate jobs that have not built theirs yet (of this very
+    batch, say; its chain is held by `lock_chains`)."""
+    lattices = (in_tenant(installment_lattices, intake.tenant, installment_lattices.c.term_start,
+                          installment_lattices.c.term_end)
+                .where(installment_lattices.c.policy_locator == policy,
+                       installment_lattices.c.reversal.is_(False),
+                       installment_lattices.c.invalidated_at.is_(None)))
+    if term is not None:
+        lattices = lattices.where(installment_lattices.c.term_locator == term)
+    spans = [Span(row.term_start, row.term_end) for row in intake.conn.execute(lattices)]
+    pending = (sa.select(jobs.c.payload)
+               .join(installment_jobs, installment_jobs.c.job_locator == jobs.c.locator)
+               .where(installment_jobs.c.tenant == intake.tenant,
+                      installment_jobs.c.chain == _policy_chain(policy),
+                      installment_jobs.c.job_type == JobType.CREATE_OR_UPDATE,
+                      installment_jobs.c.done_at.is_(None)))
+    for (payload,) in intake.conn.execute(pending):
+        if term is None or payload["references"].get("term") in (None, term):
+            spans.append(BillingInputs.from_json(payload["inputs"]).span)
+    return spans
 
 
 def lock_chains(intake: Intake, events: Sequence[Any]) -> None:
@@ -174,16 +222,17 @@ class Billable:
     transaction_locator: str | None
     items: tuple[BillableItem, ...]
 
+    @property
+    def total(self) -> Decimal:
+        """What the installment bills: negative for a reversal's credit."""
+        return sum((item.amount for item in self.items), Decimal(0))
 
-# What an invoice may bill: a policy's billing (even depth: not a reversal's credit) that is
-# current, not reversed and not invoiced. A quote's installments show what it would bill and
-# are never invoiced; its policy's are. The same predicate as the `installments_billable`
-# indexes.
-_BILLABLE = sa.and_(installments.c.policy_locator.is_not(None),
-                    installments.c.invoice_locator.is_(None),
-                    installments.c.invalidated_at.is_(None),
-                    installments.c.reversed_by_locator.is_(None),
-                    sa.text("installments.depth % 2 = 0"))  # literal, as the index says
+
+# What an invoice may bill: an installment to be billed (`bills`: a policy's billing, or a
+# reversal that credits what was billed; see `unbill`) that no invoice has yet. A quote's
+# installments show what it would bill and are never invoiced; its policy's are. The same
+# predicate as the `installments_billable` indexes, written as they write it.
+_BILLABLE = sa.and_(sa.text("installments.bills"), installments.c.invoice_locator.is_(None))
 
 
 def billable_groups(conn: sa.Connection, *, tenant: str,
@@ -265,9 +314,7 @@ def _billable_query(account: bool, currency: bool, through: bool, locators: bool
 _MARK_INVOICED = (
     installments.update()
     .where(installments.c.locator.in_(sa.bindparam("locators", expanding=True)),
-           installments.c.invoice_locator.is_(None),
-           installments.c.invalidated_at.is_(None),
-           installments.c.reversed_by_locator.is_(None))
+           installments.c.invoice_locator.is_(None), installments.c.bills.is_(True))
     .values(invoice_locator=sa.bindparam("invoice"), updated_at=sa.bindparam("now"),
             updated_by=sa.bindparam("by"))
     .returning(installments.c.locator, installments.c.tenant))
@@ -281,7 +328,8 @@ def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Ite
                   invoice_items: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
     """Record that an invoice bills these installments of `tenant`; the ones it could take.
 
-    An installment is invoiced at most once, and never once reversed or invalidated.
+    An installment is invoiced at most once, and only while it is to be billed (not
+    cancelled by a reversal, not a quote's).
     `invoice_items` maps each installment to its items' invoice items (item → invoice item).
     """
     rows = conn.execute(_MARK_INVOICED, {"locators": list(installment_locators),

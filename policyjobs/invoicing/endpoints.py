@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 from uuid import UUID
 
+from babel.numbers import is_currency
 from fastapi import Depends, Path, Query, Request, Security
 from starlette.responses import Response
 
@@ -15,8 +16,10 @@ from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page, short_page
 from policyjobs.api.state import reads_of, runtime_of
+from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.invoicing import queries, service
 from policyjobs.invoicing.schemas import (
+    AccountCredit,
     EarlyInvoicingJobData,
     EarlyInvoicingJobDataList,
     EarlyInvoicingRequest,
@@ -142,6 +145,25 @@ async def fetch_account_invoices(
                                           limit=page_.probe,
                                           include_zero=includeZeroAmountInvoices)
     return list_response(rows, page_, InvoiceSummaryView.of)
+
+
+@billing_router.get("/accounts/{accountLocator}/credit", operation_id="fetchAccountCredit",
+                    response_model=AccountCredit)
+async def fetch_account_credit(
+    request: Request, tenantLocator: Tenant, accountLocator: Locator, _principal: InvoiceReader,
+    currency: Annotated[str | None, Query(
+        pattern="^[A-Z]{3}$", description="An ISO 4217 currency; the tenant's by default.")]
+    = None,
+) -> Response:
+    """What the account is owed back in a currency (overpayments, credit invoices), which
+    its next invoices use."""
+    if currency is not None and not is_currency(currency):
+        raise InvalidInput(f"{currency!r} is not an ISO 4217 currency",
+                           [FieldProblem("currency", "not an ISO 4217 currency")])
+    chosen, amount = await queries.account_credit(reads_of(request), tenant=str(tenantLocator),
+                                                  account=accountLocator, currency=currency)
+    return json_response(AccountCredit(accountLocator=accountLocator, currency=chosen,
+                                       amount=amount))
 
 
 @billing_router.get("/invoices/{locator}", operation_id="getInvoiceWithItems",

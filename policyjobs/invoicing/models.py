@@ -94,6 +94,16 @@ invoice_items = sa.Table(
     sa.Index("invoice_items_invoice", "invoice_locator", "locator"),
 )
 
+class PaymentSource(StrEnum):
+    """Where the money an invoice was paid with came from."""
+
+    PAYMENT = "payment"  # a payment the platform reported
+    CREDIT = "credit"  # the account's credit
+
+
+# The money applied to invoices: each payment the platform reported, on the invoice it named
+# (`credited` is what it paid beyond what the invoice owed, which became the account's
+# credit), and each use of the account's credit.
 invoice_payments = sa.Table(
     "invoice_payments",
     metadata,
@@ -101,6 +111,8 @@ invoice_payments = sa.Table(
     sa.Column("tenant", sa.String(36), nullable=False),
     sa.Column("invoice_locator", sa.String(26), nullable=False),
     sa.Column("amount", DecimalText(), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False, server_default="payment"),
+    sa.Column("credited", DecimalText(), nullable=False, server_default="0"),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(36), nullable=False),
@@ -116,4 +128,18 @@ invoice_generation_references = sa.Table(
     sa.Column("reference_type", sa.String(16), primary_key=True),  # quote | policy
     sa.Column("reference_locator", sa.String(64), primary_key=True),
     sa.Column("job_locator", sa.String(26), primary_key=True),  # the generation job
+)
+
+
+# Each account's credit, by currency: what it paid beyond its invoices and what credit
+# invoices owe it back, less what its invoices used. Never negative. The row is locked
+# before any invoice of the account whose payment it may change.
+account_credits = sa.Table(
+    "account_credits",
+    metadata,
+    sa.Column("tenant", sa.String(36), primary_key=True),
+    sa.Column("account_locator", sa.String(64), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("amount", DecimalText(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )

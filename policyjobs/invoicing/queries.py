@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from policyjobs.invoicing.models import (
     ACCOUNT,
     GENERATION,
     InvoicingType,
+    account_credits,
     invoice_generation_references,
     invoice_items,
     invoice_payments,
@@ -35,6 +37,8 @@ from policyjobs.store.reads import (
     scoped,
     with_data,
 )
+from policyjobs.tenants.config import CoreConfig
+from policyjobs.tenants.models import tenants
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,3 +210,30 @@ async def account_invoices(reads: Reads, *, tenant: str, account: str, offset: i
     """An account's invoices, oldest first; without those of zero total unless asked."""
     return await reads.all(_ACCOUNT_INVOICES_BY_ZERO[include_zero], {
         "tenant": tenant, "account": account, "offset": offset, "limit": limit})
+
+
+_CREDIT = sa.select(account_credits.c.amount).where(
+    account_credits.c.tenant == TENANT,
+    account_credits.c.account_locator == sa.bindparam("account"),
+    account_credits.c.currency == sa.bindparam("currency"))
+_CONFIG = sa.select(tenants.c.config).where(tenants.c.locator == TENANT)
+
+
+async def account_credit(reads: Reads, *, tenant: str, account: str,
+                         currency: str | None) -> tuple[str, Decimal]:
+    """An account's credit in `currency` (the tenant's, if None): the currency and the
+    amount, zero for an account that never had any."""
+    if currency is None:
+        row = await reads.first(_CONFIG, {"tenant": tenant})
+        currency = CoreConfig.from_stored(row.config if row else {}).currency
+    found = await reads.first(_CREDIT, {"tenant": tenant, "account": account,
+                                        "currency": currency})
+    return currency, Decimal(0) if found is None else Decimal(found.amount)
+
+
+def accounts_with_credit(conn: sa.Connection, *, tenant: str, limit: int) -> Sequence[Any]:
+    """The tenant's accounts that have credit, by currency, the most recently changed first."""
+    return conn.execute(
+        in_tenant(account_credits, tenant)
+        .where(sa.cast(account_credits.c.amount, sa.Numeric()) > 0)
+        .order_by(account_credits.c.updated_at.desc()).limit(limit)).all()

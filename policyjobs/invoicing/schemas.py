@@ -256,6 +256,14 @@ class InvoiceResponse(InvoiceSummaryView):
         return view
 
 
+class AccountCredit(Schema):
+    """What an account is owed back in one currency, which its next invoices use."""
+
+    accountLocator: str
+    currency: str
+    amount: Number
+
+
 class InvoiceListResponse(Schema):
     """A page of an account's invoices."""
 
@@ -276,8 +284,10 @@ def _remaining(row: Any) -> Decimal:
 
 
 def _items(invoice: Any, items: Sequence[Any]) -> list[InvoiceItemResponse]:
-    """Items in order, the invoice's payments settling them first to last."""
-    unspent = invoice.paid
+    """Items in order, the invoice's payments and credits (its negative items) settling the
+    others first to last; a credit owes nothing."""
+    unspent = invoice.paid - sum((item.amount for item in items if item.amount < 0),
+                                 Decimal(0))
     shown = []
     for item in items:
         applied = min(max(unspent, Decimal(0)), max(item.amount, Decimal(0)))

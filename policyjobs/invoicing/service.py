@@ -4,7 +4,9 @@ Every invoice is made by `invoice`, in the transaction of the job that makes it:
 the installments it bills, marks them invoiced through the installments domain, and writes
 the invoice and one item per installment item, whose unique key keeps any installment item
 from being billed twice. An invoice bills one account in one currency; its due time is
-the earliest of its installments', unless early invoicing names one.
+the earliest of its installments' that owe money (a credit invoice, whose reversals credit
+more than the rest bills, is due and settled when it is made), unless early invoicing names
+one. Money owed back becomes the account's credit (`credit`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from policyjobs.engine.schedules import Schedule
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.installments.inputs import currency_quantum
 from policyjobs.installments.service import Billable, accounts_of, billable, mark_invoiced
+from policyjobs.invoicing import credit
 from policyjobs.invoicing.config import InvoicingSection
 from policyjobs.invoicing.events import ImmediateInvoicingEvent, PaymentEvent
 from policyjobs.invoicing.models import (
@@ -34,6 +37,7 @@ from policyjobs.invoicing.models import (
     GENERATION,
     InvoiceState,
     InvoicingType,
+    PaymentSource,
     invoice_generation_references,
     invoice_items,
     invoice_payments,
@@ -132,9 +136,11 @@ def on_tenant_retired(conn: sa.Connection, queue: JobQueue, tenant: str) -> None
 def on_payment(intake: Intake, event: PaymentEvent,
                listeners: InvoiceListeners = InvoiceListeners()) -> list[JobRef]:
     """Record a payment against its invoice, which is settled once payments reach its total;
-    `listeners` hear of the settlement in the same transaction."""
-    found = intake.conn.execute(_LOCKED_INVOICE, {"tenant": intake.tenant,
-                                                  "locator": event.invoiceLocator}).first()
+    what it pays beyond what the invoice owes becomes the account's credit, which pays its
+    other open invoices, oldest first. `listeners` hear of each settlement in the same
+    transaction."""
+    found = intake.conn.execute(_INVOICE, {"tenant": intake.tenant,
+                                           "locator": event.invoiceLocator}).first()
     if found is None:
         raise InvalidInput(f"no invoice {event.invoiceLocator}", [
             FieldProblem("invoiceLocator", f"no invoice {event.invoiceLocator} in this tenant")])
@@ -150,18 +156,32 @@ def on_payment(intake: Intake, event: PaymentEvent,
     if problems:
         raise InvalidInput("; ".join(f"{p.field}: {p.message}" for p in problems), problems)
     now = intake.queue.clock.now()
+    account = credit.Account(intake.tenant, found.account_locator, found.currency)
+    balance = credit.lock(intake.conn, account, now)  # before the invoice: see `credit`
+    found = intake.conn.execute(_LOCKED_INVOICE, {"tenant": intake.tenant,
+                                                  "locator": found.locator}).one()
+    owed = found.total - found.paid if found.state == InvoiceState.OPEN else Decimal(0)
+    applied = min(event.amount, max(owed, Decimal(0)))
     intake.conn.execute(invoice_payments.insert(), {
         "locator": new_locator(), "tenant": intake.tenant, "invoice_locator": found.locator,
-        "amount": event.amount, "currency": event.currency, "received_at": now,
+        "amount": event.amount, "currency": event.currency, "source": PaymentSource.PAYMENT,
+        "credited": event.amount - applied, "received_at": now,
         "created_by": intake.created_by})
-    paid = found.paid + event.amount
-    settled = found.state == InvoiceState.SETTLED or paid >= found.total
-    intake.conn.execute(_PAY, {
-        "invoice": found.locator, "paid": paid,
-        "state": InvoiceState.SETTLED if settled else InvoiceState.OPEN,
-        "settled_time": found.settled_time or (now if settled else None)})
-    if settled and found.state != InvoiceState.SETTLED:
-        listeners.settled(intake.conn, intake.queue, intake.tenant, found.locator)
+
+    def settled(invoice: str) -> None:
+        listeners.settled(intake.conn, intake.queue, intake.tenant, invoice)
+
+    if applied > 0:
+        paid = found.paid + applied
+        intake.conn.execute(_PAY, {
+            "invoice": found.locator, "paid": paid,
+            "state": InvoiceState.SETTLED if paid >= found.total else InvoiceState.OPEN,
+            "settled_time": now if paid >= found.total else None})
+        if paid >= found.total:
+            settled(found.locator)
+    if applied < event.amount:  # beyond what the invoice owed: the account's credit
+        credit.use(intake.conn, account, balance + event.amount - applied, now=now,
+                   by=intake.created_by, settled=settled)
     return []
 
 
@@ -317,6 +337,7 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
     if not group:
         return None
     total = sum((item.amount for _, item, _ in items), Decimal(0))
+    owing = [found.due_time for found in group if found.total > 0]  # not a credit's
     values: dict[str, Any] = {
         "locator": locator, "tenant": work.tenant, "job_locator": work.job_locator,
         "invoicing_type": work.invoicing_type, "account_locator": group[0].account_locator,
@@ -324,7 +345,7 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
         "start_time": min(b.installment_start for b in group),
         "end_time": max(b.installment_end for b in group),
         "generated_time": work.generated,
-        "due_time": work.due_time or min(b.due_time for b in group),
+        "due_time": work.due_time or (min(owing) if owing else work.generated),
         "total": total, "paid": Decimal(0),
         "state": InvoiceState.SETTLED if total <= 0 else InvoiceState.OPEN,
         "settled_time": work.now if total <= 0 else None,
@@ -342,6 +363,7 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
         for found, item, billed in items])
     if work.generation_job:
         _link(work, group)
+    _use_credit(work, credit.Account(work.tenant, values["account_locator"], currency), total)
     config = get_tenant(work.conn, work.tenant).config
     on_invoice_generated(work.conn, work.queue, tenant=work.tenant, config=config,
                          invoice=_invoice_context(values, items), created_by=work.created_by)
@@ -349,6 +371,18 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
         work.tenant, locator, values["account_locator"], currency, values["timezone"],
         values["due_time"], total, work.created_by))
     return locator
+
+
+def _use_credit(work: Invoicing, account: credit.Account, total: Decimal) -> None:
+    """A new invoice uses the account's credit; a credit invoice's amount becomes credit,
+    which pays the account's open invoices, oldest first."""
+    balance = credit.lock(work.conn, account, work.now)
+    if total < 0:
+        balance -= total
+    if balance > 0:
+        credit.use(work.conn, account, balance, now=work.now, by=work.created_by,
+                   settled=lambda invoice: work.listeners.settled(work.conn, work.queue,
+                                                                  work.tenant, invoice))
 
 
 def _link(work: Invoicing, group: list[Billable]) -> None:

@@ -242,19 +242,19 @@ def test_a_change_is_billed_on_the_terms_lattice(billing: Billing) -> None:
     assert sum(amounts(made)) == Decimal("95.00")
 
 
-def test_a_cancellation_unbills_what_is_not_invoiced(billing: Billing) -> None:
+def test_a_cancellation_reverses_all_unearned_premium(billing: Billing) -> None:
     billing.send(issuance("T-1"))
     issued = sorted(billing.installments("transactions", "T-1"),
                     key=lambda i: i["installmentStartTime"])
-    billing.invoice(issued[6:8])  # July and August are invoiced
+    billing.invoice(issued[6:8])  # July and August are invoiced: reversed all the same
     billing.send(transaction("T-2", "P-1", "cancellation", effectiveTime="2027-07-01T04:00:00Z"))
     [job] = billing.jobs("transactions", "T-2")
     assert (job["jobType"], job["jobStatus"]) == ("unbill", "finished")
     reversals = billing.installments("transactions", "T-2")
     assert sorted(job["installmentLocators"].split(",")) == sorted(r["locator"] for r in reversals)
     assert {r["reversalOfInstallmentLocator"] for r in reversals} == {
-        i["locator"] for i in issued[8:]}
-    assert amounts(reversals) == [Decimal("-100.00")] * 4
+        i["locator"] for i in issued[6:]}
+    assert amounts(reversals) == [Decimal("-100.00")] * 6
     item = reversals[0]["installmentItems"][0]
     original = billing.get(f"installments/{reversals[0]['reversalOfInstallmentLocator']}")
     assert item["reversalOfInstallmentItemLocator"] == original["installmentItems"][0]["locator"]
@@ -262,7 +262,7 @@ def test_a_cancellation_unbills_what_is_not_invoiced(billing: Billing) -> None:
     assert lattice["reversalLattice"] is True
     assert lattice["basedOnLocator"] == issued[0]["installmentLatticeLocator"]
     assert lattice["effectiveTime"] == "2027-07-01T04:00:00.000Z"
-    assert len(lattice["frames"]) == 4
+    assert len(lattice["frames"]) == 6
 
     # A second cancellation finds nothing left to unbill.
     billing.send(transaction("T-3", "P-1", "cancellation", effectiveTime="2027-07-01T04:00:00Z"))
@@ -276,16 +276,16 @@ def test_a_reversal_unbills_its_transaction_and_can_itself_be_reversed(
     billing.send(issuance("T-1"), issuance("T-9", policy="P-9"))
     issued = sorted(billing.installments("transactions", "T-1"),
                     key=lambda i: i["installmentStartTime"])
-    billing.invoice(issued[:3])
+    billing.invoice(issued[:3])  # invoiced or not, all of it is reversed
     billing.send(transaction("T-2", "P-1", "reversal", reversedTransactionLocator="T-1"))
     reversals = billing.installments("transactions", "T-2")
-    assert len(reversals) == 9
-    assert sum(amounts(reversals)) == Decimal("-900.00")
+    assert len(reversals) == 12
+    assert sum(amounts(reversals)) == Decimal("-1200.00")
     assert len(billing.installments("transactions", "T-9")) == 12  # another policy: untouched
 
     billing.send(transaction("T-3", "P-1", "reversal", reversedTransactionLocator="T-2"))
     rebilled = billing.installments("transactions", "T-3")
-    assert sum(amounts(rebilled)) == Decimal("900.00")
+    assert sum(amounts(rebilled)) == Decimal("1200.00")
     assert {r["reversalOfInstallmentLocator"] for r in rebilled} == {
         r["locator"] for r in reversals}
 
@@ -310,7 +310,8 @@ def test_a_failed_job_lets_the_next_of_its_policy_run(billing: Billing) -> None:
     assert "more than 1000 frames" in failed["processingErrors"]
     [after] = billing.jobs("transactions", "T-3")
     assert after["jobStatus"] == "finished"
-    assert len(billing.installments("transactions", "T-3")) == 5  # December's weeks
+    # December's weeks, and the part after December 1 of the week it cuts through.
+    assert len(billing.installments("transactions", "T-3")) == 6
 
 
 def test_a_job_run_again_bills_nothing_twice(billing: Billing, runtime: Runtime) -> None:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from policyjobs.invoicing.service import schedule_key
 from policyjobs.runtime import Runtime
-from tests.support.billing import CONFIG, issuance
+from tests.support.billing import CONFIG, Books, issuance, money
 from tests.support.engine_domain import clock_of
 from tests.support.http import MakeToken, assert_problem, bearer
 
@@ -34,65 +34,12 @@ documents:
 """
 
 
-class Books:
-    """A tenant billed monthly in New York, its admin token, and the test clock."""
-
-    def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken,
-                 config: str = CONFIG) -> None:
-        self.client, self.runtime = client, runtime
-        self.tenant = runtime.create_tenant(runtime.tenant_configs.load(config))
-        self.headers = bearer(make_token(self.tenant, "admin"))
-
-    def send(self, *events: dict[str, Any]) -> Any:
-        """Post the events, expecting 202, and wait until every job they made has run."""
-        response = self.client.post(f"/platform/{self.tenant}/events", headers=self.headers,
-                                    json={"events": list(events)})
-        assert response.status_code == 202, response.text
-        self.settle()
-        return response.json()
-
-    def settle(self) -> None:
-        idle = self.client.get("/admin/idle", params={"timeout": 120}, headers=self.headers)
-        assert idle.json() == {"idle": True}
-
-    def move_to(self, when: str) -> None:
-        """Move the test clock, then wait for every run and job that became due."""
-        response = self.client.put("/admin/clock", headers=self.headers, json={"now": when})
-        assert response.status_code == 200, response.text
-        self.settle()
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.client.get(f"/billing/{self.tenant}/{path}", headers=self.headers,
-                                   params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def invoices(self, account: str = "A-1") -> list[dict[str, Any]]:
-        body = self.get(f"invoices/accounts/{account}/list", count=1000,
-                        includeZeroAmountInvoices="true")
-        assert body["listCompleted"] is True
-        return [self.get(f"invoices/{item['locator']}") for item in body["items"]]
-
-    def installments(self, transaction: str) -> list[dict[str, Any]]:
-        return list(self.get(f"installments/transactions/{transaction}/list",
-                             count=1000)["items"])
-
-    def pay(self, invoice: dict[str, Any], amount: str, currency: str = "USD") -> Any:
-        return self.send({"type": "payment", "invoiceLocator": invoice["locator"],
-                          "amount": amount, "currency": currency})
-
-
 @pytest.fixture
 def books(client: TestClient, runtime: Runtime, make_token: MakeToken) -> Books:
     """A tenant billed monthly, its clock at the start of December 2026."""
     made = Books(client, runtime, make_token)
     made.move_to("2026-12-01T12:00:00Z")
     return made
-
-
-def money(value: Any) -> Decimal:
-    """A JSON number as the decimal it stands for."""
-    return Decimal(str(value))
 
 
 def test_a_year_of_monthly_billing_makes_twelve_invoices_that_sum_to_the_premium(
@@ -272,6 +219,7 @@ def test_an_invoice_renders_its_documents(client: TestClient, runtime: Runtime,
     ("GET", "jobs/earlyInvoicing/accounts/A/list", "jobs.read"),
     ("GET", "invoices/01NOSUCHINVOICE00000000000", "jobs.read"),
     ("GET", "invoices/accounts/A/list", "invoices.read"),
+    ("GET", "accounts/A/credit", "jobs.read"),
     ("POST", "invoices/earlyInvoicing", "invoices.read"),
 ])
 def test_every_endpoint_guards_itself(books: Books, client: TestClient, make_token: MakeToken,

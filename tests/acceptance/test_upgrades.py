@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 import structlog
 from alembic import command
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 
 from policyjobs.api.application import create_app
@@ -84,13 +87,14 @@ def test_an_upgraded_store_answers_as_its_release_did(release: Release, upgraded
 
 
 def test_jobs_whose_data_a_store_lost_are_left_out_never_failed(tmp_path: Path) -> None:
-    """A store that lost its domains' job data, served before revision 0016 restores it:
-    no answer is a 5xx, a fetch of such a job is 404 naming what is missing, lists leave it
-    out, and the log says so once per job."""
+    """A store whose domains' job data is gone (deleted after the upgrade): no answer is a
+    5xx, a fetch of such a job is 404 naming what is missing, lists leave it out, and the
+    log says so once per job."""
     release = next(r for r, upgraded in STORES if upgraded)
     home = release.unpack_home("sqlite", tmp_path, upgraded=True)
     url = f"sqlite:///{home / 'policyjobs.db'}"
-    _migrate_to(url, "0015")  # everything but the restoring revision
+    _migrate_to(url, "head")
+    _lose_job_data(url)
     before = release.answers("sqlite")
     runtime = build_runtime(Settings(database_url=url, home=home, test_clock=True),
                             apply_migrations=False)
@@ -122,29 +126,40 @@ def test_jobs_whose_data_a_store_lost_are_left_out_never_failed(tmp_path: Path) 
 
 def test_the_job_data_a_store_lost_is_restored_on_both_stores(
         kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    """Revision 0016 on both stores: a release's store at 0015 loses every row of the
-    domains' job data as 0012 made SQLite stores lose them; once 0016 has run, every answer
-    is what it was before the loss."""
+    """Revision 0016 on both stores: a release's store, upgraded, loses every row of the
+    domains' job data as 0012 made SQLite stores lose them; once 0016's upgrade has run
+    again, every answer is what it was before the loss."""
     release = max(kept_releases(), key=lambda r: r.meta["revision"])
     home = release.unpack_home(kind, tmp_path)
     url = _store_url(release, kind, home, False, request)
-    _migrate_to(url, "0015")
+    _migrate_to(url, "head")
     asked = list(release.answers(kind))
     whole = _answers(url, home, release.token(kind), asked)
+    _lose_job_data(url)
+
     db = open_store(url)
     try:
-        with db.begin() as conn:
-            for table in ("documents_jobs", "installment_jobs", "invoicing_jobs",
-                          "delinquency_jobs"):
-                assert conn.exec_driver_sql(f"DELETE FROM {table}").rowcount > 0
+        with db.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+            ScriptDirectory.from_config(alembic_config()).get_revision("0016").module.upgrade()
     finally:
         db.dispose()
-
-    _migrate_to(url, "head")
 
     restored = _answers(url, home, release.token(kind), asked)
     assert answers.changes(whole, restored,
                            approximate={"updatedAt": timedelta(seconds=1)}) == []
+
+
+def _lose_job_data(url: str) -> None:
+    """Delete every row of the domains' job data, as 0012 did on SQLite."""
+    db = open_store(url)
+    try:
+        with db.begin() as conn:
+            lost = sum(conn.exec_driver_sql(f"DELETE FROM {table}").rowcount
+                       for table in ("documents_jobs", "installment_jobs", "invoicing_jobs",
+                                     "delinquency_jobs"))
+        assert lost > 0
+    finally:
+        db.dispose()
 
 
 def _migrate_to(url: str, revision: str) -> None:

@@ -115,6 +115,9 @@ _PLANNERS = (
              "FROM installment_lattices", _lattice),
     _Planner("invoices", "SELECT tenant, locator, account_locator FROM invoices", _invoice),
     _Planner("delinquencies", "SELECT tenant, locator FROM delinquencies", _delinquency),
+    _Planner("account_credits", "SELECT tenant, account_locator, currency FROM account_credits",
+             lambda tenant, account, currency: [
+                 f"/billing/{tenant}/accounts/{account}/credit?currency={currency}"]),
     _Planner("delinquency_events", "SELECT tenant, locator FROM delinquency_events",
              lambda tenant, locator: [f"/billing/{tenant}/delinquencies/events/{locator}"]),
 )

@@ -193,6 +193,9 @@ def _invoicing(made: Scenario, columns: Mapping[str, Set[str]], now: datetime) -
     made.add("invoice_generation_references", columns, tenant=made.tenant,
              reference_type="policy", reference_locator=f"P-{made.revision}", job_locator=run)
     billing = f"/billing/{made.tenant}"
+    if made.add("account_credits", columns, tenant=made.tenant, account_locator=account,
+                currency="USD", amount="12.50", updated_at=now):
+        made.answers[f"{billing}/accounts/{account}/credit"] = "12.5"
     made.answers[f"{billing}/invoices/{invoice}"] = invoice
     made.answers[f"{billing}/jobs/invoicing/{immediate}"] = immediate
     made.answers[f"{billing}/jobs/invoices/policies/P-{made.revision}/list"] = run

@@ -26,6 +26,7 @@ from policyjobs.installments.lattice import (
     build_lattice,
     cover,
     normalized_weights,
+    share_after,
     split_amount,
     split_charges,
     split_portions,
@@ -517,3 +518,38 @@ def test_too_many_frames_is_an_error_not_a_long_wait() -> None:
     term = Span(utc(2000, 1, 1), utc(2100, 1, 1))
     with pytest.raises(ValueError, match="more than 1000 frames"):
         build_lattice(term, plan(cadence="weekly"), "UTC")
+
+
+JUNE = Span(utc(2027, 6, 1, 4), utc(2027, 7, 1, 4))  # 30 days of New York's June
+
+
+@pytest.mark.parametrize(("moment", "amount", "quantum", "expected"), [
+    (utc(2027, 6, 16, 4), "100.00", "0.01", "50.00"),  # half the days
+    (utc(2027, 6, 11, 4), "100.00", "0.01", "66.67"),  # 20 of 30 days: 66.666…
+    (utc(2027, 6, 11, 4), "-100.00", "0.01", "-66.67"),  # a credit the same way
+    (utc(2027, 6, 11, 4), "1000", "1", "667"),  # a currency without cents
+    (utc(2027, 6, 1, 4), "100.00", "0.01", "100.00"),  # from its start: all of it
+    (utc(2027, 5, 1), "100.00", "0.01", "100.00"),  # before it: all of it
+    (utc(2027, 7, 1, 4), "100.00", "0.01", "0.00"),  # from its end: none
+    (utc(2027, 6, 22, 4), "0.10", "0.01", "0.03"),  # 9/30 of 10 cents: 3 cents
+    (utc(2027, 6, 25, 4), "0.05", "0.01", "0.01"),  # 6/30 of 5 cents: 1 cent exactly
+    (utc(2027, 6, 16, 4), "0.05", "0.01", "0.02"),  # 2.5 cents: half to even, down
+    (utc(2027, 6, 16, 4), "0.07", "0.01", "0.04"),  # 3.5 cents: half to even, up
+])
+def test_the_share_after_a_cancellation_is_pro_rata_by_time(
+        moment: datetime, amount: str, quantum: str, expected: str) -> None:
+    assert share_after(Decimal(amount), JUNE, moment, Decimal(quantum)) == Decimal(expected)
+
+
+@given(st.integers(min_value=-10**9, max_value=10**9),
+       st.integers(min_value=0, max_value=30 * 24 * 3600))
+def test_the_share_after_and_the_rest_sum_to_the_item(cents: int, seconds: int) -> None:
+    amount = Decimal(cents).scaleb(-2)
+    after = share_after(amount, JUNE, JUNE.start + timedelta(seconds=seconds))
+
+    assert after == after.quantize(Decimal("0.01"))
+    assert abs(after) <= abs(amount)
+    assert after == 0 or (after > 0) == (amount > 0)
+    whole = int(JUNE.duration.total_seconds())
+    exact = Fraction(cents, 100) * Fraction(whole - seconds, whole)
+    assert abs(Fraction(after) - exact) <= Fraction(1, 200)  # within half a cent

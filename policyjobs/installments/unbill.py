@@ -1,0 +1,184 @@
+"""Unbilling: a cancellation or a reversal takes back what a policy's installments bill.
+
+A **cancellation** effective at a time reverses all unearned premium: every billing of the
+policy whose coverage starts then or later, invoiced or not, and of the one it cuts through
+the part of each item that pays for cover after it (`lattice.share_after`: pro rata by
+time, half to even in the currency's minor unit). A **reversal** reverses whatever its
+reversed transaction made that is not reversed yet, billings and reversals alike, so
+reversing a cancellation bills again what it took back, credits included.
+
+Each reversed installment gets one reversal installment, with the opposite amounts of
+what it takes back, gathered in one reversal lattice; it is reversed once (its
+`reversed_by_locator`). What the two then bill (`bills`):
+
+- a reversal that takes back all of an installment no invoice has billed yet cancels it:
+  neither bills;
+- otherwise the reversal bills: taking back an invoiced installment, it credits the account
+  on its next invoice (or a credit invoice), generated from now; taking back part of one not
+  yet invoiced, it is invoiced beside it, at its generate and due times.
+
+The job's work and its done mark commit together (`handler`), so a job run again after
+a crash unbills nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import sqlalchemy as sa
+
+from policyjobs.engine import new_locator
+from policyjobs.installments.inputs import currency_quantum
+from policyjobs.installments.lattice import Span, normalized_weights, share_after
+from policyjobs.installments.models import installment_items, installment_lattices, installments
+from policyjobs.installments.work import Done, Work, insert_installments
+from policyjobs.store.reads import in_tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What one reversal takes back of one installment: from when, and of each item how much
+    (the items it takes nothing of are left out)."""
+
+    row: Any  # the installment reversed
+    start: datetime  # of the cover taken back: the installment's start, or the cancellation's
+    items: tuple[tuple[Any, Decimal], ...]  # (item, amount taken back)
+
+    @property
+    def whole(self) -> bool:
+        """Whether it takes back all of the installment."""
+        return self.start <= self.row.installment_start and all(
+            amount == item.amount for item, amount in self.items)
+
+    @property
+    def cancels(self) -> bool:
+        """Whether it cancels an installment no invoice billed: then neither bills."""
+        return self.whole and self.row.bills and self.row.invoice_locator is None
+
+
+def unbill(work: Work) -> Done:
+    """Reverse what the cancellation or reversal of the job's payload takes back."""
+    payload, tenant = work.payload, work.row.tenant
+    query = (in_tenant(installments, tenant)
+             .where(installments.c.policy_locator == payload["references"]["policy"],
+                    installments.c.invalidated_at.is_(None),
+                    installments.c.reversed_by_locator.is_(None))
+             .order_by(installments.c.installment_start, installments.c.locator)
+             .with_for_update())
+    effective = datetime.fromisoformat(payload["from"]) if "from" in payload else None
+    if effective is not None:  # the billings that pay for cover after it
+        query = query.where(installments.c.coverage_end > effective,
+                            installments.c.depth % 2 == 0)
+    else:
+        query = query.where(installments.c.transaction_locator == payload["reversed"])
+    rows = work.conn.execute(query).all()
+    items = _items_of(work.conn, [row.locator for row in rows])
+    taken = [found for row in rows
+             if (found := _taken(row, items.get(row.locator, []), effective)).items]
+    if not taken:
+        return Done(None, [])
+    lattice = new_locator()
+    frames = _reversal_frames(work.conn, taken)
+    starts = [datetime.fromisoformat(frame["start"]) for frame in frames]
+    references = payload["references"]
+    common = {"tenant": tenant, "job_locator": work.row.job_locator,
+              "account_locator": payload["accountLocator"], "quote_locator": None,
+              "policy_locator": references["policy"], "term_locator": references.get("term"),
+              "transaction_locator": references["transaction"],
+              "created_at": work.now, "created_by": work.by}
+    first = taken[0].row
+    work.conn.execute(installment_lattices.insert().values(
+        locator=lattice, plan_name=None, term_start=starts[0],
+        term_end=max(t.row.installment_end for t in taken),
+        effective_time=effective or starts[0], reversal=True,
+        based_on_locator=first.lattice_locator, frames=frames, currency=first.currency,
+        timezone=first.timezone, **common))
+    made = [_reversal(work, lattice, common, found, starts.index(found.start))
+            for found in taken]
+    insert_installments(work.conn, made)
+    for (reversal, _), found in zip(made, taken, strict=True):
+        work.conn.execute(
+            installments.update().where(installments.c.locator == found.row.locator)
+            .values(reversed_by_locator=reversal["locator"],
+                    bills=found.row.bills and not found.cancels,
+                    updated_at=work.now, updated_by=work.by))
+    return Done(lattice, [row["locator"] for row, _ in made])
+
+
+def _taken(row: Any, items: Sequence[Any], effective: datetime | None) -> Taken:
+    """What reversing `row` takes back: all of it, or, from a cancellation's `effective`
+    time, what pays for its cover after then."""
+    if effective is None or effective <= row.coverage_start:
+        return Taken(row, row.installment_start, tuple((item, item.amount) for item in items))
+    quantum = currency_quantum(row.currency)
+    coverage = Span(row.coverage_start, row.coverage_end)
+    shares = ((item, share_after(item.amount, coverage, effective, quantum)) for item in items)
+    return Taken(row, max(row.installment_start, effective),
+                 tuple((item, amount) for item, amount in shares if amount))
+
+
+def _items_of(conn: sa.Connection, locators: Sequence[str]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for item in conn.execute(sa.select(installment_items)
+                             .where(installment_items.c.installment_locator.in_(locators))
+                             .order_by(installment_items.c.locator)):
+        found.setdefault(item.installment_locator, []).append(item)
+    return found
+
+
+def _reversal_frames(conn: sa.Connection, taken: Sequence[Taken]) -> list[dict[str, str]]:
+    """The frames of what is taken back, once each: the reversed installments' frames, from
+    the cancellation where it cuts one, weighted as in their own lattices (and by the part
+    of the frame taken back)."""
+    lattices = {r.locator: r.frames for r in conn.execute(
+        sa.select(installment_lattices.c.locator, installment_lattices.c.frames)
+        .where(installment_lattices.c.locator.in_({t.row.lattice_locator for t in taken})))}
+    chosen: dict[datetime, tuple[dict[str, str], Fraction]] = {}
+    for found in taken:
+        if found.start in chosen:
+            continue
+        frame = dict(lattices[found.row.lattice_locator][found.row.frame_index])
+        end, start = found.row.installment_end, found.row.installment_start
+        part = Fraction((end - found.start) // _MICROSECOND, (end - start) // _MICROSECOND)
+        frame["start"] = found.start.isoformat()
+        chosen[found.start] = (frame, Fraction(Decimal(frame["weight"])) * part)
+    frames = [chosen[start] for start in sorted(chosen)]
+    weights = normalized_weights([weight for _, weight in frames])
+    for (frame, _), weight in zip(frames, weights, strict=True):
+        frame["weight"] = str(weight)
+    return [frame for frame, _ in frames]
+
+
+_MICROSECOND = datetime.resolution
+
+
+def _reversal(work: Work, lattice_locator: str, common: dict[str, Any], found: Taken,
+              frame_index: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The reversal installment of `found` and its items."""
+    row = found.row
+    times = {"generate_time": row.generate_time, "due_time": row.due_time}
+    if row.invoice_locator is not None:  # a credit for the account's next invoice
+        times = {"generate_time": max(row.generate_time, work.now),
+                 "due_time": max(row.due_time, work.now)}
+    reversal = {**common, **times, "locator": new_locator(), "lattice_locator": lattice_locator,
+                "frame_index": frame_index, "reversal_of_locator": row.locator,
+                "depth": row.depth + 1, "bills": not found.cancels,
+                "currency": row.currency, "timezone": row.timezone,
+                "term_locator": row.term_locator, "installment_start": found.start,
+                "installment_end": row.installment_end,
+                "coverage_start": max(row.coverage_start, found.start),
+                "coverage_end": row.coverage_end,
+                "updated_at": work.now, "updated_by": work.by}
+    return reversal, [
+        {"locator": new_locator(), "tenant": work.row.tenant,
+         "installment_locator": reversal["locator"], "charge_locator": item.charge_locator,
+         "charge_type": item.charge_type, "element_locator": item.element_locator,
+         "amount": -amount, "reversal_of_item_locator": item.locator,
+         "created_at": work.now, "created_by": work.by}
+        for item, amount in found.items
+    ]
