@@ -89,6 +89,12 @@ def _summary(console: Console, runtime: Runtime, tenant: str, book: Book, story:
         f"{n} {how}" for how, n in sorted(invoices.items())))
     year.add_row("lapsed", ", ".join(story.lapsed) + " (cancelled after a lapse)"
                  if story.lapsed else "none")
+    for policy, account, credited, balance in story.credited:
+        left = ("all of it still its credit" if balance >= credited else
+                "its next invoices used it" if balance == 0 else
+                f"{balance:.2f} of it still its credit, its next invoices used the rest")
+        year.add_row("credited", f"{credited:.2f} to account {account}: what had been invoiced "
+                     f"for {policy}'s cover after its cancellation ({left})")
     year.add_row("timed out", f"documents job {story.slow_job}, "
                  + ("retriggered after the render deadline was raised"
                     if story.slow_retriggered else
@@ -135,6 +141,8 @@ def _where_to_look(console: Console, url: str, tenant: str, token: str, clock: s
         lines.append(f"{billing}/delinquencies/invoices/{story.late_invoice}/list")
     if story.delinquency:
         lines.append(f"{billing}/delinquencies/{story.delinquency}/events/list")
+    for _, account, _, _ in story.credited:
+        lines.append(f"{billing}/accounts/{account}/credit")
     console.print("Try it:")
     for line in lines:
         console.print(f"  curl {auth} {line}", soft_wrap=True)

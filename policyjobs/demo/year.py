@@ -44,6 +44,9 @@ class Story:
     slow_retriggered: bool = False
     late_invoice: str = ""
     delinquency: str = ""
+    # Each mid-term cancellation: its policy, its account, what it credited back of what had
+    # been invoiced for cover after it, and the account's credit at the end.
+    credited: list[tuple[str, str, Decimal, Decimal]] = field(default_factory=list)
 
 
 class Year:
@@ -77,6 +80,7 @@ class Year:
             progress.advance(task)
         progress.update(task, description="settling the last jobs")
         self._idle()
+        self._credits()
         progress.advance(task)
         return self.story
 
@@ -176,10 +180,30 @@ class Year:
             self._send([lapse_cancellation(p, _time(lapsed[0]["graceEndAt"])) for p in held])
             self.story.lapsed.extend(p.locator for p in held)
 
+    def _credits(self) -> None:
+        """What each mid-term cancellation credited back: its reversals that reached an
+        invoice, as negative items, took back cover that had been invoiced."""
+        billing = f"/billing/{self.tenant}"
+        for midterm in self.book.midterms:
+            if midterm.kind != "cancellation":
+                continue
+            reversals = self.client.get(
+                f"{billing}/installments/transactions/{midterm.locator}/list",
+                params={"count": 1000}).json()["items"]
+            credited = -sum((Decimal(str(item["amount"])) for reversal in reversals
+                             if reversal.get("invoiceLocator")
+                             for item in reversal["installmentItems"]), Decimal(0))
+            account = midterm.policy.account.locator
+            balance = self.client.get(f"{billing}/accounts/{account}/credit").json()["amount"]
+            self.story.credited.append((midterm.policy.locator, account, credited,
+                                        Decimal(str(balance))))
+
     def tally(self) -> Counter[str]:
-        """Invoices by how they ended: paid on time, paid late, or unpaid."""
+        """Invoices by how they ended: paid on time, paid late, unpaid, or credit (a credit
+        invoice, settled when made)."""
         counted: Counter[str] = Counter()
         for account in self.book.accounts:
             for invoice in self._invoices(account.locator):
-                counted[self.paid.get(invoice["locator"], "unpaid")] += 1
+                how = "credit" if Decimal(str(invoice["totalAmount"])) < 0 else "unpaid"
+                counted[self.paid.get(invoice["locator"], how)] += 1
         return counted

@@ -55,7 +55,10 @@ def test_the_year_runs_and_everything_it_prints_works_until_ctrl_c(tmp_path: Pat
         shown = read_until(process, "Serving until Ctrl-C", 240)
         assert "retriggered after the render deadline was raised" in shown
         assert "(cancelled after a lapse)" in shown
-        assert re.search(r"invoices +│ \d+: \d+ paid late, \d+ paid on time, \d+ unpaid", shown)
+        assert re.search(r"invoices +│ \d+: (\d+ credit, )?\d+ paid late, \d+ paid on time, "
+                         r"\d+ unpaid", shown)
+        # The mid-term cancellation came after its next invoice: that is credited back.
+        assert re.search(r"credited +│ \d+\.\d\d to account A-\d+", shown)
         for kind in ("documents", "installments", "invoicing.instance", "delinquency.event"):
             assert re.search(rf"│ {re.escape(kind)} +│", shown), kind
         lines = CURL.findall(shown)
