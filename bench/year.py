@@ -5,19 +5,24 @@ on monthly, quarterly and full-pay plans with terms starting over three months; 
 clock walks the year a fortnight at a time. At each step the platform (this program) pays
 what its accounts would have paid by then: most before the due time, a tenth of the accounts
 after it (a delinquency that settles in grace), a twentieth never (a delinquency whose
-reminder notice is rendered and which lapses). Everything runs on PostgreSQL with fsync on:
-`policyjobs serve --no-worker` (two processes) takes the events, sent four batches at a time,
-and W `policyjobs worker` processes run the jobs: lattices, installments, invoice generation,
-delinquencies, their events and notices.
+reminder notice is rendered and which lapses); a twentieth pay 10.00 more than they owe and
+a fiftieth send each payment twice (credit that their next invoices use). A fiftieth of the
+policies are cancelled mid-term, at a time that cuts a frame, each a fortnight before it
+takes effect, often after its next invoice was made (which is credited back). Everything
+runs on PostgreSQL with fsync on: `policyjobs serve --no-worker` (two processes) takes the
+events, sent four batches at a time, and W `policyjobs worker` processes run the jobs:
+lattices, installments, invoice generation, delinquencies, their events and notices.
 
 Invoice notices as PDFs are left out: some 100,000 invoices a year would take hours to render
 on two cores; `bench/run documents` measures rendering.
 
-At the end the books are checked: every installment due by then invoiced, and once; every
-invoice's total the sum of its items; every invoice still unpaid past its due time delinquent;
-no job failed or left behind. The wall time is split by what the driver waited for, beside
-the CPU seconds of each kind of process. The last line of stdout is a JSON object with
-`policies`, `wall_s`, `jobs_per_s` and `books_balanced`.
+At the end the books are checked (`bench/books.py`): every installment due by then invoiced,
+and once; every invoice's total the sum of its items; every invoice still unpaid past its due
+time delinquent; no cancelled policy billed for cover after its cancellation; every account's
+payments what settled its invoices plus its credit; no job failed or left behind. The wall
+time is split by what the driver waited for, beside the CPU seconds of each kind of process.
+The last line of stdout is a JSON object with `policies`, `wall_s`, `jobs_per_s` and
+`books_balanced`.
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,6 +49,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bench.books import books, files_written_twice
 from bench.common import (
     BenchError,
     CpuMeter,
@@ -61,9 +66,11 @@ from bench.documents import POLICYJOBS, cli, wait_up
 from policyjobs.demo.book import (
     TIMEZONE,
     Account,
+    Midterm,
     Payer,
     Policy,
     issuance_event,
+    midterm_event,
     quote_event,
 )
 from policyjobs.testing.postgres import PostgresServer, free_port, start_postgres
@@ -91,6 +98,7 @@ delinquency:
                           {{ delinquency.graceEndAt }} to keep your cover."}
 """
 STEP = timedelta(days=14)  # under the invoices' 15 days of lead, so prompt payers are prompt
+OVERPAID = Decimal("10.00")  # what overpaying accounts pay beyond what each invoice owes
 BATCH = 500  # events per intake request
 SENDERS = 4  # intake requests in flight at once, as a platform's many senders send them
 PLANS = ("monthly", "monthly", "quarterly", "fullPay")
@@ -98,10 +106,19 @@ PLANS = ("monthly", "monthly", "quarterly", "fullPay")
 
 @dataclass(frozen=True)
 class Book:
-    """The accounts and their policies."""
+    """The accounts and their policies, the policies cancelled mid-term, and the accounts
+    that pay more than they owe."""
 
     accounts: dict[str, Account]
     policies: list[Policy]
+    cancellations: list[Midterm]
+    overpayers: frozenset[str]  # pay 10.00 more than each invoice owes
+    double_payers: frozenset[str]  # send each payment twice
+
+    @property
+    def cancelled(self) -> dict[str, datetime]:
+        """Each cancelled policy's effective time."""
+        return {c.policy.locator: c.at for c in self.cancellations}
 
     @property
     def last_day(self) -> datetime:
@@ -125,7 +142,14 @@ def make_book(policies: int, start: datetime, seed: int = 2027) -> Book:
         made.append(Policy(number, accounts[(number - 1) % count], rng.choice(PLANS),
                            Decimal(rng.randrange(600, 2400, 12)), term_start,
                            term_start + relativedelta(years=1)))
-    return Book({a.locator: a for a in accounts}, made)
+    cancelled = rng.sample(made, max(policies // 50, 1))
+    cancellations = [Midterm(p, "cancellation", p.start + timedelta(
+        seconds=rng.randrange(20 * 86400, 340 * 86400))) for p in cancelled]
+    prompt = [a.locator for a in accounts if a.payer is Payer.PROMPT]
+    over = rng.sample(prompt, max(count // 20, 1))
+    twice = rng.sample(sorted(set(prompt) - set(over)), max(count // 50, 1))
+    return Book({a.locator: a for a in accounts}, made, cancellations, frozenset(over),
+                frozenset(twice))
 
 
 class Chaos:
@@ -171,6 +195,7 @@ class Year:
         self.client, self.db, self.tenant, self.book = client, db, tenant, book
         self.processes, self.chaos = processes, chaos
         self.payments = Counter[str]()
+        self.cancelling = sorted(book.cancellations, key=lambda c: c.at)
         self.unavailable = 0  # answers of 503, or no answer, that were tried again
         self._counting = threading.Lock()
         # Seconds of the wall time, by what the driver waited for.
@@ -226,6 +251,7 @@ class Year:
                 now, step = min(now + STEP, self.book.last_day), step + 1
                 progress.update(task, description=f"the year: {now.date().isoformat()}")
                 self.move_clock(now, step)
+                self.cancel(now)
                 self.pay(now)
                 progress.advance(task)
         return now
@@ -261,6 +287,17 @@ class Year:
                 strike.join()
                 self.idle()
 
+    def cancel(self, now: datetime) -> None:
+        """The cancellations that take effect within a fortnight, as the platform issues them."""
+        due = [c for c in self.cancelling if c.at - STEP <= now]
+        if due:
+            self.cancelling = self.cancelling[len(due):]
+            with self.phase("intake: cancellations"):
+                self.send([midterm_event(c) for c in due])
+            with self.phase("jobs: after cancellations"):
+                self.idle()
+            self.payments["cancellations"] += len(due)
+
     def pay(self, now: datetime) -> None:
         """Each account pays the open invoices it would have paid by `now`, as a platform
         reports payments: one event each, in batches."""
@@ -273,71 +310,21 @@ class Year:
         for locator, account, due, remaining, currency in rows:
             if not self.book.accounts[account].pays(0, due, now):
                 continue
-            events.append({"type": "payment", "eventId": f"pay-{locator}",
-                           "invoiceLocator": locator, "amount": str(remaining),
-                           "currency": currency})
+            amount = remaining + (OVERPAID if account in self.book.overpayers else 0)
+            payment = {"type": "payment", "eventId": f"pay-{locator}",
+                       "invoiceLocator": locator, "amount": str(amount), "currency": currency}
+            events.append(payment)
+            if account in self.book.double_payers:  # the second to a settled invoice
+                events.append({**payment, "eventId": f"pay-{locator}-again"})
+                self.payments["sent twice"] += 1
             self.payments["late" if now > due else "on time"] += 1
+            if account in self.book.overpayers:
+                self.payments["overpaid"] += 1
         if events:
             with self.phase("intake: payments"):
                 self.send(events)
             with self.phase("jobs: after payments"):
                 self.idle()
-
-
-def files_written_twice(db: sa.Engine, tenant: str, home: Path) -> int:
-    """Files in the document store that no document row names: a render written twice."""
-    with db.connect() as conn:
-        keys = set(conn.execute(sa.text(
-            "SELECT storage_key FROM documents WHERE tenant = :t AND storage_key IS NOT NULL"),
-            {"t": tenant}).scalars())
-    root = home / "documents"
-    stored = {str(p.relative_to(root)) for p in root.rglob("*")
-              if p.is_file() and p.relative_to(root).parts[0] != ".incoming"}  # being written
-    return len(stored - keys)
-
-
-def books(db: sa.Engine, tenant: str, now: datetime) -> dict[str, int]:
-    """What is wrong with the books at `now`: each count should be 0."""
-    checks = {
-        "policy installments due and not invoiced": """
-            SELECT count(*) FROM installments i
-            JOIN installment_lattices l ON l.locator = i.lattice_locator
-            WHERE i.tenant = :t AND l.invalidated_at IS NULL AND i.policy_locator IS NOT NULL
-              AND i.generate_time <= :now AND i.invoice_locator IS NULL""",
-        "installments on two invoices": """
-            SELECT count(*) FROM (SELECT installment_locator FROM invoice_items
-                                  WHERE tenant = :t GROUP BY installment_locator
-                                  HAVING count(DISTINCT invoice_locator) > 1) AS twice""",
-        "invoices whose total is not their items' sum": """
-            SELECT count(*) FROM (SELECT v.locator FROM invoices v
-                                  LEFT JOIN invoice_items it ON it.invoice_locator = v.locator
-                                  WHERE v.tenant = :t GROUP BY v.locator, v.total
-                                  HAVING coalesce(sum(it.amount::numeric), 0)
-                                         <> v.total::numeric) AS off""",
-        "invoices unpaid past due and not delinquent": """
-            SELECT count(*) FROM invoices v
-            LEFT JOIN delinquencies d ON d.invoice_locator = v.locator
-            WHERE v.tenant = :t AND v.state = 'open' AND v.total::numeric > 0
-              AND v.due_time < :now AND d.locator IS NULL""",
-        "invoices made twice for one account and period": """
-            SELECT count(*) FROM (SELECT account_locator FROM invoices WHERE tenant = :t
-                                  GROUP BY account_locator, currency, start_time, end_time
-                                  HAVING count(*) > 1) AS twice""",
-        "delinquencies opened twice for one invoice": """
-            SELECT count(*) FROM (SELECT invoice_locator FROM delinquencies WHERE tenant = :t
-                                  GROUP BY invoice_locator HAVING count(*) > 1) AS twice""",
-        "documents made twice for one reference": """
-            SELECT count(*) FROM (SELECT reference_locator FROM documents WHERE tenant = :t
-                                  GROUP BY reference_locator, static_name
-                                  HAVING count(*) > 1) AS twice""",
-        "jobs failed": "SELECT count(*) FROM jobs WHERE tenant = :t AND status = 'failed'",
-        "jobs left due": """
-            SELECT count(*) FROM job_queue q JOIN jobs j ON j.id = q.id
-            WHERE j.tenant = :t AND q.run_at <= :now""",
-    }
-    with db.connect() as conn:
-        return {name: int(conn.execute(sa.text(query), {"t": tenant, "now": now}).scalar() or 0)
-                for name, query in checks.items()}
 
 
 def tallies(db: sa.Engine, tenant: str) -> dict[str, dict[str, int]]:
@@ -404,7 +391,7 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
             if year.chaos and year.chaos.done["PostgreSQL restarts"]:
                 cpu["postgres"] = None  # the meter knew the postmaster the restart replaced
         found = tallies(db, tenant)
-        wrong = books(db, tenant, now.astimezone(UTC))
+        wrong = books(db, tenant, now.astimezone(UTC), book.cancelled)
         wrong["files written twice"] = files_written_twice(db, tenant, home)
     finally:
         db.dispose()
