@@ -33,7 +33,7 @@ from policyjobs.documents import service as documents
 from policyjobs.documents.storage import Storage
 from policyjobs.engine import public_status
 from policyjobs.exceptions import Conflict, InvalidInput, NotFound, PolicyjobsError
-from policyjobs.invoicing import queries as invoicing
+from policyjobs.invoicing import credit
 from policyjobs.security.tokens import Principal
 from policyjobs.store.database import reader
 from policyjobs.store.reads import processing_errors
@@ -177,10 +177,10 @@ def dashboard_router(storage: Storage) -> APIRouter:
             tally = queries.tally(conn, tenant=session.tenant)
             unit, bars = timeline(tally.per_day, runtime.clock.now().date())
             stuck = documents.timed_out_jobs(conn, tenant=session.tenant, limit=TROUBLED)
-            credit = (invoicing.accounts_with_credit(conn, tenant=session.tenant,
-                                                     limit=TROUBLED)
-                      if session.may("invoices", "read") else None)
-            return {"counts": tally.per_kind, "credit": credit,
+            credits = (credit.accounts_with_credit(conn, tenant=session.tenant,
+                                                   limit=TROUBLED)
+                       if session.may("invoices", "read") else None)
+            return {"counts": tally.per_kind, "credit": credits,
                     "chart": stacked_bars(bars, unit), "unit": unit,
                     "failed": queries.failed(conn, tenant=session.tenant, limit=TROUBLED),
                     "timed_out": queries.by_locators(conn, tenant=session.tenant,

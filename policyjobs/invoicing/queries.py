@@ -230,10 +230,3 @@ async def account_credit(reads: Reads, *, tenant: str, account: str,
                                         "currency": currency})
     return currency, Decimal(0) if found is None else Decimal(found.amount)
 
-
-def accounts_with_credit(conn: sa.Connection, *, tenant: str, limit: int) -> Sequence[Any]:
-    """The tenant's accounts that have credit, by currency, the most recently changed first."""
-    return conn.execute(
-        in_tenant(account_credits, tenant)
-        .where(sa.cast(account_credits.c.amount, sa.Numeric()) > 0)
-        .order_by(account_credits.c.updated_at.desc()).limit(limit)).all()
