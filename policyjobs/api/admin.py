@@ -14,14 +14,14 @@ from policyjobs.api.auth import guard
 from policyjobs.api.conventions import Schema, Timestamp, json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.outages import (
-    RETRY_AFTER_SECONDS,
     driver_reason,
     lost_connection,
     store_trouble,
 )
-from policyjobs.api.problems import problem
+from policyjobs.api.problems import problem_for
 from policyjobs.api.state import runtime_of
 from policyjobs.engine import TestClock
+from policyjobs.exceptions import Unavailable
 from policyjobs.security.tokens import Principal
 
 Admin = Annotated[Principal, Security(guard("admin"))]
@@ -69,8 +69,8 @@ def health(request: Request) -> Response:
     not."""
     trouble = _database_trouble(runtime_of(request).db)
     if trouble is not None:
-        return problem(503, f"the database does not answer: {trouble}",
-                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, database="down")
+        return problem_for(Unavailable(f"the database does not answer: {trouble}",
+                                       database="down"))
     return json_response(Health(status="ok", database="ok"))
 
 

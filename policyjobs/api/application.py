@@ -16,7 +16,7 @@ from policyjobs.api.admin import admin_router, clock_router, health_router
 from policyjobs.api.limits import RequestLimits
 from policyjobs.api.observability import MetricsApp, Observe
 from policyjobs.api.openapi import build_openapi
-from policyjobs.api.outages import StoreOutages, watch_commits
+from policyjobs.api.replay import Replay, watch_commits
 from policyjobs.runtime import Runtime
 from policyjobs.store.readers import reads_for
 
@@ -71,7 +71,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
 
     app.openapi = openapi  # type: ignore[method-assign]
     watch_commits(runtime.db)
-    app.add_middleware(StoreOutages)
+    app.add_middleware(Replay)
     app.add_middleware(RequestLimits)
     app.add_middleware(Observe)
     return app

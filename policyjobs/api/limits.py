@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from policyjobs.api.problems import problem
+from policyjobs.api.problems import problem_for
+from policyjobs.exceptions import BodyTooLarge, InvalidInput
 
 MAX_BODY = 1024 * 1024
-
-
-class BodyTooLarge(Exception):
-    """A streamed body passed the limit."""
 
 
 class RequestLimits:
@@ -29,8 +26,8 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-            await problem(400, "the request's path or query holds a NUL character (%00)")(
-                scope, receive, send)
+            await problem_for(InvalidInput(
+                "the request's path or query holds a NUL character (%00)"))(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
@@ -44,7 +41,7 @@ class RequestLimits:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge
+                    raise self._too_large()
             return message
 
         started = False
@@ -61,5 +58,7 @@ class RequestLimits:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(400, f"the request body is over {self.limit} bytes")
-        await response(scope, receive, send)
+        await problem_for(self._too_large())(scope, receive, send)
+
+    def _too_large(self) -> BodyTooLarge:
+        return BodyTooLarge(f"the request body is over {self.limit} bytes")

@@ -20,7 +20,8 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from policyjobs.api.problems import problem
+from policyjobs.api.problems import problem_for
+from policyjobs.exceptions import PolicyjobsError
 
 log = structlog.get_logger("policyjobs.http")
 
@@ -78,7 +79,8 @@ class Observe:
                           exc_info=exc)
                 if started:  # part of an answer is out: the server can only drop it
                     return
-                answer = problem(500, "the service failed to answer; the error is in its log")
+                answer = problem_for(PolicyjobsError(
+                    "the service failed to answer; the error is in its log"))
                 await answer(scope, receive, sent)
             finally:
                 seconds = time.perf_counter() - began

@@ -1,4 +1,6 @@
-"""RFC 9457 problem details for every error the service answers, its own included."""
+"""RFC 9457 problem details for every error the service answers: `problem_for` is the one
+place where an exception of the service becomes an answer, wherever it is caught (a route,
+or a middleware that answers before or around the app)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from policyjobs.exceptions import FieldProblem, PolicyjobsError, field_path
+from policyjobs.exceptions import FieldProblem, InvalidInput, PolicyjobsError, field_path
 
 PROBLEM_JSON = "application/problem+json"
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -31,6 +33,11 @@ def problem(status: int, detail: str, errors: Sequence[FieldProblem] = (),
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON,
                     headers=headers)
+
+
+def problem_for(exc: PolicyjobsError) -> Response:
+    """The answer to `exc`: its status, detail, field errors, headers and extensions."""
+    return problem(exc.status, exc.detail, exc.errors, exc.headers or None, **exc.extensions)
 
 
 def validation_problems(errors: Sequence[Any], body: object = None) -> list[FieldProblem]:
@@ -63,14 +70,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PolicyjobsError)
     async def service_error(_request: Request, exc: PolicyjobsError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem(exc.status, exc.detail, exc.errors, headers)
+        return problem_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
         problems = validation_problems(exc.errors(), exc.body)
         detail = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
-        return problem(400, detail or "the request is invalid", problems)
+        return problem_for(InvalidInput(detail or "the request is invalid", problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -13,6 +13,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from policyjobs.documents.states import DocumentState
+from policyjobs.exceptions import PolicyjobsError
 
 CONTENT_TYPES = {
     "pdf": "application/pdf",
@@ -22,7 +23,7 @@ CONTENT_TYPES = {
 EXTENSIONS = {"pdf": "pdf", "html": "html", "text": "txt"}
 
 
-class RenderError(Exception):
+class RenderError(PolicyjobsError):
     """A document could not be rendered; `failure` is the state it stops in."""
 
     def __init__(self, failure: DocumentState, message: str) -> None:

@@ -33,6 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policyjobs.documents.render import RenderError, html_to_pdf, render_markup
 from policyjobs.documents.states import DocumentState
+from policyjobs.exceptions import PolicyjobsError
 
 RECYCLE_AFTER = 500  # renders before a renderer is replaced by a fresh one
 STARTUP_SECONDS = 60.0  # how long a new renderer may take to load WeasyPrint
@@ -52,7 +53,7 @@ class RendererSettings(BaseSettings):
     renderers: int = Field(default_factory=_cores, ge=1, le=256)
 
 
-class RenderTimeout(Exception):
+class RenderTimeout(PolicyjobsError):
     """The render ran out of time; its renderer was killed."""
 
 

@@ -1,17 +1,21 @@
-"""Exceptions the engine raises, and the one a handler raises to stop retries.
+"""Exceptions the engine raises, and the ones a handler raises to stop retries, under the
+service's root (`policyjobs.exceptions`, the one module outside itself the engine imports).
 
-    EngineError
-     ├── UnknownJobKind
-     ├── PermanentJobError   (raised by handlers: fail now, do not retry)
-     └── Postpone            (raised by handlers: put the job back, not as a failure)
+    PolicyjobsError
+     └── EngineError
+          ├── UnknownJobKind
+          ├── PermanentJobError   (raised by handlers: fail now, do not retry)
+          └── Postpone            (raised by handlers: put the job back, not as a failure)
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from policyjobs.exceptions import PolicyjobsError
 
-class EngineError(Exception):
+
+class EngineError(PolicyjobsError):
     """Root of the engine's exceptions."""
 
 

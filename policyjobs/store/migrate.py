@@ -16,6 +16,8 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
 
+from policyjobs.exceptions import PolicyjobsError
+
 # Any fixed number: the PostgreSQL advisory lock that serializes concurrent migrations.
 _MIGRATION_LOCK = 0x706F6C6A
 # How long a process starting while PostgreSQL is away (restarting, failing over) waits for
@@ -42,11 +44,11 @@ def alembic_config() -> Config:
     return config
 
 
-class StoreTooNew(Exception):
+class StoreTooNew(PolicyjobsError):
     """The store was migrated by a newer release than this one."""
 
 
-class MigrationBroke(Exception):
+class MigrationBroke(PolicyjobsError):
     """A revision would leave rows that reference rows which are gone; it is not recorded."""
 
 

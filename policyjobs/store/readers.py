@@ -33,6 +33,7 @@ from anyio import to_thread
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from policyjobs.exceptions import StoreUnavailable
 from policyjobs.store.database import CONNECT_TIMEOUT_SECONDS, PLANS_KEPT_SECONDS, reader
 
 log = structlog.get_logger("policyjobs.store")
@@ -66,11 +67,6 @@ _Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 _Query: TypeAlias = Callable[[_Connection, str, Sequence[Any]], Awaitable[Any]]
 Row = Any  # a row whose columns are its attributes: SQLAlchemy's, or a named tuple of ours
 Statement = sa.Select[Any]
-
-
-class StoreUnavailable(Exception):
-    """The store cannot serve a read now (down, restarting, out of connections); the
-    message is the driver's reason."""
 
 
 class Reads(Protocol):
