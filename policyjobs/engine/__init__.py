@@ -1,11 +1,12 @@
 """A durable job queue over one SQL table, knowing nothing of insurance."""
 
 from policyjobs.engine.clock import Clock, SystemClock, TestClock
+from policyjobs.engine.context import JobContext
 from policyjobs.engine.errors import EngineError, PermanentJobError, Postpone
 from policyjobs.engine.ids import NIL_UUID, new_locator
 from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, PublicStatus, public_status
 from policyjobs.engine.queue import JobQueue
-from policyjobs.engine.registry import Duty, JobContext, JobKind, Registry
+from policyjobs.engine.registry import Duty, JobKind, Registry
 from policyjobs.engine.schema import held, unheld
 
 __all__ = [

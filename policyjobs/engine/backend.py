@@ -249,16 +249,3 @@ class Backend(ABC):
     def busy(self, conn: sa.Connection, now: datetime) -> bool:
         """Whether a job is executing or due by `now`."""
         return bool(self.run(conn, "busy", {"now": self.time(now)}).scalar())
-
-
-def backend_for(db: sa.Engine) -> Backend:
-    """The backend for `db`'s dialect."""
-    if db.dialect.name == "postgresql":
-        from policyjobs.engine.postgres import PostgresBackend
-
-        return PostgresBackend()
-    if db.dialect.name == "sqlite":
-        from policyjobs.engine.sqlite import SQLiteBackend
-
-        return SQLiteBackend()
-    raise ValueError(f"unsupported database {db.dialect.name!r}: use PostgreSQL or SQLite")

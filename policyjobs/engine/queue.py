@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from policyjobs.engine import metrics, schedules
-from policyjobs.engine.backend import Backend, backend_for
+from policyjobs.engine.backend import Backend
+from policyjobs.engine.backends import backend_for
 from policyjobs.engine.clock import Clock
 from policyjobs.engine.jobs import JobStatus, NewJob
 from policyjobs.engine.metrics import QueueCollector

@@ -6,29 +6,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import sqlalchemy as sa
-
-from policyjobs.engine.clock import Clock
 from policyjobs.engine.errors import UnknownJobKind
-from policyjobs.engine.jobs import ClaimedJob
 
-if TYPE_CHECKING:
-    from policyjobs.engine.queue import JobQueue
-
-
-@dataclass(frozen=True, slots=True)
-class JobContext:
-    """What a handler gets: its job, the store, the clock and the queue for follow-ups."""
-
-    job: ClaimedJob
-    db: sa.Engine
-    clock: Clock
-    queue: JobQueue
-
-
-Handler = Callable[[JobContext], Any]
+# A job's handler: a function of its `context.JobContext`, whose result the job keeps. Typed
+# loosely here so that the registry, which the queue holds, needs nothing of the queue.
+Handler = Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +38,11 @@ class Duty:
     """Periodic work that only the elected scheduler process runs."""
 
     name: str
-    run: Callable[[JobQueue, datetime], object]
+    run: Callable[[Any, datetime], object]  # given the `JobQueue` and the time
     every: timedelta
 
 
-def _no_handler(context: JobContext) -> None:
+def _no_handler(context: Any) -> None:
     raise UnknownJobKind(f"no handler is registered for job kind {context.job.kind!r}")
 
 

@@ -14,17 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from policyjobs.engine.calendar import Daily
-from policyjobs.engine.ids import NIL_UUID, new_locator
-from policyjobs.engine.jobs import NewJob
+from policyjobs.engine.ids import new_locator
 from policyjobs.engine.schema import engine_schedules
-
-if TYPE_CHECKING:
-    from policyjobs.engine.queue import JobQueue
 
 CATCH_UP = 1000  # occurrences one schedule makes jobs for in one tick, at most
 DUE_AT_ONCE = 100  # schedules one tick serves, at most
@@ -84,30 +80,3 @@ def locator_of(conn: sa.Connection, key: str) -> str | None:
     found = conn.execute(sa.select(engine_schedules.c.locator)
                          .where(engine_schedules.c.key == key)).scalar()
     return None if found is None else str(found)
-
-
-def fire_due(queue: JobQueue, now: datetime) -> int:
-    """Make the jobs of every occurrence that has come, oldest first; how many were made."""
-    made = 0
-    with queue.db.begin() as conn:
-        due = conn.execute(
-            sa.select(engine_schedules).where(engine_schedules.c.next_at <= now)
-            .order_by(engine_schedules.c.next_at).limit(DUE_AT_ONCE)
-            .with_for_update(skip_locked=True)).all()
-        for row in due:
-            every = Daily.parse(row.time_of_day, row.timezone)
-            occurrences: list[datetime] = []
-            at = row.next_at
-            while at <= now and len(occurrences) < CATCH_UP:
-                occurrences.append(at)
-                at = every.next_after(at)
-            queue.enqueue(conn, [
-                NewJob(row.kind, row.tenant, {**row.payload, "scheduledFor": when.isoformat()},
-                       reference_type="schedule", reference_locator=row.locator, run_at=when,
-                       dedupe_key=f"{row.key}@{when.isoformat()}", ordered_key=row.key,
-                       created_by=NIL_UUID)
-                for when in occurrences])
-            conn.execute(engine_schedules.update().where(engine_schedules.c.key == row.key)
-                         .values(next_at=at))
-            made += len(occurrences)
-    return made

@@ -14,14 +14,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import sqlalchemy as sa
 import structlog
 
-from policyjobs.engine import metrics, schedules
+from policyjobs.engine import metrics
+from policyjobs.engine.calendar import Daily
 from policyjobs.engine.clock import wall_now
-from policyjobs.engine.jobs import JobStatus
+from policyjobs.engine.ids import NIL_UUID
+from policyjobs.engine.jobs import JobStatus, NewJob
 from policyjobs.engine.queue import JobQueue
+from policyjobs.engine.schedules import CATCH_UP, DUE_AT_ONCE
+from policyjobs.engine.schema import engine_schedules
 from policyjobs.engine.worker import worker_name
 
 log = structlog.get_logger("policyjobs.upkeep")
@@ -88,7 +93,7 @@ class Upkeep:
 
     def fire_schedules(self) -> None:
         """Make the jobs of the schedules that have come due."""
-        schedules.fire_due(self.queue, self.queue.clock.now())  # enqueueing wakes the workers
+        fire_due(self.queue, self.queue.clock.now())  # enqueueing wakes the workers
 
     def tick(self) -> None:
         """One round: lead, then rescue, prune and run each duty that is due."""
@@ -158,3 +163,31 @@ class Upkeep:
                 log.info("pruned finished jobs", count=deleted, before=before.isoformat())
             if deleted < 1000:
                 return
+
+
+def fire_due(queue: JobQueue, now: datetime) -> int:
+    """Make the jobs of every schedule's occurrences that have come (`schedules`), oldest
+    first, each once whichever process leads; how many were made."""
+    made = 0
+    with queue.db.begin() as conn:
+        due = conn.execute(
+            sa.select(engine_schedules).where(engine_schedules.c.next_at <= now)
+            .order_by(engine_schedules.c.next_at).limit(DUE_AT_ONCE)
+            .with_for_update(skip_locked=True)).all()
+        for row in due:
+            every = Daily.parse(row.time_of_day, row.timezone)
+            occurrences: list[datetime] = []
+            at = row.next_at
+            while at <= now and len(occurrences) < CATCH_UP:
+                occurrences.append(at)
+                at = every.next_after(at)
+            queue.enqueue(conn, [
+                NewJob(row.kind, row.tenant, {**row.payload, "scheduledFor": when.isoformat()},
+                       reference_type="schedule", reference_locator=row.locator, run_at=when,
+                       dedupe_key=f"{row.key}@{when.isoformat()}", ordered_key=row.key,
+                       created_by=NIL_UUID)
+                for when in occurrences])
+            conn.execute(engine_schedules.update().where(engine_schedules.c.key == row.key)
+                         .values(next_at=at))
+            made += len(occurrences)
+    return made

@@ -27,11 +27,11 @@ import structlog
 from policyjobs.engine import metrics
 from policyjobs.engine.backend import json_text
 from policyjobs.engine.clock import wall_now
+from policyjobs.engine.context import JobContext
 from policyjobs.engine.errors import PermanentJobError, Postpone
 from policyjobs.engine.jobs import NEVER, ClaimedJob, Outcome
 from policyjobs.engine.listener import Waker
 from policyjobs.engine.queue import JobQueue
-from policyjobs.engine.registry import JobContext
 
 log = structlog.get_logger("policyjobs.worker")
 

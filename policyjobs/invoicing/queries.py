@@ -219,14 +219,28 @@ _CREDIT = sa.select(account_credits.c.amount).where(
 _CONFIG = sa.select(tenants.c.config).where(tenants.c.locator == TENANT)
 
 
+_ANY_CREDIT = sa.select(account_credits.c.currency).where(
+    account_credits.c.tenant == TENANT,
+    account_credits.c.account_locator == sa.bindparam("account")).limit(1)
+_ANY_INVOICE = (sa.select(invoices.c.locator)
+                .where(invoices.c.tenant == TENANT,
+                       invoices.c.account_locator == sa.bindparam("account")).limit(1))
+
+
 async def account_credit(reads: Reads, *, tenant: str, account: str,
                          currency: str | None) -> tuple[str, Decimal]:
     """An account's credit in `currency` (the tenant's, if None): the currency and the
-    amount, zero for an account that never had any."""
+    amount, zero where it has none; `NotFound` for an account the tenant never invoiced
+    nor credited."""
     if currency is None:
         row = await reads.first(_CONFIG, {"tenant": tenant})
         currency = CoreConfig.from_stored(row.config if row else {}).currency
-    found = await reads.first(_CREDIT, {"tenant": tenant, "account": account,
-                                        "currency": currency})
-    return currency, Decimal(0) if found is None else Decimal(found.amount)
+    params = {"tenant": tenant, "account": account}
+    found = await reads.first(_CREDIT, {**params, "currency": currency})
+    if found is not None:
+        return currency, Decimal(found.amount)
+    if (await reads.first(_ANY_CREDIT, params) is None
+            and await reads.first(_ANY_INVOICE, params) is None):
+        raise NotFound(f"no invoice or credit of account {account} in this tenant")
+    return currency, Decimal(0)
 

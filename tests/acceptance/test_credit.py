@@ -223,8 +223,12 @@ def test_a_cancellation_outside_the_term_is_400_and_changes_nothing(
     assert len(account.installments("T-1")) == 12
 
 
-def test_the_credit_of_an_account_in_another_currency_and_bad_currencies(
+def test_the_credit_of_an_account_in_another_currency_unknown_accounts_and_bad_currencies(
         account: Account) -> None:
+    missing = account.client.get(f"/billing/{account.tenant}/accounts/A-1/credit",
+                                 headers=account.headers)
+    assert "no invoice or credit of account A-1" in assert_problem(missing, 404)["detail"]
+    account.live_to("2027-01-20T12:00:00Z")  # an invoice: the account is known
     assert account.get("accounts/A-1/credit", currency="EUR") == {
         "accountLocator": "A-1", "currency": "EUR", "amount": 0}
     response = account.client.get(f"/billing/{account.tenant}/accounts/A-1/credit",

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from policyjobs.engine.calendar import Daily
-from policyjobs.engine.schedules import Schedule, fire_due, locator_of
-from policyjobs.engine.upkeep import Upkeep
+from policyjobs.engine.schedules import Schedule, locator_of
+from policyjobs.engine.upkeep import Upkeep, fire_due
 from tests.support.engine_domain import (
     RECORD,
     TENANT,

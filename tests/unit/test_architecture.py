@@ -8,7 +8,7 @@
   `models`, `endpoints` or `domain`.
 - `policyjobs.api` imports no domain; only the entry points (`cli`, `demo`) import the
   composition root, `policyjobs.app`.
-- The top-level modules and packages form no cycle.
+- The top-level modules and packages form no cycle, and neither do the engine's modules.
 """
 
 from __future__ import annotations
@@ -82,11 +82,22 @@ def violations(imports: Imports, domains: Set[str]) -> list[str]:
     for module, imported in imports.items():
         graph.setdefault(top(module), set()).update(
             top(t) for t in imported if top(t) != top(module))
+    found.extend(f"top-level cycle: {cycle}" for cycle in _cycle(graph))
+    engine = {module: {t for t in imported if t in known and within(t, "policyjobs.engine")
+                       and t not in ("policyjobs.engine", module)}
+              for module, imported in imports.items()
+              if within(module, "policyjobs.engine") and module != "policyjobs.engine"}
+    found.extend(f"engine cycle: {cycle}" for cycle in _cycle(engine))
+    return found
+
+
+def _cycle(graph: Mapping[str, Set[str]]) -> list[str]:
+    """A cycle of `graph`, as `a -> b -> a`, if it has one."""
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as cycle:
-        found.append(f"top-level cycle: {' -> '.join(cycle.args[1])}")
-    return found
+        return [" -> ".join(cycle.args[1])]
+    return []
 
 
 def _broken(module: str, target: str, domains: Set[str]) -> list[str]:
@@ -155,6 +166,19 @@ def test_each_rule_finds_what_breaks_it() -> None:
     assert cycle.startswith("top-level cycle: ")
     assert set(cycle.removeprefix("top-level cycle: ").split(" -> ")) == {
         "policyjobs.api", "policyjobs.documents"}
+
+
+def test_a_cycle_among_the_engines_modules_is_found() -> None:
+    imports = {"policyjobs.engine": {"policyjobs.engine.queue"},
+               "policyjobs.engine.queue": {"policyjobs.engine.registry"},
+               "policyjobs.engine.registry": {"policyjobs.engine.context"},
+               "policyjobs.engine.context": {"policyjobs.engine.queue"}}
+
+    [cycle] = violations(imports, set())
+
+    assert cycle.startswith("engine cycle: ")
+    assert set(cycle.removeprefix("engine cycle: ").split(" -> ")) == {
+        "policyjobs.engine.queue", "policyjobs.engine.registry", "policyjobs.engine.context"}
 
 
 def test_imports_are_read_wherever_they_stand(tmp_path: Path) -> None:
