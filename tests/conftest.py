@@ -1,17 +1,28 @@
-"""Fixtures shared by every layer: a real store on SQLite and on PostgreSQL."""
+"""Fixtures shared by every layer: a real store on SQLite and on PostgreSQL.
+
+A store at the schema's head is a copy of one migrated once per test process (a SQLite file
+copied, a PostgreSQL database made from a template), so no test pays for the migrations;
+the tests of migrating ask for `empty_database_url`.
+"""
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from policyjobs.store.database import open_store
+from policyjobs.store.migrate import migrate
 from policyjobs.testing.postgres import PostgresServer, start_postgres
 
 _databases = itertools.count()
+STORES = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -24,13 +35,53 @@ def postgres() -> Iterator[PostgresServer]:
         server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated to the head, in one file, to copy."""
+    path = tmp_path_factory.mktemp("template") / "policyjobs.db"
+    _migrated(f"sqlite:///{path}")
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> str:
+    """The name of a PostgreSQL database migrated to the head, to copy."""
+    name = f"template{os.getpid()}"
+    _migrated(postgres.create_database(name))
+    return name
+
+
+def _migrated(url: str) -> None:
+    db = open_store(url)
+    try:
+        migrate(db)
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(params=STORES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store: once as a SQLite file, once as a PostgreSQL database."""
+    """A fresh store at the schema's head: once as a SQLite file, once as a PostgreSQL
+    database."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, tmp_path / "policyjobs.db")
+        return f"sqlite:///{tmp_path / 'policyjobs.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"t{os.getpid()}_{next(_databases)}",
+                                  template=request.getfixturevalue("postgres_template"))
+
+
+@pytest.fixture(params=STORES)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store, never migrated: once as a SQLite file, once as a PostgreSQL
+    database."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'policyjobs.db'}"
     server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"t{os.getpid()}_{next(_databases)}")
+    return server.create_database(f"e{os.getpid()}_{next(_databases)}")
 
 
 @pytest.fixture

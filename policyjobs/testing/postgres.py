@@ -43,14 +43,19 @@ class PostgresServer:
         """Return the SQLAlchemy URL of one database on this server."""
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database, dropping any previous one of that name, and return its URL."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create a database, empty or a copy of database `template` (which no one may be
+        connected to), dropping any previous one of that name; its URL."""
         with psycopg.connect(
             host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
         ) as conn:
             ident = sql.Identifier(name)
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+            if template is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+            else:
+                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    ident, sql.Identifier(template)))
         return self.url(name)
 
     def halt(self) -> None:

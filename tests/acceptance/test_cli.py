@@ -40,9 +40,9 @@ class Cli:
 
 
 @pytest.fixture
-def cli(database_url: str, tmp_path: Path) -> Cli:
-    """The command line over a fresh store."""
-    return Cli(database_url, tmp_path)
+def cli(empty_database_url: str, tmp_path: Path) -> Cli:
+    """The command line over a fresh store, never migrated."""
+    return Cli(empty_database_url, tmp_path)
 
 
 def test_tenant_create_prints_only_the_uuid(cli: Cli) -> None:

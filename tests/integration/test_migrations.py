@@ -35,9 +35,9 @@ from tests.support.revision_rows import Scenario, scenario
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[sa.Engine]:
+def store(empty_database_url: str) -> Iterator[sa.Engine]:
     """An empty store, opened as the product opens it."""
-    db = open_store(database_url)
+    db = open_store(empty_database_url)
     try:
         yield db
     finally:
