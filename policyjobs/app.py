@@ -3,26 +3,38 @@
 This is the one module that imports every domain. Nothing in the package imports it but
 the entry points that start the product (`cli` and `demo`); adding a domain is adding
 its folder and one line to `product_domains`.
+
+Domains talk one way: a domain that needs another, or tells others of what it did, names
+what it needs in its `ports` module (functions to call, listeners to tell), and this module
+hands it the other domains' functions. No domain imports another's code, but for the
+vocabulary they share (intake's event models, the documents configuration's types).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 
 from fastapi import FastAPI
 
 from policyjobs.api.application import create_app
+from policyjobs.dashboard import ports as dashboard_ports
 from policyjobs.dashboard.domain import dashboard_domain
+from policyjobs.delinquency import ports as delinquency_ports
 from policyjobs.delinquency import service as delinquency
 from policyjobs.delinquency.domain import delinquency_domain
+from policyjobs.documents import service as documents
 from policyjobs.documents.domain import documents_domain
+from policyjobs.documents.models import KIND as documents_kind
 from policyjobs.documents.storage import storage_for
 from policyjobs.domain import Domain, load_plugin
+from policyjobs.installments import service as installments
 from policyjobs.installments.domain import installments_domain
 from policyjobs.intake.domain import intake_domain
+from policyjobs.invoicing import credit, invoices
+from policyjobs.invoicing import ports as invoicing_ports
 from policyjobs.invoicing.domain import invoicing_domain
-from policyjobs.invoicing.service import InvoiceListeners
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime, tenant_configs
 from policyjobs.settings import Settings
@@ -38,10 +50,23 @@ def product_domains(settings: Settings) -> list[Domain]:
         intake_domain(),
         documents_domain(storage),
         installments_domain(),
-        invoicing_domain(InvoiceListeners(made=delinquency.on_invoice_made,
-                                          settled=delinquency.on_invoice_settled)),
-        delinquency_domain(),
-        dashboard_domain(storage),
+        invoicing_domain(invoicing_ports.Ports(
+            installments=invoicing_ports.Installments(
+                billable=installments.billable, billable_groups=installments.billable_groups,
+                accounts_of=installments.accounts_of, mark_invoiced=installments.mark_invoiced),
+            listeners=invoicing_ports.InvoiceListeners(
+                made=(documents.on_invoice_made, delinquency.on_invoice_made),
+                settled=(delinquency.on_invoice_settled,)))),
+        delinquency_domain(delinquency_ports.Ports(
+            lock_invoice=invoices.lock_invoice, invoice_context=invoices.invoice_context,
+            render_notice=documents.render_for_invoice)),
+        dashboard_domain(dashboard_ports.Ports(
+            documents=dashboard_ports.Documents(
+                kind=documents_kind, timed_out_jobs=documents.timed_out_jobs,
+                of_job=documents.documents_of_job, retriggerable=documents.retriggerable,
+                retrigger=documents.retrigger_job, document=documents.document,
+                file=partial(documents.document_file, storage)),
+            accounts_with_credit=credit.accounts_with_credit)),
         *(load_plugin(path) for path in settings.plugin_modules),
     ]
 

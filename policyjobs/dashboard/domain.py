@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from policyjobs.dashboard.endpoints import dashboard_router
-from policyjobs.documents.storage import Storage
+from policyjobs.dashboard.ports import Ports
 from policyjobs.domain import Domain
 
 
-def dashboard_domain(storage: Storage) -> Domain:
-    """The dashboard, serving rendered files from `storage`."""
-    return Domain(name="dashboard", routers=[dashboard_router(storage)])
+def dashboard_domain(ports: Ports) -> Domain:
+    """The dashboard, showing what `ports` read of the other domains."""
+    return Domain(name="dashboard", routers=[dashboard_router(ports)])

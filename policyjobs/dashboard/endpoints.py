@@ -2,18 +2,22 @@
 
 Every page shows only what the token may see through the API: its tenants, and jobs only
 with `jobs.read` (lists with `jobs.list`), documents with `documents.read`, a retrigger
-button with `documents.trigger`.
+button with `documents.trigger`. A page asks for its session with the permissions it needs
+(`Viewer`, `Lister`, …); a request without one is answered by `_Pages`: the login page, or
+an error page.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -22,6 +26,7 @@ from policyjobs.api.auth import principal_of
 from policyjobs.api.state import runtime_of
 from policyjobs.dashboard import queries
 from policyjobs.dashboard.chart import COLORS, stacked_bars, timeline
+from policyjobs.dashboard.ports import Ports
 from policyjobs.dashboard.session import (
     LOGIN_CSRF,
     SESSION,
@@ -29,11 +34,8 @@ from policyjobs.dashboard.session import (
     csrf_matches,
     new_login_csrf,
 )
-from policyjobs.documents import service as documents
-from policyjobs.documents.storage import Storage
 from policyjobs.engine import public_status
 from policyjobs.exceptions import Conflict, InvalidInput, NotFound, PolicyjobsError
-from policyjobs.invoicing import credit
 from policyjobs.security.tokens import Principal
 from policyjobs.store.database import reader
 from policyjobs.store.reads import processing_errors
@@ -48,6 +50,7 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 TROUBLED = 10
+ROOT = "/dashboard"
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["status"] = public_status
@@ -61,12 +64,16 @@ def _render(request: Request, name: str, code: int = 200, /, **context: Any) -> 
                                       headers=HEADERS)
 
 
-def _problem(request: Request, code: int, message: str) -> Response:
-    return _render(request, "error.html", code, message=message, session=None)
+class Answer(Exception):
+    """Raised to answer a request with `response` instead of its page."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__()
+        self.response = response
 
 
 class Session:
-    """A logged-in request: its token, principal, tenant and a connection to read with."""
+    """A logged-in request: its token, principal and tenant."""
 
     def __init__(self, request: Request, token: str, principal: Principal, tenant: str,
                  tenants: list[str]) -> None:
@@ -79,21 +86,30 @@ class Session:
 
     def url(self, path: str, **params: Any) -> str:
         query = urlencode({"tenant": self.tenant, **{k: v for k, v in params.items() if v}})
-        return f"/dashboard{path}?{query}"
+        return f"{ROOT}{path}?{query}"
+
+    def refuse(self, code: int, message: str) -> Answer:
+        """The error page to answer with, inside the session's pages."""
+        return Answer(_render(self.request, "error.html", code, session=self, message=message))
 
 
-async def _session(request: Request) -> Session | Response:
-    """The request's session, or the page to answer instead: the login page without one,
-    400 or 403 for a tenant that is not a UUID or not the token's."""
+def _to_login(forget: bool = False) -> Answer:
+    page = RedirectResponse(f"{ROOT}/login", status_code=303, headers=HEADERS)
+    if forget:
+        page.delete_cookie(SESSION, path=ROOT)
+    return Answer(page)
+
+
+async def _session(request: Request) -> Session:
+    """The request's session, or `Answer`: the login page without one, 400 or 403 for a
+    tenant that is not a UUID or not the token's, 403 without `jobs.read`."""
     token = request.cookies.get(SESSION)
     if not token:
-        return RedirectResponse("/dashboard/login", status_code=303, headers=HEADERS)
+        raise _to_login()
     try:
         principal = await principal_of(request, token)
     except PolicyjobsError:
-        page = RedirectResponse("/dashboard/login", status_code=303, headers=HEADERS)
-        page.delete_cookie(SESSION, path="/dashboard")
-        return page
+        raise _to_login(forget=True) from None
     if principal.tenants is None:
         tenants = sorted(await run_in_threadpool(_read, request, active_tenants))
     else:
@@ -102,12 +118,57 @@ async def _session(request: Request) -> Session | Response:
     try:
         tenant = tenant_locator(asked, "tenant") if asked else (tenants[0] if tenants else "")
     except InvalidInput as exc:
-        return _problem(request, 400, exc.detail)
+        raise _error(request, 400, exc.detail) from None
     if not tenant or not principal.holds_tenant(tenant):
-        return _problem(request, 403, f"this token does not hold tenant {asked or ''}".strip())
-    if not principal.may("jobs", "read"):
-        return _problem(request, 403, "this token lacks the permission jobs.read")
-    return Session(request, token, principal, tenant, tenants)
+        raise _error(request, 403, f"this token does not hold tenant {asked or ''}".strip())
+    found = Session(request, token, principal, tenant, tenants)
+    request.state.session = found  # for `_Pages`, which answers what a page raises
+    return found
+
+
+def _error(request: Request, code: int, message: str) -> Answer:
+    return Answer(_render(request, "error.html", code, message=message, session=None))
+
+
+def needs(group: str, *actions: str) -> Callable[[Request], Awaitable[Session]]:
+    """The session of a page that needs `group.action` for each of `actions`, besides the
+    `jobs.read` every page needs."""
+
+    async def session(request: Request) -> Session:
+        found = await _session(request)
+        for wanted, permissions in (("jobs", ("read",)), (group, actions)):
+            if not found.may(wanted, *permissions):
+                missing = next(a for a in permissions if not found.may(wanted, a))
+                raise found.refuse(403, f"this token lacks the permission {wanted}.{missing}")
+        return found
+
+    return session
+
+
+Viewer = Annotated[Session, Depends(needs("jobs", "read"))]
+Lister = Annotated[Session, Depends(needs("jobs", "list"))]
+DocumentReader = Annotated[Session, Depends(needs("documents", "read"))]
+Retriggerer = Annotated[Session, Depends(needs("documents", "trigger"))]
+
+
+class _Pages(APIRoute):
+    """A dashboard route: what it raises becomes a page. `Answer` is the page it chose;
+    `NotFound` is 404 and `Conflict` 409, shown inside the session's pages."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def answered(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except Answer as answer:
+                return answer.response
+            except (NotFound, Conflict) as exc:
+                session = getattr(request.state, "session", None)
+                return _render(request, "error.html", exc.status, session=session,
+                               message=exc.detail)
+
+        return answered
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -115,30 +176,47 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(body).items()}
 
 
+async def _checked_form(session: Session) -> dict[str, str]:
+    """The posted form, which must carry the session's CSRF token."""
+    form = await _form(session.request)
+    if not csrf_matches(form.get("csrf"), session.csrf):
+        raise session.refuse(400, "that form did not come from this dashboard")
+    return form
+
+
 def _read(request: Request, work: Any) -> Any:
     with reader(runtime_of(request).db).connect() as conn:
         return work(conn)
 
 
-def dashboard_router(storage: Storage) -> APIRouter:
-    """The dashboard's routes, serving rendered files from `storage`."""
-    router = APIRouter(prefix="/dashboard", include_in_schema=False)
+async def _load(request: Request, work: Callable[[sa.Connection], Any]) -> Any:
+    """`work` on a read-only connection, in the thread pool."""
+    return await run_in_threadpool(_read, request, work)
+
+
+def _cookie(page: Response, request: Request, name: str, value: str) -> Response:
+    page.set_cookie(name, value, httponly=True, samesite="strict", secure=_secure(request),
+                    path=ROOT)
+    return page
+
+
+def dashboard_router(ports: Ports) -> APIRouter:
+    """The dashboard's routes, showing the documents and credit that `ports` read."""
+    router = APIRouter(prefix=ROOT, include_in_schema=False, route_class=_Pages)
+    documents = ports.documents
 
     @router.get("/login")
     async def login_page(request: Request) -> Response:
         csrf = new_login_csrf()
         page = _render(request, "login.html", csrf=csrf, session=None, error=None)
-        page.set_cookie(LOGIN_CSRF, csrf, httponly=True, samesite="strict",
-                        secure=_secure(request), path="/dashboard")
-        return page
+        return _cookie(page, request, LOGIN_CSRF, csrf)
 
     @router.post("/login")
     async def log_in(request: Request) -> Response:
         form = await _form(request)
         csrf = request.cookies.get(LOGIN_CSRF, "")
         if not csrf or not csrf_matches(form.get("csrf"), csrf):
-            return _render(request, "error.html", 400, session=None,
-                           message="the login form expired; load it again")
+            raise _error(request, 400, "the login form expired; load it again")
         token = form.get("token", "").strip()
         try:
             await principal_of(request, token)
@@ -146,13 +224,10 @@ def dashboard_router(storage: Storage) -> APIRouter:
             fresh = new_login_csrf()
             page = _render(request, "login.html", 401, csrf=fresh, session=None,
                            error="that token is unknown, expired or revoked")
-            page.set_cookie(LOGIN_CSRF, fresh, httponly=True, samesite="strict",
-                            secure=_secure(request), path="/dashboard")
-            return page
-        page = RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
-        page.set_cookie(SESSION, token, httponly=True, samesite="strict",
-                        secure=_secure(request), path="/dashboard")
-        page.delete_cookie(LOGIN_CSRF, path="/dashboard")
+            return _cookie(page, request, LOGIN_CSRF, fresh)
+        page = _cookie(RedirectResponse(ROOT, status_code=303, headers=HEADERS), request,
+                       SESSION, token)
+        page.delete_cookie(LOGIN_CSRF, path=ROOT)
         return page
 
     @router.post("/logout")
@@ -160,49 +235,35 @@ def dashboard_router(storage: Storage) -> APIRouter:
         token = request.cookies.get(SESSION, "")
         form = await _form(request)
         if token and not csrf_matches(form.get("csrf"), csrf_for(token)):
-            return _render(request, "error.html", 400, session=None,
-                           message="that form did not come from this dashboard")
-        page = RedirectResponse("/dashboard/login", status_code=303, headers=HEADERS)
-        page.delete_cookie(SESSION, path="/dashboard")
-        return page
+            raise _error(request, 400, "that form did not come from this dashboard")
+        raise _to_login(forget=True)
 
     @router.get("")
-    async def overview(request: Request) -> Response:
-        session = await _session(request)
-        if not isinstance(session, Session):
-            return session
-        runtime = runtime_of(request)
+    async def overview(request: Request, session: Viewer) -> Response:
+        now = runtime_of(request).clock.now()
 
         def load(conn: sa.Connection) -> dict[str, Any]:
             tally = queries.tally(conn, tenant=session.tenant)
-            unit, bars = timeline(tally.per_day, runtime.clock.now().date())
+            unit, bars = timeline(tally.per_day, now.date())
             stuck = documents.timed_out_jobs(conn, tenant=session.tenant, limit=TROUBLED)
-            credits = (credit.accounts_with_credit(conn, tenant=session.tenant,
-                                                   limit=TROUBLED)
-                       if session.may("invoices", "read") else None)
-            return {"counts": tally.per_kind, "credit": credits,
+            credit = (ports.accounts_with_credit(conn, tenant=session.tenant, limit=TROUBLED)
+                      if session.may("invoices", "read") else None)
+            return {"counts": tally.per_kind, "credit": credit,
                     "chart": stacked_bars(bars, unit), "unit": unit,
                     "failed": queries.failed(conn, tenant=session.tenant, limit=TROUBLED),
                     "timed_out": queries.by_locators(conn, tenant=session.tenant,
                                                      locators=stuck)}
 
-        found = await run_in_threadpool(_read, request, load)
-        return _render(request, "overview.html", session=session, colors=COLORS, **found)
+        return _render(request, "overview.html", session=session, colors=COLORS,
+                       **await _load(request, load))
 
     @router.get("/jobs")
-    async def job_list(request: Request) -> Response:
-        session = await _session(request)
-        if not isinstance(session, Session):
-            return session
-        if not session.may("jobs", "read", "list"):
-            return _render(request, "error.html", 403, session=session,
-                           message="this token lacks the permission jobs.list")
+    async def job_list(request: Request, session: Lister) -> Response:
         params = request.query_params
         try:
             offset = max(int(params.get("offset", "0")), 0)
         except ValueError:
-            return _render(request, "error.html", 400, session=session,
-                           message="offset must be a whole number")
+            raise session.refuse(400, "offset must be a whole number") from None
         kind, status = params.get("kind") or None, params.get("status") or None
         reference = params.get("reference") or None
 
@@ -211,86 +272,55 @@ def dashboard_router(storage: Storage) -> APIRouter:
                                   reference=reference, offset=offset)
             return {"rows": rows[:queries.PAGE], "more": len(rows) > queries.PAGE}
 
-        found = await run_in_threadpool(_read, request, load)
         return _render(request, "jobs.html", session=session, kind=kind, status=status,
                        reference=reference, offset=offset, page=queries.PAGE,
                        kinds=sorted(runtime_of(request).queue.registry.kinds),
-                       statuses=queries.STATUSES, **found)
+                       statuses=queries.STATUSES, **await _load(request, load))
 
     @router.get("/jobs/{locator}")
-    async def job_page(request: Request, locator: str) -> Response:
-        session = await _session(request)
-        if not isinstance(session, Session):
-            return session
-
+    async def job_page(request: Request, locator: str, session: Viewer) -> Response:
         def load(conn: sa.Connection) -> dict[str, Any]:
             row = queries.job(conn, tenant=session.tenant, locator=locator)
-            is_documents = row.kind == "documents"
-            shown = is_documents and session.may("documents", "read")
-            return {"job": row,
-                    "parent": row.parent_locator,
+            rendered = row.kind == documents.kind
+            return {"job": row, "parent": row.parent_locator,
                     "children": queries.children(conn, tenant=session.tenant, parent=locator),
-                    "documents": documents.documents_of_job(
-                        conn, tenant=session.tenant, job_locator=locator) if shown else [],
-                    "retriggerable": is_documents and session.may("documents", "trigger")
+                    "documents": documents.of_job(conn, tenant=session.tenant,
+                                                  job_locator=locator)
+                    if rendered and session.may("documents", "read") else [],
+                    "retriggerable": rendered and session.may("documents", "trigger")
                     and documents.retriggerable(conn, status=row.status, job_locator=locator)}
 
-        try:
-            found = await run_in_threadpool(_read, request, load)
-        except NotFound as exc:
-            return _render(request, "error.html", 404, session=session, message=exc.detail)
         return _render(request, "job.html", session=session,
-                       notice=request.query_params.get("notice"), **found)
+                       notice=request.query_params.get("notice"), **await _load(request, load))
 
     @router.post("/jobs/{locator}/retrigger")
-    async def retrigger(request: Request, locator: str) -> Response:
-        session = await _session(request)
-        if not isinstance(session, Session):
-            return session
-        form = await _form(request)
-        if not csrf_matches(form.get("csrf"), session.csrf):
-            return _render(request, "error.html", 400, session=session,
-                           message="that form did not come from this dashboard")
-        if not session.may("documents", "trigger"):
-            return _render(request, "error.html", 403, session=session,
-                           message="this token lacks the permission documents.trigger")
+    async def retrigger(request: Request, locator: str, session: Retriggerer) -> Response:
+        await _checked_form(session)
         runtime = runtime_of(request)
 
         def rerun() -> str:
             with runtime.db.begin() as conn:
                 row = queries.job(conn, tenant=session.tenant, locator=locator)
-                if row.kind != "documents":
+                if row.kind != documents.kind:
                     raise Conflict(f"job {locator} is not a documents job")
-                documents.retrigger_job(conn, runtime.queue, tenant=session.tenant,
-                                        reference_type=row.reference_type,
-                                        reference_locator=row.reference_locator,
-                                        job_locator=locator)
+                documents.retrigger(conn, runtime.queue, tenant=session.tenant,
+                                    reference_type=row.reference_type,
+                                    reference_locator=row.reference_locator,
+                                    job_locator=locator)
             return "retriggered: it runs again"
 
         try:
             notice = await run_in_threadpool(rerun)
-        except NotFound as exc:
-            return _render(request, "error.html", 404, session=session, message=exc.detail)
         except Conflict as exc:
             notice = exc.detail
         return RedirectResponse(session.url(f"/jobs/{locator}", notice=notice),
                                 status_code=303, headers=HEADERS)
 
     @router.get("/documents/{locator}/file")
-    async def document_file(request: Request, locator: str) -> Response:
-        session = await _session(request)
-        if not isinstance(session, Session):
-            return session
-        if not session.may("documents", "read"):
-            return _render(request, "error.html", 403, session=session,
-                           message="this token lacks the permission documents.read")
-        try:
-            row = await run_in_threadpool(_read, request, lambda conn: documents.document(
-                conn, tenant=session.tenant, locator=locator))
-            file = documents.document_file(storage, row)
-        except (NotFound, Conflict) as exc:
-            code = 404 if isinstance(exc, NotFound) else 409
-            return _render(request, "error.html", code, session=session, message=exc.detail)
+    async def document_file(request: Request, locator: str, session: DocumentReader) -> Response:
+        row = await _load(request, lambda conn: documents.document(
+            conn, tenant=session.tenant, locator=locator))
+        file = documents.file(row)
         # A rendered HTML document is the tenant's markup: shown sandboxed, it runs nothing.
         return Response(file.content, media_type=file.content_type, headers={
             **HEADERS, "Content-Security-Policy": HEADERS["Content-Security-Policy"] + "; sandbox",

@@ -3,6 +3,8 @@ section and permissions, and what it does when a tenant retires."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from policyjobs.delinquency import handler, service
 from policyjobs.delinquency.config import DelinquencySection
 from policyjobs.delinquency.endpoints import billing_router, jobs_router
@@ -12,17 +14,18 @@ from policyjobs.delinquency.events import (
     DelinquencyRescheduleEvent,
 )
 from policyjobs.delinquency.models import CREATE, EVENT, GRACE
+from policyjobs.delinquency.ports import Ports
 from policyjobs.domain import Domain, EventType
 from policyjobs.engine import JobKind
 
 
-def delinquency_domain() -> Domain:
-    """The delinquency domain."""
+def delinquency_domain(ports: Ports) -> Domain:
+    """The delinquency domain, given what it needs of other domains (`ports`)."""
     return Domain(
         name="delinquency",
-        kinds=[JobKind(CREATE, handler.run_create, max_attempts=10),
-               JobKind(GRACE, handler.run_grace, max_attempts=10),
-               JobKind(EVENT, handler.run_event, max_attempts=10)],
+        kinds=[JobKind(CREATE, partial(handler.run_create, ports=ports), max_attempts=10),
+               JobKind(GRACE, partial(handler.run_grace, ports=ports), max_attempts=10),
+               JobKind(EVENT, partial(handler.run_event, ports=ports), max_attempts=10)],
         events=[EventType("delinquencyHold", DelinquencyHoldEvent, service.on_hold),
                 EventType("delinquencyReschedule", DelinquencyRescheduleEvent,
                           service.on_reschedule),

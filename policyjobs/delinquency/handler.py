@@ -11,36 +11,37 @@ from typing import Any
 import sqlalchemy as sa
 
 from policyjobs.delinquency import service
+from policyjobs.delinquency.ports import Ports
 from policyjobs.engine import NIL_UUID, JobContext
 
 
-def run_create(context: JobContext) -> dict[str, Any]:
+def run_create(context: JobContext, ports: Ports) -> dict[str, Any]:
     """At an invoice's due time: open a delinquency if the invoice is unsettled."""
     job = context.job
     with context.db.begin() as conn:  # the job's reference is its invoice
         opened = service.open_delinquency(
-            conn, context.queue, tenant=job.tenant, job_locator=job.locator,
+            conn, context.queue, ports, tenant=job.tenant, job_locator=job.locator,
             invoice_locator=str(job.reference_locator),
             by=str(job.payload.get("createdBy", NIL_UUID)))
         _record(conn, context, delinquency_locators=opened)
     return {"delinquencyLocators": opened}
 
 
-def run_grace(context: JobContext) -> dict[str, Any]:
+def run_grace(context: JobContext, ports: Ports) -> dict[str, Any]:
     """At grace end: lapse the delinquency, or find it settled."""
     job = context.job
     with context.db.begin() as conn:
-        outcome = service.end_grace(conn, context.queue, tenant=job.tenant,
+        outcome = service.end_grace(conn, context.queue, ports, tenant=job.tenant,
                                     delinquency_locator=str(job.reference_locator))
         _record(conn, context, outcome=outcome)
     return {"outcome": outcome}
 
 
-def run_event(context: JobContext) -> dict[str, Any]:
+def run_event(context: JobContext, ports: Ports) -> dict[str, Any]:
     """At an event's trigger time: fire it."""
     job = context.job
     with context.db.begin() as conn:
-        fired = service.fire_event(conn, context.queue, tenant=job.tenant,
+        fired = service.fire_event(conn, context.queue, ports, tenant=job.tenant,
                                    event_locator=job.payload["delinquencyEventLocator"],
                                    job_locator=job.locator, by=NIL_UUID)
         _record(conn, context)

@@ -37,15 +37,14 @@ from policyjobs.delinquency.models import (
     delinquency_events,
     delinquency_jobs,
 )
+from policyjobs.delinquency.ports import MadeInvoice, Ports
 from policyjobs.delinquency.timeline import grace_end, trigger_time
 from policyjobs.documents.config import DocumentDefinition, DocumentScope
-from policyjobs.documents.service import render_for_invoice
 from policyjobs.domain import Intake, JobRef
 from policyjobs.engine import NewJob, new_locator
 from policyjobs.engine.queue import JobQueue
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, NotFound
 from policyjobs.intake.events import Trigger
-from policyjobs.invoicing.service import InvoiceMade, invoice_context, lock_invoice
 from policyjobs.store.reads import TENANT, in_tenant
 from policyjobs.tenants.service import get_tenant
 
@@ -82,7 +81,7 @@ _SET_JOB_DATA = delinquency_jobs.update().where(
 # -- from invoicing ---------------------------------------------------------------------------
 
 
-def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: InvoiceMade) -> None:
+def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: MadeInvoice) -> None:
     """Check a new invoice at its due time: a job that opens a delinquency if it is unsettled."""
     job = NewJob(CREATE, made.tenant, {"createdBy": made.created_by}, reference_type="invoice",
                  reference_locator=made.locator, run_at=made.due_time,
@@ -107,11 +106,11 @@ def on_invoice_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
 # -- the jobs ---------------------------------------------------------------------------------
 
 
-def open_delinquency(conn: sa.Connection, queue: JobQueue, *, tenant: str, job_locator: str,
-                     invoice_locator: str, by: str) -> list[str]:
+def open_delinquency(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tenant: str,
+                     job_locator: str, invoice_locator: str, by: str) -> list[str]:
     """At the invoice's due time: a delinquency in grace if it is unsettled; its locators.
     An invoice has one delinquency at most: a job run again finds it open."""
-    invoice = lock_invoice(conn, tenant=tenant, locator=invoice_locator)
+    invoice = ports.lock_invoice(conn, tenant=tenant, locator=invoice_locator)
     if invoice.settled:
         return []
     existing = conn.execute(_OF_INVOICE, {"invoice": invoice_locator}).scalar()
@@ -142,12 +141,12 @@ def open_delinquency(conn: sa.Connection, queue: JobQueue, *, tenant: str, job_l
     return [locator]
 
 
-def end_grace(conn: sa.Connection, queue: JobQueue, *, tenant: str,
+def end_grace(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tenant: str,
               delinquency_locator: str) -> str:
     """At grace end: the delinquency lapses unless its invoice was settled; the outcome."""
     invoice_locator = conn.execute(_INVOICE_OF,
                                    {"delinquency": delinquency_locator}).scalar_one()
-    invoice = lock_invoice(conn, tenant=tenant, locator=invoice_locator)
+    invoice = ports.lock_invoice(conn, tenant=tenant, locator=invoice_locator)
     found = _lock(conn, tenant, delinquency_locator)
     if found.state == DelinquencyState.SETTLED or invoice.settled:
         outcome = DelinquencyState.SETTLED
@@ -158,8 +157,8 @@ def end_grace(conn: sa.Connection, queue: JobQueue, *, tenant: str,
     return str(outcome)
 
 
-def fire_event(conn: sa.Connection, queue: JobQueue, *, tenant: str, event_locator: str,
-               job_locator: str, by: str) -> bool:
+def fire_event(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tenant: str,
+               event_locator: str, job_locator: str, by: str) -> bool:
     """At an event's trigger time: mark it triggered and render its notice; False if it no
     longer waits for this job (cancelled or moved since), or its delinquency was settled or
     held. An event fires even once its delinquency lapsed: the scheduler may run a grace end
@@ -174,19 +173,19 @@ def fire_event(conn: sa.Connection, queue: JobQueue, *, tenant: str, event_locat
     _set_event(conn, event_locator, state=EventState.TRIGGERED, triggered_at=now,
                updated_at=now, updated_by=by)
     if event.notice:
-        _render_notice(conn, queue, tenant, delinquency, event, by)
+        _render_notice(conn, queue, ports, tenant, delinquency, event, by)
     return True
 
 
-def _render_notice(conn: sa.Connection, queue: JobQueue, tenant: str, delinquency: Any,
-                   event: Any, by: str) -> None:
+def _render_notice(conn: sa.Connection, queue: JobQueue, ports: Ports, tenant: str,
+                   delinquency: Any, event: Any, by: str) -> None:
     notice = event.notice
     definition = DocumentDefinition(static_name=notice["staticName"], name=notice["name"],
                                     trigger=Trigger.GENERATED, scope=DocumentScope.INVOICE,
                                     format=notice["format"], template=notice["template"])
     made = Intake(conn, queue, tenant, get_tenant(conn, tenant).config, by)
-    invoice = invoice_context(conn, tenant=tenant, locator=delinquency.invoice_locator)
-    render_for_invoice(made, invoice, [definition],
+    invoice = ports.invoice_context(conn, tenant=tenant, locator=delinquency.invoice_locator)
+    ports.render_notice(made, invoice, [definition],
                        delinquency={"locator": delinquency.locator,
                                     "state": delinquency.state,
                                     "graceStartedAt": delinquency.grace_start.isoformat(),

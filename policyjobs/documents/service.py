@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 import structlog
@@ -23,7 +23,6 @@ from policyjobs.engine.schema import jobs
 from policyjobs.exceptions import Conflict, NotFound
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, Trigger
 from policyjobs.store.reads import processing_errors
-from policyjobs.tenants.config import StoredConfig
 from policyjobs.tenants.service import get_tenant
 
 log = structlog.get_logger("policyjobs.documents")
@@ -72,14 +71,26 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
     return _create(intake, event.trigger, plans)
 
 
-def on_invoice_generated(conn: sa.Connection, queue: JobQueue, *, tenant: str,
-                         config: StoredConfig, invoice: Mapping[str, Any],
-                         created_by: str) -> JobRef | None:
+class NewInvoice(Protocol):
+    """A new invoice, as invoicing tells its listeners of it."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def created_by(self) -> str: ...
+    @property
+    def context(self) -> Mapping[str, Any]: ...
+
+
+def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: NewInvoice) -> None:
     """The documents job of a new invoice, when the tenant defines invoice documents for
-    the `generated` trigger; their templates see `invoice`, with its items."""
-    made = Intake(conn, queue, tenant, config, created_by)
-    chosen = _definitions(made, Trigger.GENERATED, (DocumentScope.INVOICE,))
-    return render_for_invoice(made, invoice, chosen) if chosen else None
+    the `generated` trigger; their templates see `invoice`, with its items. Invoicing's
+    listener, which the composition root wires."""
+    intake = Intake(conn, queue, made.tenant, get_tenant(conn, made.tenant).config,
+                    made.created_by)
+    chosen = _definitions(intake, Trigger.GENERATED, (DocumentScope.INVOICE,))
+    if chosen:
+        render_for_invoice(intake, made.context, chosen)
 
 
 def render_for_invoice(made: Intake, invoice: Mapping[str, Any],

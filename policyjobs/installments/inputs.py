@@ -12,8 +12,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from babel.numbers import get_currency_precision, is_currency
-
 from policyjobs.engine.calendar import known_timezone
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.installments.config import InstallmentPlan, InstallmentsSection
@@ -25,6 +23,7 @@ from policyjobs.installments.lattice import (
     build_lattice,
 )
 from policyjobs.intake import events
+from policyjobs.money import currency_quantum, decimal_places, is_currency
 from policyjobs.tenants.config import CoreConfig, Sections
 
 MAX_ITEMS = 100_000  # installment items one job may create: frames times charges
@@ -78,11 +77,6 @@ class BillingInputs:
         )
         return cls(data["accountLocator"], data["timezone"], data["currency"], data["planName"],
                    InstallmentPlan.model_validate(data["plan"]), portions)
-
-
-def currency_quantum(currency: str) -> Decimal:
-    """The minor unit of an ISO 4217 currency, from CLDR: 0.01 for USD, 1 for JPY."""
-    return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
 def quote_inputs(event: events.QuoteEvent, config: Sections) -> BillingInputs:
@@ -157,7 +151,7 @@ def _resolve(event: events.QuoteEvent | events.TransactionEvent, config: Section
 
 def _check_amounts(inputs: BillingInputs, event: events.QuoteEvent | events.TransactionEvent,
                    problems: list[FieldProblem]) -> None:
-    quantum, places = inputs.quantum, get_currency_precision(inputs.currency)
+    quantum, places = inputs.quantum, decimal_places(inputs.currency)
     for number, (_, portion) in enumerate(inputs.portions):
         where = "charges" if isinstance(event, events.QuoteEvent) else f"segments[{number}].charges"
         for index, charge in enumerate(portion.charges):

@@ -33,10 +33,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from policyjobs.engine import new_locator
-from policyjobs.installments.inputs import currency_quantum
 from policyjobs.installments.lattice import Span, normalized_weights, share_after
 from policyjobs.installments.models import installment_items, installment_lattices, installments
 from policyjobs.installments.work import Done, Work, insert_installments
+from policyjobs.money import currency_quantum
 from policyjobs.store.reads import in_tenant
 
 

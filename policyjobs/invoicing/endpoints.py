@@ -7,8 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 from uuid import UUID
 
-from babel.numbers import is_currency
-from fastapi import Depends, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from starlette.responses import Response
 
 from policyjobs.api.auth import guard
@@ -18,6 +17,7 @@ from policyjobs.api.pagination import Page, list_response, page, short_page
 from policyjobs.api.state import reads_of, runtime_of
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.invoicing import queries, service
+from policyjobs.invoicing.ports import Installments
 from policyjobs.invoicing.schemas import (
     AccountCredit,
     EarlyInvoicingJobData,
@@ -32,6 +32,7 @@ from policyjobs.invoicing.schemas import (
     InvoicingJobData,
     InvoicingJobDataList,
 )
+from policyjobs.money import is_currency
 from policyjobs.security.tokens import Principal
 
 jobs_router = secured_router(prefix="/billing/{tenantLocator}/jobs", tags=["invoicing"])
@@ -114,22 +115,6 @@ async def fetch_early_invoicing_jobs(request: Request, tenantLocator: Tenant, lo
     return list_response(records, page_, EarlyInvoicingJobData.of)
 
 
-@billing_router.post("/invoices/earlyInvoicing", operation_id="initiateEarlyInvoicing",
-                     response_model=EarlyInvoicingResponse)
-def initiate_early_invoicing(request: Request, tenantLocator: Tenant,
-                             body: EarlyInvoicingRequest, principal: InvoiceWriter) -> Response:
-    """Invoice named installments now, whatever their generate time."""
-    runtime = runtime_of(request)
-    with runtime.db.begin() as conn:
-        job, candidates = service.start_early_invoicing(
-            conn, runtime.queue, tenant=str(tenantLocator), created_by=principal.user_id,
-            request=service.EarlyInvoicing(
-                tuple(body.installmentLocators), body.accountLocator, body.invoiceThroughTime,
-                body.invoiceDueTime, body.timezone, body.ignoreHolds))
-    return json_response(EarlyInvoicingResponse(jobLocator=job,
-                                                candidateInstallmentsCount=candidates))
-
-
 @billing_router.get("/invoices/accounts/{accountLocator}/list",
                     operation_id="fetchInvoicesForAccount", response_model=InvoiceListResponse)
 async def fetch_account_invoices(
@@ -174,3 +159,26 @@ async def fetch_invoice(request: Request, tenantLocator: Tenant, locator: Locato
     reads = reads_of(request)
     record = await queries.invoice(reads, tenant=str(tenantLocator), locator=locator)
     return json_response(InvoiceResponse.of_record(record))
+
+
+def early_invoicing_router(installments: Installments) -> APIRouter:
+    """The route that starts early invoicing, which reads installments through `installments`."""
+    router = secured_router(prefix="/billing/{tenantLocator}", tags=["invoicing"])
+
+    @router.post("/invoices/earlyInvoicing", operation_id="initiateEarlyInvoicing",
+                 response_model=EarlyInvoicingResponse)
+    def initiate_early_invoicing(request: Request, tenantLocator: Tenant,
+                                 body: EarlyInvoicingRequest, principal: InvoiceWriter) -> Response:
+        """Invoice named installments now, whatever their generate time."""
+        runtime = runtime_of(request)
+        with runtime.db.begin() as conn:
+            job, candidates = service.start_early_invoicing(
+                conn, runtime.queue, installments, tenant=str(tenantLocator),
+                created_by=principal.user_id, request=service.EarlyInvoicing(
+                    tuple(body.installmentLocators), body.accountLocator,
+                    body.invoiceThroughTime, body.invoiceDueTime, body.timezone,
+                    body.ignoreHolds))
+        return json_response(EarlyInvoicingResponse(jobLocator=job,
+                                                    candidateInstallmentsCount=candidates))
+
+    return router

@@ -11,34 +11,30 @@ so a job re-run finds them made.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from policyjobs.engine import NIL_UUID, JobContext, NewJob, new_locator
-from policyjobs.installments.service import billable, billable_groups
+from policyjobs.invoicing.invoices import Invoicing, invoice
 from policyjobs.invoicing.models import INSTANCE, InvoicingType, invoicing_jobs
-from policyjobs.invoicing.service import (
-    EarlyInvoicing,
-    InvoiceListeners,
-    Invoicing,
-    account_key,
-    early_billable,
-    invoice,
-)
+from policyjobs.invoicing.ports import Billable, Ports
+from policyjobs.invoicing.service import EarlyInvoicing, account_key, early_billable
 from policyjobs.store.reads import required_data
 from policyjobs.store.writes import insert_all
 
 _JOB_DATA = sa.select(invoicing_jobs).where(invoicing_jobs.c.job_locator == sa.bindparam("job"))
 
 
-def run_generation(context: JobContext) -> dict[str, Any]:
+def run_generation(context: JobContext, ports: Ports) -> dict[str, Any]:
     """One run of a tenant's schedule: an instance job per account and currency to invoice."""
     job = context.job
     generate_time = datetime.fromisoformat(job.payload["scheduledFor"])
     with context.db.begin() as conn:
-        groups = billable_groups(conn, tenant=job.tenant, through=generate_time)
+        groups = ports.installments.billable_groups(conn, tenant=job.tenant,
+                                                    through=generate_time)
         instances = [
             NewJob(INSTANCE, job.tenant,
                    {"accountLocator": account, "currency": currency,
@@ -61,23 +57,22 @@ def run_generation(context: JobContext) -> dict[str, Any]:
     return {"instances": len(instances)}
 
 
-def run_instance(context: JobContext,
-                 listeners: InvoiceListeners = InvoiceListeners()) -> dict[str, Any]:
+def run_instance(context: JobContext, ports: Ports) -> dict[str, Any]:
     """One invoice of a run: an account's installments in one currency, due by the run."""
     job = context.job
     with context.db.begin() as conn:
         data = required_data(conn.execute(_JOB_DATA, {"job": job.locator}).first(),
                              invoicing_jobs, job.locator)
-        found = billable(conn, tenant=job.tenant, account=data.account_locator,
-                         currency=data.currency, through=data.generate_time)
-        made = invoice(_work(context, conn, InvoicingType.SCHEDULED, data.generate_time,
-                             generation_job=job.parent_locator, listeners=listeners), found,
+        found = ports.installments.billable(conn, tenant=job.tenant,
+                                            account=data.account_locator,
+                                            currency=data.currency, through=data.generate_time)
+        made = invoice(_work(context, conn, ports, InvoicingType.SCHEDULED, data.generate_time,
+                             generation_job=job.parent_locator), found,
                        locator=data.invoice_locator)
     return {"invoiceLocators": made}
 
 
-def run_account(context: JobContext,
-                listeners: InvoiceListeners = InvoiceListeners()) -> dict[str, Any]:
+def run_account(context: JobContext, ports: Ports) -> dict[str, Any]:
     """An account's immediate or early invoicing: one invoice per currency."""
     job = context.job
     now = context.clock.now()
@@ -85,23 +80,26 @@ def run_account(context: JobContext,
         data = required_data(conn.execute(_JOB_DATA, {"job": job.locator}).first(),
                              invoicing_jobs, job.locator)
         details = data.invoicing_data
+        found: Sequence[Billable]
         if data.invoicing_type == InvoicingType.IMMEDIATE:
-            found = [b for b in billable(conn, tenant=job.tenant, account=data.account_locator,
-                                         through=now)
+            found = [b for b in ports.installments.billable(
+                         conn, tenant=job.tenant, account=data.account_locator, through=now)
                      if b.currency in details["currencies"]]
-            work = _work(context, conn, InvoicingType.IMMEDIATE, now, listeners=listeners)
+            work = _work(context, conn, ports, InvoicingType.IMMEDIATE, now)
         else:
             request = EarlyInvoicing.from_json(details)
-            found = early_billable(conn, job.tenant, data.account_locator, request)
-            work = _work(context, conn, InvoicingType.EARLY, now, due_time=request.due_time,
-                         timezone=request.timezone, listeners=listeners)
+            found = early_billable(conn, ports.installments, job.tenant, data.account_locator,
+                                   request)
+            work = _work(context, conn, ports, InvoicingType.EARLY, now,
+                         due_time=request.due_time, timezone=request.timezone)
         made = invoice(work, found)
     return {"invoiceLocators": made}
 
 
-def _work(context: JobContext, conn: sa.Connection, invoicing_type: InvoicingType,
-          generated: datetime, **options: Any) -> Invoicing:
+def _work(context: JobContext, conn: sa.Connection, ports: Ports,
+          invoicing_type: InvoicingType, generated: datetime, **options: Any) -> Invoicing:
     job = context.job
-    return Invoicing(conn, context.queue, job.tenant, job.locator, invoicing_type, generated,
+    return Invoicing(conn, context.queue, ports, job.tenant, job.locator, invoicing_type,
+                     generated,
                      context.clock.now(), str(job.payload.get("createdBy", NIL_UUID)),
                      first_attempt=job.attempt == 1, **options)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from policyjobs.engine import NIL_UUID
 from policyjobs.intake.service import accept_events, validate_envelope
-from policyjobs.invoicing.service import lock_invoice
+from policyjobs.invoicing.invoices import lock_invoice
 from policyjobs.runtime import Runtime
 from tests.support.billing import CONFIG, DELINQUENCY, issuance
 from tests.support.engine_domain import clock_of, status, wait_until

@@ -5,7 +5,9 @@
 - A domain (a package with a `domain.py`) keeps HTTP at its edge: only its `endpoints`
   and `schemas` import `policyjobs.api`.
 - A domain uses another only through its public modules, never its `handler`, `queries`,
-  `models`, `endpoints` or `domain`.
+  `models`, `endpoints` or `domain`; and of those only the vocabulary they share (its
+  `events` and `config`): what it needs of another domain's code comes through its `ports`,
+  which the composition root wires.
 - `policyjobs.api` imports no domain; only the entry points (`cli`, `demo`) import the
   composition root, `policyjobs.app`.
 - The top-level modules and packages form no cycle, and neither do the engine's modules.
@@ -21,6 +23,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parents[2] / "policyjobs"
 HTTP_EDGE = frozenset({"endpoints", "schemas"})
 PRIVATE = frozenset({"handler", "queries", "models", "endpoints", "domain"})
+VOCABULARY = frozenset({"events", "config"})
 ENTRY_POINTS = ("policyjobs.cli", "policyjobs.demo")
 ROOT = "policyjobs.app"
 EXCEPTIONS = "policyjobs.exceptions"
@@ -109,8 +112,11 @@ def _broken(module: str, target: str, domains: Set[str]) -> list[str]:
     if home and within(target, "policyjobs.api") and module.split(".")[-1] not in HTTP_EDGE:
         rules.append("only a domain's endpoints and schemas import policyjobs.api")
     other = next((d for d in domains if within(target, d) and d != home), None)
-    if home and other and target.removeprefix(other + ".").split(".")[0] in PRIVATE:
+    part = target.removeprefix(other + ".").split(".")[0] if other else ""
+    if home and other and part in PRIVATE:
         rules.append(f"{home} reaches into {other}'s private modules")
+    elif home and other and target != other and part not in VOCABULARY:
+        rules.append(f"{home} uses {other}'s code, not through its ports")
     if within(module, "policyjobs.api") and (other or target == ROOT):
         rules.append("policyjobs.api imports no domain and not the composition root")
     if target == ROOT and not any(within(module, entry) for entry in ENTRY_POINTS):
@@ -160,12 +166,28 @@ def test_each_rule_finds_what_breaks_it() -> None:
         "policyjobs.documents reaches into policyjobs.installments's private modules",
         "policyjobs.documents.service -> policyjobs.api.conventions: "
         "only a domain's endpoints and schemas import policyjobs.api",
+        "policyjobs.documents.service -> policyjobs.installments.service: "
+        "policyjobs.documents uses policyjobs.installments's code, not through its ports",
         "policyjobs.engine.worker -> policyjobs.settings: "
         "the engine imports only itself and the exceptions",
     ]
     assert cycle.startswith("top-level cycle: ")
     assert set(cycle.removeprefix("top-level cycle: ").split(" -> ")) == {
         "policyjobs.api", "policyjobs.documents"}
+
+
+def test_a_domain_calling_anothers_service_is_found() -> None:
+    domains = {"policyjobs.invoicing", "policyjobs.documents", "policyjobs.intake"}
+    imports = {"policyjobs.invoicing.invoices": {"policyjobs.documents.service",
+                                                 "policyjobs.documents.config",
+                                                 "policyjobs.intake.events",
+                                                 "policyjobs.intake"},
+               "policyjobs.documents.service": set(), "policyjobs.documents.config": set(),
+               "policyjobs.intake.events": set(), "policyjobs.intake": set()}
+
+    assert violations(imports, domains) == [
+        "policyjobs.invoicing.invoices -> policyjobs.documents.service: "
+        "policyjobs.invoicing uses policyjobs.documents's code, not through its ports"]
 
 
 def test_a_cycle_among_the_engines_modules_is_found() -> None:

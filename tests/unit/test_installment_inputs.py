@@ -11,11 +11,11 @@ from policyjobs.app import product_tenant_configs
 from policyjobs.exceptions import InvalidInput
 from policyjobs.installments.inputs import (
     BillingInputs,
-    currency_quantum,
     quote_inputs,
     transaction_inputs,
 )
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
+from policyjobs.money import currency_quantum
 
 CONFIG = product_tenant_configs().load("""
 timezone: Europe/Paris
