@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +20,7 @@ from typing import Any
 import psycopg
 
 from policyjobs.testing.postgres import PostgresServer
+from policyjobs.testing.processes import Spawned, children_of
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -88,7 +87,7 @@ def figures_of(run: Callable[[argparse.Namespace], dict[str, Any]],
     stderr and 1; this run's directory is removed unless `--keep-logs`."""
     try:
         figures = run(args)
-    except BenchError as exc:
+    except (BenchError, TimeoutError) as exc:
         say(f"failed: {exc}; logs in {log_dir()}")
         return 1
     finally:
@@ -107,63 +106,53 @@ def say(message: str) -> None:
 
 
 class Workers:
-    """A set of worker processes, each logging to its own file; stopped in `stop`."""
+    """A set of processes (`policyjobs worker`, `serve`, or a peer's), each logging to its own
+    file in this run's directory; stopped in `stop`."""
 
     def __init__(self, label: str, argv: Sequence[str], env: dict[str, str], count: int) -> None:
         self.label, self.argv, self.env = label, list(argv), env
         self._replacing = threading.Lock()  # a check never sees a worker killed on purpose
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.logs: list[Path] = []
-        for i in range(count):
-            self.logs.append(log_dir() / f"{label}-{i}.log")
-            self.procs.append(self._start(self.logs[-1]))
+        self.spawned = [self._start(log_dir() / f"{label}-{i}.log") for i in range(count)]
 
-    def _start(self, log: Path) -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            return subprocess.Popen(
-                self.argv, env=self.env, cwd=REPO, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
+    def _start(self, log: Path) -> Spawned:
+        return Spawned(self.argv, self.env, log, cwd=REPO)
+
+    @property
+    def procs(self) -> list[subprocess.Popen[bytes]]:
+        """The processes."""
+        return [one.process for one in self.spawned]
 
     def kill_and_replace(self, index: int) -> int:
         """SIGKILL worker `index` (and its children) and start another in its place, as a
         supervisor would; the killed process's id."""
         with self._replacing:
-            proc = self.procs[index]
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-            self.procs[index] = self._start(self.logs[index])
-        return proc.pid
+            killed = self.spawned[index]
+            killed.kill()
+            self.spawned[index] = self._start(killed.log)
+        return killed.pid
 
     @property
     def pids(self) -> list[int]:
         """The worker processes' ids."""
-        return [p.pid for p in self.procs]
+        return [one.pid for one in self.spawned]
 
     def check(self) -> None:
         """Raise if any worker has exited."""
         with self._replacing:
-            procs = list(self.procs)
-        for proc, log in zip(procs, self.logs, strict=True):
-            if proc.poll() is not None:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise BenchError(f"{self.label} worker {proc.pid} exited "
-                                 f"with {proc.returncode}:\n{tail}")
+            spawned = list(self.spawned)
+        for one in spawned:
+            try:
+                one.check()
+            except RuntimeError as exc:
+                raise BenchError(f"{self.label} worker {exc}") from None
 
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM every worker, then SIGKILL (the whole session) whatever is left."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        for one in self.spawned:
+            one.terminate()
         deadline = time.monotonic() + grace
-        for proc in self.procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        for one in self.spawned:
+            one.stop(max(deadline - time.monotonic(), 0.1))
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -186,21 +175,6 @@ def cpu_seconds(pids: Sequence[int], *, reaped: bool = False) -> float:
         # utime, stime; cutime, cstime
         total += int(fields[13]) + int(fields[14]) if reaped else int(fields[11]) + int(fields[12])
     return total / _CLK_TCK
-
-
-def children_of(parent: int) -> list[int]:
-    """The ids of the processes whose parent is `parent` (PostgreSQL's backends)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            found.append(int(entry.name))
-    return found
 
 
 class CpuMeter:
@@ -231,21 +205,6 @@ class CpuMeter:
                     + ended - start_ended
                     - sum(v for pid, v in start_pg.items() if pid not in pg))
         return workers - start_workers, pg_delta, bench - start_bench
-
-
-# -- waiting ------------------------------------------------------------------------------------
-
-
-def wait_until(what: str, ready: Callable[[], bool], timeout: float,
-               check: Callable[[], None] | None = None, pause: float = 0.05) -> None:
-    """Poll `ready` until true; raise BenchError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if check:
-            check()
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(pause)
 
 
 def postmaster(server: PostgresServer) -> int:

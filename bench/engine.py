@@ -146,7 +146,7 @@ class Bench:
         try:
             with self.session(entry, kind) as session:
                 result = timed(session, jobs)
-        except BenchError as exc:
+        except (BenchError, TimeoutError) as exc:
             result = RunResult(entry.system, {}, jobs, 0.0, kind=kind, error=str(exc))
             say(f"  failed: {exc}")
         result.system, result.round, result.config = entry.system, round_, entry.as_json()
@@ -243,7 +243,7 @@ def _latencies(bench: Bench, plan: Plan, sweep: dict[Entry, list[RunResult]],
             with bench.session(entry, "latency") as session:
                 found[system] = measure.latency(session, plan.idle_samples, rate,
                                                 plan.loaded_samples)
-        except BenchError as exc:
+        except (BenchError, TimeoutError) as exc:
             say(f"  failed: {exc}")
     return found
 

@@ -30,8 +30,8 @@ from bench.common import (
     Workers,
     latency_summary,
     say,
-    wait_until,
 )
+from policyjobs.testing.waiting import wait_until
 
 ENQUEUE_BATCH = 1000
 PACED_TRANSACTIONS = 100  # per second, under a paced load
@@ -73,8 +73,9 @@ def timed_run(session: Session, jobs: int, kind: str) -> Iterator[RunResult]:
 
 
 def _drained(session: Session) -> None:
-    wait_until(f"{session.system} to drain", lambda: not session.unfinished(), RUN_TIMEOUT,
-               session.workers.check, POLL_SECONDS)
+    wait_until(lambda: not session.unfinished(), timeout=RUN_TIMEOUT,
+               what=f"{session.system} to drain", check=session.workers.check,
+               interval=POLL_SECONDS)
 
 
 def throughput(session: Session, jobs: int) -> RunResult:
@@ -116,7 +117,8 @@ def latency(session: Session, idle_samples: int, rate: float,
         def started(n: int = made) -> bool:
             return stamps.count(folder) >= n
 
-        wait_until("an idle job to start", started, 30, session.workers.check, pause=0.0005)
+        wait_until(started, timeout=30, what="an idle job to start",
+                   check=session.workers.check, interval=0.0005)
         # Every worker back to waiting, for a random while, so that no polling or timer
         # of any system can fall into step with the benchmark.
         time.sleep(random.uniform(0.005, 0.05))
@@ -127,7 +129,8 @@ def latency(session: Session, idle_samples: int, rate: float,
     say(f"  {session.system}: paced load of {rate:,.0f} jobs/s for {seconds:.0f} s")
     sent = _paced(session, rate, seconds)
     _drained(session)
-    wait_until("every stamp", lambda: stamps.count(folder) >= sent, 30, session.workers.check)
+    wait_until(lambda: stamps.count(folder) >= sent, timeout=30, what="every stamp",
+               check=session.workers.check)
     summary |= latency_summary("loaded", stamps.read(folder))
     summary["loaded_rate_per_s"] = round(rate, 1)
     return summary

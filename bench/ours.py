@@ -12,7 +12,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql as psql
 
-from bench.common import PYTHON, Workers, clean_env, idle_sessions, log_dir, postmaster, wait_until
+from bench.common import PYTHON, Workers, clean_env, idle_sessions, log_dir, postmaster
 from bench.measure import Session, stamps_folder
 from bench.noop_domain import KIND, STAMP
 from bench.noop_domain import domain as noop_domain
@@ -23,6 +23,7 @@ from policyjobs.engine.schema import jobs as jobs_table
 from policyjobs.settings import Settings
 from policyjobs.store.database import reader
 from policyjobs.testing.postgres import PostgresServer
+from policyjobs.testing.waiting import wait_until
 
 TENANT = "bench"
 
@@ -144,7 +145,8 @@ def session(store: OurStore, config: OurConfig, name: str) -> Iterator[Session]:
             return int(conn.execute(count).scalar_one())
 
     try:
-        wait_until("our workers to start", store.ready(url, workers), 60, workers.check)
+        wait_until(store.ready(url, workers), timeout=60, what="our workers to start",
+                   check=workers.check)
         time.sleep(0.3)  # past the first (empty) claim of every loop
         with runtime.db.connect() as conn:  # the enqueuer's connection, open before the clock
             conn.execute(sa.text("SELECT 1"))

@@ -26,12 +26,12 @@ from bench.common import (
     idle_sessions,
     log_dir,
     postmaster,
-    wait_until,
 )
 from bench.measure import Session, stamps_folder
 from bench.pgq_app import ENTRYPOINT, STAMP
 from bench.stamps import VARIABLE as STAMPS_VARIABLE
 from policyjobs.testing.postgres import PostgresServer
+from policyjobs.testing.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,8 @@ def _workers(server: PostgresServer, peer: str, config: PeerConfig, name: str, a
                       clean_env(BENCH_PG_DSN=dsn, **{STAMPS_VARIABLE: str(folder)}, **env),
                       config.workers)
     try:
-        wait_until(f"{peer} workers to listen",
-                   lambda: idle_sessions(dsn, database, idle_query) >= config.workers, 60,
-                   workers.check)
+        wait_until(lambda: idle_sessions(dsn, database, idle_query) >= config.workers,
+                   timeout=60, what=f"{peer} workers to listen", check=workers.check)
         time.sleep(0.3)
         yield workers, folder
     finally:

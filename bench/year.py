@@ -54,7 +54,6 @@ from bench.common import (
     BenchError,
     CpuMeter,
     Workers,
-    children_of,
     clean_env,
     log_dir,
     machine,
@@ -74,6 +73,7 @@ from policyjobs.demo.book import (
     quote_event,
 )
 from policyjobs.testing.postgres import PostgresServer, free_port, start_postgres
+from policyjobs.testing.processes import children_of
 
 CONFIG = """
 timezone: America/New_York

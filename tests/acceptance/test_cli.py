@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from policyjobs.security.tokens import verify_token
 from policyjobs.store.database import open_store
 from policyjobs.testing.postgres import PostgresServer, free_port
+from policyjobs.testing.processes import children_of, command_line
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -195,7 +196,7 @@ def test_serve_spreads_kept_alive_connections_and_replaces_a_killed_process(
 
         os.kill(min(held), signal.SIGKILL)
         deadline = time.monotonic() + 60
-        while len(children_of(server.pid)) < 2 or min(held) in children_of(server.pid):
+        while len(servers_of(server.pid)) < 2 or min(held) in servers_of(server.pid):
             assert time.monotonic() < deadline, "no process took the killed one's place"
             time.sleep(0.2)
         wait_for_health(port)
@@ -222,11 +223,10 @@ def wait_for_health(port: int) -> None:
         time.sleep(0.2)
 
 
-def children_of(pid: int) -> set[int]:
+def servers_of(pid: int) -> set[int]:
     """The server processes whose parent is `pid` (not multiprocessing's resource tracker)."""
-    found = subprocess.run(["pgrep", "-P", str(pid), "-f", "spawn_main"], capture_output=True,
-                           text=True, check=False).stdout.split()
-    return {int(child) for child in found}
+    return {child for child in children_of(pid)
+            if any("spawn_main" in part for part in command_line(child))}
 
 
 def connections_held(parent: int, port: int) -> dict[int, int]:
@@ -238,7 +238,7 @@ def connections_held(parent: int, port: int) -> dict[int, int]:
             if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
                 established.add(f"socket:[{fields[9]}]")
     held = {}
-    for child in children_of(parent):
+    for child in servers_of(parent):
         fds = Path(f"/proc/{child}/fd")
         held[child] = sum(1 for fd in fds.iterdir() if os.readlink(fd) in established)
     return held

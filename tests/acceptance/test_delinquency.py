@@ -16,8 +16,9 @@ from policyjobs.engine import NIL_UUID
 from policyjobs.intake.service import accept_events, validate_envelope
 from policyjobs.invoicing.invoices import lock_invoice
 from policyjobs.runtime import Runtime
+from policyjobs.testing.waiting import wait_until
 from tests.support.billing import CONFIG, DELINQUENCY, issuance
-from tests.support.engine_domain import clock_of, status, wait_until
+from tests.support.engine_domain import clock_of, status
 from tests.support.http import MakeToken, assert_problem, bearer
 
 DUE = "2027-01-01T05:00:00.000Z"  # the fullPay invoice's due time: grace starts then

@@ -17,8 +17,9 @@ from policyjobs.app import build_runtime
 from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
+from policyjobs.testing.processes import Spawned
 from tests.support.http import bearer
-from tests.support.worker_process import WorkerProcess, worker_processes
+from tests.support.worker_process import worker_processes
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +60,7 @@ def owner_pid(owner: str) -> int:
     return int(owner.split(":")[-2])
 
 
-def kill_one_rendering(runtime: Runtime, workers: list[WorkerProcess]) -> WorkerProcess:
+def kill_one_rendering(runtime: Runtime, workers: list[Spawned]) -> Spawned:
     """SIGKILL a worker process while it holds a job that is rendering."""
     alive = {w.pid: w for w in workers if w.process.poll() is None}
     deadline = time.monotonic() + 30
@@ -74,7 +75,7 @@ def kill_one_rendering(runtime: Runtime, workers: list[WorkerProcess]) -> Worker
     raise AssertionError("no worker was ever seen rendering")
 
 
-def stored(workers: list[WorkerProcess]) -> Counter[str]:
+def stored(workers: list[Spawned]) -> Counter[str]:
     """How many times each document's file was written, from the workers' JSON logs."""
     counts: Counter[str] = Counter()
     for worker in workers:

@@ -16,9 +16,10 @@ from policyjobs.app import build_runtime
 from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
+from policyjobs.testing.processes import Spawned
 from tests.support.billing import CONFIG, issuance
 from tests.support.http import bearer
-from tests.support.worker_process import WorkerProcess, worker_processes
+from tests.support.worker_process import worker_processes
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +39,7 @@ def runtime(postgres_url: str, tmp_path: Path) -> Iterator[Runtime]:
         built.close()
 
 
-def kill_one_invoicing(runtime: Runtime, workers: list[WorkerProcess]) -> bool:
+def kill_one_invoicing(runtime: Runtime, workers: list[Spawned]) -> bool:
     """SIGKILL a worker process while it holds an invoice instance; whether one was found."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -20,8 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from policyjobs.engine import NewJob
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime
+from policyjobs.testing.waiting import wait_until
 from tests.support import api_domain
-from tests.support.engine_domain import claim_as, wait_until
+from tests.support.engine_domain import claim_as
 from tests.support.http import MakeToken, bearer, ping
 
 SLOW = """

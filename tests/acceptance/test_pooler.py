@@ -21,9 +21,10 @@ from policyjobs.settings import Settings
 from policyjobs.store.readers import PostgresReads
 from policyjobs.testing.pgbouncer import start_pgbouncer
 from policyjobs.testing.postgres import PostgresServer
+from policyjobs.testing.waiting import wait_until
 from tests.acceptance.conftest import CLOCK_START
 from tests.support import api_domain
-from tests.support.engine_domain import clock_of, wait_until
+from tests.support.engine_domain import clock_of
 from tests.support.http import bearer, ping
 from tests.support.worker_process import worker_processes
 

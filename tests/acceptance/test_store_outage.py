@@ -21,9 +21,10 @@ from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
 from policyjobs.testing.postgres import PostgresServer, start_postgres
+from policyjobs.testing.waiting import wait_until
 from tests.acceptance.conftest import CLOCK_START
 from tests.support import api_domain
-from tests.support.engine_domain import clock_of, wait_until
+from tests.support.engine_domain import clock_of
 from tests.support.http import assert_problem, bearer, ping
 
 

@@ -13,6 +13,7 @@ from policyjobs.engine import JobContext, JobKind, NewJob
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.jobs import ClaimedJob, Outcome
 from policyjobs.runtime import Runtime
+from policyjobs.testing.waiting import wait_until
 from tests.support import engine_domain
 from tests.support.engine_domain import (
     FAIL,
@@ -31,7 +32,6 @@ from tests.support.engine_domain import (
     runtime,
     settle,
     status,
-    wait_until,
     worker,
 )
 

@@ -11,6 +11,7 @@ from policyjobs.engine.jobs import Outcome
 from policyjobs.engine.upkeep import Upkeep
 from policyjobs.engine.worker import Worker
 from policyjobs.runtime import Runtime
+from policyjobs.testing.waiting import wait_until
 from tests.support.engine_domain import (
     LONG,
     NOOP,
@@ -28,7 +29,6 @@ from tests.support.engine_domain import (
     settle,
     status,
     wait_started,
-    wait_until,
     worker,
 )
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from policyjobs.engine import NewJob
 from policyjobs.engine.upkeep import Upkeep
+from policyjobs.testing.waiting import wait_until
 from tests.support.engine_domain import (
     FAIL,
     PERMANENT,
@@ -21,7 +22,6 @@ from tests.support.engine_domain import (
     runtime,
     settle,
     status,
-    wait_until,
     worker,
 )
 from tests.support.worker_process import worker_processes

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from policyjobs.testing.processes import Spawned
+from policyjobs.testing.waiting import wait_until
 from tests.support.engine_domain import (
     RECORD,
     effects,
@@ -18,9 +20,8 @@ from tests.support.engine_domain import (
     runtime,
     status,
     wait_started,
-    wait_until,
 )
-from tests.support.worker_process import WorkerProcess, worker_processes
+from tests.support.worker_process import STOPPED, worker_processes
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ JOBS = 400
 WAIT = 30.0
 
 
-def leased_by(row: dict[str, object], process: WorkerProcess) -> bool:
+def leased_by(row: dict[str, object], process: Spawned) -> bool:
     """Whether `row` is leased by a worker of `process` (worker names hold the pid)."""
     owner = row["lease_owner"]
     return row["status"] == "leased" and isinstance(owner, str) and f":{process.pid}:" in owner
@@ -96,4 +97,4 @@ def test_sigterm_lets_the_running_job_finish_then_exits_zero(database_url: str,
         row = job_row(rt.db, locator)
         assert (row["status"], row["attempt"]) == ("finished", 1)
         assert effects(rt.db) == [(locator, 1, process.pid)]
-        assert "policyjobs-test-worker stopped" in process.output()
+        assert STOPPED in process.output()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -30,6 +30,7 @@ from policyjobs.engine.schema import MARKED_STATUSES, job_marks, job_states, job
 from policyjobs.engine.worker import Worker
 from policyjobs.runtime import Runtime
 from policyjobs.settings import Settings
+from policyjobs.testing.waiting import wait_until
 
 RECORD = "test.record"
 FAIL = "test.fail"
@@ -94,16 +95,6 @@ def job_rows(db: sa.Engine) -> dict[str, dict[str, Any]]:
 def wait_started(started_file: Path, timeout: float = 30.0) -> None:
     """Wait until a `test.record` attempt given `started_file` has started."""
     wait_until(started_file.exists, timeout=timeout, what=f"{started_file.name} to appear")
-
-
-def wait_until(predicate: Callable[[], bool], *, timeout: float = 15.0,
-               interval: float = 0.02, what: str = "condition") -> None:
-    """Poll `predicate` until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 # -- a harness for engine tests ------------------------------------------------------------------
