@@ -12,7 +12,6 @@ vocabulary they share (intake's event models, the documents configuration's type
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from functools import partial
 
@@ -39,8 +38,6 @@ from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime, tenant_configs
 from policyjobs.settings import Settings
 from policyjobs.tenants.config import TenantConfigSchema
-
-RUN_WORKERS_VARIABLE = "POLICYJOBS_SERVE_RUN_WORKERS"  # set by `serve --processes` for its children
 
 
 def product_domains(settings: Settings) -> list[Domain]:
@@ -83,11 +80,9 @@ def product_tenant_configs(settings: Settings | None = None) -> TenantConfigSche
     return tenant_configs(product_domains(settings or Settings()))
 
 
-def app_from_environment() -> FastAPI:
-    """The app of one `serve --processes N` child: settings from the environment, the store
-    already migrated by the parent."""
-    settings = Settings()
+def app_for_process(settings: Settings, run_workers: bool) -> FastAPI:
+    """The app of one `serve --processes N` child, made in it from the parent's `settings`
+    (the store already migrated by the parent)."""
     configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings, apply_migrations=False)
-    return create_app(runtime, run_workers=os.environ.get(RUN_WORKERS_VARIABLE) == "1",
-                      owns_runtime=True)
+    return create_app(runtime, run_workers=run_workers, owns_runtime=True)

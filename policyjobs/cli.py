@@ -9,8 +9,9 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +31,7 @@ from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import ANY_TENANT, create_token, list_tokens, revoke_token
 from policyjobs.serving import bound_sockets
 from policyjobs.settings import Settings, duration
-from policyjobs.store.database import open_store
+from policyjobs.store.database import open_store, reader
 from policyjobs.store.migrate import StoreTooNew, migrate_when_up
 from policyjobs.tenants.config import TenantConfig, TenantConfigError
 
@@ -111,20 +112,50 @@ def _read_config(path: Path | None, settings: Settings) -> TenantConfig:
         raise _fail(f"{path} is not a valid tenant configuration:\n{exc}") from None
 
 
-def _store_command(settings: Settings) -> Runtime:
-    with _opening_the_store(settings):
-        return build_runtime(settings)
+@contextmanager
+def _runtime(settings: Settings) -> Iterator[Runtime]:
+    """The product's runtime over the store (migrated first: `_opening`), closed when the
+    command is done; what the service refuses ends the command with its reason."""
+    with _opening(settings):
+        runtime = build_runtime(settings)
+    try:
+        with _refusals():
+            yield runtime
+    finally:
+        runtime.close()
 
 
 @contextmanager
-def _opening_the_store(settings: Settings) -> Iterator[None]:
-    """Ends the command with one line when the store cannot be opened: at once for a wrong
-    name or password, after up to 30 s for a server that is away (`migrate_when_up`)."""
-    url = sa.make_url(settings.url).render_as_string()  # its password hidden
+def _store(settings: Settings) -> Iterator[sa.Engine]:
+    """The store alone, for a command that only reads or migrates it, closed when the
+    command is done."""
+    with _opening(settings):
+        db = open_store(settings.url)
+    try:
+        with _opening(settings):  # reading or migrating it is what opens a connection
+            yield db
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Ends the command with one line when the service refuses what it was asked (an
+    unknown tenant, a token it cannot revoke)."""
     try:
         yield
     except PolicyjobsError as exc:
         raise _fail(exc.detail) from None
+
+
+@contextmanager
+def _opening(settings: Settings) -> Iterator[None]:
+    """Ends the command with one line when the store cannot be opened: at once for a wrong
+    name or password, after up to 30 s for a server that is away (`migrate_when_up`)."""
+    url = sa.make_url(settings.url).render_as_string()  # its password hidden
+    try:
+        with _refusals():
+            yield
     except sa.exc.OperationalError as exc:
         reason = " ".join(str(exc.orig).split())  # libpq's spans lines
         raise _fail(f"cannot open the store at {url}: {reason}") from None
@@ -162,7 +193,7 @@ def serve(
     from uvicorn.config import STARTUP_FAILURE
 
     from policyjobs.api.application import create_app
-    from policyjobs.app import RUN_WORKERS_VARIABLE
+    from policyjobs.app import app_for_process
     from policyjobs.serving import serve_processes
 
     overrides: dict[str, object] = {"test_clock": True} if test_clock else {}
@@ -170,24 +201,19 @@ def serve(
     # The port first: on a busy one, nothing has started (no migration, no workers, no
     # scheduler leadership taken) when the command ends.
     sockets = _bind(host, port, processes)
+    grace = int(settings.shutdown_grace.total_seconds())
     try:
-        runtime = _store_command(settings)
-        grace = int(runtime.settings.shutdown_grace.total_seconds())
-        if processes > 1:  # the store is migrated; each child builds its own runtime
-            runtime.close()
-            os.environ[RUN_WORKERS_VARIABLE] = "0" if no_worker else "1"
-            if test_clock:
-                os.environ["POLICYJOBS_TEST_CLOCK"] = "true"
-            raise typer.Exit(serve_processes(sockets, grace=grace))
-        server = uvicorn.Server(uvicorn.Config(
-            create_app(runtime, run_workers=not no_worker), host=host, port=port,
-            log_config=None, timeout_graceful_shutdown=grace))
-        try:
-            server.run(sockets=sockets)
-        except KeyboardInterrupt:  # as `uvicorn.run`: Ctrl-C is a way to stop
-            pass
-        finally:
-            runtime.close()
+        if processes > 1:  # each child builds its own runtime, from these settings
+            with _runtime(settings):
+                pass  # the store migrated once, here, before any child starts
+            raise typer.Exit(serve_processes(
+                sockets, grace=grace, app=partial(app_for_process, settings, not no_worker)))
+        with _runtime(settings) as runtime:
+            server = uvicorn.Server(uvicorn.Config(
+                create_app(runtime, run_workers=not no_worker), host=host, port=port,
+                log_config=None, timeout_graceful_shutdown=grace))
+            with suppress(KeyboardInterrupt):  # as `uvicorn.run`: Ctrl-C is a way to stop
+                server.run(sockets=sockets)
         if not server.started:
             raise typer.Exit(STARTUP_FAILURE)
     finally:
@@ -209,30 +235,27 @@ def worker(
         for probe in _bind(metrics_host, metrics_port):
             probe.close()
     # The connection pool is sized for the threads, so the option goes into the settings.
-    runtime = _store_command(_settings(home=True, **({} if concurrency is None
-                                                     else {"concurrency": concurrency})))
-    if metrics_port is not None:
-        from policyjobs.api.observability import serve_metrics
+    settings = _settings(home=True, **({} if concurrency is None
+                                       else {"concurrency": concurrency}))
+    with _runtime(settings) as runtime:
+        if metrics_port is not None:
+            from policyjobs.api.observability import serve_metrics
 
-        try:
-            serve_metrics(metrics_host, metrics_port, runtime.queue.collector())
-        except OSError as exc:  # taken since the probe; still before any worker starts
-            runtime.close()
-            raise _cannot_listen(metrics_host, metrics_port, exc) from None
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    runtime.start_workers()
-    # What start-up made lives as long as the process: out of the collector's sight, the
-    # full collections that a stream of claimed batches sets off take a few milliseconds
-    # instead of a third of the worker's time.
-    gc.collect()
-    gc.freeze()
-    try:
+            try:
+                serve_metrics(metrics_host, metrics_port, runtime.queue.collector())
+            except OSError as exc:  # taken since the probe; still before any worker starts
+                raise _cannot_listen(metrics_host, metrics_port, exc) from None
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        runtime.start_workers()
+        # What start-up made lives as long as the process: out of the collector's sight, the
+        # full collections that a stream of claimed batches sets off take a few
+        # milliseconds instead of a third of the worker's time.
+        gc.collect()
+        gc.freeze()
         while not stop.wait(1.0):
             pass
-    finally:
-        runtime.close()
 
 
 @app.command()
@@ -241,12 +264,8 @@ def migrate() -> None:
     settings = _settings()
     # As every command that opens the store: a wrong name or password fails at once, a
     # server that is away (restarting, refusing) is waited for.
-    with _opening_the_store(settings):
-        db = open_store(settings.url)
-        try:
-            migrate_when_up(db)
-        finally:
-            db.dispose()
+    with _store(settings) as db:
+        migrate_when_up(db)
     err.print(f"store at {db.url.render_as_string()} is up to date")
 
 
@@ -257,11 +276,8 @@ def tenant_create(
     """Create a tenant; prints only its UUID."""
     settings = _settings()
     tenant_config = _read_config(config, settings)
-    runtime = _store_command(settings)
-    try:
+    with _runtime(settings) as runtime:
         locator = runtime.create_tenant(tenant_config)
-    finally:
-        runtime.close()
     typer.echo(locator)
 
 
@@ -270,26 +286,16 @@ def tenant_configure(tenant: str, config: Path) -> None:
     """Replace a tenant's configuration."""
     settings = _settings()
     tenant_config = _read_config(config, settings)
-    runtime = _store_command(settings)
-    try:
+    with _runtime(settings) as runtime:
         runtime.configure_tenant(tenant, tenant_config)
-    except PolicyjobsError as exc:
-        raise _fail(exc.detail) from None
-    finally:
-        runtime.close()
     err.print(f"tenant {tenant} configured")
 
 
 @tenant_app.command("retire")
 def tenant_retire(tenant: str) -> None:
     """Retire a tenant: it takes no more events."""
-    runtime = _store_command(_settings())
-    try:
+    with _runtime(_settings()) as runtime:
         changed = runtime.retire_tenant(tenant)
-    except PolicyjobsError as exc:
-        raise _fail(exc.detail) from None
-    finally:
-        runtime.close()
     err.print(f"tenant {tenant} " + ("retired" if changed else "was already retired"))
 
 
@@ -302,34 +308,30 @@ def token_create(
         None,
 ) -> None:
     """Create a personal access token; prints only the token."""
-    runtime = _store_command(_settings())
-    now = runtime.clock.now()
-    try:
-        expires_at = now + duration(expires_in) if expires_in else None
-        with runtime.db.begin() as conn:
-            text, _record = create_token(
-                conn, tenants=[t.strip() for t in tenant.split(",") if t.strip()],
-                permissions=[p.strip() for p in permissions.split(",") if p.strip()],
-                known=runtime.permissions, now=now, expires_at=expires_at, user_id=user,
-            )
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    except PolicyjobsError as exc:
-        raise _fail(exc.detail) from None
-    finally:
-        runtime.close()
+    with _runtime(_settings()) as runtime:
+        now = runtime.clock.now()
+        try:
+            expires_at = now + duration(expires_in) if expires_in else None
+            with runtime.db.begin() as conn:
+                text, _record = create_token(
+                    conn, tenants=[t.strip() for t in tenant.split(",") if t.strip()],
+                    permissions=[p.strip() for p in permissions.split(",") if p.strip()],
+                    known=runtime.permissions, now=now, expires_at=expires_at, user_id=user,
+                )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
     typer.echo(text)
 
 
 @token_app.command("list")
 def token_list() -> None:
     """List tokens, without their secrets."""
-    runtime = _store_command(_settings())
-    try:
-        with runtime.db.connect() as conn:
-            records = list_tokens(conn)
-    finally:
-        runtime.close()
+    # Only the store, read: no migration, no workers, nothing of the domains.
+    with _store(_settings()) as db, reader(db).connect() as conn:
+        if not sa.inspect(conn).has_table("tokens"):
+            raise _fail(f"the store at {db.url.render_as_string()} has no tables yet: "
+                        "run `policyjobs migrate`")
+        records = list_tokens(conn)
     header = ("id", "user", "tenants", "permissions", "created", "expires", "revoked")
 
     def when(value: datetime | None) -> str:
@@ -350,14 +352,8 @@ def token_list() -> None:
 @token_app.command("revoke")
 def token_revoke(token_id: str) -> None:
     """Revoke a token by its id, as `token list` shows it."""
-    runtime = _store_command(_settings())
-    try:
-        with runtime.db.begin() as conn:
-            revoke_token(conn, token_id, runtime.clock.now())
-    except PolicyjobsError as exc:
-        raise _fail(exc.detail) from None
-    finally:
-        runtime.close()
+    with _runtime(_settings()) as runtime, runtime.db.begin() as conn:
+        revoke_token(conn, token_id, runtime.clock.now())
     err.print(f"token {token_id} revoked")
 
 
@@ -390,11 +386,8 @@ def demo(
             err.print(f"port {DEMO_PORT} is taken ({exc.strerror}); the demo serves on "
                       f"port {sock.getsockname()[1]}", soft_wrap=True)
     try:
-        runtime = _store_command(settings)
-        try:
+        with _runtime(settings) as runtime:
             run_demo(runtime, sock, exit_after=exit_after, policies=policies)
-        finally:
-            runtime.close()
     finally:
         sock.close()
 

@@ -25,7 +25,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 import structlog
 import uvicorn
@@ -33,7 +35,9 @@ from uvicorn.config import STARTUP_FAILURE
 
 log = structlog.get_logger("policyjobs.serve")
 
-APP_FACTORY = "policyjobs.app:app_from_environment"  # builds a process's app and runtime
+# Builds a process's app and runtime, in that process: a function the spawned processes can
+# be handed (a top-level function, or a partial of one, whose arguments pickle).
+AppFactory = Callable[[], Any]
 _CHECK_SECONDS = 0.5  # how often the parent looks for processes that died
 _BACKLOG = 2048  # uvicorn's
 _SHORT_LIFE_SECONDS = 10.0  # a process that dies sooner is crashing, not just killed
@@ -91,10 +95,10 @@ def _socket(host: str) -> socket.socket:
     return sock
 
 
-def serve_processes(sockets: list[socket.socket], *, grace: int) -> int:
-    """Serve the API from one process per socket of `bound_sockets` until SIGTERM or
-    SIGINT, then close the sockets; the exit code: 0, or uvicorn's start-up failure when a
-    process could not start its app."""
+def serve_processes(sockets: list[socket.socket], *, grace: int, app: AppFactory) -> int:
+    """Serve the app `app` makes from one process per socket of `bound_sockets` until
+    SIGTERM or SIGINT, then close the sockets; the exit code: 0, or uvicorn's start-up
+    failure when a process could not start its app."""
     for sock in sockets:
         # Listening from the start, so that the kernel counts every socket when it spreads
         # connections, also while a process starts and before it accepts.
@@ -104,7 +108,7 @@ def serve_processes(sockets: list[socket.socket], *, grace: int) -> int:
         signal.signal(sig, lambda *_: stopping.set())
     host, port = sockets[0].getsockname()[:2]
     log.info("serving", host=host, port=port, processes=len(sockets))
-    places = [_Place(sock, grace) for sock in sockets]
+    places = [_Place(sock, grace, app) for sock in sockets]
     code = 0
     try:
         while not stopping.wait(_CHECK_SECONDS):
@@ -121,9 +125,9 @@ def serve_processes(sockets: list[socket.socket], *, grace: int) -> int:
 class _Place:
     """A listening socket and the process serving it, started again when it dies."""
 
-    def __init__(self, sock: socket.socket, grace: int) -> None:
-        self._sock, self._grace = sock, grace
-        self.process = _start(sock, grace)
+    def __init__(self, sock: socket.socket, grace: int, app: AppFactory) -> None:
+        self._sock, self._grace, self._app = sock, grace, app
+        self.process = _start(sock, grace, app)
         self._born = time.monotonic()
         self._replaced = False  # whether the process is a replacement
         self._crashes = 0  # quick deaths in a row
@@ -149,7 +153,7 @@ class _Place:
                         pid=process.pid, exitcode=process.exitcode, after_s=pause)
             self._due = now + pause
         if now >= self._due:
-            self.process = _start(self._sock, self._grace)
+            self.process = _start(self._sock, self._grace, self._app)
             self._born, self._due, self._replaced = now, None, True
         return True
 
@@ -160,16 +164,16 @@ def restart_pause(crashes: int) -> float:
     return 0.0 if crashes <= 1 else min(_MOST_PAUSE_SECONDS, 2.0 ** (crashes - 2))
 
 
-def _start(sock: socket.socket, grace: int) -> BaseProcess:
+def _start(sock: socket.socket, grace: int, app: AppFactory) -> BaseProcess:
     process = multiprocessing.get_context("spawn").Process(
-        target=_serve_one, args=(sock, grace), name="policyjobs-api")
+        target=_serve_one, args=(sock, grace, app), name="policyjobs-api")
     process.start()
     return process
 
 
-def _serve_one(sock: socket.socket, grace: int) -> None:
-    """One process: the app from the environment, served on `sock`."""
-    config = uvicorn.Config(APP_FACTORY, factory=True, log_config=None,
+def _serve_one(sock: socket.socket, grace: int, app: AppFactory) -> None:
+    """One process: the app `app` makes, served on `sock`."""
+    config = uvicorn.Config(app, factory=True, log_config=None,
                             timeout_graceful_shutdown=grace)
     uvicorn.Server(config).run(sockets=[sock])
 

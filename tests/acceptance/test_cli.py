@@ -115,6 +115,17 @@ def test_token_list_and_revoke(cli: Cli) -> None:
     assert cli("token", "revoke", "01ARZ3NDEKTSV4RRFFQ69G5FAV", ok=False).returncode == 2
 
 
+def test_token_list_only_reads_the_store(cli: Cli) -> None:
+    empty = cli("token", "list", ok=False)  # a store never migrated: told so, not migrated
+    assert empty.returncode == 2
+    assert "has no tables yet: run `policyjobs migrate`" in empty.stderr
+    db = open_store(cli.url)
+    try:
+        assert sa.inspect(db).get_table_names() == []
+    finally:
+        db.dispose()
+
+
 def test_tenant_configure_and_retire(cli: Cli, tmp_path: Path) -> None:
     tenant = cli("tenant", "create").stdout.strip()
     config = tmp_path / "tenant.yaml"
