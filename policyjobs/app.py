@@ -23,6 +23,7 @@ from policyjobs.dashboard.domain import dashboard_domain
 from policyjobs.delinquency import ports as delinquency_ports
 from policyjobs.delinquency import service as delinquency
 from policyjobs.delinquency.domain import delinquency_domain
+from policyjobs.documents import queries as documents_queries
 from policyjobs.documents import service as documents
 from policyjobs.documents.domain import documents_domain
 from policyjobs.documents.models import KIND as documents_kind
@@ -31,8 +32,9 @@ from policyjobs.domain import Domain, load_plugin
 from policyjobs.installments import service as installments
 from policyjobs.installments.domain import installments_domain
 from policyjobs.intake.domain import intake_domain
-from policyjobs.invoicing import credit, invoices
+from policyjobs.invoicing import invoices
 from policyjobs.invoicing import ports as invoicing_ports
+from policyjobs.invoicing import queries as invoicing_queries
 from policyjobs.invoicing.domain import invoicing_domain
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime, tenant_configs
@@ -59,11 +61,13 @@ def product_domains(settings: Settings) -> list[Domain]:
             render_notice=documents.render_for_invoice)),
         dashboard_domain(dashboard_ports.Ports(
             documents=dashboard_ports.Documents(
-                kind=documents_kind, timed_out_jobs=documents.timed_out_jobs,
-                of_job=documents.documents_of_job, retriggerable=documents.retriggerable,
-                retrigger=documents.retrigger_job, document=documents.document,
-                file=partial(documents.document_file, storage)),
-            accounts_with_credit=credit.accounts_with_credit)),
+                kind=documents_kind, timed_out_jobs=documents_queries.timed_out_jobs,
+                of_job=documents_queries.documents_of,
+                retriggerable=documents_queries.retriggerable,
+                document=documents_queries.read_document,
+                file=partial(documents.document_file, storage),
+                retrigger=documents.retrigger_job),
+            accounts_with_credit=invoicing_queries.accounts_with_credit)),
         *(load_plugin(path) for path in settings.plugin_modules),
     ]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -23,8 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from policyjobs.api.auth import principal_of
-from policyjobs.api.state import runtime_of
-from policyjobs.dashboard import queries
+from policyjobs.api.state import reads_of, runtime_of
 from policyjobs.dashboard.chart import COLORS, stacked_bars, timeline
 from policyjobs.dashboard.ports import Ports
 from policyjobs.dashboard.session import (
@@ -34,11 +32,10 @@ from policyjobs.dashboard.session import (
     csrf_matches,
     new_login_csrf,
 )
-from policyjobs.engine import public_status
+from policyjobs.engine import listing, public_status
+from policyjobs.engine.view import processing_errors
 from policyjobs.exceptions import Conflict, InvalidInput, NotFound, PolicyjobsError
 from policyjobs.security.tokens import Principal
-from policyjobs.store.database import reader
-from policyjobs.store.reads import processing_errors
 from policyjobs.tenants.service import active_tenants, tenant_locator
 
 HEADERS = {
@@ -111,7 +108,7 @@ async def _session(request: Request) -> Session:
     except PolicyjobsError:
         raise _to_login(forget=True) from None
     if principal.tenants is None:
-        tenants = sorted(await run_in_threadpool(_read, request, active_tenants))
+        tenants = sorted(await run_in_threadpool(_active_tenants, request))
     else:
         tenants = sorted(principal.tenants)
     asked = request.query_params.get("tenant")
@@ -184,14 +181,9 @@ async def _checked_form(session: Session) -> dict[str, str]:
     return form
 
 
-def _read(request: Request, work: Any) -> Any:
-    with reader(runtime_of(request).db).connect() as conn:
-        return work(conn)
-
-
-async def _load(request: Request, work: Callable[[sa.Connection], Any]) -> Any:
-    """`work` on a read-only connection, in the thread pool."""
-    return await run_in_threadpool(_read, request, work)
+def _active_tenants(request: Request) -> list[str]:
+    with runtime_of(request).db.connect() as conn:
+        return active_tenants(conn)
 
 
 def _cookie(page: Response, request: Request, name: str, value: str) -> Response:
@@ -240,22 +232,18 @@ def dashboard_router(ports: Ports) -> APIRouter:
 
     @router.get("")
     async def overview(request: Request, session: Viewer) -> Response:
-        now = runtime_of(request).clock.now()
-
-        def load(conn: sa.Connection) -> dict[str, Any]:
-            tally = queries.tally(conn, tenant=session.tenant)
-            unit, bars = timeline(tally.per_day, now.date())
-            stuck = documents.timed_out_jobs(conn, tenant=session.tenant, limit=TROUBLED)
-            credit = (ports.accounts_with_credit(conn, tenant=session.tenant, limit=TROUBLED)
-                      if session.may("invoices", "read") else None)
-            return {"counts": tally.per_kind, "credit": credit,
-                    "chart": stacked_bars(bars, unit), "unit": unit,
-                    "failed": queries.failed(conn, tenant=session.tenant, limit=TROUBLED),
-                    "timed_out": queries.by_locators(conn, tenant=session.tenant,
-                                                     locators=stuck)}
-
+        reads, tenant = reads_of(request), session.tenant
+        tally = await listing.tally(reads, tenant=tenant)
+        unit, bars = timeline(tally.per_day, runtime_of(request).clock.now().date())
+        stuck = await documents.timed_out_jobs(reads, tenant=tenant, limit=TROUBLED)
+        credit = (await ports.accounts_with_credit(reads, tenant=tenant, limit=TROUBLED)
+                  if session.may("invoices", "read") else None)
         return _render(request, "overview.html", session=session, colors=COLORS,
-                       **await _load(request, load))
+                       counts=tally.per_kind, credit=credit, chart=stacked_bars(bars, unit),
+                       unit=unit,
+                       failed=await listing.failed(reads, tenant=tenant, limit=TROUBLED),
+                       timed_out=await listing.by_locators(reads, tenant=tenant,
+                                                           locators=stuck))
 
     @router.get("/jobs")
     async def job_list(request: Request, session: Lister) -> Response:
@@ -266,43 +254,40 @@ def dashboard_router(ports: Ports) -> APIRouter:
             raise session.refuse(400, "offset must be a whole number") from None
         kind, status = params.get("kind") or None, params.get("status") or None
         reference = params.get("reference") or None
-
-        def load(conn: sa.Connection) -> dict[str, Any]:
-            rows = queries.search(conn, tenant=session.tenant, kind=kind, status=status,
-                                  reference=reference, offset=offset)
-            return {"rows": rows[:queries.PAGE], "more": len(rows) > queries.PAGE}
-
+        rows = await listing.search(reads_of(request), tenant=session.tenant, kind=kind,
+                                    status=status, reference=reference, offset=offset)
         return _render(request, "jobs.html", session=session, kind=kind, status=status,
-                       reference=reference, offset=offset, page=queries.PAGE,
+                       reference=reference, offset=offset, page=listing.PAGE,
                        kinds=sorted(runtime_of(request).queue.registry.kinds),
-                       statuses=queries.STATUSES, **await _load(request, load))
+                       statuses=listing.STATUSES, rows=rows[:listing.PAGE],
+                       more=len(rows) > listing.PAGE)
 
     @router.get("/jobs/{locator}")
     async def job_page(request: Request, locator: str, session: Viewer) -> Response:
-        def load(conn: sa.Connection) -> dict[str, Any]:
-            row = queries.job(conn, tenant=session.tenant, locator=locator)
-            rendered = row.kind == documents.kind
-            return {"job": row, "parent": row.parent_locator,
-                    "children": queries.children(conn, tenant=session.tenant, parent=locator),
-                    "documents": documents.of_job(conn, tenant=session.tenant,
-                                                  job_locator=locator)
-                    if rendered and session.may("documents", "read") else [],
-                    "retriggerable": rendered and session.may("documents", "trigger")
-                    and documents.retriggerable(conn, status=row.status, job_locator=locator)}
-
+        reads, tenant = reads_of(request), session.tenant
+        row = await listing.job(reads, tenant=tenant, locator=locator)
+        rendered = row.kind == documents.kind
+        shown = (await documents.of_job(reads, tenant=tenant, job_locator=locator)
+                 if rendered and session.may("documents", "read") else [])
+        retriggerable = (rendered and session.may("documents", "trigger")
+                         and await documents.retriggerable(reads, status=row.status,
+                                                           job_locator=locator))
         return _render(request, "job.html", session=session,
-                       notice=request.query_params.get("notice"), **await _load(request, load))
+                       notice=request.query_params.get("notice"), job=row,
+                       parent=row.parent_locator,
+                       children=await listing.children(reads, tenant=tenant, parent=locator),
+                       documents=shown, retriggerable=retriggerable)
 
     @router.post("/jobs/{locator}/retrigger")
     async def retrigger(request: Request, locator: str, session: Retriggerer) -> Response:
         await _checked_form(session)
         runtime = runtime_of(request)
+        row = await listing.job(reads_of(request), tenant=session.tenant, locator=locator)
 
         def rerun() -> str:
+            if row.kind != documents.kind:
+                raise Conflict(f"job {locator} is not a documents job")
             with runtime.db.begin() as conn:
-                row = queries.job(conn, tenant=session.tenant, locator=locator)
-                if row.kind != documents.kind:
-                    raise Conflict(f"job {locator} is not a documents job")
                 documents.retrigger(conn, runtime.queue, tenant=session.tenant,
                                     reference_type=row.reference_type,
                                     reference_locator=row.reference_locator,
@@ -318,9 +303,9 @@ def dashboard_router(ports: Ports) -> APIRouter:
 
     @router.get("/documents/{locator}/file")
     async def document_file(request: Request, locator: str, session: DocumentReader) -> Response:
-        row = await _load(request, lambda conn: documents.document(
-            conn, tenant=session.tenant, locator=locator))
-        file = documents.file(row)
+        row = await documents.document(reads_of(request), tenant=session.tenant,
+                                       locator=locator)
+        file = await run_in_threadpool(documents.file, row)
         # A rendered HTML document is the tenant's markup: shown sandboxed, it runs nothing.
         return Response(file.content, media_type=file.content_type, headers={
             **HEADERS, "Content-Security-Policy": HEADERS["Content-Security-Policy"] + "; sandbox",

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,18 +24,20 @@ class Documents:
     """The documents domain, as a job's page and the overview show it."""
 
     kind: str  # the kind of the documents jobs
-    # (conn, *, tenant, limit) → the locators of the tenant's timed-out jobs, newest first
-    timed_out_jobs: Callable[..., Sequence[str]]
-    # (conn, *, tenant, job_locator) → a job's documents
-    of_job: Callable[..., Sequence[Any]]
-    # (conn, *, status, job_locator) → whether the job may be retriggered
-    retriggerable: Callable[..., bool]
-    # (conn, queue, *, tenant, reference_type, reference_locator, job_locator) → None
-    retrigger: Callable[..., object]
-    # (conn, *, tenant, locator) → a document's row, or `NotFound`
-    document: Callable[..., Any]
-    # (row) → the document's file, `Conflict` until it is ready, `NotFound` if it is gone
+    # Reads, awaited on the pages' reads (`store.readers.Reads`):
+    # (reads, *, tenant, limit) → the locators of the tenant's timed-out jobs, newest first
+    timed_out_jobs: Callable[..., Awaitable[Sequence[str]]]
+    # (reads, *, tenant, job_locator) → a job's documents
+    of_job: Callable[..., Awaitable[Sequence[Any]]]
+    # (reads, *, status, job_locator) → whether the job may be retriggered
+    retriggerable: Callable[..., Awaitable[bool]]
+    # (reads, *, tenant, locator) → a document's row, or `NotFound`
+    document: Callable[..., Awaitable[Any]]
+    # In a thread: (row) → the document's file, `Conflict` until it is ready, `NotFound`
+    # if it is gone; (conn, queue, *, tenant, reference_type, reference_locator,
+    # job_locator) → None, a retrigger in the caller's transaction
     file: Callable[[Any], File]
+    retrigger: Callable[..., object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,5 +45,5 @@ class Ports:
     """Everything the dashboard is given."""
 
     documents: Documents
-    # (conn, *, tenant, limit) → the tenant's accounts with credit, by currency
-    accounts_with_credit: Callable[..., Sequence[Any]]
+    # (reads, *, tenant, limit) → the tenant's accounts with credit, by currency
+    accounts_with_credit: Callable[..., Awaitable[Sequence[Any]]]

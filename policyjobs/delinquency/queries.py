@@ -7,17 +7,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from policyjobs.delinquency.models import delinquencies, delinquency_events, delinquency_jobs
+from policyjobs.store.job_data import JobRecord, job_data_of, reference_jobs_with_data
 from policyjobs.store.readers import Reads, Row
-from policyjobs.store.reads import (
-    TENANT,
-    JobRecord,
-    by_locator,
-    found,
-    in_tenant,
-    job_data_of,
-    paged,
-    reference_jobs_with_data,
-)
+from policyjobs.store.scoping import TENANT, by_locator, found, in_tenant, paged
 
 _JOB_DATA = job_data_of(delinquency_jobs)
 

@@ -9,7 +9,8 @@ from policyjobs.api.conventions import Schema, Timestamp, set_present
 from policyjobs.delinquency.config import OffsetBasis
 from policyjobs.delinquency.models import CancellationType, DelinquencyState, EventState
 from policyjobs.engine import PublicStatus, public_status
-from policyjobs.store.reads import JobRecord, processing_errors
+from policyjobs.engine.view import processing_errors
+from policyjobs.store.job_data import JobRecord
 
 
 class GraceJobData(Schema):

@@ -45,7 +45,7 @@ from policyjobs.engine import NewJob, new_locator
 from policyjobs.engine.queue import JobQueue
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, NotFound
 from policyjobs.intake.events import Trigger
-from policyjobs.store.reads import TENANT, in_tenant
+from policyjobs.store.scoping import TENANT, in_tenant
 from policyjobs.tenants.service import get_tenant
 
 ADVANCE_LAPSE_TO = "issued"  # what DelinquencySettings.advanceLapseTo reports

@@ -27,7 +27,7 @@ from policyjobs.documents.renderers import Renderers, RenderTimeout
 from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import Storage
 from policyjobs.engine import JobContext, PermanentJobError, Postpone, metrics, new_locator
-from policyjobs.store.reads import required_data
+from policyjobs.store.job_data import required_data
 
 log = structlog.get_logger("policyjobs.documents")
 

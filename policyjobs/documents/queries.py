@@ -8,18 +8,18 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from policyjobs.documents.models import KIND, documents, documents_jobs
-from policyjobs.engine.schema import jobs
-from policyjobs.store.readers import Reads, Row
-from policyjobs.store.reads import (
-    by_locator,
-    data_missing,
-    found,
+from policyjobs.engine import ACTIVE_STATUSES, JobStatus
+from policyjobs.engine.view import JOBS as jobs
+from policyjobs.engine.view import (
     get_reference_job,
     latest_reference_job,
     list_reference_jobs,
     reference_params,
     scoped,
 )
+from policyjobs.store.job_data import data_missing
+from policyjobs.store.readers import Reads, Row
+from policyjobs.store.scoping import TENANT, by_locator, found
 
 
 async def list_jobs(reads: Reads, *, tenant: str, reference_type: str, reference_locator: str,
@@ -109,3 +109,44 @@ async def read_document(reads: Reads, *, tenant: str, locator: str) -> Row:
     """`document_row`, awaited."""
     return found(await reads.first(_DOCUMENT, {"tenant": tenant, "locator": locator}),
                  f"no document {locator}")
+
+
+# -- for the operators' pages ------------------------------------------------------------------
+
+_TIMED_OUT = (sa.select(documents_jobs.c.job_locator)
+              .join(jobs, jobs.c.locator == documents_jobs.c.job_locator)
+              .where(documents_jobs.c.tenant == TENANT,
+                     documents_jobs.c.timed_out_at.is_not(None),
+                     jobs.c.status.in_([str(s) for s in ACTIVE_STATUSES]))
+              .order_by(documents_jobs.c.job_locator.desc()).limit(sa.bindparam("limit")))
+
+
+async def timed_out_jobs(reads: Reads, *, tenant: str, limit: int) -> list[str]:
+    """The tenant's documents jobs that timed out and wait for a retrigger, newest first."""
+    return [row.job_locator for row in await reads.all(_TIMED_OUT,
+                                                        {"tenant": tenant, "limit": limit})]
+
+
+_OF_JOB = (sa.select(documents)
+           .where(documents.c.tenant == TENANT,
+                  documents.c.job_locator == sa.bindparam("job"))
+           .order_by(documents.c.locator))
+
+
+async def documents_of(reads: Reads, *, tenant: str, job_locator: str) -> Sequence[Row]:
+    """A documents job's documents, oldest first."""
+    return await reads.all(_OF_JOB, {"tenant": tenant, "job": job_locator})
+
+
+_TIMED_OUT_AT = sa.select(documents_jobs.c.timed_out_at).where(
+    documents_jobs.c.job_locator == sa.bindparam("job"))
+
+
+async def retriggerable(reads: Reads, *, status: str, job_locator: str) -> bool:
+    """Whether a documents job may be re-run: it failed, or it timed out and waits."""
+    if status == JobStatus.FAILED:
+        return True
+    if status not in ACTIVE_STATUSES:
+        return False
+    row = await reads.first(_TIMED_OUT_AT, {"job": job_locator})
+    return row is not None and row.timed_out_at is not None

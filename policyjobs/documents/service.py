@@ -16,13 +16,11 @@ from policyjobs.documents.models import KIND, documents, documents_jobs
 from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import Storage
 from policyjobs.domain import Intake, JobRef
-from policyjobs.engine import JobQueue, JobStatus, NewJob, held, new_locator, unheld
-from policyjobs.engine.clock import wall_now
-from policyjobs.engine.jobs import ACTIVE_STATUSES
-from policyjobs.engine.schema import jobs
+from policyjobs.engine import ACTIVE_STATUSES, JobQueue, JobStatus, NewJob, new_locator
+from policyjobs.engine.view import JOBS as jobs
+from policyjobs.engine.view import held_now, processing_errors, unheld_now
 from policyjobs.exceptions import Conflict, NotFound
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, Trigger
-from policyjobs.store.reads import processing_errors
 from policyjobs.tenants.service import get_tenant
 
 log = structlog.get_logger("policyjobs.documents")
@@ -166,7 +164,7 @@ def retrigger_timed_out(conn: sa.Connection, queue: JobQueue, *, tenant: str,
         .join(jobs, jobs.c.locator == documents_jobs.c.job_locator)
         .where(jobs.c.tenant == tenant, jobs.c.reference_type == reference_type,
                jobs.c.reference_locator == reference_locator, jobs.c.kind == KIND,
-               unheld(wall_now()),
+               unheld_now(),
                documents_jobs.c.timed_out_at.is_not(None))
         .order_by(documents_jobs.c.job_locator)
     ).scalars().all()
@@ -183,7 +181,7 @@ def retrigger_job(conn: sa.Connection, queue: JobQueue, *, tenant: str, referenc
     if row.status != JobStatus.FAILED and not stuck:
         raise Conflict(f"documents job {job_locator} is neither failed nor timed out; "
                        "there is nothing to re-run")
-    if conn.execute(sa.select(held(wall_now())).where(jobs.c.locator == job_locator)).scalar():
+    if conn.execute(sa.select(held_now()).where(jobs.c.locator == job_locator)).scalar():
         raise Conflict(f"documents job {job_locator} timed out and its worker is "
                        "stopping it; trigger it again in a moment")
     _rerun(conn, queue, tenant, [job_locator], require_timed_out=row.status != JobStatus.FAILED)
@@ -211,34 +209,6 @@ def document_file(storage: Storage, row: Any) -> StoredFile:
         raise NotFound(f"the file of document {row.locator} is missing from the document "
                        "storage") from None
     return StoredFile(content, row.content_type, row.storage_key.rsplit("/", 1)[-1])
-
-
-def timed_out_jobs(conn: sa.Connection, *, tenant: str, limit: int) -> list[str]:
-    """The tenant's documents jobs that timed out and wait for a retrigger, newest first."""
-    return list(conn.execute(
-        sa.select(documents_jobs.c.job_locator)
-        .join(jobs, jobs.c.locator == documents_jobs.c.job_locator)
-        .where(documents_jobs.c.tenant == tenant, documents_jobs.c.timed_out_at.is_not(None),
-               jobs.c.status.in_([str(s) for s in ACTIVE_STATUSES]))
-        .order_by(documents_jobs.c.job_locator.desc()).limit(limit)).scalars())
-
-
-def documents_of_job(conn: sa.Connection, *, tenant: str, job_locator: str) -> Sequence[Any]:
-    """A documents job's documents, oldest first."""
-    return conn.execute(sa.select(documents).where(documents.c.tenant == tenant,
-                                                   documents.c.job_locator == job_locator)
-                        .order_by(documents.c.locator)).all()
-
-
-def document(conn: sa.Connection, *, tenant: str, locator: str) -> Any:
-    """A document of the tenant, or `NotFound`."""
-    return queries.document_row(conn, tenant=tenant, locator=locator)
-
-
-def retriggerable(conn: sa.Connection, *, status: str, job_locator: str) -> bool:
-    """Whether a documents job may be re-run: it failed, or it timed out and waits."""
-    return status == JobStatus.FAILED or (
-        status in ACTIVE_STATUSES and queries.timed_out(conn, job_locator))
 
 
 def job_problems(row: Any) -> str | None:

@@ -4,13 +4,22 @@ from policyjobs.engine.clock import Clock, SystemClock, TestClock
 from policyjobs.engine.context import JobContext
 from policyjobs.engine.errors import EngineError, PermanentJobError, Postpone
 from policyjobs.engine.ids import NIL_UUID, new_locator
-from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, PublicStatus, public_status
+from policyjobs.engine.jobs import (
+    ACTIVE_STATUSES,
+    ClaimedJob,
+    JobStatus,
+    NewJob,
+    PublicStatus,
+    public_status,
+)
 from policyjobs.engine.queue import JobQueue
 from policyjobs.engine.registry import Duty, JobKind, Registry
-from policyjobs.engine.schema import held, unheld
+from policyjobs.engine.schema import READ_ONLY
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "NIL_UUID",
+    "READ_ONLY",
     "ClaimedJob",
     "Clock",
     "Duty",
@@ -26,8 +35,6 @@ __all__ = [
     "Registry",
     "SystemClock",
     "TestClock",
-    "held",
     "new_locator",
     "public_status",
-    "unheld",
 ]

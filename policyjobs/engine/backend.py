@@ -42,6 +42,10 @@ class Backend(ABC):
     # -- how values travel --------------------------------------------------------------
 
     @abstractmethod
+    def day(self, moment: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The UTC date of a time column, as this dialect computes it."""
+
+    @abstractmethod
     def time(self, value: datetime) -> Any:
         """A datetime as this dialect's parameter."""
 

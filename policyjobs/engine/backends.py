@@ -11,8 +11,13 @@ from policyjobs.engine.sqlite import SQLiteBackend
 
 def backend_for(db: sa.Engine) -> Backend:
     """The backend for `db`'s dialect."""
-    if db.dialect.name == "postgresql":
+    return backend_named(db.dialect.name)
+
+
+def backend_named(dialect: str) -> Backend:
+    """The backend of the dialect called `dialect`."""
+    if dialect == "postgresql":
         return PostgresBackend()
-    if db.dialect.name == "sqlite":
+    if dialect == "sqlite":
         return SQLiteBackend()
-    raise ValueError(f"unsupported database {db.dialect.name!r}: use PostgreSQL or SQLite")
+    raise ValueError(f"unsupported database {dialect!r}: use PostgreSQL or SQLite")

@@ -22,6 +22,10 @@ class PostgresBackend(Backend):
     dialect = "postgresql"
     claims_alone = True  # the claim is one statement
 
+    def day(self, moment: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The UTC date of a time column."""
+        return sa.cast(sa.func.timezone("UTC", moment), sa.Date)
+
     def time(self, value: datetime) -> Any:
         """psycopg adapts aware datetimes to timestamptz."""
         return value

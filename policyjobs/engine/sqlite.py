@@ -39,6 +39,11 @@ class SQLiteBackend(Backend):
             conn.exec_driver_sql(statement, dict(params))
         return conn.exec_driver_sql(last, dict(params))
 
+    def day(self, moment: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The UTC date of a time column: SQLite keeps UTC times as text that starts with
+        the date."""
+        return sa.func.substr(moment, 1, 10, type_=sa.String)
+
     def time(self, value: datetime) -> Any:
         """UTC text that sorts in time order: the form SQLAlchemy's SQLite DateTime stores
         (`0260-09-07 05:03:50.021024`), so ORM and raw SQL read each other. Not `strftime`,

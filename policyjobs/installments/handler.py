@@ -31,7 +31,8 @@ from policyjobs.installments.models import (
 )
 from policyjobs.installments.unbill import unbill
 from policyjobs.installments.work import Done, Work, insert_installments
-from policyjobs.store.reads import in_tenant, required_data
+from policyjobs.store.job_data import required_data
+from policyjobs.store.scoping import in_tenant
 
 # Statements of the hot paths, built once and bound per call.
 _JOB_ROW = (sa.select(installment_jobs)

@@ -14,17 +14,9 @@ from policyjobs.installments.models import (
     installment_lattices,
     installments,
 )
+from policyjobs.store.job_data import JobRecord, job_data_of, reference_jobs_with_data
 from policyjobs.store.readers import Reads, Row
-from policyjobs.store.reads import (
-    TENANT,
-    JobRecord,
-    by_locator,
-    found,
-    in_tenant,
-    job_data_of,
-    paged,
-    reference_jobs_with_data,
-)
+from policyjobs.store.scoping import TENANT, by_locator, found, in_tenant, paged
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,10 @@ from typing import Any, Literal, Self
 
 from policyjobs.api.conventions import Number, Schema, Timestamp, days, set_present
 from policyjobs.engine import PublicStatus, public_status
+from policyjobs.engine.view import processing_errors
 from policyjobs.installments.models import JobType
 from policyjobs.installments.queries import InstallmentRecord
-from policyjobs.store.reads import JobRecord, processing_errors
+from policyjobs.store.job_data import JobRecord
 
 ReferenceType = Literal["quote", "transaction"]
 

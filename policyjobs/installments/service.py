@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from policyjobs.domain import Intake, JobRef
 from policyjobs.engine import NewJob, new_locator
-from policyjobs.engine.schema import jobs
+from policyjobs.engine.view import JOBS as jobs
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.installments.inputs import BillingInputs, quote_inputs, transaction_inputs
 from policyjobs.installments.lattice import Span
@@ -38,7 +38,7 @@ from policyjobs.installments.models import (
     installments,
 )
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, TransactionType, Trigger
-from policyjobs.store.reads import TENANT, in_tenant
+from policyjobs.store.scoping import TENANT, in_tenant
 
 CREATING = (TransactionType.ISSUANCE, TransactionType.CHANGE, TransactionType.RENEWAL,
             TransactionType.REINSTATEMENT)

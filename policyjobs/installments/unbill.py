@@ -37,7 +37,7 @@ from policyjobs.installments.lattice import Span, normalized_weights, share_afte
 from policyjobs.installments.models import installment_items, installment_lattices, installments
 from policyjobs.installments.work import Done, Work, insert_installments
 from policyjobs.money import currency_quantum
-from policyjobs.store.reads import in_tenant
+from policyjobs.store.scoping import in_tenant
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from policyjobs.engine import JobQueue
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, field_path
 from policyjobs.intake.models import intake_events
 from policyjobs.intake.storable import unkeepable
-from policyjobs.store.reads import TENANT, in_tenant
+from policyjobs.store.scoping import TENANT, in_tenant
 from policyjobs.store.writes import insert_all
 from policyjobs.tenants.service import get_tenant
 

@@ -12,11 +12,10 @@ two changes take turns and cannot deadlock over an invoice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -99,11 +98,3 @@ def _params(account: Account) -> dict[str, str]:
     return {"of_tenant": account.tenant, "of_account": account.locator,
             "of_currency": account.currency}
 
-
-def accounts_with_credit(conn: sa.Connection, *, tenant: str, limit: int) -> Sequence[Any]:
-    """The tenant's accounts that have credit, by currency, the most recently changed first."""
-    return conn.execute(
-        sa.select(account_credits)
-        .where(account_credits.c.tenant == tenant,
-               sa.cast(account_credits.c.amount, sa.Numeric()) > 0)
-        .order_by(account_credits.c.updated_at.desc()).limit(limit)).all()

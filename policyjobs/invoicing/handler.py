@@ -22,7 +22,7 @@ from policyjobs.invoicing.invoices import Invoicing, invoice
 from policyjobs.invoicing.models import INSTANCE, InvoicingType, invoicing_jobs
 from policyjobs.invoicing.ports import Billable, Ports
 from policyjobs.invoicing.service import EarlyInvoicing, account_key, early_billable
-from policyjobs.store.reads import required_data
+from policyjobs.store.job_data import required_data
 from policyjobs.store.writes import insert_all
 
 _JOB_DATA = sa.select(invoicing_jobs).where(invoicing_jobs.c.job_locator == sa.bindparam("job"))

@@ -32,7 +32,7 @@ from policyjobs.invoicing.models import (
     invoices,
 )
 from policyjobs.invoicing.ports import Billable, InvoiceMade, Ports
-from policyjobs.store.reads import TENANT, in_tenant
+from policyjobs.store.scoping import TENANT, in_tenant
 from policyjobs.store.writes import insert_missing
 
 # Statements of the hot paths, built once and bound per call.

@@ -9,7 +9,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from policyjobs.engine.schema import jobs
+from policyjobs.engine.view import JOBS as jobs
+from policyjobs.engine.view import (
+    children_of,
+    job_of_kind,
+    list_reference_jobs,
+    reference_params,
+    scoped,
+)
 from policyjobs.exceptions import NotFound
 from policyjobs.invoicing.models import (
     ACCOUNT,
@@ -22,21 +29,9 @@ from policyjobs.invoicing.models import (
     invoices,
     invoicing_jobs,
 )
+from policyjobs.store.job_data import data_missing, with_data
 from policyjobs.store.readers import Reads, Row
-from policyjobs.store.reads import (
-    TENANT,
-    by_locator,
-    children_of,
-    data_missing,
-    found,
-    in_tenant,
-    job_of_kind,
-    list_reference_jobs,
-    paged,
-    reference_params,
-    scoped,
-    with_data,
-)
+from policyjobs.store.scoping import TENANT, by_locator, found, in_tenant, paged
 from policyjobs.tenants.config import CoreConfig
 from policyjobs.tenants.models import tenants
 
@@ -244,3 +239,14 @@ async def account_credit(reads: Reads, *, tenant: str, account: str,
         raise NotFound(f"no invoice or credit of account {account} in this tenant")
     return currency, Decimal(0)
 
+
+
+_WITH_CREDIT = (sa.select(account_credits)
+                .where(account_credits.c.tenant == TENANT,
+                       sa.cast(account_credits.c.amount, sa.Numeric()) > 0)
+                .order_by(account_credits.c.updated_at.desc()).limit(sa.bindparam("limit")))
+
+
+async def accounts_with_credit(reads: Reads, *, tenant: str, limit: int) -> Sequence[Row]:
+    """The tenant's accounts that have credit, by currency, the most recently changed first."""
+    return await reads.all(_WITH_CREDIT, {"tenant": tenant, "limit": limit})

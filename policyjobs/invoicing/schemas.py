@@ -12,9 +12,9 @@ from pydantic import AwareDatetime, Field, StrictBool
 
 from policyjobs.api.conventions import Number, Schema, Timestamp, set_present
 from policyjobs.engine import PublicStatus, public_status
+from policyjobs.engine.view import processing_errors
 from policyjobs.invoicing.models import InvoiceState, InvoicingType
 from policyjobs.invoicing.queries import AccountJobRecord, GenerationRecord, InvoiceRecord
-from policyjobs.store.reads import processing_errors
 
 Locator = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 

@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from policyjobs.engine.schema import READ_ONLY
+from policyjobs.engine import READ_ONLY
 
 PING_AFTER_IDLE_SECONDS = 10.0
 PLANS_KEPT_SECONDS = 1.0  # how long a connection's cached plans serve

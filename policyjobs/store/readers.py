@@ -70,7 +70,12 @@ Statement = sa.Select[Any]
 
 
 class Reads(Protocol):
-    """Reads for the API, awaited on the event loop."""
+    """Reads for the API and the dashboard, awaited on the event loop."""
+
+    @property
+    def dialect(self) -> str:
+        """The store's dialect: `postgresql` or `sqlite`."""
+        ...
 
     async def all(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Row]:
         """Every row `statement` selects with `params` bound."""
@@ -97,6 +102,11 @@ class ThreadedReads:
 
     def __init__(self, db: sa.Engine) -> None:
         self._db = reader(db)
+
+    @property
+    def dialect(self) -> str:
+        """SQLite's."""
+        return str(self._db.dialect.name)
 
     async def all(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Row]:
         """Every row, read in a thread."""
@@ -221,6 +231,11 @@ class PostgresReads:
         self._pools: dict[asyncio.AbstractEventLoop, asyncpg.Pool] = {}
         self._statements: dict[int, tuple[Statement, _Compiled]] = {}
         self._watchers: list[Callable[[str, Sequence[Any]], None]] = []
+
+    @property
+    def dialect(self) -> str:
+        """PostgreSQL's."""
+        return "postgresql"
 
     def watch(self, watcher: Callable[[str, Sequence[Any]], None]) -> None:
         """Call `watcher` with the SQL and the values of every read before it runs."""

@@ -17,8 +17,8 @@ from policyjobs.api.pagination import Page, list_response, page
 from policyjobs.api.state import reads_of
 from policyjobs.domain import Domain, EventType, Intake, JobRef
 from policyjobs.engine import JobContext, JobKind, NewJob, public_status
+from policyjobs.engine.view import list_reference_jobs, processing_errors, reference_job
 from policyjobs.security.tokens import Principal
-from policyjobs.store.reads import list_reference_jobs, processing_errors, reference_job
 
 KIND = "test.ping"
 Locator = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]

@@ -1,7 +1,9 @@
 """The direction of dependency inside `policyjobs`, read from every module's imports.
 
 - The engine imports nothing of the package outside itself but `policyjobs.exceptions`, the
-  root of every exception of the service.
+  root of every exception of the service; and nothing outside the engine imports its tables
+  (`engine.schema`: the store's shared metadata and its migrations aside) or its backends:
+  others read jobs through the engine's read model (`engine.view`, `engine.listing`).
 - A domain (a package with a `domain.py`) keeps HTTP at its edge: only its `endpoints`
   and `schemas` import `policyjobs.api`.
 - A domain uses another only through its public modules, never its `handler`, `queries`,
@@ -27,6 +29,8 @@ VOCABULARY = frozenset({"events", "config"})
 ENTRY_POINTS = ("policyjobs.cli", "policyjobs.demo")
 ROOT = "policyjobs.app"
 EXCEPTIONS = "policyjobs.exceptions"
+ENGINE_INSIDES = frozenset({"schema", "backend", "backends", "postgres", "sqlite", "sql"})
+SHARED_METADATA = ("policyjobs.store.schema", "policyjobs.store.migrations")
 
 Imports = Mapping[str, Set[str]]
 
@@ -108,6 +112,11 @@ def _broken(module: str, target: str, domains: Set[str]) -> list[str]:
     if within(module, "policyjobs.engine") and not (
             within(target, "policyjobs.engine") or within(target, EXCEPTIONS)):
         rules.append("the engine imports only itself and the exceptions")
+    inside = target.removeprefix("policyjobs.engine.").split(".")[0]
+    if (within(target, "policyjobs.engine") and not within(module, "policyjobs.engine")
+            and inside in ENGINE_INSIDES and target != "policyjobs.engine"
+            and not (inside == "schema" and any(within(module, m) for m in SHARED_METADATA))):
+        rules.append("only the engine reads its tables and backends")
     home = next((d for d in domains if within(module, d)), None)
     if home and within(target, "policyjobs.api") and module.split(".")[-1] not in HTTP_EDGE:
         rules.append("only a domain's endpoints and schemas import policyjobs.api")
@@ -188,6 +197,18 @@ def test_a_domain_calling_anothers_service_is_found() -> None:
     assert violations(imports, domains) == [
         "policyjobs.invoicing.invoices -> policyjobs.documents.service: "
         "policyjobs.invoicing uses policyjobs.documents's code, not through its ports"]
+
+
+def test_reaching_into_the_engines_tables_is_found() -> None:
+    imports = {"policyjobs.documents.queries": {"policyjobs.engine.schema",
+                                                "policyjobs.engine.view"},
+               "policyjobs.store.schema": {"policyjobs.engine.schema"},
+               "policyjobs.store.migrations.versions.0001": {"policyjobs.engine.schema"},
+               "policyjobs.engine.schema": set(), "policyjobs.engine.view": set()}
+
+    assert violations(imports, {"policyjobs.documents"}) == [
+        "policyjobs.documents.queries -> policyjobs.engine.schema: "
+        "only the engine reads its tables and backends"]
 
 
 def test_a_cycle_among_the_engines_modules_is_found() -> None:

@@ -1,16 +1,21 @@
-"""The dashboard's job filters, which read the queue's and the marks' narrow tables for every
-status but finished, find exactly the jobs the engine shows in that status."""
+"""The engine's listings of jobs (the dashboard's): the filters, which read the queue's and the
+marks' narrow tables for every status but finished, find exactly the jobs the engine shows
+in that status, through the reads the API and the dashboard await."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from policyjobs.dashboard import queries
-from policyjobs.engine import NewJob, public_status
+from policyjobs.engine import NewJob, listing, public_status
 from policyjobs.engine.jobs import PublicStatus
 from policyjobs.engine.schema import job_marks
+from policyjobs.runtime import Runtime
+from policyjobs.store.readers import Reads, reads_for
 from tests.support.engine_domain import (
     NOOP,
     PERMANENT,
@@ -24,6 +29,25 @@ from tests.support.engine_domain import (
     settle,
     worker,
 )
+
+T = TypeVar("T")
+
+
+def read(rt: Runtime, how: Callable[[Reads], Awaitable[T]]) -> T:
+    """`how` awaited on reads of `rt`'s store, as a page awaits them."""
+    async def run() -> T:
+        reads = reads_for(rt.db)
+        try:
+            return await how(reads)
+        finally:
+            await reads.close()
+
+    return asyncio.run(run())
+
+
+def search(rt: Runtime, status: str) -> Any:
+    return read(rt, lambda reads: listing.search(reads, tenant=TENANT, kind=None,
+                                                 status=status, reference=None, offset=0))
 
 
 def test_each_status_filter_finds_the_jobs_in_that_status(database_url: str) -> None:
@@ -45,10 +69,8 @@ def test_each_status_filter_finds_the_jobs_in_that_status(database_url: str) -> 
         assert set(shown.values()) == {"queued", "blocked", "leased", "waiting", "finished",
                                        "failed", "cancelled"}
 
-        for status in queries.STATUSES:
-            with rt.db.connect() as conn:
-                found = queries.search(conn, tenant=TENANT, kind=None, status=status,
-                                       reference=None, offset=0)
+        for status in listing.STATUSES:
+            found = search(rt, status)
             public = status in list(PublicStatus)
             expected = {locator for locator, engine in shown.items()
                         if (public_status(engine) if public else engine) == status}
@@ -67,7 +89,7 @@ def test_a_mark_out_of_step_with_its_job_shows_nothing(database_url: str) -> Non
         with rt.db.begin() as conn:
             conn.execute(sa.insert(job_marks).values(id=done_id, tenant=TENANT, locator=done,
                                                      status="failed"))
-            assert queries.search(conn, tenant=TENANT, kind=None, status="failed",
-                                  reference=None, offset=0) == []
-            assert queries.failed(conn, tenant=TENANT) == []
+        assert list(search(rt, "failed")) == []
+        assert list(read(rt, lambda reads: listing.failed(reads, tenant=TENANT))) == []
+        with rt.db.begin() as conn:
             conn.execute(sa.delete(job_marks))  # so `runtime` finds the marks in step
