@@ -10,7 +10,10 @@ from html import escape
 
 from dateutil.relativedelta import relativedelta
 
-COLORS = {"finished": "#2e7d32", "running": "#1565c0", "failed": "#c62828"}
+from policyjobs.engine import PublicStatus
+
+COLORS = {PublicStatus.FINISHED: "#2e7d32", PublicStatus.RUNNING: "#1565c0",
+          PublicStatus.FAILED: "#c62828"}
 WIDTH, HEIGHT, GAP, MARGIN = 640, 160, 4, 20  # MARGIN: room for the labels at the ends
 DAYS, WEEKS, MONTHS = 31, 26, 24  # the most bars of each unit
 

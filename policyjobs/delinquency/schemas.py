@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 from policyjobs.api.conventions import Schema, Timestamp, set_present
 from policyjobs.delinquency.config import OffsetBasis
 from policyjobs.delinquency.models import CancellationType, DelinquencyState, EventState
-from policyjobs.engine import PublicStatus, public_status
+from policyjobs.engine import JobStatus, PublicStatus, public_status
 from policyjobs.engine.view import processing_errors
 from policyjobs.store.job_data import JobRecord
 
@@ -101,7 +101,7 @@ class DelinquencyEventJobData(Schema):
         set_present(view, rescheduledByLocator=data.rescheduled_by_locator,
                     cancellationType=CancellationType(data.cancellation_type)
                     if data.cancellation_type else None,
-                    cancelled=True if job.status == "cancelled" else None,
+                    cancelled=True if job.status == JobStatus.CANCELLED else None,
                     processingErrors=processing_errors(job.errors))
         return view
 
