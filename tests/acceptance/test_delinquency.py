@@ -17,7 +17,7 @@ from policyjobs.intake.service import accept_events, validate_envelope
 from policyjobs.invoicing.invoices import lock_invoice
 from policyjobs.runtime import Runtime
 from policyjobs.testing.waiting import wait_until
-from tests.support.billing import CONFIG, DELINQUENCY, issuance
+from tests.support.billing import CONFIG, DELINQUENCY, Books, issuance
 from tests.support.engine_domain import clock_of, status
 from tests.support.http import MakeToken, assert_problem, bearer
 
@@ -26,13 +26,11 @@ GRACE_END = "2027-01-31T05:00:00.000Z"
 VENDOR = Path(__file__).resolve().parents[3] / "shared" / "spec" / "vendor-jobs-openapi.json"
 
 
-class Collections:
+class Collections(Books):
     """A tenant with one unpaid fullPay invoice due 2027-01-01, and its delinquency."""
 
     def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken) -> None:
-        self.client, self.runtime = client, runtime
-        self.tenant = runtime.create_tenant(runtime.tenant_configs.load(CONFIG + DELINQUENCY))
-        self.headers = bearer(make_token(self.tenant, "admin"))
+        super().__init__(client, runtime, make_token, CONFIG + DELINQUENCY)
         self.move_to("2026-12-01T12:00:00Z")
         self.send(issuance("T-1", "P-1", "1200.00", plan="fullPay"))
         self.move_to("2027-01-02T12:00:00Z")  # invoiced 2026-12-17, due and unpaid
@@ -43,28 +41,6 @@ class Collections:
     @property
     def locator(self) -> str:
         return str(self.delinquency["locator"])
-
-    def send(self, *events: dict[str, Any], status: int = 202) -> Any:
-        response = self.client.post(f"/platform/{self.tenant}/events", headers=self.headers,
-                                    json={"events": list(events)})
-        assert response.status_code == status, response.text
-        self.settle()
-        return response.json()
-
-    def settle(self) -> None:
-        idle = self.client.get("/admin/idle", params={"timeout": 120}, headers=self.headers)
-        assert idle.json() == {"idle": True}
-
-    def move_to(self, when: str) -> None:
-        response = self.client.put("/admin/clock", headers=self.headers, json={"now": when})
-        assert response.status_code == 200, response.text
-        self.settle()
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.client.get(f"/billing/{self.tenant}/{path}", headers=self.headers,
-                                   params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
 
     def state(self) -> str:
         return str(self.get(f"delinquencies/{self.locator}")["delinquencyState"])
@@ -79,9 +55,9 @@ class Collections:
     def grace_jobs(self) -> list[dict[str, Any]]:
         return list(self.get(f"jobs/delinquencies/{self.locator}/list")["items"])
 
-    def pay(self, amount: str = "1200.00") -> None:
-        self.send({"type": "payment", "invoiceLocator": self.invoice["locator"],
-                   "amount": amount, "currency": "USD"})
+    def pay_invoice(self, amount: str = "1200.00") -> None:
+        """Pay the delinquent invoice."""
+        self.pay(self.invoice, amount)
 
 
 @pytest.fixture
@@ -130,7 +106,7 @@ def test_an_unpaid_invoice_lapses_after_its_events_fire(books: Collections) -> N
 
 def test_a_payment_mid_grace_settles_and_cancels_pending_events(books: Collections) -> None:
     books.move_to("2027-01-10T12:00:00Z")  # the reminder has fired
-    books.pay()
+    books.pay_invoice()
 
     jobs = books.event_jobs()
     assert books.state() == "settled"
@@ -144,7 +120,7 @@ def test_a_payment_mid_grace_settles_and_cancels_pending_events(books: Collectio
 
 
 def test_a_partial_payment_settles_nothing(books: Collections) -> None:
-    books.pay("100.00")
+    books.pay_invoice("100.00")
     books.move_to("2027-02-01T12:00:00Z")
     assert books.state() == "lapseTriggered"
 

@@ -59,11 +59,11 @@ class Books:
         self.tenant = runtime.create_tenant(runtime.tenant_configs.load(config))
         self.headers = bearer(make_token(self.tenant, "admin"))
 
-    def send(self, *events: dict[str, Any]) -> Any:
-        """Post the events, expecting 202, and wait until every job they made has run."""
+    def send(self, *events: dict[str, Any], status: int = 202) -> Any:
+        """Post the events, expecting `status`, and wait until every job they made has run."""
         response = self.client.post(f"/platform/{self.tenant}/events", headers=self.headers,
                                     json={"events": list(events)})
-        assert response.status_code == 202, response.text
+        assert response.status_code == status, response.text
         self.settle()
         return response.json()
 
