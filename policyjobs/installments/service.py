@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from policyjobs.domain import Intake, JobRef
-from policyjobs.engine import NewJob, new_locator
+from policyjobs.engine import JobStatus, NewJob, new_locator
 from policyjobs.engine.view import JOBS as jobs
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.installments.inputs import BillingInputs, quote_inputs, transaction_inputs
@@ -119,22 +119,24 @@ def _check_effective(intake: Intake, event: TransactionEvent, effective: datetim
 
 def _terms(intake: Intake, policy: str, term: str | None) -> list[Span]:
     """The spans the policy's billings cover, of its term `term` if given: those of its
-    lattices, and of its createOrUpdate jobs that have not built theirs yet (of this very
-    batch, say; its chain is held by `lock_chains`)."""
+    lattices, and of its createOrUpdate jobs that have not built theirs yet but may (of
+    this very batch, say; its chain is held by `lock_chains`)."""
     lattices = (in_tenant(installment_lattices, intake.tenant, installment_lattices.c.term_start,
                           installment_lattices.c.term_end)
                 .where(installment_lattices.c.policy_locator == policy,
                        installment_lattices.c.reversal.is_(False),
                        installment_lattices.c.invalidated_at.is_(None)))
-    if term is not None:
-        lattices = lattices.where(installment_lattices.c.term_locator == term)
+    if term is not None:  # a lattice of no named term may be of this one
+        lattices = lattices.where(sa.or_(installment_lattices.c.term_locator == term,
+                                         installment_lattices.c.term_locator.is_(None)))
     spans = [Span(row.term_start, row.term_end) for row in intake.conn.execute(lattices)]
     pending = (sa.select(jobs.c.payload)
                .join(installment_jobs, installment_jobs.c.job_locator == jobs.c.locator)
                .where(installment_jobs.c.tenant == intake.tenant,
                       installment_jobs.c.chain == _policy_chain(policy),
                       installment_jobs.c.job_type == JobType.CREATE_OR_UPDATE,
-                      installment_jobs.c.done_at.is_(None)))
+                      installment_jobs.c.done_at.is_(None),
+                      jobs.c.status != JobStatus.FAILED))  # never to build one
     for (payload,) in intake.conn.execute(pending):
         if term is None or payload["references"].get("term") in (None, term):
             spans.append(BillingInputs.from_json(payload["inputs"]).span)

@@ -1,21 +1,24 @@
 """Unbilling: a cancellation or a reversal takes back what a policy's installments bill.
 
-A **cancellation** effective at a time reverses all unearned premium: every billing of the
-policy whose coverage starts then or later, invoiced or not, and of the one it cuts through
-the part of each item that pays for cover after it (`lattice.share_after`: pro rata by
-time, half to even in the currency's minor unit). A **reversal** reverses whatever its
-reversed transaction made that is not reversed yet, billings and reversals alike, so
-reversing a cancellation bills again what it took back, credits included.
+A **cancellation** effective at a time reverses all unearned premium: of every billing of
+the policy whose cover runs past it, invoiced or not, the part of each item that pays for
+cover after it (`lattice.share_after`: pro rata by time, half to even in the currency's
+minor unit), less what earlier reversals of the item took back already. A **reversal**
+reverses whatever its reversed transaction made that is not taken back yet, billings and
+reversals alike, so reversing a cancellation bills again what it took back, credits
+included, and reversing an issuance after a cancellation takes back only what is left.
 
-Each reversed installment gets one reversal installment, with the opposite amounts of
-what it takes back, gathered in one reversal lattice; it is reversed once (its
-`reversed_by_locator`). What the two then bill (`bills`):
+Each installment that loses something gets one reversal installment, with the opposite
+amounts of what it takes back, gathered in one reversal lattice; an installment may be
+reversed more than once (a later cancellation effective earlier), and its
+`reversed_by_locator` names the newest. What they then bill (`bills`):
 
-- a reversal that takes back all of an installment no invoice has billed yet cancels it:
-  neither bills;
+- a reversal that leaves nothing of an installment no invoice has billed, nor any of its
+  earlier reversals, cancels it: none of them bills;
 - otherwise the reversal bills: taking back an invoiced installment, it credits the account
-  on its next invoice (or a credit invoice), generated from now; taking back part of one not
-  yet invoiced, it is invoiced beside it, at its generate and due times.
+  on its next invoice (or a credit invoice), generated and due now; taking back part of one
+  not yet invoiced, it is invoiced beside it, at its generate and due times (or now, if
+  those have passed).
 
 The job's work and its done mark commit together (`handler`), so a job run again after
 a crash unbills nothing twice.
@@ -48,26 +51,25 @@ class Taken:
     row: Any  # the installment reversed
     start: datetime  # of the cover taken back: the installment's start, or the cancellation's
     items: tuple[tuple[Any, Decimal], ...]  # (item, amount taken back)
-
-    @property
-    def whole(self) -> bool:
-        """Whether it takes back all of the installment."""
-        return self.start <= self.row.installment_start and all(
-            amount == item.amount for item, amount in self.items)
+    leaves_some: bool  # whether any of the installment is left to take back after it
+    earlier: tuple[Any, ...]  # the installment's reversals before this one
 
     @property
     def cancels(self) -> bool:
-        """Whether it cancels an installment no invoice billed: then neither bills."""
-        return self.whole and self.row.bills and self.row.invoice_locator is None
+        """Whether it leaves nothing of an installment no invoice billed, nor of its earlier
+        reversals (none of them reversed in turn): then none of them bills."""
+        return (not self.leaves_some and self.row.bills and self.row.invoice_locator is None
+                and all(r.bills and r.invoice_locator is None and r.reversed_by_locator is None
+                        for r in self.earlier))
 
 
 def unbill(work: Work) -> Done:
     """Reverse what the cancellation or reversal of the job's payload takes back."""
     payload, tenant = work.payload, work.row.tenant
+    policy = payload["references"]["policy"]
     query = (in_tenant(installments, tenant)
-             .where(installments.c.policy_locator == payload["references"]["policy"],
-                    installments.c.invalidated_at.is_(None),
-                    installments.c.reversed_by_locator.is_(None))
+             .where(installments.c.policy_locator == policy,
+                    installments.c.invalidated_at.is_(None))
              .order_by(installments.c.installment_start, installments.c.locator)
              .with_for_update())
     effective = datetime.fromisoformat(payload["from"]) if "from" in payload else None
@@ -77,18 +79,19 @@ def unbill(work: Work) -> Done:
     else:
         query = query.where(installments.c.transaction_locator == payload["reversed"])
     rows = work.conn.execute(query).all()
-    items = _items_of(work.conn, [row.locator for row in rows])
+    reversals = _reversals_of(work.conn, tenant, policy, [row.locator for row in rows])
+    items = _items_of(work.conn, [row.locator for row in rows]
+                      + [r.locator for found in reversals.values() for r in found])
     taken = [found for row in rows
-             if (found := _taken(row, items.get(row.locator, []), effective)).items]
+             if (found := _taken(row, items, reversals.get(row.locator, []), effective)).items]
     if not taken:
         return Done(None, [])
     lattice = new_locator()
     frames = _reversal_frames(work.conn, taken)
     starts = [datetime.fromisoformat(frame["start"]) for frame in frames]
     references = payload["references"]
-    common = {"tenant": tenant, "job_locator": work.row.job_locator,
-              "account_locator": payload["accountLocator"], "quote_locator": None,
-              "policy_locator": references["policy"], "term_locator": references.get("term"),
+    common = {"tenant": tenant, "job_locator": work.row.job_locator, "quote_locator": None,
+              "policy_locator": policy, "term_locator": references.get("term"),
               "transaction_locator": references["transaction"],
               "created_at": work.now, "created_by": work.by}
     first = taken[0].row
@@ -97,29 +100,70 @@ def unbill(work: Work) -> Done:
         term_end=max(t.row.installment_end for t in taken),
         effective_time=effective or starts[0], reversal=True,
         based_on_locator=first.lattice_locator, frames=frames, currency=first.currency,
-        timezone=first.timezone, **common))
+        timezone=first.timezone, account_locator=first.account_locator, **common))
     made = [_reversal(work, lattice, common, found, starts.index(found.start))
             for found in taken]
     insert_installments(work.conn, made)
     for (reversal, _), found in zip(made, taken, strict=True):
-        work.conn.execute(
-            installments.update().where(installments.c.locator == found.row.locator)
-            .values(reversed_by_locator=reversal["locator"],
-                    bills=found.row.bills and not found.cancels,
-                    updated_at=work.now, updated_by=work.by))
+        _mark_reversed(work, found, reversal["locator"])
     return Done(lattice, [row["locator"] for row, _ in made])
 
 
-def _taken(row: Any, items: Sequence[Any], effective: datetime | None) -> Taken:
-    """What reversing `row` takes back: all of it, or, from a cancellation's `effective`
-    time, what pays for its cover after then."""
-    if effective is None or effective <= row.coverage_start:
-        return Taken(row, row.installment_start, tuple((item, item.amount) for item in items))
-    quantum = currency_quantum(row.currency)
-    coverage = Span(row.coverage_start, row.coverage_end)
-    shares = ((item, share_after(item.amount, coverage, effective, quantum)) for item in items)
-    return Taken(row, max(row.installment_start, effective),
-                 tuple((item, amount) for item, amount in shares if amount))
+def _mark_reversed(work: Work, found: Taken, reversal: str) -> None:
+    """Name `reversal` the newest of `found`'s installment, and, where it cancels, stop its
+    installment and earlier reversals billing."""
+    changed = {"updated_at": work.now, "updated_by": work.by}
+    work.conn.execute(installments.update()
+                      .where(installments.c.locator == found.row.locator)
+                      .values(reversed_by_locator=reversal,
+                              bills=found.row.bills and not found.cancels, **changed))
+    if found.cancels and found.earlier:
+        work.conn.execute(installments.update()
+                          .where(installments.c.locator.in_([r.locator for r in found.earlier]))
+                          .values(bills=False, **changed))
+
+
+def _taken(row: Any, items: dict[str, list[Any]], reversals: Sequence[Any],
+           effective: datetime | None) -> Taken:
+    """What reversing `row` takes back that its earlier `reversals` did not: all that is
+    left of it, or, from a cancellation's `effective` time, what pays for its cover after
+    then."""
+    before: dict[str, Decimal] = {}  # of each item, what was taken back already
+    for reversal in reversals:
+        for item in items.get(reversal.locator, []):
+            before[item.reversal_of_item_locator] = (
+                before.get(item.reversal_of_item_locator, Decimal(0)) - item.amount)
+    own = items.get(row.locator, [])
+    left = {item.locator: item.amount - before.get(item.locator, Decimal(0)) for item in own}
+    start = row.installment_start
+    wanted = dict(left)
+    if effective is not None and effective > row.coverage_start:
+        quantum = currency_quantum(row.currency)
+        coverage = Span(row.coverage_start, row.coverage_end)
+        start = max(start, effective)
+        wanted = {item.locator: share_after(item.amount, coverage, effective, quantum)
+                  - before.get(item.locator, Decimal(0)) for item in own}
+    # Only what is still there: a later cancellation's share may already be taken back.
+    taken = {item.locator: wanted[item.locator] for item in own
+             if wanted[item.locator] * item.amount > 0}
+    return Taken(row, start, tuple((item, taken[item.locator]) for item in own
+                                   if item.locator in taken),
+                 leaves_some=any(left[item.locator] != taken.get(item.locator, 0)
+                                 for item in own),
+                 earlier=tuple(reversals))
+
+
+def _reversals_of(conn: sa.Connection, tenant: str, policy: str,
+                  locators: Sequence[str]) -> dict[str, list[Any]]:
+    """The standing reversals of each of the policy's named installments."""
+    found: dict[str, list[Any]] = {}
+    if locators:
+        for row in conn.execute(in_tenant(installments, tenant).where(
+                installments.c.policy_locator == policy,
+                installments.c.reversal_of_locator.in_(locators),
+                installments.c.invalidated_at.is_(None))):
+            found.setdefault(row.reversal_of_locator, []).append(row)
+    return found
 
 
 def _items_of(conn: sa.Connection, locators: Sequence[str]) -> dict[str, list[Any]]:
@@ -161,14 +205,15 @@ def _reversal(work: Work, lattice_locator: str, common: dict[str, Any], found: T
               frame_index: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The reversal installment of `found` and its items."""
     row = found.row
-    times = {"generate_time": row.generate_time, "due_time": row.due_time}
+    times = {"generate_time": max(row.generate_time, work.now),  # beside it
+             "due_time": max(row.due_time, work.now)}
     if row.invoice_locator is not None:  # a credit for the account's next invoice
-        times = {"generate_time": max(row.generate_time, work.now),
-                 "due_time": max(row.due_time, work.now)}
+        times = {"generate_time": work.now, "due_time": work.now}
     reversal = {**common, **times, "locator": new_locator(), "lattice_locator": lattice_locator,
                 "frame_index": frame_index, "reversal_of_locator": row.locator,
                 "depth": row.depth + 1, "bills": not found.cancels,
-                "currency": row.currency, "timezone": row.timezone,
+                "account_locator": row.account_locator, "currency": row.currency,
+                "timezone": row.timezone,
                 "term_locator": row.term_locator, "installment_start": found.start,
                 "installment_end": row.installment_end,
                 "coverage_start": max(row.coverage_start, found.start),

@@ -7,7 +7,9 @@ and by each invoice made later: each use is an `invoice_payments` row whose sour
 `credit`, and an invoice it settles is settled as a payment would settle it (its
 delinquency too). The balance is never negative, and every change of it holds the
 account's `account_credits` row, locked before any invoice of the account it may pay, so
-two changes take turns and cannot deadlock over an invoice.
+two changes take turns and cannot deadlock over an invoice. (The invoice a job is making is
+written before it takes the lock; no one else sees that row until the job commits, so
+nothing waits on it.)
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ Every invoice is made by `invoice`, in the transaction of the job that makes it:
 the installments it bills, marks them invoiced through the installments domain (`ports`),
 and writes the invoice and one item per installment item, whose unique key keeps any
 installment item from being billed twice. An invoice bills one account in one currency; its
-due time is the earliest of its installments' that owe money (a credit invoice, whose
-reversals credit more than the rest bills, is due and settled when it is made), unless early
-invoicing names one. Money owed back becomes the account's credit (`credit`), and the
-listeners hear of each invoice made or settled.
+due time is the earliest of its installments' that owe money, or when it is made if none
+does (an invoice of credits alone), unless early invoicing names one. An invoice that owes
+nothing is settled when it is made: a credit invoice, whose reversals credit more than the
+rest bills, makes what it owes back the account's credit (`credit`). The listeners hear of
+each invoice made or settled.
 """
 
 from __future__ import annotations

@@ -152,6 +152,41 @@ def test_a_reversed_cancellation_bills_again_what_it_took_back(
     assert all(i["invoiceState"] == "settled" for i in account.invoices())
 
 
+@pytest.mark.parametrize(("sent", "credit"), [
+    (AFTER_JUNE_INVOICE, Decimal("100.00")),  # all of June comes back, in two credits
+    (BEFORE_JUNE_INVOICE, Decimal(0)),  # nothing of June is left: it is never invoiced
+])
+@pytest.mark.parametrize(("first", "second"), [(JUNE_11, JUNE), (JUNE, JUNE_11)])
+def test_a_second_cancellation_takes_back_only_what_the_first_left(
+        account: Account, sent: str, credit: Decimal, first: str, second: str) -> None:
+    account.live_to(sent)
+    account.cancel(first)
+    account.cancel(second, "T-3")
+    account.live_to("2028-03-01T12:00:00Z")
+
+    assert sum(account.totals()) == Decimal("400.00")  # February to May
+    assert account.credit() == credit
+    if sent == BEFORE_JUNE_INVOICE:
+        assert account.totals() == [Decimal("100.00")] * 4
+    taken = [money(item["amount"]) for i in account.installments("T-3")
+             for item in i["installmentItems"]]
+    assert taken == ([Decimal("-33.33")] if first == JUNE_11 else [])
+
+
+def test_reversing_the_issuance_after_a_cancellation_takes_back_only_what_is_left(
+        account: Account) -> None:
+    account.live_to(AFTER_JUNE_INVOICE)
+    account.cancel(JUNE_11)
+    account.reverse("T-1", "T-3")
+    account.live_to("2028-03-01T12:00:00Z")
+
+    assert sum(account.totals()) == 0
+    assert account.credit() == Decimal("500.00")  # all it paid, February to June
+    taken = [money(item["amount"]) for i in account.installments("T-3")
+             for item in i["installmentItems"]]
+    assert taken == [Decimal("-100.00")] * 4 + [Decimal("-33.33")]
+
+
 def test_overpayments_become_credit_that_the_next_invoice_uses(
         account: Account, runtime: Runtime) -> None:
     account.live_to("2027-01-20T12:00:00Z", paying=False)  # February's invoice

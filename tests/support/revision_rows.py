@@ -196,9 +196,28 @@ def _invoicing(made: Scenario, columns: Mapping[str, Set[str]], now: datetime) -
     if made.add("account_credits", columns, tenant=made.tenant, account_locator=account,
                 currency="USD", amount="12.50", updated_at=now):
         made.answers[f"{billing}/accounts/{account}/credit"] = "12.5"
+    else:  # an invoice paid beyond its total: what it took beyond becomes credit
+        _overpaid(made, columns, now)
     made.answers[f"{billing}/invoices/{invoice}"] = invoice
     made.answers[f"{billing}/jobs/invoicing/{immediate}"] = immediate
     made.answers[f"{billing}/jobs/invoices/policies/P-{made.revision}/list"] = run
+
+
+def _overpaid(made: Scenario, columns: Mapping[str, Set[str]], now: datetime) -> None:
+    account, invoice = f"A-{made.revision}-over", new_locator()
+    job = _job(made, columns, "invoicing.instance", now, reference=("account", account),
+               payload={"accountLocator": account, "currency": "USD",
+                        "generateTime": now.isoformat()})
+    made.add("invoices", columns, locator=invoice, tenant=made.tenant, job_locator=job,
+             invoicing_type="scheduled", account_locator=account, currency="USD",
+             timezone="America/New_York", start_time=now, end_time=now + timedelta(days=30),
+             generated_time=now, due_time=now + timedelta(days=15), total="100.00",
+             paid="130.25", state="settled", settled_time=now, created_at=now, created_by=BY)
+    for amount in ("100.00", "30.25"):
+        made.add("invoice_payments", columns, locator=new_locator(), tenant=made.tenant,
+                 invoice_locator=invoice, amount=amount, currency="USD", received_at=now,
+                 created_by=BY)
+    made.answers[f"/billing/{made.tenant}/accounts/{account}/credit"] = "30.25"
 
 
 def _delinquency(made: Scenario, columns: Mapping[str, Set[str]], now: datetime) -> None:

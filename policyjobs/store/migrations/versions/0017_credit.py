@@ -13,10 +13,16 @@
 - `account_credits` holds each account's credit, by currency: overpayments and credit
   invoices add to it; invoices use it, oldest first. Its row is locked before the
   invoices it touches.
+- Overpayments made before now were added to their invoice's `paid`, beyond its total, and
+  credited nothing. Each such invoice now keeps `paid` at its total, what it took beyond
+  becomes its account's credit, and its latest payments record it as `credited`.
 
 Revision ID: 0017
 Revises: 0016
 """
+
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from alembic import op
@@ -62,6 +68,48 @@ def upgrade() -> None:
         sa.Column("amount", sa.String(48), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
+    _credit_overpayments()
+
+
+INVOICES = sa.table("invoices", sa.column("locator"), sa.column("tenant"),
+                    sa.column("account_locator"), sa.column("currency"), sa.column("total"),
+                    sa.column("paid"))
+PAYMENTS = sa.table("invoice_payments", sa.column("locator"), sa.column("invoice_locator"),
+                    sa.column("amount"), sa.column("received_at"), sa.column("credited"))
+CREDITS = sa.table("account_credits", sa.column("tenant"), sa.column("account_locator"),
+                   sa.column("currency"), sa.column("amount"),
+                   sa.column("updated_at", UTCDateTime()))
+
+
+def _credit_overpayments() -> None:
+    """What each invoice was paid beyond its total becomes its account's credit. (Amounts
+    are exact decimal text: they are compared here, not in SQL.)"""
+    conn = op.get_bind()
+    overpaid = [row for row in conn.execute(sa.select(INVOICES))
+                if Decimal(row.paid) > Decimal(row.total)]
+    credits: dict[tuple[str, str, str], Decimal] = {}
+    for invoice in overpaid:
+        beyond = Decimal(invoice.paid) - Decimal(invoice.total)
+        key = (invoice.tenant, invoice.account_locator, invoice.currency)
+        credits[key] = credits.get(key, Decimal(0)) + beyond
+        conn.execute(INVOICES.update().where(INVOICES.c.locator == invoice.locator)
+                     .values(paid=invoice.total))
+        payments = conn.execute(
+            sa.select(PAYMENTS.c.locator, PAYMENTS.c.amount)
+            .where(PAYMENTS.c.invoice_locator == invoice.locator)
+            .order_by(PAYMENTS.c.received_at.desc(), PAYMENTS.c.locator.desc())).all()
+        for payment in payments:  # the latest paid what was beyond
+            credited = min(Decimal(payment.amount), beyond)
+            if credited <= 0:
+                break
+            conn.execute(PAYMENTS.update().where(PAYMENTS.c.locator == payment.locator)
+                         .values(credited=str(credited)))
+            beyond -= credited
+    now = datetime.now(UTC)
+    for (tenant, account, currency), amount in credits.items():
+        conn.execute(CREDITS.insert().values(tenant=tenant, account_locator=account,
+                                             currency=currency, amount=str(amount),
+                                             updated_at=now))
 
 
 def downgrade() -> None:
