@@ -76,7 +76,8 @@ def required_data(row: T | None, table: sa.Table, job_locator: str) -> T:
     missing fails for good, saying so, rather than retrying what cannot succeed."""
     if row is None:
         raise PermanentJobError(f"job {job_locator} has no row in {table.name}: the store lost "
-                                "its data (policyjobs migrate restores what an upgrade lost)")
+                                "its data, and `policyjobs migrate` restores only what it can "
+                                "derive")
     return row
 
 

@@ -23,24 +23,34 @@ What is derived, and what cannot be:
   installments that name it; an invalidate job that finished retired the quote's newest
   billing lattice made before it, and its installments retired at the same instant; a
   finished unbill job with no lattice reversed nothing. A job not done yet gets a new
-  lattice locator (nobody saw the one it was given); a failed job did nothing.
+  lattice locator (nobody saw the one it was given), and an invalidate job after it in its
+  chain retires that lattice; a failed job did nothing.
 - **invoicing_jobs.** An instance's account, currency and generate time are in its payload,
   and its invoice is the one it made (else a new locator). An immediate or early invoicing
   job's type is that of the invoices it made. *Not derivable:* the request of an account
   job (`invoicingData`: the currencies of an immediate one, the installments, times and
-  timezone named to an early one) beyond its account and what it invoiced; a job that made
-  no invoice shows as `immediate`; an early job's `candidates` counts the installments it
-  invoiced.
+  timezone named to an early one) beyond its account and what it invoiced; a job that ended
+  without an invoice shows as `immediate`; an early job's `candidates` counts the
+  installments it invoiced. An account job yet to run that made no invoice gets no row: its
+  worker fails it for want of its data, and the account is invoiced again by asking again.
 - **delinquency_jobs.** The type is the job's kind; a create job's invoice is its
   reference, its due time the invoice's, its delinquency the invoice's; a grace job's
-  outcome is its result's; an event job's event is in its payload and its trigger time is
-  its run-at. A cancelled event job's reason is read from what it cancelled for: the event
-  moved to another job (`rescheduled`, by that job), was cancelled (`cancellationRequested`),
-  the delinquency was held (`delinquencyHeld`) or settled (`delinquencySettled`), or the
-  tenant retired (`tenantRetired`); a job that replaced an earlier job of its event
-  rescheduled that event, and the next job of an event is the one that rescheduled it.
-  *Not derivable:* the reason of a cancelled event job whose event and delinquency show
-  none of these (null).
+  outcome is its result's; an event job's event is in its payload, and its trigger time is
+  the event's if it is the event's job, else its run-at. A cancelled event job's reason is
+  read from what it cancelled for: the event moved to another job (`rescheduled`, by that
+  job), was cancelled (`cancellationRequested`), the delinquency was held
+  (`delinquencyHeld`) or settled (`delinquencySettled`), or the tenant retired before it
+  was cancelled (`tenantRetired`); a job that replaced an earlier job of its event
+  rescheduled that event, and the next job of an event is the one that rescheduled it. *Not
+  derivable:* the reason of a cancelled event job whose event and delinquency show none of
+  these (null).
+
+While the rows were missing, between 0012 and now, a quote priced again got no invalidate
+job (its chain's last lattice could not be found), so its earlier lattice stood beside the
+new one. Of each such quote's standing billing lattices, all but the newest are retired
+now, with their installments, at the time the next was made (with no invalidate job to show
+for it). A job whose worker failed it in those days for want of its data stays failed:
+retry it.
 
 Revision ID: 0016
 Revises: 0015
@@ -50,6 +60,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
@@ -63,10 +74,11 @@ down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-JSON = sa.JSON()
+JSON = sa.JSON(none_as_null=True)
 TIME = UTCDateTime()
 FOREVER = datetime(9000, 1, 1, tzinfo=UTC)  # a run-at past this waits for a requeue
 DEFAULT_TIMEOUT = 120
+ENDED = ("finished", "failed", "cancelled")
 
 jobs = sa.table(
     "jobs", *(sa.column(name) for name in (
@@ -84,7 +96,7 @@ installment_jobs = sa.table("installment_jobs", *(sa.column(name) for name in (
     "job_locator", "tenant", "job_type", "chain", "lattice_locator", "installment_locators")),
     sa.column("done_at", TIME))
 lattices = sa.table("installment_lattices", *(sa.column(name) for name in (
-    "locator", "tenant", "job_locator", "quote_locator", "reversal")),
+    "locator", "tenant", "job_locator", "quote_locator", "policy_locator", "reversal")),
     sa.column("created_at", TIME), sa.column("invalidated_at", TIME))
 installments = sa.table("installments", *(sa.column(name) for name in (
     "locator", "job_locator", "lattice_locator")), sa.column("invalidated_at", TIME))
@@ -140,11 +152,14 @@ def _insert(conn: sa.Connection, table: sa.TableClause, rows: list[dict[str, Any
         conn.execute(table.insert(), whole[start:start + 500])
 
 
-def _by(conn: sa.Connection, query: sa.Select[Any]) -> dict[Any, list[Any]]:
-    """The rows of `query` grouped by its first column."""
+def _by(conn: sa.Connection, query: sa.Select[Any], column: sa.ColumnElement[Any],
+        keys: Sequence[Any]) -> dict[Any, list[Any]]:
+    """The rows of `query` whose `column` is one of `keys`, grouped by its first column; the
+    keys go 500 at a time, so no statement grows with the store."""
     grouped: dict[Any, list[Any]] = {}
-    for row in conn.execute(query):
-        grouped.setdefault(row[0], []).append(row)
+    for start in range(0, len(keys), 500):
+        for row in conn.execute(query.where(column.in_(keys[start:start + 500]))):
+            grouped.setdefault(row[0], []).append(row)
     return grouped
 
 
@@ -188,24 +203,56 @@ def _restore_installment_jobs(conn: sa.Connection) -> None:
                     jobs.c.payload["references"]["policy"].as_string().label("policy"))
     if not lost:
         return
-    made = _by(conn, sa.select(lattices.c.job_locator, lattices.c.locator, lattices.c.created_at)
-               .where(lattices.c.job_locator.in_([row.locator for row in lost])))
-    _insert(conn, installment_jobs, [
-        {"job_locator": row.locator, "tenant": row.tenant, "job_type": row.job_type,
-         "chain": row.ordered_key or (f"quote:{row.reference_locator}"
-                                      if row.reference_type == "quote" else f"policy:{row.policy}"),
-         **_installments_done(conn, row, made.get(row.locator, []))}
-        for row in lost])
+    made = _by(conn, sa.select(lattices.c.job_locator, lattices.c.locator, lattices.c.created_at),
+               lattices.c.job_locator, [row.locator for row in lost])
+    # Each chain's newest lattice given to a job that has not built it: an invalidate job
+    # after that job in its chain retires that lattice (jobs are in order).
+    promised: dict[str, str] = {}
+    restored = []
+    for row in lost:
+        chain = row.ordered_key or (f"quote:{row.reference_locator}"
+                                    if row.reference_type == "quote" else f"policy:{row.policy}")
+        if row.job_type == "invalidate":
+            done = _invalidated(conn, row, promised.get(chain))
+        else:
+            done = _installments_done(conn, row, made.get(row.locator, []))
+            unbuilt = done["done_at"] is None and done["lattice_locator"] is not None
+            if row.job_type == "createOrUpdate" and unbuilt:
+                promised[chain] = done["lattice_locator"]
+        restored.append({"job_locator": row.locator, "tenant": row.tenant,
+                         "job_type": row.job_type, "chain": chain, **done})
+    _insert(conn, installment_jobs, restored)
+    _retire_superseded(conn)
+
+
+def _retire_superseded(conn: sa.Connection) -> None:
+    """Of each quote's standing billing lattices, retire all but the newest, each when the
+    next was made, with its installments."""
+    quote = (lattices.c.tenant, lattices.c.quote_locator)
+    standing = sa.and_(lattices.c.quote_locator.is_not(None), lattices.c.policy_locator.is_(None),
+                       lattices.c.reversal.is_(False), lattices.c.invalidated_at.is_(None))
+    doubled = conn.execute(sa.select(*quote).where(standing).group_by(*quote)
+                           .having(sa.func.count() > 1)).all()
+    for tenant, quote_locator in doubled:
+        found = conn.execute(sa.select(lattices.c.locator, lattices.c.created_at)
+                             .where(standing, lattices.c.tenant == tenant,
+                                    lattices.c.quote_locator == quote_locator)
+                             .order_by(lattices.c.job_locator)).all()
+        for older, newer in pairwise(found):
+            conn.execute(lattices.update().where(lattices.c.locator == older.locator)
+                         .values(invalidated_at=newer.created_at))
+            conn.execute(installments.update()
+                         .where(installments.c.lattice_locator == older.locator,
+                                installments.c.invalidated_at.is_(None))
+                         .values(invalidated_at=newer.created_at))
 
 
 def _installments_done(conn: sa.Connection, job: Any, made: Sequence[Any]) -> dict[str, Any]:
     """A job's lattice, and, once its work committed, the installments it touched and when."""
-    if job.job_type == "invalidate":
-        return _invalidated(conn, job)
     if made:
         lattice = made[0]
         touched = conn.execute(sa.select(installments.c.locator)
-                               .where(installments.c.job_locator == job.locator)
+                               .where(installments.c.lattice_locator == lattice.locator)
                                .order_by(installments.c.locator)).scalars().all()
         return {"lattice_locator": lattice.locator, "installment_locators": ",".join(touched),
                 "done_at": lattice.created_at}
@@ -217,8 +264,11 @@ def _installments_done(conn: sa.Connection, job: Any, made: Sequence[Any]) -> di
             "installment_locators": None, "done_at": None}
 
 
-def _invalidated(conn: sa.Connection, job: Any) -> dict[str, Any]:
-    """An invalidate job's lattice: the quote's newest billing lattice made before it."""
+def _invalidated(conn: sa.Connection, job: Any, promised: str | None) -> dict[str, Any]:
+    """An invalidate job's lattice: the one `promised` to an earlier job of its chain that
+    has not built it yet, else the quote's newest billing lattice made before it."""
+    if promised is not None:  # it cannot have run before the lattice it retires was built
+        return {"lattice_locator": promised, "installment_locators": None, "done_at": None}
     lattice = conn.execute(
         sa.select(lattices.c.locator, lattices.c.invalidated_at)
         .where(lattices.c.tenant == job.tenant,
@@ -251,12 +301,15 @@ def _restore_invoicing_jobs(conn: sa.Connection) -> None:
         return
     made = _by(conn, sa.select(invoices.c.job_locator, invoices.c.locator,
                                invoices.c.invoicing_type, invoices.c.currency)
-               .where(invoices.c.job_locator.in_([row.locator for row in lost]))
-               .order_by(invoices.c.locator))
+               .order_by(invoices.c.locator), invoices.c.job_locator,
+               [row.locator for row in lost])
     _insert(conn, invoicing_jobs, [
         _instance_data(row, made.get(row.locator, [])) if row.kind == "invoicing.instance"
         else _account_data(conn, row, made.get(row.locator, []))
-        for row in lost])
+        for row in lost
+        # An account job yet to run whose request is lost is left without: its worker
+        # fails it, saying so, rather than invoice what nobody asked for.
+        if row.kind == "invoicing.instance" or row.locator in made or row.status in ENDED])
 
 
 def _instance_data(job: Any, made: Sequence[Any]) -> dict[str, Any]:
@@ -300,8 +353,9 @@ def _restore_delinquency_jobs(conn: sa.Connection) -> None:
                     jobs.c.payload["delinquencyEventLocator"].as_string().label("event"))
     if not lost:
         return
-    retired = {t.locator for t in conn.execute(
-        sa.select(tenants.c.locator).where(tenants.c.retired_at.is_not(None)))}
+    retired = {t.locator: t.retired_at for t in conn.execute(
+        sa.select(tenants.c.locator, tenants.c.retired_at)
+        .where(tenants.c.retired_at.is_not(None)))}
     of_event: dict[str, list[str]] = {}  # each event's jobs, oldest first
     for row in lost:
         if row.event:
@@ -314,7 +368,7 @@ def _restore_delinquency_jobs(conn: sa.Connection) -> None:
             data = {"job_type": "grace", "delinquency_locator": row.reference_locator,
                     "outcome": row.outcome}
         else:
-            data = _event_data(conn, row, of_event.get(row.event, []), row.tenant in retired)
+            data = _event_data(conn, row, of_event.get(row.event, []), retired.get(row.tenant))
         restored.append({"job_locator": row.locator, "tenant": row.tenant,
                          "updated_at": row.updated_at, **data})
     _insert(conn, delinquency_jobs, restored)
@@ -330,8 +384,9 @@ def _create_data(conn: sa.Connection, job: Any) -> dict[str, Any]:
 
 
 def _event_data(conn: sa.Connection, job: Any, siblings: list[str],
-                retired: bool) -> dict[str, Any]:
-    """An event job's data; `siblings` are the jobs of its event, itself among them."""
+                retired: datetime | None) -> dict[str, Any]:
+    """An event job's data; `siblings` are the jobs of its event, itself among them;
+    `retired`, when its tenant retired, if it did."""
     event = conn.execute(
         sa.select(delinquency_events.c.delinquency_locator, delinquency_events.c.state,
                   delinquency_events.c.job_locator, delinquency_events.c.trigger_time,
@@ -340,8 +395,7 @@ def _event_data(conn: sa.Connection, job: Any, siblings: list[str],
     data: dict[str, Any] = {
         "job_type": "event", "event_locator": job.event,
         "delinquency_locator": None if event is None else event.delinquency_locator,
-        "trigger_time": job.run_at if job.run_at < FOREVER or event is None
-        else event.trigger_time}
+        "trigger_time": _trigger_time(job, event)}
     place = siblings.index(job.locator) if job.locator in siblings else 0
     if place > 0:
         data["updated_event_locators"] = [job.event]
@@ -351,8 +405,16 @@ def _event_data(conn: sa.Connection, job: Any, siblings: list[str],
     return data
 
 
+def _trigger_time(job: Any, event: Any) -> datetime:
+    """When an event job was to fire: its event's time if it is the event's job, else when
+    it was to run (unless held, waiting for ever)."""
+    mine = event is not None and (event.job_locator == job.locator or job.run_at >= FOREVER)
+    when: datetime = event.trigger_time if mine else job.run_at
+    return when
+
+
 def _cancelled_for(conn: sa.Connection, job: Any, event: Any, later: str | None,
-                   retired: bool) -> dict[str, Any]:
+                   retired: datetime | None) -> dict[str, Any]:
     """Why an event job was cancelled, and when, read from what it was cancelled for; `later`
     is the next job of its event, if any. Settling, holding and cancelling one event write
     the event with the same instant as the delinquency."""
@@ -368,6 +430,6 @@ def _cancelled_for(conn: sa.Connection, job: Any, event: Any, later: str | None,
     elif delinquency is not None and (delinquency.state, delinquency.updated_at) == (
             "settled", event.updated_at):
         why = "delinquencySettled"
-    elif retired:
+    elif retired is not None and event.updated_at >= retired:
         why = "tenantRetired"
     return {"cancellation_type": why, "updated_at": event.updated_at}
