@@ -52,15 +52,18 @@ CHECKS = {
 }
 
 
-def books(db: sa.Engine, tenant: str, now: datetime,
-          cancellations: Mapping[str, datetime]) -> dict[str, int]:
+def books(db: sa.Engine, tenant: str, now: datetime, cancellations: Mapping[str, datetime],
+          premiums: Mapping[str, Decimal]) -> dict[str, int]:
     """What is wrong with the books at `now`, `cancellations` being the effective time of
-    each cancelled policy: each count should be 0."""
+    each policy cancelled for good and `premiums` the premium of each policy reinstated:
+    each count should be 0."""
     with db.connect() as conn:
         wrong = {name: int(conn.execute(sa.text(query), {"t": tenant, "now": now}).scalar() or 0)
                  for name, query in CHECKS.items()}
         wrong["policies billed for cover after their cancellation"] = billed_after_cancellation(
             conn, tenant, cancellations)
+        wrong["reinstated policies billed other than their premium"] = billed_otherwise(
+            conn, tenant, premiums)
         wrong["accounts whose payments are not what was settled plus their credit"] = (
             payments_off(conn, tenant))
     return wrong
@@ -91,6 +94,20 @@ def billed_after_cancellation(conn: sa.Connection, tenant: str,
 
 
 _MICROSECOND = datetime.resolution
+
+
+def billed_otherwise(conn: sa.Connection, tenant: str, premiums: Mapping[str, Decimal]) -> int:
+    """Policies whose invoices, all made by now, do not bill exactly their `premiums`: what a
+    cancellation took back and its reversal billed again must net to nothing."""
+    if not premiums:
+        return 0
+    billed: dict[str, Decimal] = dict(conn.execute(sa.text(
+        "SELECT i.policy_locator, sum(it.amount::numeric) "
+        "FROM invoice_items it JOIN installments i ON i.locator = it.installment_locator "
+        "WHERE it.tenant = :t AND i.policy_locator IN :policies GROUP BY 1"
+    ).bindparams(sa.bindparam("policies", expanding=True)),
+        {"t": tenant, "policies": list(premiums)}).all())
+    return len([policy for policy, premium in premiums.items() if billed.get(policy) != premium])
 
 
 def payments_off(conn: sa.Connection, tenant: str) -> int:

@@ -8,7 +8,8 @@ after it (a delinquency that settles in grace), a twentieth never (a delinquency
 reminder notice is rendered and which lapses); a twentieth pay 10.00 more than they owe and
 a fiftieth send each payment twice (credit that their next invoices use). A fiftieth of the
 policies are cancelled mid-term, at a time that cuts a frame, each a fortnight before it
-takes effect, often after its next invoice was made (which is credited back). Everything
+takes effect, often after its next invoice was made (which is credited back), and a third
+of those cancellations are reversed a fortnight later (the policy reinstated). Everything
 runs on PostgreSQL with fsync on: `policyjobs serve --no-worker` (two processes) takes the
 events, sent four batches at a time, and W `policyjobs worker` processes run the jobs:
 lattices, installments, invoice generation, delinquencies, their events and notices.
@@ -18,8 +19,9 @@ on two cores; `bench/run documents` measures rendering.
 
 At the end the books are checked (`bench/books.py`): every installment due by then invoiced,
 and once; every invoice's total the sum of its items; every invoice still unpaid past its due
-time delinquent; no cancelled policy billed for cover after its cancellation; every account's
-payments what settled its invoices plus its credit; no job failed or left behind. The wall
+time delinquent; no cancelled policy billed for cover after its cancellation, every
+reinstated one billed its whole premium; every account's payments what settled its invoices
+plus its credit; no job failed or left behind. The wall
 time is split by what the driver waited for, beside the CPU seconds of each kind of process.
 The last line of stdout is a JSON object with `policies`, `wall_s`, `jobs_per_s` and
 `books_balanced`.
@@ -71,6 +73,7 @@ from policyjobs.demo.book import (
     issuance_event,
     midterm_event,
     quote_event,
+    reversal_event,
 )
 from policyjobs.testing.postgres import PostgresServer, free_port, start_postgres
 from policyjobs.testing.processes import children_of
@@ -106,19 +109,27 @@ PLANS = ("monthly", "monthly", "quarterly", "fullPay")
 
 @dataclass(frozen=True)
 class Book:
-    """The accounts and their policies, the policies cancelled mid-term, and the accounts
-    that pay more than they owe."""
+    """The accounts and their policies, the policies cancelled mid-term and those of them
+    reinstated, and the accounts that pay more than they owe."""
 
     accounts: dict[str, Account]
     policies: list[Policy]
     cancellations: list[Midterm]
+    reinstated: frozenset[str]  # policies whose cancellation is reversed a step later
     overpayers: frozenset[str]  # pay 10.00 more than each invoice owes
     double_payers: frozenset[str]  # send each payment twice
 
     @property
     def cancelled(self) -> dict[str, datetime]:
-        """Each cancelled policy's effective time."""
-        return {c.policy.locator: c.at for c in self.cancellations}
+        """Each policy cancelled for good: its cancellation's effective time."""
+        return {c.policy.locator: c.at for c in self.cancellations
+                if c.policy.locator not in self.reinstated}
+
+    @property
+    def premiums_of_reinstated(self) -> dict[str, Decimal]:
+        """Each reinstated policy's premium: all of it is billed in the end."""
+        return {c.policy.locator: c.policy.premium for c in self.cancellations
+                if c.policy.locator in self.reinstated}
 
     @property
     def last_day(self) -> datetime:
@@ -145,11 +156,12 @@ def make_book(policies: int, start: datetime, seed: int = 2027) -> Book:
     cancelled = rng.sample(made, max(policies // 50, 1))
     cancellations = [Midterm(p, "cancellation", p.start + timedelta(
         seconds=rng.randrange(20 * 86400, 340 * 86400))) for p in cancelled]
+    reinstated = rng.sample(cancelled, max(len(cancelled) // 3, 1))
     prompt = [a.locator for a in accounts if a.payer is Payer.PROMPT]
     over = rng.sample(prompt, max(count // 20, 1))
     twice = rng.sample(sorted(set(prompt) - set(over)), max(count // 50, 1))
-    return Book({a.locator: a for a in accounts}, made, cancellations, frozenset(over),
-                frozenset(twice))
+    return Book({a.locator: a for a in accounts}, made, cancellations,
+                frozenset(p.locator for p in reinstated), frozenset(over), frozenset(twice))
 
 
 class Chaos:
@@ -196,6 +208,7 @@ class Year:
         self.processes, self.chaos = processes, chaos
         self.payments = Counter[str]()
         self.cancelling = sorted(book.cancellations, key=lambda c: c.at)
+        self.reinstating: list[tuple[datetime, Midterm]] = []  # (when to send, cancellation)
         self.unavailable = 0  # answers of 503, or no answer, that were tried again
         self._counting = threading.Lock()
         # Seconds of the wall time, by what the driver waited for.
@@ -251,6 +264,7 @@ class Year:
                 now, step = min(now + STEP, self.book.last_day), step + 1
                 progress.update(task, description=f"the year: {now.date().isoformat()}")
                 self.move_clock(now, step)
+                self.reinstate(now)
                 self.cancel(now)
                 self.pay(now)
                 progress.advance(task)
@@ -297,6 +311,19 @@ class Year:
             with self.phase("jobs: after cancellations"):
                 self.idle()
             self.payments["cancellations"] += len(due)
+            self.reinstating += [(now + STEP, c) for c in due
+                                 if c.policy.locator in self.book.reinstated]
+
+    def reinstate(self, now: datetime) -> None:
+        """The reversals of the cancellations sent a step ago whose policies are reinstated."""
+        due = [c for at, c in self.reinstating if at <= now]
+        if due:
+            self.reinstating = [(at, c) for at, c in self.reinstating if at > now]
+            with self.phase("intake: cancellations"):
+                self.send([reversal_event(c) for c in due])
+            with self.phase("jobs: after cancellations"):
+                self.idle()
+            self.payments["reinstatements"] += len(due)
 
     def pay(self, now: datetime) -> None:
         """Each account pays the open invoices it would have paid by `now`, as a platform
@@ -391,7 +418,8 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
             if year.chaos and year.chaos.done["PostgreSQL restarts"]:
                 cpu["postgres"] = None  # the meter knew the postmaster the restart replaced
         found = tallies(db, tenant)
-        wrong = books(db, tenant, now.astimezone(UTC), book.cancelled)
+        wrong = books(db, tenant, now.astimezone(UTC), book.cancelled,
+                      book.premiums_of_reinstated)
         wrong["files written twice"] = files_written_twice(db, tenant, home)
     finally:
         db.dispose()

@@ -186,6 +186,16 @@ def midterm_event(midterm: Midterm) -> dict[str, Any]:
                      "amount": str(midterm.amount)}]}]}
 
 
+def reversal_event(midterm: Midterm) -> dict[str, Any]:
+    """The platform reverses a midterm transaction: a cancellation reversed reinstates."""
+    policy, locator = midterm.policy, f"{midterm.locator}-reversal"
+    return {"type": "transaction", "eventId": locator, "trigger": "issued",
+            "transactionType": "reversal", "locator": locator,
+            "policyLocator": policy.locator, "termLocator": f"{policy.locator}-1",
+            "accountLocator": policy.account.locator,
+            "reversedTransactionLocator": midterm.locator}
+
+
 def cancellation_event(policy: Policy, at: datetime) -> dict[str, Any]:
     """The platform cancels a policy whose delinquency lapsed, from the lapse."""
     return midterm_event(Midterm(policy, "cancellation", at))

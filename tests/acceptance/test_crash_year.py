@@ -1,7 +1,7 @@
 """The short form of `bench/run crash`: a billing year on PostgreSQL with four worker
 processes, three of them SIGKILLed and PostgreSQL restarted once along the way, after which
-the books balance (cancellations and overpayments included: the money adds up), nothing is
-doubled and nothing is stuck."""
+the books balance (cancellations, their reversals and overpayments included: the money adds
+up), nothing is doubled and nothing is stuck."""
 
 from __future__ import annotations
 
@@ -28,9 +28,11 @@ def test_a_year_survives_sigkills_and_a_database_restart() -> None:
     assert figures["chaos"] == {"workers killed": 3, "PostgreSQL restarts": 1}, done.stderr
     assert figures["books"] == dict.fromkeys(figures["books"], 0), figures["books"]
     assert {"policies billed for cover after their cancellation",
+            "reinstated policies billed other than their premium",
             "accounts whose payments are not what was settled plus their credit"} <= set(
         figures["books"])
     assert figures["payments"]["cancellations"] > 0
+    assert figures["payments"]["reinstatements"] > 0
     assert figures["payments"]["overpaid"] > 0
     assert figures["payments"]["sent twice"] > 0
     assert figures["books_balanced"] is True
