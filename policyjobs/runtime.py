@@ -20,6 +20,7 @@ from policyjobs.settings import Settings
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import migrate_when_up
 from policyjobs.tenants.config import (
+    ClaimsConfig,
     StoredConfig,
     TenantConfig,
     TenantConfigSchema,
@@ -102,6 +103,9 @@ class Runtime:
 
     def _configured(self, conn: sa.Connection, tenant: str, config: TenantConfig) -> None:
         stored = StoredConfig(dump_tenant_config(config))
+        claims = stored.section(ClaimsConfig)
+        self.queue.configure_tenant(conn, tenant, max_running=claims.max_running_jobs,
+                                    lanes=claims.lanes)
         for domain in self.domains:
             if domain.on_tenant_configured:
                 domain.on_tenant_configured(conn, self.queue, tenant, stored)
@@ -128,4 +132,5 @@ class Runtime:
 
 def tenant_configs(domains: Sequence[Domain]) -> TenantConfigSchema:
     """The tenant configuration of `domains`: the core keys and each domain's section."""
-    return TenantConfigSchema([d.config for d in domains if d.config is not None])
+    return TenantConfigSchema([d.config for d in domains if d.config is not None],
+                              [kind.name for d in domains for kind in d.kinds])

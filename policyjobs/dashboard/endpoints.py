@@ -32,7 +32,7 @@ from policyjobs.dashboard.session import (
     csrf_matches,
     new_login_csrf,
 )
-from policyjobs.engine import listing, public_status
+from policyjobs.engine import Lane, listing, public_status
 from policyjobs.engine.view import processing_errors
 from policyjobs.exceptions import Conflict, InvalidInput, NotFound, PolicyjobsError
 from policyjobs.security.tokens import Principal
@@ -52,6 +52,7 @@ ROOT = "/dashboard"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["status"] = public_status
 templates.env.filters["errors"] = processing_errors
+templates.env.filters["lane"] = lambda value: "" if value is None else Lane(value).label
 templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True)
 
 

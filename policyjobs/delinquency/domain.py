@@ -16,16 +16,17 @@ from policyjobs.delinquency.events import (
 from policyjobs.delinquency.models import CREATE, EVENT, GRACE
 from policyjobs.delinquency.ports import Ports
 from policyjobs.domain import Domain, EventType
-from policyjobs.engine import JobKind
+from policyjobs.engine import JobKind, Lane
 
 
 def delinquency_domain(ports: Ports) -> Domain:
     """The delinquency domain, given what it needs of other domains (`ports`)."""
     return Domain(
         name="delinquency",
-        kinds=[JobKind(CREATE, partial(handler.run_create, ports=ports), max_attempts=10),
-               JobKind(GRACE, partial(handler.run_grace, ports=ports), max_attempts=10),
-               JobKind(EVENT, partial(handler.run_event, ports=ports), max_attempts=10)],
+        kinds=[JobKind(name, run, lane=Lane.BATCH, max_attempts=10) for name, run in (
+            (CREATE, partial(handler.run_create, ports=ports)),
+            (GRACE, partial(handler.run_grace, ports=ports)),
+            (EVENT, partial(handler.run_event, ports=ports)))],
         events=[EventType("delinquencyHold", DelinquencyHoldEvent, service.on_hold),
                 EventType("delinquencyReschedule", DelinquencyRescheduleEvent,
                           service.on_reschedule),

@@ -13,7 +13,7 @@ from policyjobs.documents.models import KIND
 from policyjobs.documents.renderers import Renderers, RendererSettings
 from policyjobs.documents.storage import Storage
 from policyjobs.domain import Domain, EventType
-from policyjobs.engine import JobContext, JobKind
+from policyjobs.engine import JobContext, JobKind, Lane
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
 
 
@@ -29,7 +29,8 @@ def documents_domain(storage: Storage) -> Domain:
         name="documents",
         # The handler counts the attempts that start rendering (RENDER_ATTEMPTS); the
         # engine's limit is higher, for attempts claimed by a worker that died before them.
-        kinds=[JobKind(KIND, handle, max_attempts=10)],
+        # Someone waits on a quote's or a policy's documents; an invoice's are batch work.
+        kinds=[JobKind(KIND, handle, lane=Lane.INTERACTIVE, max_attempts=10)],
         events=[EventType("quote", QuoteEvent, service.on_quote),
                 EventType("transaction", TransactionEvent, service.on_transaction)],
         routers=[documents_router(storage)],

@@ -16,7 +16,7 @@ from policyjobs.documents.models import KIND, documents, documents_jobs
 from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import Storage
 from policyjobs.domain import Intake, JobRef
-from policyjobs.engine import ACTIVE_STATUSES, JobQueue, JobStatus, NewJob, new_locator
+from policyjobs.engine import ACTIVE_STATUSES, JobQueue, JobStatus, Lane, NewJob, new_locator
 from policyjobs.engine.view import JOBS as jobs
 from policyjobs.engine.view import held_now, processing_errors, unheld_now
 from policyjobs.exceptions import Conflict, NotFound
@@ -113,7 +113,8 @@ def _create(intake: Intake, trigger: str, plans: list[Planned]) -> list[JobRef]:
     new_jobs = [
         NewJob(KIND, intake.tenant, {"context": plan.context}, reference_type=plan.reference_type,
                reference_locator=plan.reference_locator, parent_locator=plan.parent_locator,
-               created_by=intake.created_by, locator=plan.locator)
+               created_by=intake.created_by, locator=plan.locator,
+               lane=Lane.BATCH if plan.reference_type == "invoice" else None)
         for plan in plans
     ]
     locators = intake.queue.enqueue(intake.conn, new_jobs)
@@ -237,4 +238,4 @@ def _rerun(conn: sa.Connection, queue: JobQueue, tenant: str, locators: list[str
         query.values(timed_out_at=None, render_attempts=0, timeout_seconds=timeout)
         .returning(documents_jobs.c.job_locator)
     ).scalars().all()
-    return queue.requeue(conn, list(won))
+    return queue.requeue(conn, list(won), lane=Lane.INTERACTIVE)  # someone asked

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from policyjobs.engine.fairness import Group, Load, Pick, Rotation, leftover
 from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, Outcome
 from policyjobs.engine.sql import queries
 
@@ -32,8 +33,9 @@ class Backend(ABC):
     """The queue's operations, each run on a connection inside the caller's transaction."""
 
     dialect: str
-    # Whether `claim` is one statement, which may then run on its own, committing itself:
-    # a worker with nothing to record claims in one round trip instead of three.
+    # Whether each statement of `claim` stands on its own, committing itself (the due work
+    # only read, each lease one statement): a worker with nothing to record then claims
+    # without BEGIN and COMMIT. Not for a capped tenant, whose cap takes a transaction.
     claims_alone = False
 
     def __init__(self) -> None:
@@ -76,9 +78,10 @@ class Backend(ABC):
 
     @abstractmethod
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
-               statuses: Sequence[str], now: datetime) -> None:
-        """Insert the jobs (each queued or blocked), skipping those whose dedupe key is taken,
-        and wake other processes' workers when the transaction commits."""
+               lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> None:
+        """Insert the jobs (each queued or blocked, each in its lane unless the tenant's
+        configuration sets its kind's), skipping those whose dedupe key is taken, and wake
+        other processes' workers when the transaction commits."""
 
     def lock_ordered_keys(self, conn: sa.Connection,  # noqa: B027 - SQLite has one writer
                           keys: str) -> None:
@@ -119,13 +122,48 @@ class Backend(ABC):
     # -- the hot path -----------------------------------------------------------------------
 
     def claim(self, conn: sa.Connection, *, owner: str, limit: int, now: datetime,
+              lease_until: datetime, rotation: Rotation | None = None) -> list[ClaimedJob]:
+        """Lease up to `limit` due jobs for `owner`, shared out among lanes and tenants by
+        `rotation` (see `fairness`; a fresh one if None): the due work is read, shared
+        out and leased, and what a group could not give is shared again. Interactive jobs
+        first, then by run-at."""
+        rotation = rotation if rotation is not None else Rotation()
+        groups, loads = self.due(conn, now)
+        if not groups:
+            return []
+        groups, loads = self.hold_caps(conn, groups, loads, rotation)
+        claimed: list[ClaimedJob] = []
+        while groups and len(claimed) < limit:
+            picks = rotation.allot(groups, loads, limit - len(claimed), first=not claimed)
+            if not picks:
+                break
+            leased = self.lease(conn, owner=owner, picks=picks, now=now,
+                                lease_until=lease_until)
+            claimed += leased
+            groups, loads = leftover(groups, loads, picks, leased)
+        rotation.served({job.tenant for job in claimed})
+        claimed.sort(key=lambda job: (job.lane, job.run_at, job.id))
+        return claimed
+
+    def due(self, conn: sa.Connection, now: datetime) -> tuple[list[Group], dict[str, Load]]:
+        """The due work by tenant and lane, and each such tenant's load."""
+        groups: list[Group] = []
+        loads: dict[str, Load] = {}
+        for tenant, lane, head, cap, running in self.run(conn, "due", {"now": self.time(now)}):
+            groups.append(Group(tenant, lane, self.from_time(head)))
+            loads[tenant] = Load(running, cap)
+        return groups, loads
+
+    def hold_caps(self, conn: sa.Connection, groups: list[Group], loads: dict[str, Load],
+                  rotation: Rotation) -> tuple[list[Group], dict[str, Load]]:
+        """Make the caps of capped tenants hold against other workers claiming at once;
+        the groups and loads the claim may use. SQLite has one writer: nothing to do."""
+        return groups, loads
+
+    @abstractmethod
+    def lease(self, conn: sa.Connection, *, owner: str, picks: Sequence[Pick], now: datetime,
               lease_until: datetime) -> list[ClaimedJob]:
-        """Lease up to `limit` due jobs for `owner`."""
-        rows = self.run(conn, "claim", {
-            "owner": owner, "limit": limit, "now": self.time(now),
-            "lease_until": self.time(lease_until),
-        }).all()
-        return [self.claimed(row) for row in rows]
+        """Lease the due jobs `picks` ask for, skipping those another worker is leasing."""
 
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
                  now: datetime) -> set[str]:
@@ -216,10 +254,12 @@ class Backend(ABC):
         self.unblock(conn, [(str(r[2]), str(r[3])) for r in rows if r[3] is not None], now)
         return [(str(r[0]), r[1]) for r in rows]
 
-    def requeue(self, conn: sa.Connection, locators: Iterable[str], now: datetime) -> list[str]:
-        """Run jobs again now, wherever they are; the locators requeued."""
+    def requeue(self, conn: sa.Connection, locators: Iterable[str], now: datetime,
+                lane: int | None = None) -> list[str]:
+        """Run jobs again now, wherever they are, in `lane` if given (else their own, or the
+        one their tenant's configuration sets their kind); the locators requeued."""
         requeued = [str(r[0]) for r in self.run(conn, "requeue", {
-            "locators": self.locators(locators), "now": self.time(now),
+            "locators": self.locators(locators), "now": self.time(now), "lane": lane,
         })]
         self.mark(conn, requeued)
         return requeued
@@ -242,7 +282,7 @@ class Backend(ABC):
         self.run(conn, "resign", {"name": name, "owner": owner})
 
     def queue_depth(self, conn: sa.Connection, now: datetime) -> list[tuple[str, int, datetime]]:
-        """(kind, count, oldest run-at) of the due, queued jobs among the oldest 10,000."""
+        """(kind, count up to 10,000, oldest run-at) of the due, queued jobs."""
         rows = self.run(conn, "queue_depth", {"now": self.time(now)}).all()
         return [(str(r[0]), int(r[1]), self.from_time(r[2])) for r in rows]
 

@@ -30,6 +30,24 @@ class PublicStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class Lane(enum.IntEnum):
+    """A job's priority: due jobs of a lower lane are claimed first (see `fairness`)."""
+
+    INTERACTIVE = 0  # someone waits on it: a quote's documents, an API trigger
+    STANDARD = 1
+    BATCH = 2  # a nightly run's work: its invoices, their documents, delinquency events
+
+    @classmethod
+    def named(cls, name: str) -> Lane:
+        """The lane called `name` (`interactive`, `standard` or `batch`)."""
+        return cls[name.upper()]
+
+    @property
+    def label(self) -> str:
+        """The lane's name as configurations and the dashboard write it."""
+        return self.name.lower()
+
+
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.BLOCKED, JobStatus.LEASED, JobStatus.WAITING)
 # The run-at of a job postponed until requeued: never due by any clock.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -59,6 +77,7 @@ class NewJob:
     dedupe_key: str | None = None
     # Jobs of one tenant that share an ordered key run one at a time, in creation order.
     ordered_key: str | None = None
+    lane: Lane | None = None  # None: its kind's lane; a tenant's configuration may override
     created_by: str = NIL_UUID
     locator: str = field(default_factory=new_locator)
 
@@ -82,6 +101,7 @@ class ClaimedJob(NamedTuple):
     created_at: datetime
     run_at: datetime
     ordered_key: str | None = None
+    lane: int = Lane.STANDARD
 
 
 class Outcome(NamedTuple):

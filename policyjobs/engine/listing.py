@@ -77,14 +77,15 @@ def _marked(status: str) -> sa.Select[Any]:
 
 
 def _queued(status: str) -> sa.Select[Any] | sa.CompoundSelect[Any]:
-    """The ids of the jobs in `status`, running or a status of the queue's (queued, blocked,
-    leased), from the narrow tables that hold them: the queue's and, for the jobs running
-    that wait on their children, the tenant's marks."""
+    """The ids of the tenant's jobs in `status`, running or a status of the queue's (queued,
+    blocked, leased), from the narrow tables that hold them: the queue's and, for the jobs
+    running that wait on their children, the tenant's marks."""
+    queue = sa.select(job_queue.c.id).where(job_queue.c.tenant == _TENANT)
     if status == PublicStatus.RUNNING:
         waiting = sa.select(job_marks.c.id).where(job_marks.c.tenant == _TENANT,
                                                   job_marks.c.status == JobStatus.WAITING)
-        return sa.union_all(sa.select(job_queue.c.id), waiting)
-    return sa.select(job_queue.c.id).where(job_queue.c.status == status)
+        return sa.union_all(queue, waiting)
+    return queue.where(job_queue.c.status == status)
 
 
 _FAILED = (_marked(JobStatus.FAILED).order_by(job_marks.c.locator.desc())
@@ -140,7 +141,7 @@ async def search(reads: Reader, *, tenant: str, kind: str | None, status: str | 
                            {k: v for k, v in params.items() if v is not None})
 
 
-_JOB_ALONE = sa.select(*_SHOWN, _JOB.c.payload, _JOB.c.result).where(
+_JOB_ALONE = sa.select(*_SHOWN, _JOB.c.lane, _JOB.c.payload, _JOB.c.result).where(
     _JOB.c.tenant == _TENANT, _JOB.c.locator == sa.bindparam("locator"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import orjson
 import sqlalchemy as sa
 
 from policyjobs.engine.backend import Backend
+from policyjobs.engine.fairness import Group, Load, Pick, Rotation
 from policyjobs.engine.jobs import ClaimedJob, NewJob
 
 CHANNEL = "policyjobs_jobs"
@@ -20,7 +22,7 @@ class PostgresBackend(Backend):
     """Claims with `FOR UPDATE SKIP LOCKED`; wakes workers with `NOTIFY`."""
 
     dialect = "postgresql"
-    claims_alone = True  # the claim is one statement
+    claims_alone = True  # the due work is read, then leased in one statement
 
     def day(self, moment: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """The UTC date of a time column."""
@@ -35,10 +37,45 @@ class PostgresBackend(Backend):
         return ClaimedJob._make(row)
 
     def claim(self, conn: sa.Connection, *, owner: str, limit: int, now: datetime,
-              lease_until: datetime) -> list[ClaimedJob]:
-        """Lease due jobs, walking the due index in order (see `plan_claims`)."""
+              lease_until: datetime, rotation: Rotation | None = None) -> list[ClaimedJob]:
+        """Lease due jobs, walking the fair index in order (see `plan_claims`)."""
         self.plan_claims(conn)
-        return super().claim(conn, owner=owner, limit=limit, now=now, lease_until=lease_until)
+        return super().claim(conn, owner=owner, limit=limit, now=now, lease_until=lease_until,
+                             rotation=rotation)
+
+    def lease(self, conn: sa.Connection, *, owner: str, picks: Sequence[Pick], now: datetime,
+              lease_until: datetime) -> list[ClaimedJob]:
+        """Every pick in one statement, each walking its tenant's lane with `SKIP LOCKED`."""
+        batch = orjson.dumps([{"tenant": p.tenant, "lane": p.lane, "count": p.count}
+                              for p in picks]).decode()
+        return [ClaimedJob._make(row) for row in self.run(conn, "lease", {
+            "owner": owner, "picks": batch, "now": now, "lease_until": lease_until,
+        })]
+
+    def hold_caps(self, conn: sa.Connection, groups: list[Group], loads: dict[str, Load],
+                  rotation: Rotation) -> tuple[list[Group], dict[str, Load]]:
+        """Claims run at once on PostgreSQL, each counting running jobs as of its snapshot,
+        so a capped tenant is claimed for only by the claim that holds its cap row, and
+        its running jobs are counted again after the row is held. A claim in autocommit
+        cannot hold a row past its statement: it leaves capped tenants to the worker's next
+        claim, which `rotation.capped` runs in a transaction."""
+        capped = sorted({g.tenant for g in groups if loads[g.tenant].cap is not None})
+        rotation.capped = bool(capped)
+        if not capped:
+            return groups, loads
+        held: set[str] = set()
+        if not self._autocommit(conn):
+            tenants = self.locators(capped)
+            held = {str(row[0]) for row in self.run(conn, "hold_caps", {"tenants": tenants})}
+            running = {str(tenant): int(count) for tenant, count in
+                       self.run(conn, "running", {"tenants": self.locators(held)})}
+            loads = loads | {t: replace(loads[t], running=int(running.get(t, 0))) for t in held}
+        kept = [g for g in groups if loads[g.tenant].cap is None or g.tenant in held]
+        return kept, loads
+
+    @staticmethod
+    def _autocommit(conn: sa.Connection) -> bool:
+        return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
     def plan_claims(self, conn: sa.Connection) -> None:
         """Turn bitmap scans off for claims on `conn`.
@@ -50,22 +87,23 @@ class PostgresBackend(Backend):
         that claims alone (which the worker never gives back to the pool; `conn.info` goes
         with the session, so a replaced connection is set again).
         """
-        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        if not self._autocommit(conn):
             conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
         elif not conn.info.get(_BITMAPS_OFF):
             conn.exec_driver_sql("SET enable_bitmapscan = off")
             conn.info[_BITMAPS_OFF] = True
 
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
-               statuses: Sequence[str], now: datetime) -> None:
+               lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> None:
         """One `INSERT … SELECT FROM jsonb_to_recordset(…)` for the whole batch."""
         batch = orjson.dumps([
             {"locator": j.locator, "tenant": j.tenant, "kind": j.kind,
              "reference_type": j.reference_type, "reference_locator": j.reference_locator,
              "parent_locator": j.parent_locator, "status": status, "run_at": j.run_at,
              "max_attempts": attempts, "payload": j.payload, "dedupe_key": j.dedupe_key,
-             "ordered_key": j.ordered_key, "created_by": j.created_by}
-            for j, attempts, status in zip(jobs, max_attempts, statuses, strict=True)
+             "ordered_key": j.ordered_key, "lane": lane, "created_by": j.created_by}
+            for j, attempts, lane, status in zip(jobs, max_attempts, lanes, statuses,
+                                                 strict=True)
         ]).decode()
         self.run(conn, "insert_jobs", {"now": now, "batch": batch})
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from policyjobs.engine import metrics, schedules
+from policyjobs.engine import metrics, schedules, tenancy
 from policyjobs.engine.backend import Backend
 from policyjobs.engine.backends import backend_for
 from policyjobs.engine.clock import Clock
-from policyjobs.engine.jobs import JobStatus, NewJob
+from policyjobs.engine.jobs import JobStatus, Lane, NewJob
 from policyjobs.engine.metrics import QueueCollector
 from policyjobs.engine.registry import Registry
 from policyjobs.engine.schedules import Schedule
@@ -97,8 +97,9 @@ class JobQueue:
             return []
         now = self.clock.now()
         attempts = [j.max_attempts or self.registry.default_max_attempts(j.kind) for j in jobs]
+        lanes = [self.registry.lane(j.kind) if j.lane is None else j.lane for j in jobs]
         statuses = self._statuses(conn, jobs)
-        self.backend.insert(conn, jobs, attempts, statuses, now)
+        self.backend.insert(conn, jobs, attempts, lanes, statuses, now)
         locators = [
             self.backend.find_deduplicated(conn, j) if j.dedupe_key else j.locator for j in jobs
         ]
@@ -143,6 +144,12 @@ class JobQueue:
         """Which of `keys` name a schedule."""
         return schedules.existing(conn, keys)
 
+    def configure_tenant(self, conn: sa.Connection, tenant: str, *, max_running: int | None,
+                         lanes: Mapping[str, Lane]) -> None:
+        """Set how the tenant's jobs are claimed: its cap on jobs running at once (None:
+        none) and the lanes of its jobs of some kinds, by kind."""
+        tenancy.configure(conn, tenant, max_running=max_running, lanes=lanes)
+
     def counts(self, conn: sa.Connection, *, tenant: str) -> dict[str, dict[str, int]]:
         """How many jobs of each kind the tenant has, by status."""
         found: dict[str, dict[str, int]] = {}
@@ -159,13 +166,15 @@ class JobQueue:
         self.backend.resolve_waiting(conn, [p for _, p in cancelled if p], now)
         return [locator for locator, _ in cancelled]
 
-    def requeue(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
-        """Run the named unfinished or failed jobs again now, even from a hung worker.
+    def requeue(self, conn: sa.Connection, locators: Iterable[str],
+                lane: Lane | None = None) -> list[str]:
+        """Run the named unfinished or failed jobs again now, even from a hung worker, in
+        `lane` if given (as when someone waits on them), else in their own.
 
         A worker still holding one loses its lease: its late outcome is ignored.
         A failed job gets one more attempt.
         """
-        requeued = self.backend.requeue(conn, locators, self.clock.now())
+        requeued = self.backend.requeue(conn, locators, self.clock.now(), lane)
         if requeued:
             self.wake(conn)
         return requeued

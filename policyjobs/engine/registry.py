@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from policyjobs.engine.errors import UnknownJobKind
+from policyjobs.engine.jobs import Lane
 
 # A job's handler: a function of its `context.JobContext`, whose result the job keeps. Typed
 # loosely here so that the registry, which the queue holds, needs nothing of the queue.
@@ -17,10 +18,11 @@ Handler = Callable[[Any], Any]
 
 @dataclass(frozen=True, slots=True)
 class JobKind:
-    """A kind of job: its handler and how it retries."""
+    """A kind of job: its handler, its lane and how it retries."""
 
     name: str
     handler: Handler
+    lane: Lane = Lane.STANDARD  # of its jobs whose enqueuer names none
     max_attempts: int = 5
     backoff_base: timedelta = timedelta(seconds=1)
     backoff_cap: timedelta = timedelta(hours=1)
@@ -78,6 +80,12 @@ class Registry:
         """How long a job of `name` waits after failed `attempt`."""
         found = self._kinds.get(name)
         return found.backoff(attempt) if found else JobKind(name, _no_handler).backoff(attempt)
+
+    def lane(self, name: str) -> Lane:
+        """The lane of new jobs of `name` that name none, standard for a kind this process
+        lacks."""
+        found = self._kinds.get(name)
+        return found.lane if found else Lane.STANDARD
 
     def default_max_attempts(self, name: str) -> int:
         """The retry limit for new jobs of `name`, or 1 for a kind this process lacks."""

@@ -75,6 +75,9 @@ jobs = sa.Table(
     sa.Column("errors", JSONDoc, nullable=False),
     sa.Column("dedupe_key", sa.String(200)),
     sa.Column("ordered_key", sa.String(200)),
+    # The lane its enqueuer chose (`Lane`); its queue row's may be its tenant's for the kind.
+    # None for jobs made before lanes.
+    sa.Column("lane", sa.SmallInteger()),
     sa.Column("created_by", sa.String(36), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("started_at", UTCDateTime()),
@@ -102,23 +105,50 @@ jobs = sa.Table(
 # job, written as it is queued, claimed and ended, and deleted when it ends. Its status
 # and run-at mirror the job's, but for `leased`, which only it records, with the lease's
 # owner and expiry and the attempt it runs (one more than the job's `attempt`) since
-# `started_at`. Its partial indexes are the claim's, the rescuer's and the unblocking
-# sweep's. A job's queue row is locked before its jobs row on every path that takes both.
+# `started_at`, and the job's tenant and the lane its claims go by. Its partial indexes are
+# the claim's (`job_queue_fair`, walked a tenant and lane at a time, and
+# `job_queue_running`, which counts a tenant's running jobs), the rescuer's, the unblocking
+# sweep's, and the metrics' and the busy check's (`job_queue_kinds`). A job's queue row is
+# locked before its jobs row on every path that takes both.
 job_queue = sa.Table(
     "job_queue",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
               autoincrement=False),
+    sa.Column("tenant", sa.String(36), nullable=False),
     sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("lane", sa.SmallInteger(), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # queued, blocked or leased
     sa.Column("run_at", UTCDateTime(), nullable=False),
     sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("owner", sa.String(128)),
     sa.Column("leased_until", UTCDateTime()),
     sa.Column("started_at", UTCDateTime()),
-    sa.Index("job_queue_due", "run_at", "id", **_where("status = 'queued'")),
+    sa.Index("job_queue_fair", "tenant", "lane", "run_at", "id",
+             **_where("status = 'queued'")),
+    # The kinds with queued jobs, and each one's due: for the metrics and the busy check.
+    # Not (run-at, id): a claim would walk that for a rare tenant's job past another's backlog.
+    sa.Index("job_queue_kinds", "kind", "run_at", **_where("status = 'queued'")),
+    sa.Index("job_queue_running", "tenant", **_where("status = 'leased'")),
     sa.Index("job_queue_leased", "leased_until", **_where("status = 'leased'")),
     sa.Index("job_queue_blocked", "id", **_where("status = 'blocked'")),
+)
+
+# What a tenant's configuration sets of how its jobs are claimed: the most it may run at
+# once across the fleet (a claim locks a capped tenant's row, see `PostgresBackend.hold_caps`),
+# and the lane of its jobs of some kinds, taken in as each job is queued.
+engine_tenants = sa.Table(
+    "engine_tenants",
+    metadata,
+    sa.Column("tenant", sa.String(36), primary_key=True),
+    sa.Column("max_running", sa.Integer()),
+)
+engine_lanes = sa.Table(
+    "engine_lanes",
+    metadata,
+    sa.Column("tenant", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("lane", sa.SmallInteger(), nullable=False),
 )
 
 # The jobs whose status is rare (waiting, failed or cancelled): a narrow row per job, so a
@@ -142,10 +172,11 @@ job_marks = sa.Table(
 # lease of its queue row while it has one. For the operators' views and the tests.
 job_states = (
     sa.select(
-        *(c for c in jobs.c if c.name not in ("status", "attempt", "started_at")),
+        *(c for c in jobs.c if c.name not in ("status", "attempt", "started_at", "lane")),
         sa.func.coalesce(job_queue.c.status, jobs.c.status).label("status"),
         sa.func.coalesce(job_queue.c.attempt, jobs.c.attempt).label("attempt"),
         sa.func.coalesce(job_queue.c.started_at, jobs.c.started_at).label("started_at"),
+        sa.func.coalesce(job_queue.c.lane, jobs.c.lane).label("lane"),
         job_queue.c.owner.label("lease_owner"),
         job_queue.c.leased_until.label("lease_expires_at"),
     )

@@ -11,6 +11,7 @@ import orjson
 import sqlalchemy as sa
 
 from policyjobs.engine.backend import Backend, Rows, json_text
+from policyjobs.engine.fairness import Pick
 from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, Outcome
 
 
@@ -57,23 +58,27 @@ class SQLiteBackend(Backend):
     def claimed(self, row: Sequence[Any]) -> ClaimedJob:
         """Decode the JSON payload and the text times."""
         (job_id, locator, tenant, kind, ref_type, ref_locator, parent, attempt, max_attempts,
-         payload, created_at, run_at, ordered_key) = row
+         payload, created_at, run_at, ordered_key, lane) = row
         return ClaimedJob(
             job_id, locator, tenant, kind, ref_type, ref_locator, parent, attempt, max_attempts,
             orjson.loads(payload), _parse_time(created_at), _parse_time(run_at), ordered_key,
+            lane,
         )
 
-    def claim(self, conn: sa.Connection, *, owner: str, limit: int, now: datetime,
+    def lease(self, conn: sa.Connection, *, owner: str, picks: Sequence[Pick], now: datetime,
               lease_until: datetime) -> list[ClaimedJob]:
-        """Lease the queue rows, then read their jobs."""
-        attempts: dict[int, int] = dict(self.run(conn, "claim", {
-            "owner": owner, "limit": limit, "now": self.time(now),
-            "lease_until": self.time(lease_until),
-        }).all())
-        if not attempts:
+        """Lease each pick's queue rows, then read their jobs."""
+        params = {"owner": owner, "now": self.time(now), "lease_until": self.time(lease_until)}
+        leased: dict[int, tuple[int, int]] = {}
+        for pick in picks:
+            rows = self.run(conn, "lease", params | {
+                "tenant": pick.tenant, "lane": pick.lane, "count": pick.count})
+            leased.update((job_id, (attempt, lane)) for job_id, attempt, lane in rows)
+        if not leased:
             return []
-        rows = self.run(conn, "claimed", {"ids": json_text(list(attempts))}).all()
-        return [self.claimed((*row[:7], attempts[row[0]], *row[7:])) for row in rows]
+        jobs = self.run(conn, "claimed", {"ids": json_text(list(leased))}).all()
+        return [self.claimed((*row[:7], leased[row[0]][0], *row[7:], leased[row[0]][1]))
+                for row in jobs]
 
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
                  now: datetime) -> set[str]:
@@ -87,7 +92,7 @@ class SQLiteBackend(Backend):
         return waiting
 
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
-               statuses: Sequence[str], now: datetime) -> None:
+               lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> None:
         """One prepared insert, executed for each job."""
         stamp = self.time(now)
         self.run_many(conn, "insert_job", [
@@ -97,10 +102,11 @@ class SQLiteBackend(Backend):
                 "parent_locator": j.parent_locator, "status": status,
                 "run_at": self.time(j.run_at) if j.run_at else stamp,
                 "max_attempts": attempts, "payload": json_text(j.payload),
-                "dedupe_key": j.dedupe_key, "ordered_key": j.ordered_key,
+                "dedupe_key": j.dedupe_key, "ordered_key": j.ordered_key, "lane": lane,
                 "created_by": j.created_by, "now": stamp,
             }
-            for j, attempts, status in zip(jobs, max_attempts, statuses, strict=True)
+            for j, attempts, lane, status in zip(jobs, max_attempts, lanes, statuses,
+                                                 strict=True)
         ])
         self.run(conn, "queue_new", {"locators": self.locators(j.locator for j in jobs)})
 

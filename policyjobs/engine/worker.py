@@ -29,6 +29,7 @@ from policyjobs.engine.backend import json_text
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.context import JobContext
 from policyjobs.engine.errors import PermanentJobError, Postpone
+from policyjobs.engine.fairness import Rotation
 from policyjobs.engine.jobs import NEVER, ClaimedJob, Outcome
 from policyjobs.engine.listener import Waker
 from policyjobs.engine.queue import JobQueue
@@ -103,6 +104,7 @@ class Worker:
         self.concurrency = concurrency or self.settings.concurrency
         self.name = name or worker_name()
         self._ahead = ClaimAhead(self.concurrency, self.settings.batch_size)
+        self._rotation = Rotation()  # how this worker's claims share slots (see `fairness`)
         self._signal = threading.Event()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -161,10 +163,11 @@ class Worker:
 
     @contextmanager
     def _claims_alone(self) -> Iterator[sa.Connection | None]:
-        """A connection that commits each statement, for turns that only claim, where the
-        claim is one statement: an idle worker woken by one job claims it in one round trip
-        (no BEGIN, no COMMIT), which is most of the way from enqueue to handler. It is
-        closed at the end, not pooled: the backend may have tuned its session."""
+        """A connection that commits each statement, for turns that only claim, where each
+        statement of the claim stands on its own: an idle worker woken by one job claims it
+        in two round trips (the due work, the lease; no BEGIN, no COMMIT), which is most of
+        the way from enqueue to handler. It is closed at the end, not pooled: the backend
+        may have tuned its session."""
         if not self.queue.backend.claims_alone:
             yield None
             return
@@ -179,20 +182,22 @@ class Worker:
         """Record every finished attempt and (if `claim`) claim what there is room for, in
         one transaction: one commit a turn (a turn that only claims runs on `alone`, if
         given). Whether to turn again at once: the claim took all it asked for, so more may
-        be due; otherwise the next turn waits for a wake-up (an enqueue, a job done)."""
+        be due, or it left capped tenants to a claim in a transaction; otherwise the next
+        turn waits for a wake-up (an enqueue, a job done)."""
         outcomes: list[Outcome] = []
         while self._done:
             outcomes.append(self._done.popleft())
         jobs: list[ClaimedJob] = []
         more = False
-        if alone is not None and not outcomes:
-            conn = alone
+        # A capped tenant's claim holds its cap in a transaction (see `fairness`).
+        alone = alone if not outcomes and not self._rotation.capped else None
         try:
-            with conn.begin():
+            with (alone or conn).begin():
                 if outcomes:
                     self._record(conn, outcomes)
                 if claim:
-                    jobs, more = self._claim(conn, recorded=len(outcomes))
+                    jobs, more = self._claim(alone or conn, recorded=len(outcomes))
+                    more = more or (alone is not None and self._rotation.capped)
         except Exception as exc:  # never let the loop die with jobs in hand
             self._done.extendleft(reversed(outcomes))  # they wait for the store to come back
             self._store_trouble("record outcomes" if outcomes else "claim", exc)
@@ -218,7 +223,8 @@ class Worker:
             return [], False
         jobs = self.queue.backend.claim(conn, owner=self.name, limit=free,
                                         now=self.queue.clock.now(),
-                                        lease_until=wall_now() + self.settings.lease)
+                                        lease_until=wall_now() + self.settings.lease,
+                                        rotation=self._rotation)
         return jobs, len(jobs) == free
 
     def _record(self, conn: sa.Connection, outcomes: list[Outcome]) -> None:

@@ -4,7 +4,7 @@ section and permissions."""
 from __future__ import annotations
 
 from policyjobs.domain import Domain, EventType
-from policyjobs.engine import JobKind
+from policyjobs.engine import JobKind, Lane
 from policyjobs.installments import service
 from policyjobs.installments.config import InstallmentsSection
 from policyjobs.installments.endpoints import billing_router, jobs_router
@@ -17,7 +17,7 @@ def installments_domain() -> Domain:
     """The installments domain."""
     return Domain(
         name="installments",
-        kinds=[JobKind(KIND, run_installments_job, max_attempts=5)],
+        kinds=[JobKind(KIND, run_installments_job, lane=Lane.INTERACTIVE, max_attempts=5)],
         events=[EventType("quote", QuoteEvent, service.on_quote, service.lock_chains),
                 EventType("transaction", TransactionEvent, service.on_transaction,
                           service.lock_chains)],

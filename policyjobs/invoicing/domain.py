@@ -7,7 +7,7 @@ from datetime import timedelta
 from functools import partial
 
 from policyjobs.domain import Domain, EventType, Intake, JobRef
-from policyjobs.engine import Duty, JobKind
+from policyjobs.engine import Duty, JobKind, Lane
 from policyjobs.invoicing import handler, payments, service
 from policyjobs.invoicing.config import InvoicingSection
 from policyjobs.invoicing.endpoints import billing_router, early_invoicing_router, jobs_router
@@ -27,8 +27,10 @@ def invoicing_domain(ports: Ports) -> Domain:
         name="invoicing",
         kinds=[JobKind(GENERATION, partial(handler.run_generation, ports=ports),
                        max_attempts=10),
-               JobKind(INSTANCE, partial(handler.run_instance, ports=ports), max_attempts=10),
-               JobKind(ACCOUNT, partial(handler.run_account, ports=ports), max_attempts=10)],
+               JobKind(INSTANCE, partial(handler.run_instance, ports=ports), lane=Lane.BATCH,
+                       max_attempts=10),
+               JobKind(ACCOUNT, partial(handler.run_account, ports=ports),
+                       lane=Lane.INTERACTIVE, max_attempts=10)],
         duties=[Duty("invoicing.schedules", service.schedule_every_tenant,
                      timedelta(seconds=30))],
         events=[EventType("payment", PaymentEvent, on_payment),

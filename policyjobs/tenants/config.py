@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Protocol, Self, TypeVar
+from typing import Annotated, Any, Literal, Protocol, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from policyjobs.engine.calendar import known_timezone
+from policyjobs.engine.jobs import Lane
 from policyjobs.exceptions import FieldProblem, InvalidInput, field_path
 
 Identifier = Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
@@ -92,6 +93,22 @@ class CoreConfig(ConfigSection):
         return value
 
 
+LaneName = Literal["interactive", "standard", "batch"]
+
+
+class ClaimsConfig(ConfigSection):
+    """How the tenant's jobs are claimed (see `policyjobs.engine.fairness`): the most it may
+    run at once across every worker, and the lane of its jobs of some kinds, by kind."""
+
+    max_running_jobs: Annotated[int, Field(strict=True, ge=1)] | None = None
+    job_lanes: dict[str, LaneName] = {}
+
+    @property
+    def lanes(self) -> dict[str, Lane]:
+        """The lanes set, by kind."""
+        return {kind: Lane.named(name) for kind, name in self.job_lanes.items()}
+
+
 class TenantConfig(CoreConfig):
     """A whole configuration: the core keys and, in a composed model, every domain's section."""
 
@@ -147,19 +164,29 @@ def _yaml_message(error: yaml.YAMLError) -> str:
 
 
 class TenantConfigSchema:
-    """The configuration of a set of domains: the core keys and each domain's section."""
+    """The configuration of a set of domains: the core keys, how the tenant's jobs are
+    claimed, and each domain's section; `kinds` are the job kinds whose lanes it may set."""
 
-    def __init__(self, sections: Sequence[type[ConfigSection]] = ()) -> None:
+    def __init__(self, sections: Sequence[type[ConfigSection]] = (),
+                 kinds: Sequence[str] = ()) -> None:
         bases: tuple[type[TenantConfig], ...] = tuple(  # each section becomes a base of the model
-            dict.fromkeys((TenantConfig, *sections)))  # type: ignore[arg-type]
+            dict.fromkeys((TenantConfig, ClaimsConfig, *sections)))  # type: ignore[arg-type]
         self.model: type[TenantConfig] = create_model("TenantConfig", __base__=bases)
+        self.kinds = tuple(kinds)
 
     def parse(self, data: object) -> TenantConfig:
         """Validate already-parsed `data`, raising `TenantConfigError` on any problem."""
         try:
-            return self.model.model_validate(data, by_alias=True, by_name=False)
+            config = self.model.model_validate(data, by_alias=True, by_name=False)
         except ValidationError as error:
             raise TenantConfigError([_field_problem(item) for item in error.errors()]) from error
+        known = ", ".join(sorted(self.kinds))
+        if unknown := [FieldProblem(field_path(("jobLanes", kind)),
+                                    f"no job kind is called {kind!r}; the kinds are {known}")
+                       for kind in config.section(ClaimsConfig).job_lanes
+                       if kind not in self.kinds]:
+            raise TenantConfigError(unknown)
+        return config
 
     def load(self, text: str) -> TenantConfig:
         """Parse and validate a YAML configuration, where empty text means every default."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -135,6 +136,31 @@ def test_tenant_configure_and_retire(cli: Cli, tmp_path: Path) -> None:
     assert "already retired" in cli("tenant", "retire", tenant).stderr
     assert cli("tenant", "retire", "3f0c5a8e-8a7e-4a36-9a3a-1f2f0c3f9b11", ok=False
                ).returncode == 2
+
+
+def test_a_bad_cap_or_lane_changes_nothing_of_the_tenant(cli: Cli, tmp_path: Path) -> None:
+    tenant = cli("tenant", "create").stdout.strip()
+    config = tmp_path / "tenant.yaml"
+    config.write_text("timezone: Europe/Paris\nmaxRunningJobs: 2\njobLanes: {documents: batch}\n")
+    cli("tenant", "configure", tenant, str(config))
+    config.write_text("timezone: Asia/Tokyo\nmaxRunningJobs: 0\njobLanes: {documents: soon}\n")
+    refused = cli("tenant", "configure", tenant, str(config), ok=False)
+    assert refused.returncode == 2
+    assert "maxRunningJobs: Input should be greater than or equal to 1" in refused.stderr
+    assert "jobLanes.documents: Input should be 'interactive', 'standard' or 'batch'" in \
+        refused.stderr
+    db = open_store(cli.url)
+    try:
+        with db.connect() as conn:
+            stored = conn.execute(sa.text("SELECT config FROM tenants")).scalar_one()
+            cap = conn.execute(sa.text("SELECT max_running FROM engine_tenants")).scalar_one()
+            lanes = conn.execute(sa.text("SELECT kind, lane FROM engine_lanes")).all()
+    finally:
+        db.dispose()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert (stored["timezone"], stored["maxRunningJobs"], stored["jobLanes"]) == (
+        "Europe/Paris", 2, {"documents": "batch"})
+    assert (cap, lanes) == (2, [("documents", 2)])
 
 
 def test_migrate_is_repeatable(cli: Cli) -> None:

@@ -163,6 +163,7 @@ def test_an_operator_finds_retriggers_and_sees_a_job_finish(page: Page, book: Bo
     page.get_by_role("link", name=book.failed).click()
     expect(page.locator("#status")).to_contain_text("failed")
     expect(page.locator("#errors")).to_contain_text("dataError")
+    expect(page.locator("#lane")).to_have_text("interactive")  # a quote's documents
     expect(page.locator("#documents tr", has_text="Schedule")).to_contain_text("dataError")
     page.locator("#documents tr", has_text="Greeting").get_by_role("link").click()
     expect(page.locator("body")).to_have_text("Quote Q-BAD")

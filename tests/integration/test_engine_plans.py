@@ -3,7 +3,7 @@
 A burst of jobs into a young store outgrows its statistics long before autovacuum analyzes
 it. Each statement is explained the way the engine runs it (the store's connections use
 no plan made more than a second ago, and claims never bitmap-scan), with the statistics
-of the empty store: the claim must walk the due index in order, and the completion, the
+of the empty store: the claim must walk the fair index in order, and the completion, the
 heartbeat and the rescue must reach `jobs` and `job_queue` through their keys. A
 sequential scan of either would make each batch cost as much as the table.
 """
@@ -23,7 +23,7 @@ from policyjobs.engine.postgres import PostgresBackend
 from policyjobs.runtime import Runtime
 from policyjobs.store import database
 from policyjobs.store.database import open_store
-from tests.support.engine_domain import NOOP, claim_as, new, runtime
+from tests.support.engine_domain import NOOP, TENANT, claim_as, new, runtime
 
 pytestmark = pytest.mark.postgres_only
 BURST = 20_000
@@ -71,11 +71,15 @@ def test_a_burst_is_claimed_and_completed_by_key(postgres_url: str) -> None:
         burst(rt)
         sql, now = rt.queue.backend.sql, wall_now()
         lease = {"owner": "w", "now": now, "lease_until": now + timedelta(minutes=5)}
+        picks = orjson.dumps([{"tenant": TENANT, "lane": 1, "count": 1000}]).decode()
         with rt.db.connect() as conn:
-            claim = plan(conn, sql["claim"], lease | {"limit": 1000},
+            due = plan(conn, sql["due"], {"now": now}, PostgresBackend().plan_claims)
+            claim = plan(conn, sql["lease"], lease | {"picks": picks},
                          PostgresBackend().plan_claims)
-        assert ("Index Scan", "job_queue_due") in scans(claim)
-        assert not {s for s in scans(claim) if s[0] == "Seq Scan"}
+        assert ("Index Scan", "job_queue_fair") in scans(claim)
+        for nodes in (due, claim):  # (the tenants' caps are a row per capped tenant)
+            assert not {s for s in scans(nodes) if s[0] in ("Seq Scan", "Bitmap Heap Scan")
+                        and s[1] != "engine_tenants"}
 
         held = claim_as(rt, "w")
         batch = orjson.dumps([{"id": j.id, "attempt": j.attempt, "result": None}

@@ -99,6 +99,12 @@ def test_every_revision_keeps_every_row(store: sa.Engine, tmp_path: Path) -> Non
             scenarios.append(made)
             kept = _counts(store)
         assert alembic.current == alembic.heads[0]
+    with store.connect() as conn:  # each queued job's queue row knows its tenant and lane
+        queue = conn.exec_driver_sql(
+            "SELECT j.kind, q.tenant = j.tenant, q.lane, coalesce(j.lane, q.lane) "
+            "FROM job_queue AS q JOIN jobs AS j ON j.id = q.id").all()
+    lanes = {"documents": 0, "delinquency.grace": 2, "delinquency.event": 2}
+    assert {(kind, True, lanes[kind], lanes[kind]) for kind, *_ in queue} == set(queue)
 
     runtime = build_runtime(Settings(database_url=str(store.url.render_as_string(False)),
                                      home=tmp_path / "home", test_clock=True))

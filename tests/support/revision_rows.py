@@ -275,8 +275,9 @@ def _queued_and_failed(made: Scenario, columns: Mapping[str, Set[str]], now: dat
         made.add("documents_jobs", columns, job_locator=job, tenant=made.tenant,
                  trigger="priced", timeout_seconds=120, deadline_at=now, render_attempts=0)
     if "job_queue" in columns:
-        made.rows.append({"__tablename__": "job_queue", "id": _JobId(queued), "kind": "documents",
-                          "status": "queued", "run_at": NEVER})
+        row = {"__tablename__": "job_queue", "id": _JobId(queued), "kind": "documents",
+               "status": "queued", "run_at": NEVER, "tenant": made.tenant, "lane": 0}
+        made.rows.append({k: v for k, v in row.items() if k in columns["job_queue"] or k[0] == "_"})
     if "job_marks" in columns:
         made.rows.append({"__tablename__": "job_marks", "id": _JobId(failed),
                           "tenant": made.tenant, "locator": failed, "status": "failed"})

@@ -8,12 +8,14 @@ import pytest
 from policyjobs.app import product_tenant_configs
 from policyjobs.delinquency.config import DelinquencySection, OffsetBasis
 from policyjobs.documents.config import DocumentFormat, DocumentScope, DocumentsSection
+from policyjobs.engine import Lane
 from policyjobs.exceptions import FieldProblem
 from policyjobs.installments.config import InstallmentsSection
 from policyjobs.installments.lattice import AnchorMode, Cadence
 from policyjobs.intake.events import Trigger
 from policyjobs.invoicing.config import InvoicingSection
 from policyjobs.tenants.config import (
+    ClaimsConfig,
     CoreConfig,
     StoredConfig,
     TenantConfig,
@@ -235,6 +237,35 @@ def test_yaml_syntax_error_names_its_line() -> None:
 )
 def test_other_problems_name_their_field(text: str, field: str) -> None:
     assert fields_of(text) == [field]
+
+
+def test_a_cap_and_lanes_are_read_by_kind() -> None:
+    claims = load_tenant_config("maxRunningJobs: 4\njobLanes: {documents: batch, "
+                                "invoicing.instance: interactive}\n").section(ClaimsConfig)
+    assert claims.max_running_jobs == 4
+    assert claims.lanes == {"documents": Lane.BATCH, "invoicing.instance": Lane.INTERACTIVE}
+    defaults = load_tenant_config("").section(ClaimsConfig)
+    assert (defaults.max_running_jobs, defaults.lanes) == (None, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [
+        ("maxRunningJobs: 0", "maxRunningJobs", "greater than or equal to 1"),
+        ("maxRunningJobs: '3'", "maxRunningJobs", "valid integer"),
+        ("maxRunningJobs: 2.5", "maxRunningJobs", "valid integer"),
+        ("maxRunningJobs: true", "maxRunningJobs", "valid integer"),
+        ("jobLanes: {documents: urgent}", "jobLanes.documents",
+         "'interactive', 'standard' or 'batch'"),
+        ("jobLanes: {documentz: batch}", "jobLanes.documentz",
+         "no job kind is called 'documentz'; the kinds are delinquency.create"),
+        ("jobLanes: [documents]", "jobLanes", "valid dictionary"),
+    ],
+)
+def test_a_bad_cap_or_lane_names_its_field_and_why(text: str, field: str, reason: str) -> None:
+    [problem] = errors_of(text)
+    assert problem.field == field
+    assert reason in problem.message
 
 
 def test_every_problem_is_reported_and_listed() -> None:

@@ -6,7 +6,8 @@
 
 -- name: insert_jobs
 -- Adds a batch of jobs in one statement, in the caller's transaction, each with its queue
--- row; deduplicated ones are skipped. The batch travels as one JSON array, which costs the
+-- row, in the lane the tenant's configuration sets its kind, else its own; deduplicated
+-- ones are skipped. The batch travels as one JSON array, which costs the
 -- driver nothing to adapt. Listening workers are woken when the transaction commits, and
 -- only if a job is due now: a commit that notifies takes PostgreSQL's notify lock and holds
 -- it through its WAL flush, so notifying commits run one at a time; jobs due later (or
@@ -14,20 +15,22 @@
 WITH made AS (
     INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator,
                       parent_locator, status, run_at, attempt, max_attempts, payload, errors,
-                      dedupe_key, ordered_key, created_by, created_at, updated_at)
+                      dedupe_key, ordered_key, lane, created_by, created_at, updated_at)
     SELECT t.locator, t.tenant, t.kind, t.reference_type, t.reference_locator,
            t.parent_locator, t.status, COALESCE(t.run_at, %(now)s), 0, t.max_attempts,
-           t.payload, '[]'::jsonb, t.dedupe_key, t.ordered_key, t.created_by, %(now)s, %(now)s
+           t.payload, '[]'::jsonb, t.dedupe_key, t.ordered_key, t.lane, t.created_by,
+           %(now)s, %(now)s
     FROM jsonb_to_recordset(%(batch)s::jsonb)
          AS t(locator text, tenant text, kind text, reference_type text,
               reference_locator text, parent_locator text, status text, run_at timestamptz,
-              max_attempts int, payload jsonb, dedupe_key text, ordered_key text,
+              max_attempts int, payload jsonb, dedupe_key text, ordered_key text, lane int,
               created_by text)
     ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
-    RETURNING id, kind, status, run_at
+    RETURNING id, tenant, kind, lane, status, run_at
 ), queued AS (
-    INSERT INTO job_queue (id, kind, status, run_at, attempt)
-    SELECT id, kind, status, run_at, 0 FROM made
+    INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
+    SELECT m.id, m.tenant, m.kind, COALESCE(o.lane, m.lane), m.status, m.run_at, 0
+    FROM made AS m LEFT JOIN engine_lanes AS o ON o.tenant = m.tenant AND o.kind = m.kind
 )
 SELECT pg_notify('policyjobs_jobs', '')
 WHERE EXISTS (SELECT 1 FROM made WHERE status = 'queued' AND run_at <= %(now)s);
@@ -112,29 +115,79 @@ SELECT locator FROM freed;
 -- Wakes listening workers when the enqueueing transaction commits.
 SELECT pg_notify('policyjobs_jobs', '');
 
--- name: claim
--- Leases up to `limit` due jobs, skipping rows another worker is claiming. Only the narrow
--- queue rows change (the lease, the attempt, its start); the jobs rows are only read, so a
--- job's row is written once more, when its attempt ends. Ids travel between the steps as
--- one array, so each step finds its rows by key.
+-- name: due
+-- The due work, for a claim to share out (see `fairness`): for each tenant with a queued
+-- job and each lane, the run-at of its oldest due job, with the tenant's cap and its jobs
+-- running. The tenants are found by skipping through the fair index a tenant at a time,
+-- and a lane's oldest due job is its first entry there: a few index entries per tenant,
+-- however deep its backlog.
+WITH RECURSIVE tenants(tenant) AS (
+    (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+), heads AS MATERIALIZED (
+    SELECT t.tenant, l.lane, h.run_at
+    FROM tenants AS t
+    CROSS JOIN (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2) AS l
+    CROSS JOIN LATERAL (SELECT q.run_at FROM job_queue AS q
+                        WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
+                          AND q.run_at <= %(now)s
+                        ORDER BY q.run_at, q.id LIMIT 1) AS h
+    WHERE t.tenant IS NOT NULL
+), loads AS (
+    SELECT d.tenant, c.max_running,
+           (SELECT count(*) FROM job_queue AS r
+            WHERE r.status = 'leased' AND r.tenant = d.tenant) AS running
+    FROM (SELECT DISTINCT tenant FROM heads) AS d
+    LEFT JOIN engine_tenants AS c ON c.tenant = d.tenant
+)
+SELECT h.tenant, h.lane, h.run_at, o.max_running, o.running
+FROM heads AS h JOIN loads AS o ON o.tenant = h.tenant;
+
+-- name: hold_caps
+-- Locks the cap rows of the given tenants (a JSON array) that no other claim holds, and
+-- returns those: a claim counts a capped tenant's running jobs only once it holds its row,
+-- in a later statement, so it sees every lease made by a claim that held the row before.
+SELECT tenant FROM engine_tenants
+WHERE tenant = ANY(ARRAY(SELECT jsonb_array_elements_text(%(tenants)s::jsonb)))
+ORDER BY tenant
+FOR UPDATE SKIP LOCKED;
+
+-- name: running
+-- The jobs running of each of the given tenants (a JSON array) that runs any.
+SELECT tenant, count(*) FROM job_queue
+WHERE status = 'leased'
+  AND tenant = ANY(ARRAY(SELECT jsonb_array_elements_text(%(tenants)s::jsonb)))
+GROUP BY tenant;
+
+-- name: lease
+-- Leases what each pick (a JSON array of {tenant, lane, count}) asks for, oldest first,
+-- skipping rows another worker is leasing. Only the narrow queue rows change (the lease,
+-- the attempt, its start); the jobs rows are only read, so a job's row is written once
+-- more, when its attempt ends. Ids travel between the steps as one array, so each step
+-- finds its rows by key.
 WITH picked AS (
-    SELECT id FROM job_queue
-    WHERE status = 'queued' AND run_at <= %(now)s
-    ORDER BY run_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    SELECT c.id
+    FROM jsonb_to_recordset(%(picks)s::jsonb) AS p(tenant text, lane int, count int)
+    CROSS JOIN LATERAL (SELECT q.id FROM job_queue AS q
+                        WHERE q.status = 'queued' AND q.tenant = p.tenant AND q.lane = p.lane
+                          AND q.run_at <= %(now)s
+                        ORDER BY q.run_at, q.id
+                        LIMIT p.count
+                        FOR UPDATE SKIP LOCKED) AS c
 ), leased AS (
     UPDATE job_queue
     SET status = 'leased', owner = %(owner)s, leased_until = %(lease_until)s,
         attempt = attempt + 1, started_at = %(now)s
     WHERE id = ANY(ARRAY(SELECT id FROM picked))
-    RETURNING id, attempt
+    RETURNING id, attempt, lane
 )
 SELECT j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
        j.parent_locator, l.attempt, j.max_attempts, j.payload, j.created_at, j.run_at,
-       j.ordered_key
-FROM leased AS l JOIN jobs AS j ON j.id = l.id
-ORDER BY j.run_at, j.id;
+       j.ordered_key, l.lane
+FROM leased AS l JOIN jobs AS j ON j.id = l.id;
 
 -- name: complete
 -- Records a batch of successful attempts whose lease this worker still holds (its queue
@@ -309,8 +362,8 @@ SELECT locator, parent_locator, tenant, ordered_key FROM cancelled;
 
 -- name: requeue
 -- Runs jobs again now, taking them from whichever worker holds them; a job at its last
--- attempt (a failed one, or one a hung worker holds) gets one more. Returns the jobs
--- requeued.
+-- attempt (a failed one, or one a hung worker holds) gets one more. In the lane asked for,
+-- else the tenant's for the kind, else the job's own. Returns the jobs requeued.
 WITH wanted AS (
     SELECT id FROM jobs
     WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
@@ -322,16 +375,19 @@ WITH wanted AS (
     UPDATE jobs AS j
     SET status = 'queued', run_at = %(now)s, finished_at = NULL, updated_at = %(now)s,
         attempt = GREATEST(j.attempt, h.attempt),
-        max_attempts = GREATEST(j.max_attempts, GREATEST(j.attempt, h.attempt) + 1)
+        max_attempts = GREATEST(j.max_attempts, GREATEST(j.attempt, h.attempt) + 1),
+        lane = COALESCE(%(lane)s::int, j.lane)
     FROM wanted AS w LEFT JOIN held AS h ON h.id = w.id
     WHERE j.id = w.id AND j.status IN ('queued', 'waiting', 'failed')
-    RETURNING j.id, j.kind, j.locator, j.attempt
+    RETURNING j.id, j.tenant, j.kind, j.locator, j.attempt, j.lane
 ), queued AS (
-    INSERT INTO job_queue (id, kind, status, run_at, attempt)
-    SELECT id, kind, 'queued', %(now)s, attempt FROM requeued
+    INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
+    SELECT r.id, r.tenant, r.kind, COALESCE(%(lane)s::int, o.lane, r.lane, 1), 'queued',
+           %(now)s, r.attempt
+    FROM requeued AS r LEFT JOIN engine_lanes AS o ON o.tenant = r.tenant AND o.kind = r.kind
     ON CONFLICT (id) DO UPDATE
     SET status = 'queued', run_at = EXCLUDED.run_at, owner = NULL, leased_until = NULL,
-        started_at = NULL, attempt = EXCLUDED.attempt
+        started_at = NULL, attempt = EXCLUDED.attempt, lane = EXCLUDED.lane
 )
 SELECT locator FROM requeued;
 
@@ -381,15 +437,41 @@ RETURNING owner;
 DELETE FROM engine_leaders WHERE name = %(name)s AND owner = %(owner)s;
 
 -- name: queue_depth
--- The due, queued jobs by kind among the oldest 10,000: how many, and the oldest run-at.
-SELECT kind, count(*), min(run_at) FROM (
-    SELECT kind, run_at FROM job_queue WHERE status = 'queued' AND run_at <= %(now)s
-    ORDER BY run_at, id LIMIT 10000
-) AS due
-GROUP BY kind;
+-- The due, queued jobs of each kind, counted up to 10,000, and the oldest one's run-at. The
+-- kinds are found by skipping through `job_queue_kinds` a kind at a time.
+WITH RECURSIVE kinds(kind) AS (
+    (SELECT kind FROM job_queue WHERE status = 'queued' ORDER BY kind LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.kind FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.kind > k.kind ORDER BY q.kind LIMIT 1)
+    FROM kinds AS k WHERE k.kind IS NOT NULL
+)
+SELECT k.kind,
+       (SELECT count(*) FROM (SELECT 1 FROM job_queue AS q
+                              WHERE q.status = 'queued' AND q.kind = k.kind
+                                AND q.run_at <= %(now)s
+                              LIMIT 10000) AS due),
+       (SELECT min(q.run_at) FROM job_queue AS q
+        WHERE q.status = 'queued' AND q.kind = k.kind AND q.run_at <= %(now)s) AS oldest
+FROM kinds AS k
+WHERE k.kind IS NOT NULL
+  AND EXISTS (SELECT 1 FROM job_queue AS q
+              WHERE q.status = 'queued' AND q.kind = k.kind AND q.run_at <= %(now)s);
 
 -- name: busy
--- Whether a job is executing or due by the clock, or a schedule is due to make one.
+-- Whether a job is executing or due by the clock, or a schedule is due to make one: a due
+-- job is looked for a kind at a time, as `queue_depth` does.
+WITH RECURSIVE kinds(kind) AS (
+    (SELECT kind FROM job_queue WHERE status = 'queued' ORDER BY kind LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.kind FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.kind > k.kind ORDER BY q.kind LIMIT 1)
+    FROM kinds AS k WHERE k.kind IS NOT NULL
+)
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM job_queue WHERE status = 'queued' AND run_at <= %(now)s)
+    OR EXISTS (SELECT 1 FROM kinds AS k
+               WHERE k.kind IS NOT NULL
+                 AND EXISTS (SELECT 1 FROM job_queue AS q
+                             WHERE q.status = 'queued' AND q.kind = k.kind
+                               AND q.run_at <= %(now)s))
     OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= %(now)s);

@@ -10,17 +10,19 @@
 -- Adds one job; executed for a whole batch in the caller's transaction.
 INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator, parent_locator,
                   status, run_at, attempt, max_attempts, payload, errors, dedupe_key,
-                  ordered_key, created_by, created_at, updated_at)
+                  ordered_key, lane, created_by, created_at, updated_at)
 VALUES (:locator, :tenant, :kind, :reference_type, :reference_locator, :parent_locator,
         :status, :run_at, 0, :max_attempts, :payload, '[]', :dedupe_key,
-        :ordered_key, :created_by, :now, :now)
+        :ordered_key, :lane, :created_by, :now, :now)
 ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
 
 -- name: queue_new
--- The queue rows of jobs just inserted (those a dedupe key skipped do not exist).
-INSERT INTO job_queue (id, kind, status, run_at, attempt)
-SELECT id, kind, status, run_at, 0 FROM jobs
-WHERE locator IN (SELECT value FROM json_each(:locators));
+-- The queue rows of jobs just inserted (those a dedupe key skipped do not exist), in the
+-- lane the tenant's configuration sets their kind, else their own.
+INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
+SELECT j.id, j.tenant, j.kind, COALESCE(o.lane, j.lane), j.status, j.run_at, 0
+FROM jobs AS j LEFT JOIN engine_lanes AS o ON o.tenant = j.tenant AND o.kind = j.kind
+WHERE j.locator IN (SELECT value FROM json_each(:locators));
 
 -- name: find_deduplicated
 -- The locator of the job that already holds a dedupe key.
@@ -83,24 +85,57 @@ UPDATE job_queue SET status = 'queued'
 WHERE status = 'blocked'
   AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_queue.id AND jobs.status = 'queued');
 
--- name: claim
--- Leases up to `limit` due jobs: only their queue rows change (the lease, the attempt,
--- its start). Their ids and attempts; `claimed` reads the jobs.
+-- name: due
+-- The due work, for a claim to share out (see `fairness`): for each tenant with a queued
+-- job and each lane, the run-at of its oldest due job, with the tenant's cap and its jobs
+-- running. The tenants are found by skipping through the fair index a tenant at a time,
+-- and a lane's oldest due job is its first entry there: a few index entries per tenant,
+-- however deep its backlog.
+WITH RECURSIVE tenants(tenant) AS (
+    SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+), heads AS MATERIALIZED (
+    SELECT t.tenant, l.lane,
+           (SELECT q.run_at FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
+              AND q.run_at <= :now
+            ORDER BY q.run_at, q.id LIMIT 1) AS run_at
+    FROM tenants AS t
+    CROSS JOIN (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2) AS l
+    WHERE t.tenant IS NOT NULL
+), loads AS (
+    SELECT d.tenant, c.max_running,
+           (SELECT count(*) FROM job_queue AS r
+            WHERE r.status = 'leased' AND r.tenant = d.tenant) AS running
+    FROM (SELECT DISTINCT tenant FROM heads WHERE run_at IS NOT NULL) AS d
+    LEFT JOIN engine_tenants AS c ON c.tenant = d.tenant
+)
+SELECT h.tenant, h.lane, h.run_at, o.max_running, o.running
+FROM heads AS h JOIN loads AS o ON o.tenant = h.tenant
+WHERE h.run_at IS NOT NULL;
+
+-- name: lease
+-- Leases up to `count` due jobs of one tenant and lane, oldest first: only their queue rows
+-- change (the lease, the attempt, its start). Their ids and attempts; `claimed` reads the
+-- jobs.
 UPDATE job_queue
 SET status = 'leased', owner = :owner, leased_until = :lease_until, attempt = attempt + 1,
     started_at = :now
 WHERE id IN (SELECT id FROM job_queue
-             WHERE status = 'queued' AND run_at <= :now
+             WHERE status = 'queued' AND tenant = :tenant AND lane = :lane
+               AND run_at <= :now
              ORDER BY run_at, id
-             LIMIT :limit)
-RETURNING id, attempt;
+             LIMIT :count)
+RETURNING id, attempt, lane;
 
 -- name: claimed
--- The jobs just claimed (a JSON array of ids), oldest due first.
+-- The jobs just leased (a JSON array of ids).
 SELECT id, locator, tenant, kind, reference_type, reference_locator, parent_locator,
        max_attempts, payload, created_at, run_at, ordered_key
-FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))
-ORDER BY run_at, id;
+FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: complete
 -- Records a batch of successful attempts whose lease this worker still holds (its queue
@@ -233,17 +268,20 @@ RETURNING locator, parent_locator, tenant, ordered_key;
 
 -- name: requeue
 -- Runs jobs again now, taking them from whichever worker holds them (the queue row first,
--- keeping the attempt a hung worker started); a job at its last attempt gets one more.
--- Returns the jobs requeued.
-INSERT INTO job_queue (id, kind, status, run_at, attempt)
-SELECT id, kind, 'queued', :now, attempt FROM jobs
-WHERE locator IN (SELECT value FROM json_each(:locators))
-  AND status IN ('queued', 'waiting', 'failed')
+-- keeping the attempt a hung worker started); a job at its last attempt gets one more. In
+-- the lane asked for, else the tenant's for the kind, else the job's own. Returns the jobs
+-- requeued.
+INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
+SELECT j.id, j.tenant, j.kind, COALESCE(:lane, o.lane, j.lane, 1), 'queued', :now, j.attempt
+FROM jobs AS j LEFT JOIN engine_lanes AS o ON o.tenant = j.tenant AND o.kind = j.kind
+WHERE j.locator IN (SELECT value FROM json_each(:locators))
+  AND j.status IN ('queued', 'waiting', 'failed')
 ON CONFLICT (id) DO UPDATE
 SET status = 'queued', run_at = excluded.run_at, owner = NULL, leased_until = NULL,
-    started_at = NULL;
+    started_at = NULL, lane = excluded.lane;
 UPDATE jobs
 SET status = 'queued', run_at = :now, finished_at = NULL, updated_at = :now,
+    lane = COALESCE(:lane, lane),
     attempt = (SELECT attempt FROM job_queue WHERE job_queue.id = jobs.id),
     max_attempts = max(max_attempts,
                        (SELECT attempt FROM job_queue WHERE job_queue.id = jobs.id) + 1)
@@ -293,15 +331,41 @@ RETURNING owner;
 DELETE FROM engine_leaders WHERE name = :name AND owner = :owner;
 
 -- name: queue_depth
--- The due, queued jobs by kind among the oldest 10,000: how many, and the oldest run-at.
-SELECT kind, count(*), min(run_at) FROM (
-    SELECT kind, run_at FROM job_queue WHERE status = 'queued' AND run_at <= :now
-    ORDER BY run_at, id LIMIT 10000
-) AS due
-GROUP BY kind;
+-- The due, queued jobs of each kind, counted up to 10,000, and the oldest one's run-at. The
+-- kinds are found by skipping through `job_queue_kinds` a kind at a time.
+WITH RECURSIVE kinds(kind) AS (
+    SELECT (SELECT kind FROM job_queue WHERE status = 'queued' ORDER BY kind LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.kind FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.kind > k.kind ORDER BY q.kind LIMIT 1)
+    FROM kinds AS k WHERE k.kind IS NOT NULL
+)
+SELECT k.kind,
+       (SELECT count(*) FROM (SELECT 1 FROM job_queue AS q
+                              WHERE q.status = 'queued' AND q.kind = k.kind
+                                AND q.run_at <= :now
+                              LIMIT 10000) AS due),
+       (SELECT min(q.run_at) FROM job_queue AS q
+        WHERE q.status = 'queued' AND q.kind = k.kind AND q.run_at <= :now) AS oldest
+FROM kinds AS k
+WHERE k.kind IS NOT NULL
+  AND EXISTS (SELECT 1 FROM job_queue AS q
+              WHERE q.status = 'queued' AND q.kind = k.kind AND q.run_at <= :now);
 
 -- name: busy
--- Whether a job is executing or due by the clock, or a schedule is due to make one.
+-- Whether a job is executing or due by the clock, or a schedule is due to make one: a due
+-- job is looked for a kind at a time, as `queue_depth` does.
+WITH RECURSIVE kinds(kind) AS (
+    SELECT (SELECT kind FROM job_queue WHERE status = 'queued' ORDER BY kind LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.kind FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.kind > k.kind ORDER BY q.kind LIMIT 1)
+    FROM kinds AS k WHERE k.kind IS NOT NULL
+)
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM job_queue WHERE status = 'queued' AND run_at <= :now)
+    OR EXISTS (SELECT 1 FROM kinds AS k
+               WHERE k.kind IS NOT NULL
+                 AND EXISTS (SELECT 1 FROM job_queue AS q
+                             WHERE q.status = 'queued' AND q.kind = k.kind
+                               AND q.run_at <= :now))
     OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= :now);
