@@ -104,7 +104,8 @@ def _render_one(attempt: Attempt, row: Any) -> str | None:
     try:
         rendered = attempt.renderers.render(
             row.static_name, row.template, row.format, template_context,
-            timeout=attempt.timeout - attempt.spent, on_start=attempt.start,
+            timeout=attempt.timeout - attempt.spent, priority=context.job.lane,
+            on_start=attempt.start,
             on_data_ready=lambda: _advance(context, row.locator, token,
                                            state=DocumentState.DATA_READY))
     except RenderTimeout:

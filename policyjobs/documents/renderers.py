@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import heapq
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
@@ -135,23 +137,59 @@ class Renderer:
             self.kill()
 
 
+class Slots:
+    """At most `size` holders at once; those waiting go in by priority (lower first), then in
+    the order they came."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._changed = threading.Condition()
+        self._waiting: list[tuple[int, int]] = []  # a heap of (priority, arrival)
+        self._arrivals = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        """How many wait for a slot."""
+        with self._changed:
+            return len(self._waiting)
+
+    @contextlib.contextmanager
+    def held(self, priority: int) -> Iterator[None]:
+        """Hold a slot for the block, once one is free and no one before this caller waits."""
+        ticket = (priority, next(self._arrivals))
+        with self._changed:
+            heapq.heappush(self._waiting, ticket)
+            while not (self._free and self._waiting[0] == ticket):
+                self._changed.wait()
+            heapq.heappop(self._waiting)
+            self._free -= 1
+            self._changed.notify_all()  # the next in line may take another free slot
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += 1
+                self._changed.notify_all()
+
+
 class Renderers:
-    """At most `size` renderers, started on demand and reused; renders wait for a free one."""
+    """At most `size` renderers, started on demand and reused; renders wait for a free one,
+    those of a lower priority (a job's lane: interactive first) ahead of the others."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._slots = threading.BoundedSemaphore(size)
+        self._slots = Slots(size)
         self._idle: list[Renderer] = []
         self._lock = threading.Lock()
         self._closed = False
 
     def render(self, static_name: str, template: str, document_format: str,
-               context: dict[str, Any], *, timeout: float,
+               context: dict[str, Any], *, timeout: float, priority: int = 1,
                on_start: Callable[[], None] = lambda: None,
                on_data_ready: Callable[[], None] = lambda: None) -> Rendered:
-        """Render one document when a renderer is free; `timeout` counts from when it starts
-        (`on_start` is called then), not while it waits for a renderer."""
-        with self._slots:
+        """Render one document when a renderer is free for `priority`; `timeout` counts from
+        when it starts (`on_start` is called then), not while it waits for a renderer."""
+        with self._slots.held(priority):
             renderer = self._take()
             try:
                 on_start()

@@ -133,8 +133,10 @@ class Backend(ABC):
             return []
         groups, loads = self.hold_caps(conn, groups, loads, rotation)
         claimed: list[ClaimedJob] = []
+        first = True
         while groups and len(claimed) < limit:
-            picks = rotation.allot(groups, loads, limit - len(claimed), first=not claimed)
+            picks = rotation.allot(groups, loads, limit - len(claimed), first=first)
+            first = False
             if not picks:
                 break
             leased = self.lease(conn, owner=owner, picks=picks, now=now,
@@ -259,7 +261,8 @@ class Backend(ABC):
         """Run jobs again now, wherever they are, in `lane` if given (else their own, or the
         one their tenant's configuration sets their kind); the locators requeued."""
         requeued = [str(r[0]) for r in self.run(conn, "requeue", {
-            "locators": self.locators(locators), "now": self.time(now), "lane": lane,
+            "locators": self.locators(locators), "now": self.time(now),
+            "lane": None if lane is None else int(lane),
         })]
         self.mark(conn, requeued)
         return requeued

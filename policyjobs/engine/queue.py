@@ -97,7 +97,7 @@ class JobQueue:
             return []
         now = self.clock.now()
         attempts = [j.max_attempts or self.registry.default_max_attempts(j.kind) for j in jobs]
-        lanes = [self.registry.lane(j.kind) if j.lane is None else j.lane for j in jobs]
+        lanes = [int(self.registry.lane(j.kind) if j.lane is None else j.lane) for j in jobs]
         statuses = self._statuses(conn, jobs)
         self.backend.insert(conn, jobs, attempts, lanes, statuses, now)
         locators = [
