@@ -94,6 +94,7 @@ INVOICE_TEMPLATE = """
 INVOICE_DOCUMENT = {"staticName": "invoiceNotice", "name": "Invoice", "trigger": "generated",
                     "scope": "invoice", "format": "pdf", "template": INVOICE_TEMPLATE}
 STORES = ("postgresql", "sqlite")
+MEASURES = ("fair", "neighbour", "priority", "cost")
 
 
 # -- fair: neighbours' jobs behind a backlog -------------------------------------------------------
@@ -446,8 +447,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rounds": args.rounds, "backlog": args.backlog, "seconds": args.seconds,
             "burst": args.burst, "workers": args.workers, "machine": machine(server)}
         measures: dict[str, Callable[..., dict[str, Any]]] = {
-            "fair": fair, "neighbour": neighbour, "priority": priority}
+            name: measure for name, measure in (
+                ("fair", fair), ("neighbour", neighbour), ("priority", priority))
+            if name in args.only}
         found: dict[str, list[dict[str, Any]]] = {name: [] for name in measures}
+        if unknown := args.only - set(MEASURES):
+            raise BenchError(f"no measure called {', '.join(sorted(unknown))}")
         for round_ in range(1, args.rounds + 1):
             stores = STORES if round_ % 2 else STORES[::-1]
             for name, measure in measures.items():
@@ -457,7 +462,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         figures["runs"] = found
     finally:
         server.stop()
-    if not args.skip_cost:
+    if "cost" in args.only:
         figures["cost"] = cost(args)
     figures["machine"]["loadavg_end"] = loadavg()
     print_report(figures)
@@ -472,8 +477,8 @@ def headline(found: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                                  ("a_jobs_per_s", "fair", "a_jobs_per_s"),
                                  ("neighbour_quote_s", "neighbour", "seconds"),
                                  ("priority_quote_s", "priority", "seconds")):
-        by_store = {store: _median([r[key] for r in found[measure] if r["store"] == store])
-                    for store in STORES}
+        by_store = {store: _median([r[key] for r in found.get(measure, [])
+                                    if r["store"] == store]) for store in STORES}
         out[figure] = by_store
     return out
 
@@ -524,8 +529,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="jobs a run of the cost's engine bench (100,000)")
     parser.add_argument("--before", help="the commit to compare the engine with "
                                          "(default: the one before fair claims)")
-    parser.add_argument("--skip-cost", action="store_true",
-                        help="leave out the engine's before-and-after runs")
+    parser.add_argument("--only", type=lambda text: set(text.split(",")), default=set(MEASURES),
+                        help="comma-separated measures to run (fair,neighbour,priority,cost)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the run's directory")
     return figures_of(run, parser.parse_args(argv))
 

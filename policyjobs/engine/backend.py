@@ -128,7 +128,14 @@ class Backend(ABC):
         out and leased, and what a group could not give is shared again. Interactive jobs
         first, then by run-at."""
         rotation = rotation if rotation is not None else Rotation()
+        if (lone := rotation.lone(limit)) is not None and (
+                alone := self.lease_alone(conn, owner=owner, pick=lone, now=now,
+                                          lease_until=lease_until)):
+            rotation.took(limit)
+            rotation.served([lone.tenant])
+            return sorted(alone, key=lambda job: (job.run_at, job.id))
         groups, loads = self.due(conn, now)
+        rotation.saw(groups, loads)
         if not groups:
             return []
         groups, loads = self.hold_caps(conn, groups, loads, rotation)
@@ -166,6 +173,12 @@ class Backend(ABC):
     def lease(self, conn: sa.Connection, *, owner: str, picks: Sequence[Pick], now: datetime,
               lease_until: datetime) -> list[ClaimedJob]:
         """Lease the due jobs `picks` ask for, skipping those another worker is leasing."""
+
+    @abstractmethod
+    def lease_alone(self, conn: sa.Connection, *, owner: str, pick: Pick, now: datetime,
+                    lease_until: datetime) -> list[ClaimedJob]:
+        """Lease what `pick` asks for if its group is still the only due work and its tenant
+        has no cap, in one statement; else nothing."""
 
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
                  now: datetime) -> set[str]:
@@ -285,7 +298,8 @@ class Backend(ABC):
         self.run(conn, "resign", {"name": name, "owner": owner})
 
     def queue_depth(self, conn: sa.Connection, now: datetime) -> list[tuple[str, int, datetime]]:
-        """(kind, count up to 10,000, oldest run-at) of the due, queued jobs."""
+        """(kind, count, oldest run-at) of the due, queued jobs among the first 10,000 found
+        a tenant and lane at a time."""
         rows = self.run(conn, "queue_depth", {"now": self.time(now)}).all()
         return [(str(r[0]), int(r[1]), self.from_time(r[2])) for r in rows]
 

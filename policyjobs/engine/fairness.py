@@ -80,6 +80,22 @@ class Rotation:
         # A capped tenant had due work at the last claim: the next one holds the caps (on
         # PostgreSQL that takes a transaction, see `PostgresBackend.hold_caps`).
         self.capped = False
+        # The one tenant and lane with due work at the last read of it, if uncapped: the next
+        # claim leases from it in one statement, if it is still alone, before reading again.
+        self.alone: tuple[str, int] | None = None
+
+    def saw(self, groups: Sequence[Group], loads: Mapping[str, Load]) -> None:
+        """Remember what a read of the due work found."""
+        lone = len(groups) == 1 and loads[groups[0].tenant].cap is None
+        self.alone = (groups[0].tenant, groups[0].lane) if lone else None
+
+    def lone(self, free: int) -> Pick | None:
+        """Every slot to the group alone at the last read, if there was one."""
+        return None if self.alone is None else Pick(*self.alone, free)
+
+    def took(self, free: int) -> None:
+        """Count `free` slots given without `allot` (to a group alone)."""
+        self._slots += free
 
     def allot(self, groups: Sequence[Group], loads: Mapping[str, Load], free: int, *,
               first: bool = True) -> list[Pick]:

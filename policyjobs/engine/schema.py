@@ -106,10 +106,10 @@ jobs = sa.Table(
 # and run-at mirror the job's, but for `leased`, which only it records, with the lease's
 # owner and expiry and the attempt it runs (one more than the job's `attempt`) since
 # `started_at`, and the job's tenant and the lane its claims go by. Its partial indexes are
-# the claim's (`job_queue_fair`, walked a tenant and lane at a time, and
-# `job_queue_running`, which counts a tenant's running jobs), the rescuer's, the unblocking
-# sweep's, and the metrics' and the busy check's (`job_queue_kinds`). A job's queue row is
-# locked before its jobs row on every path that takes both.
+# the claim's (`job_queue_fair`, walked a tenant and lane at a time, as the metrics and the
+# busy check walk it too), the leased rows' (a tenant's running jobs; the rescuer and the
+# heartbeat read them all) and the unblocking sweep's. A job's queue row is locked before
+# its jobs row on every path that takes both.
 job_queue = sa.Table(
     "job_queue",
     metadata,
@@ -124,13 +124,12 @@ job_queue = sa.Table(
     sa.Column("owner", sa.String(128)),
     sa.Column("leased_until", UTCDateTime()),
     sa.Column("started_at", UTCDateTime()),
+    # Not also (run-at, id): PostgreSQL would walk that past one tenant's backlog to find
+    # another's job, and each index on the queued rows costs every enqueue.
     sa.Index("job_queue_fair", "tenant", "lane", "run_at", "id",
              **_where("status = 'queued'")),
-    # The kinds with queued jobs, and each one's due: for the metrics and the busy check.
-    # Not (run-at, id): a claim would walk that for a rare tenant's job past another's backlog.
-    sa.Index("job_queue_kinds", "kind", "run_at", **_where("status = 'queued'")),
-    sa.Index("job_queue_running", "tenant", **_where("status = 'leased'")),
-    sa.Index("job_queue_leased", "leased_until", **_where("status = 'leased'")),
+    # Not on the lease's expiry, which every heartbeat moves: a heartbeat stays a HOT update.
+    sa.Index("job_queue_leased", "tenant", **_where("status = 'leased'")),
     sa.Index("job_queue_blocked", "id", **_where("status = 'blocked'")),
 )
 

@@ -68,12 +68,25 @@ class SQLiteBackend(Backend):
     def lease(self, conn: sa.Connection, *, owner: str, picks: Sequence[Pick], now: datetime,
               lease_until: datetime) -> list[ClaimedJob]:
         """Lease each pick's queue rows, then read their jobs."""
-        params = {"owner": owner, "now": self.time(now), "lease_until": self.time(lease_until)}
         leased: dict[int, tuple[int, int]] = {}
         for pick in picks:
-            rows = self.run(conn, "lease", params | {
-                "tenant": pick.tenant, "lane": pick.lane, "count": pick.count})
-            leased.update((job_id, (attempt, lane)) for job_id, attempt, lane in rows)
+            leased.update(self._lease(conn, "lease", owner, pick, now, lease_until))
+        return self._jobs(conn, leased)
+
+    def lease_alone(self, conn: sa.Connection, *, owner: str, pick: Pick, now: datetime,
+                    lease_until: datetime) -> list[ClaimedJob]:
+        """Lease the group's queue rows if it is still alone, then read their jobs."""
+        return self._jobs(conn, self._lease(conn, "lease_alone", owner, pick, now, lease_until))
+
+    def _lease(self, conn: sa.Connection, name: str, owner: str, pick: Pick, now: datetime,
+               lease_until: datetime) -> dict[int, tuple[int, int]]:
+        rows = self.run(conn, name, {
+            "owner": owner, "now": self.time(now), "lease_until": self.time(lease_until),
+            "tenant": pick.tenant, "lane": pick.lane, "count": pick.count})
+        return {job_id: (attempt, lane) for job_id, attempt, lane in rows}
+
+    def _jobs(self, conn: sa.Connection, leased: dict[int, tuple[int, int]]) -> list[ClaimedJob]:
+        """The jobs of the queue rows just leased, given their (attempt, lane) by id."""
         if not leased:
             return []
         jobs = self.run(conn, "claimed", {"ids": json_text(list(leased))}).all()

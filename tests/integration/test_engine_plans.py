@@ -76,8 +76,12 @@ def test_a_burst_is_claimed_and_completed_by_key(postgres_url: str) -> None:
             due = plan(conn, sql["due"], {"now": now}, PostgresBackend().plan_claims)
             claim = plan(conn, sql["lease"], lease | {"picks": picks},
                          PostgresBackend().plan_claims)
-        assert ("Index Scan", "job_queue_fair") in scans(claim)
-        for nodes in (due, claim):  # (the tenants' caps are a row per capped tenant)
+            alone = plan(conn, sql["lease_alone"],
+                         lease | {"tenant": TENANT, "lane": 1, "count": 1000},
+                         PostgresBackend().plan_claims)
+        for nodes in (claim, alone):
+            assert ("Index Scan", "job_queue_fair") in scans(nodes)
+        for nodes in (due, claim, alone):  # (the tenants' caps are a row per capped tenant)
             assert not {s for s in scans(nodes) if s[0] in ("Seq Scan", "Bitmap Heap Scan")
                         and s[1] != "engine_tenants"}
 

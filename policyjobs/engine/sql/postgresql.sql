@@ -120,7 +120,8 @@ SELECT pg_notify('policyjobs_jobs', '');
 -- job and each lane, the run-at of its oldest due job, with the tenant's cap and its jobs
 -- running. The tenants are found by skipping through the fair index a tenant at a time,
 -- and a lane's oldest due job is its first entry there: a few index entries per tenant,
--- however deep its backlog.
+-- however deep its backlog. Running jobs are counted only where they are compared: for a
+-- capped tenant, and where several tenants have due work.
 WITH RECURSIVE tenants(tenant) AS (
     (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
     UNION ALL
@@ -138,9 +139,12 @@ WITH RECURSIVE tenants(tenant) AS (
     WHERE t.tenant IS NOT NULL
 ), loads AS (
     SELECT d.tenant, c.max_running,
-           (SELECT count(*) FROM job_queue AS r
-            WHERE r.status = 'leased' AND r.tenant = d.tenant) AS running
-    FROM (SELECT DISTINCT tenant FROM heads) AS d
+           CASE WHEN c.max_running IS NOT NULL OR d.shared
+                THEN (SELECT count(*) FROM job_queue AS r
+                      WHERE r.status = 'leased' AND r.tenant = d.tenant)
+                ELSE 0 END AS running
+    FROM (SELECT tenant, count(*) OVER () > 1 AS shared
+          FROM (SELECT DISTINCT tenant FROM heads) AS u) AS d
     LEFT JOIN engine_tenants AS c ON c.tenant = d.tenant
 )
 SELECT h.tenant, h.lane, h.run_at, o.max_running, o.running
@@ -161,6 +165,48 @@ SELECT tenant, count(*) FROM job_queue
 WHERE status = 'leased'
   AND tenant = ANY(ARRAY(SELECT jsonb_array_elements_text(%(tenants)s::jsonb)))
 GROUP BY tenant;
+
+-- name: lease_alone
+-- Leases up to `count` due jobs of one tenant and lane, in one statement, when they are the
+-- only due work and the tenant has no cap, as a claim found a moment ago; else nothing, and
+-- the claim reads the due work again. Most claims of a store serving one tenant at a time
+-- are this one round trip.
+WITH RECURSIVE tenants(tenant) AS (
+    (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+), alone AS (
+    SELECT NOT EXISTS (SELECT 1 FROM engine_tenants
+                       WHERE tenant = %(tenant)s AND max_running IS NOT NULL)
+       AND NOT EXISTS (  -- a probe per tenant and lane, its first entry in the fair index
+           SELECT 1 FROM tenants AS t
+           CROSS JOIN (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2) AS l
+           CROSS JOIN LATERAL (SELECT 1 FROM job_queue AS q
+                               WHERE q.status = 'queued' AND q.tenant = t.tenant
+                                 AND q.lane = l.lane AND q.run_at <= %(now)s
+                               ORDER BY q.run_at, q.id LIMIT 1) AS due
+           WHERE t.tenant IS NOT NULL
+             AND (t.tenant <> %(tenant)s OR l.lane <> %(lane)s)) AS ok
+), picked AS (
+    SELECT q.id FROM job_queue AS q
+    WHERE q.status = 'queued' AND q.tenant = %(tenant)s AND q.lane = %(lane)s
+      AND q.run_at <= %(now)s AND (SELECT ok FROM alone)
+    ORDER BY q.run_at, q.id
+    LIMIT %(count)s
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE job_queue
+    SET status = 'leased', owner = %(owner)s, leased_until = %(lease_until)s,
+        attempt = attempt + 1, started_at = %(now)s
+    WHERE id = ANY(ARRAY(SELECT id FROM picked))
+    RETURNING id, attempt, lane
+)
+SELECT j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
+       j.parent_locator, l.attempt, j.max_attempts, j.payload, j.created_at, j.run_at,
+       j.ordered_key, l.lane
+FROM leased AS l JOIN jobs AS j ON j.id = l.id;
 
 -- name: lease
 -- Leases what each pick (a JSON array of {tenant, lane, count}) asks for, oldest first,
@@ -437,41 +483,46 @@ RETURNING owner;
 DELETE FROM engine_leaders WHERE name = %(name)s AND owner = %(owner)s;
 
 -- name: queue_depth
--- The due, queued jobs of each kind, counted up to 10,000, and the oldest one's run-at. The
--- kinds are found by skipping through `job_queue_kinds` a kind at a time.
-WITH RECURSIVE kinds(kind) AS (
-    (SELECT kind FROM job_queue WHERE status = 'queued' ORDER BY kind LIMIT 1)
+-- The due, queued jobs by kind, counted among the first 10,000 found a tenant and lane at a
+-- time (each group's oldest first): how many, and the oldest run-at. The tenants are found
+-- by skipping through the fair index, as a claim finds them.
+WITH RECURSIVE tenants(tenant) AS (
+    (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
     UNION ALL
-    SELECT (SELECT q.kind FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.kind > k.kind ORDER BY q.kind LIMIT 1)
-    FROM kinds AS k WHERE k.kind IS NOT NULL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+), lanes AS (
+    SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2
+), due AS (
+    SELECT d.kind, d.run_at
+    FROM tenants AS t CROSS JOIN lanes AS l
+    CROSS JOIN LATERAL (SELECT q.kind, q.run_at FROM job_queue AS q
+                        WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
+                          AND q.run_at <= %(now)s
+                        ORDER BY q.run_at, q.id LIMIT 10000) AS d
+    WHERE t.tenant IS NOT NULL
+    LIMIT 10000
 )
-SELECT k.kind,
-       (SELECT count(*) FROM (SELECT 1 FROM job_queue AS q
-                              WHERE q.status = 'queued' AND q.kind = k.kind
-                                AND q.run_at <= %(now)s
-                              LIMIT 10000) AS due),
-       (SELECT min(q.run_at) FROM job_queue AS q
-        WHERE q.status = 'queued' AND q.kind = k.kind AND q.run_at <= %(now)s) AS oldest
-FROM kinds AS k
-WHERE k.kind IS NOT NULL
-  AND EXISTS (SELECT 1 FROM job_queue AS q
-              WHERE q.status = 'queued' AND q.kind = k.kind AND q.run_at <= %(now)s);
+SELECT kind, count(*), min(run_at) FROM due GROUP BY kind;
 
 -- name: busy
 -- Whether a job is executing or due by the clock, or a schedule is due to make one: a due
--- job is looked for a kind at a time, as `queue_depth` does.
-WITH RECURSIVE kinds(kind) AS (
-    (SELECT kind FROM job_queue WHERE status = 'queued' ORDER BY kind LIMIT 1)
+-- job is looked for a tenant and lane at a time, as a claim looks for one.
+WITH RECURSIVE tenants(tenant) AS (
+    (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
     UNION ALL
-    SELECT (SELECT q.kind FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.kind > k.kind ORDER BY q.kind LIMIT 1)
-    FROM kinds AS k WHERE k.kind IS NOT NULL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+), lanes AS (
+    SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2
 )
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM kinds AS k
-               WHERE k.kind IS NOT NULL
-                 AND EXISTS (SELECT 1 FROM job_queue AS q
-                             WHERE q.status = 'queued' AND q.kind = k.kind
-                               AND q.run_at <= %(now)s))
+    OR EXISTS (SELECT 1 FROM tenants AS t CROSS JOIN lanes AS l
+               CROSS JOIN LATERAL (SELECT 1 FROM job_queue AS q
+                                   WHERE q.status = 'queued' AND q.tenant = t.tenant
+                                     AND q.lane = l.lane AND q.run_at <= %(now)s
+                                   ORDER BY q.run_at, q.id LIMIT 1) AS due
+               WHERE t.tenant IS NOT NULL)
     OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= %(now)s);

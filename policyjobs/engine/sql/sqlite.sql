@@ -90,7 +90,8 @@ WHERE status = 'blocked'
 -- job and each lane, the run-at of its oldest due job, with the tenant's cap and its jobs
 -- running. The tenants are found by skipping through the fair index a tenant at a time,
 -- and a lane's oldest due job is its first entry there: a few index entries per tenant,
--- however deep its backlog.
+-- however deep its backlog. Running jobs are counted only where they are compared: for a
+-- capped tenant, and where several tenants have due work.
 WITH RECURSIVE tenants(tenant) AS (
     SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
     UNION ALL
@@ -108,14 +109,47 @@ WITH RECURSIVE tenants(tenant) AS (
     WHERE t.tenant IS NOT NULL
 ), loads AS (
     SELECT d.tenant, c.max_running,
-           (SELECT count(*) FROM job_queue AS r
-            WHERE r.status = 'leased' AND r.tenant = d.tenant) AS running
-    FROM (SELECT DISTINCT tenant FROM heads WHERE run_at IS NOT NULL) AS d
+           CASE WHEN c.max_running IS NOT NULL OR d.shared
+                THEN (SELECT count(*) FROM job_queue AS r
+                      WHERE r.status = 'leased' AND r.tenant = d.tenant)
+                ELSE 0 END AS running
+    FROM (SELECT tenant, count(*) OVER () > 1 AS shared
+          FROM (SELECT DISTINCT tenant FROM heads WHERE run_at IS NOT NULL) AS u) AS d
     LEFT JOIN engine_tenants AS c ON c.tenant = d.tenant
 )
 SELECT h.tenant, h.lane, h.run_at, o.max_running, o.running
 FROM heads AS h JOIN loads AS o ON o.tenant = h.tenant
 WHERE h.run_at IS NOT NULL;
+
+-- name: lease_alone
+-- Leases up to `count` due jobs of one tenant and lane when they are the only due work and
+-- the tenant has no cap, as a claim found a moment ago; else nothing, and the claim reads
+-- the due work again. Their ids, attempts and lane; `claimed` reads the jobs.
+WITH RECURSIVE tenants(tenant) AS (
+    SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+)
+UPDATE job_queue
+SET status = 'leased', owner = :owner, leased_until = :lease_until, attempt = attempt + 1,
+    started_at = :now
+WHERE id IN (SELECT id FROM job_queue
+             WHERE status = 'queued' AND tenant = :tenant AND lane = :lane
+               AND run_at <= :now
+             ORDER BY run_at, id
+             LIMIT :count)
+  AND NOT EXISTS (SELECT 1 FROM engine_tenants
+                  WHERE tenant = :tenant AND max_running IS NOT NULL)
+  AND NOT EXISTS (
+      SELECT 1 FROM tenants AS t
+      CROSS JOIN (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2) AS l
+      WHERE t.tenant IS NOT NULL AND (t.tenant <> :tenant OR l.lane <> :lane)
+        AND EXISTS (SELECT 1 FROM job_queue AS q
+                    WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
+                      AND q.run_at <= :now))
+RETURNING id, attempt, lane;
 
 -- name: lease
 -- Leases up to `count` due jobs of one tenant and lane, oldest first: only their queue rows
@@ -331,41 +365,45 @@ RETURNING owner;
 DELETE FROM engine_leaders WHERE name = :name AND owner = :owner;
 
 -- name: queue_depth
--- The due, queued jobs of each kind, counted up to 10,000, and the oldest one's run-at. The
--- kinds are found by skipping through `job_queue_kinds` a kind at a time.
-WITH RECURSIVE kinds(kind) AS (
-    SELECT (SELECT kind FROM job_queue WHERE status = 'queued' ORDER BY kind LIMIT 1)
+-- The due, queued jobs by kind, counted among the first 10,000 found a tenant and lane at a
+-- time (each group's oldest first): how many, and the oldest run-at. The tenants are found
+-- by skipping through the fair index, as a claim finds them.
+WITH RECURSIVE tenants(tenant) AS (
+    SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
     UNION ALL
-    SELECT (SELECT q.kind FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.kind > k.kind ORDER BY q.kind LIMIT 1)
-    FROM kinds AS k WHERE k.kind IS NOT NULL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+), lanes AS (
+    SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2
+), due AS (
+    SELECT d.kind, d.run_at
+    FROM tenants AS t CROSS JOIN lanes AS l
+    JOIN job_queue AS d ON d.id IN (SELECT q.id FROM job_queue AS q
+                                    WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
+                                      AND q.run_at <= :now
+                                    ORDER BY q.run_at, q.id LIMIT 10000)
+    WHERE t.tenant IS NOT NULL
+    LIMIT 10000
 )
-SELECT k.kind,
-       (SELECT count(*) FROM (SELECT 1 FROM job_queue AS q
-                              WHERE q.status = 'queued' AND q.kind = k.kind
-                                AND q.run_at <= :now
-                              LIMIT 10000) AS due),
-       (SELECT min(q.run_at) FROM job_queue AS q
-        WHERE q.status = 'queued' AND q.kind = k.kind AND q.run_at <= :now) AS oldest
-FROM kinds AS k
-WHERE k.kind IS NOT NULL
-  AND EXISTS (SELECT 1 FROM job_queue AS q
-              WHERE q.status = 'queued' AND q.kind = k.kind AND q.run_at <= :now);
+SELECT kind, count(*), min(run_at) FROM due GROUP BY kind;
 
 -- name: busy
 -- Whether a job is executing or due by the clock, or a schedule is due to make one: a due
--- job is looked for a kind at a time, as `queue_depth` does.
-WITH RECURSIVE kinds(kind) AS (
-    SELECT (SELECT kind FROM job_queue WHERE status = 'queued' ORDER BY kind LIMIT 1)
+-- job is looked for a tenant and lane at a time, as a claim looks for one.
+WITH RECURSIVE tenants(tenant) AS (
+    SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
     UNION ALL
-    SELECT (SELECT q.kind FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.kind > k.kind ORDER BY q.kind LIMIT 1)
-    FROM kinds AS k WHERE k.kind IS NOT NULL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+), lanes AS (
+    SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2
 )
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM kinds AS k
-               WHERE k.kind IS NOT NULL
+    OR EXISTS (SELECT 1 FROM tenants AS t CROSS JOIN lanes AS l
+               WHERE t.tenant IS NOT NULL
                  AND EXISTS (SELECT 1 FROM job_queue AS q
-                             WHERE q.status = 'queued' AND q.kind = k.kind
+                             WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
                                AND q.run_at <= :now))
     OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= :now);

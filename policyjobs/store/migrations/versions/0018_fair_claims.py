@@ -7,10 +7,11 @@ lane, and a tenant's configuration may cap its running jobs and set its kinds' l
   in the queue are given the lane their kind's enqueuer now chooses (below), and their
   queue rows their tenant.
 - `job_queue_fair` (tenant, lane, run-at, id, of the queued rows) is what a claim walks, a
-  tenant and lane at a time; `job_queue_running` counts a tenant's running jobs.
-  `job_queue_due` (run-at, id) goes: with it, PostgreSQL sometimes walked a busy tenant's
-  backlog in run-at order to find a rare tenant's job. `job_queue_kinds` (kind, run-at)
-  serves the metrics and the busy check, a kind at a time.
+  tenant and lane at a time, and the metrics and the busy check too. It replaces
+  `job_queue_due` (run-at, id), which PostgreSQL sometimes walked past a busy tenant's
+  backlog in run-at order to find a rare tenant's job. `job_queue_leased` is now on the
+  leased rows' tenant, which counts a tenant's running jobs, instead of their expiry,
+  which every heartbeat moves (the rescuer reads every leased row; they are few).
 - `engine_tenants` holds each capped tenant's cap, `engine_lanes` each tenant's lanes by
   kind; no tenant has either yet (`policyjobs tenant configure` sets them).
 
@@ -62,9 +63,9 @@ def upgrade() -> None:
         table.alter_column("lane", existing_type=sa.SmallInteger(), nullable=False)
     op.create_index("job_queue_fair", "job_queue", ["tenant", "lane", "run_at", "id"],
                     **_where(QUEUED))
-    op.create_index("job_queue_running", "job_queue", ["tenant"], **_where(LEASED))
     op.drop_index("job_queue_due", "job_queue")
-    op.create_index("job_queue_kinds", "job_queue", ["kind", "run_at"], **_where(QUEUED))
+    op.drop_index("job_queue_leased", "job_queue")
+    op.create_index("job_queue_leased", "job_queue", ["tenant"], **_where(LEASED))
     op.create_table(
         "engine_tenants",
         sa.Column("tenant", sa.String(36), primary_key=True),
@@ -81,9 +82,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("engine_lanes")
     op.drop_table("engine_tenants")
-    op.drop_index("job_queue_kinds", "job_queue")
+    op.drop_index("job_queue_leased", "job_queue")
+    op.create_index("job_queue_leased", "job_queue", ["leased_until"], **_where(LEASED))
     op.create_index("job_queue_due", "job_queue", ["run_at", "id"], **_where(QUEUED))
-    op.drop_index("job_queue_running", "job_queue")
     op.drop_index("job_queue_fair", "job_queue")
     with op.batch_alter_table("job_queue") as table:
         table.drop_column("lane")
