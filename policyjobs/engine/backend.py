@@ -125,7 +125,8 @@ class Backend(ABC):
               lease_until: datetime, rotation: Rotation | None = None) -> list[ClaimedJob]:
         """Lease up to `limit` due jobs for `owner`, shared out among lanes and tenants by
         `rotation` (see `fairness`; a fresh one if None): the due work is read, shared
-        out and leased, and what a group could not give is shared again. Interactive jobs
+        out and leased, and what a group could not give is shared again. A group that was
+        alone at the last read is first tried alone, in one statement. Interactive jobs
         first, then by run-at."""
         rotation = rotation if rotation is not None else Rotation()
         if (lone := rotation.lone(limit)) is not None and (
