@@ -165,8 +165,8 @@ class Worker:
     def _claims_alone(self) -> Iterator[sa.Connection | None]:
         """A connection that commits each statement, for turns that only claim, where each
         statement of the claim stands on its own: an idle worker woken by one job claims it
-        in two round trips (the due work, the lease; no BEGIN, no COMMIT), which is most of
-        the way from enqueue to handler. It is closed at the end, not pooled: the backend
+        in one or two round trips (no BEGIN, no COMMIT), which is most of the way from
+        enqueue to handler. It is closed at the end, not pooled: the backend
         may have tuned its session."""
         if not self.queue.backend.claims_alone:
             yield None
