@@ -29,8 +29,13 @@ WITH made AS (
     RETURNING id, tenant, kind, lane, status, run_at
 ), queued AS (
     INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
-    SELECT m.id, m.tenant, m.kind, COALESCE(o.lane, m.lane), m.status, m.run_at, 0
-    FROM made AS m LEFT JOIN engine_lanes AS o ON o.tenant = m.tenant AND o.kind = m.kind
+    SELECT m.id, m.tenant, m.kind,
+           CASE WHEN EXISTS (SELECT 1 FROM engine_lanes)  -- once a statement: most stores
+                THEN COALESCE((SELECT o.lane FROM engine_lanes AS o  -- set no lanes
+                               WHERE o.tenant = m.tenant AND o.kind = m.kind), m.lane)
+                ELSE m.lane END,
+           m.status, m.run_at, 0
+    FROM made AS m
 )
 SELECT pg_notify('policyjobs_jobs', '')
 WHERE EXISTS (SELECT 1 FROM made WHERE status = 'queued' AND run_at <= %(now)s);

@@ -10,8 +10,7 @@ lane, and a tenant's configuration may cap its running jobs and set its kinds' l
   tenant and lane at a time, and the metrics and the busy check too. It replaces
   `job_queue_due` (run-at, id), which PostgreSQL sometimes walked past a busy tenant's
   backlog in run-at order to find a rare tenant's job. `job_queue_leased` is now on the
-  leased rows' tenant, which counts a tenant's running jobs, instead of their expiry,
-  which every heartbeat moves (the rescuer reads every leased row; they are few).
+  leased rows' tenant and expiry, so that it counts a tenant's running jobs.
 - `engine_tenants` holds each capped tenant's cap, `engine_lanes` each tenant's lanes by
   kind; no tenant has either yet (`policyjobs tenant configure` sets them).
 
@@ -65,7 +64,8 @@ def upgrade() -> None:
                     **_where(QUEUED))
     op.drop_index("job_queue_due", "job_queue")
     op.drop_index("job_queue_leased", "job_queue")
-    op.create_index("job_queue_leased", "job_queue", ["tenant"], **_where(LEASED))
+    op.create_index("job_queue_leased", "job_queue", ["tenant", "leased_until"],
+                    **_where(LEASED))
     op.create_table(
         "engine_tenants",
         sa.Column("tenant", sa.String(36), primary_key=True),
