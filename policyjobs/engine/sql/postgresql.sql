@@ -1,8 +1,25 @@
 -- The engine's hot queries for PostgreSQL (psycopg named parameters).
--- Each `-- name:` line opens a query; the line after it says what it does.
+-- Each `-- name:` line opens a query; the line after it says what it does. A
+-- `-- fragment:` line opens a piece that queries share, written `@name` where they use it.
 -- A job's lease (owner, expiry, the attempt it runs and since when) lives on its
 -- `job_queue` row: claims and heartbeats write only that row, and while a worker
 -- holds a job its `jobs` row says `queued`.
+
+-- fragment: tenants
+-- The tenants with a queued job, found by skipping through the fair index a tenant at a
+-- time (a recursive CTE, `WITH RECURSIVE @tenants`): one index descent per tenant, however
+-- many jobs each has queued. Its last row is a NULL, which its users leave out.
+tenants(tenant) AS (
+    (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+)
+
+-- fragment: lanes
+-- Every lane (`Lane`: interactive, standard, batch), as a table of one column, `lane`.
+(SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2)
 
 -- name: insert_jobs
 -- Adds a batch of jobs in one statement, in the caller's transaction, each with its queue
@@ -127,16 +144,10 @@ SELECT pg_notify('policyjobs_jobs', '');
 -- and a lane's oldest due job is its first entry there: a few index entries per tenant,
 -- however deep its backlog. Running jobs are counted only where they are compared: for a
 -- capped tenant, and where several tenants have due work.
-WITH RECURSIVE tenants(tenant) AS (
-    (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
-    FROM tenants AS t WHERE t.tenant IS NOT NULL
-), heads AS MATERIALIZED (
+WITH RECURSIVE @tenants, heads AS MATERIALIZED (
     SELECT t.tenant, l.lane, h.run_at
     FROM tenants AS t
-    CROSS JOIN (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2) AS l
+    CROSS JOIN @lanes AS l
     CROSS JOIN LATERAL (SELECT q.run_at FROM job_queue AS q
                         WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
                           AND q.run_at <= %(now)s
@@ -176,18 +187,12 @@ GROUP BY tenant;
 -- only due work and the tenant has no cap, as a claim found a moment ago; else nothing, and
 -- the claim reads the due work again. Most claims of a store serving one tenant at a time
 -- are this one round trip.
-WITH RECURSIVE tenants(tenant) AS (
-    (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
-    FROM tenants AS t WHERE t.tenant IS NOT NULL
-), alone AS (
+WITH RECURSIVE @tenants, alone AS (
     SELECT NOT EXISTS (SELECT 1 FROM engine_tenants
                        WHERE tenant = %(tenant)s AND max_running IS NOT NULL)
        AND NOT EXISTS (  -- a probe per tenant and lane, its first entry in the fair index
            SELECT 1 FROM tenants AS t
-           CROSS JOIN (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2) AS l
+           CROSS JOIN @lanes AS l
            CROSS JOIN LATERAL (SELECT 1 FROM job_queue AS q
                                WHERE q.status = 'queued' AND q.tenant = t.tenant
                                  AND q.lane = l.lane AND q.run_at <= %(now)s
@@ -491,17 +496,9 @@ DELETE FROM engine_leaders WHERE name = %(name)s AND owner = %(owner)s;
 -- The due, queued jobs by kind, counted among the first 10,000 found a tenant and lane at a
 -- time (each group's oldest first): how many, and the oldest run-at. The tenants are found
 -- by skipping through the fair index, as a claim finds them.
-WITH RECURSIVE tenants(tenant) AS (
-    (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
-    FROM tenants AS t WHERE t.tenant IS NOT NULL
-), lanes AS (
-    SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2
-), due AS (
+WITH RECURSIVE @tenants, due AS (
     SELECT d.kind, d.run_at
-    FROM tenants AS t CROSS JOIN lanes AS l
+    FROM tenants AS t CROSS JOIN @lanes AS l
     CROSS JOIN LATERAL (SELECT q.kind, q.run_at FROM job_queue AS q
                         WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
                           AND q.run_at <= %(now)s
@@ -514,17 +511,9 @@ SELECT kind, count(*), min(run_at) FROM due GROUP BY kind;
 -- name: busy
 -- Whether a job is executing or due by the clock, or a schedule is due to make one: a due
 -- job is looked for a tenant and lane at a time, as a claim looks for one.
-WITH RECURSIVE tenants(tenant) AS (
-    (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
-    FROM tenants AS t WHERE t.tenant IS NOT NULL
-), lanes AS (
-    SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2
-)
+WITH RECURSIVE @tenants
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM tenants AS t CROSS JOIN lanes AS l
+    OR EXISTS (SELECT 1 FROM tenants AS t CROSS JOIN @lanes AS l
                CROSS JOIN LATERAL (SELECT 1 FROM job_queue AS q
                                    WHERE q.status = 'queued' AND q.tenant = t.tenant
                                      AND q.lane = l.lane AND q.run_at <= %(now)s

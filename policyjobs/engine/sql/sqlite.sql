@@ -1,10 +1,27 @@
 -- The engine's hot queries for SQLite (named parameters; lists travel as JSON arrays).
--- Each `-- name:` line opens a query; the line after it says what it does. A query may be
--- several statements, run in order with the same parameters; the last one's rows are the
--- query's. One writer at a time (BEGIN IMMEDIATE): no statement needs a lock order.
+-- Each `-- name:` line opens a query; the line after it says what it does. A
+-- `-- fragment:` line opens a piece that queries share, written `@name` where they use it.
+-- A query may be several statements, run in order with the same parameters; the last
+-- one's rows are the query's. One writer at a time (BEGIN IMMEDIATE): no statement needs a lock order.
 -- A job's lease (owner, expiry, the attempt it runs and since when) lives on its
 -- `job_queue` row: claims and heartbeats write only that row, and while a worker
 -- holds a job its `jobs` row says `queued`.
+
+-- fragment: tenants
+-- The tenants with a queued job, found by skipping through the fair index a tenant at a
+-- time (a recursive CTE, `WITH RECURSIVE @tenants`): one index descent per tenant, however
+-- many jobs each has queued. Its last row is a NULL, which its users leave out.
+tenants(tenant) AS (
+    SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
+    FROM tenants AS t WHERE t.tenant IS NOT NULL
+)
+
+-- fragment: lanes
+-- Every lane (`Lane`: interactive, standard, batch), as a table of one column, `lane`.
+(SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2)
 
 -- name: insert_job
 -- Adds one job; executed for a whole batch in the caller's transaction.
@@ -92,20 +109,14 @@ WHERE status = 'blocked'
 -- and a lane's oldest due job is its first entry there: a few index entries per tenant,
 -- however deep its backlog. Running jobs are counted only where they are compared: for a
 -- capped tenant, and where several tenants have due work.
-WITH RECURSIVE tenants(tenant) AS (
-    SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
-    FROM tenants AS t WHERE t.tenant IS NOT NULL
-), heads AS MATERIALIZED (
+WITH RECURSIVE @tenants, heads AS MATERIALIZED (
     SELECT t.tenant, l.lane,
            (SELECT q.run_at FROM job_queue AS q
             WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
               AND q.run_at <= :now
             ORDER BY q.run_at, q.id LIMIT 1) AS run_at
     FROM tenants AS t
-    CROSS JOIN (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2) AS l
+    CROSS JOIN @lanes AS l
     WHERE t.tenant IS NOT NULL
 ), loads AS (
     SELECT d.tenant, c.max_running,
@@ -125,13 +136,7 @@ WHERE h.run_at IS NOT NULL;
 -- Leases up to `count` due jobs of one tenant and lane when they are the only due work and
 -- the tenant has no cap, as a claim found a moment ago; else nothing, and the claim reads
 -- the due work again. Their ids, attempts and lane; `claimed` reads the jobs.
-WITH RECURSIVE tenants(tenant) AS (
-    SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
-    FROM tenants AS t WHERE t.tenant IS NOT NULL
-)
+WITH RECURSIVE @tenants
 UPDATE job_queue
 SET status = 'leased', owner = :owner, leased_until = :lease_until, attempt = attempt + 1,
     started_at = :now
@@ -144,7 +149,7 @@ WHERE id IN (SELECT id FROM job_queue
                   WHERE tenant = :tenant AND max_running IS NOT NULL)
   AND NOT EXISTS (
       SELECT 1 FROM tenants AS t
-      CROSS JOIN (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2) AS l
+      CROSS JOIN @lanes AS l
       WHERE t.tenant IS NOT NULL AND (t.tenant <> :tenant OR l.lane <> :lane)
         AND EXISTS (SELECT 1 FROM job_queue AS q
                     WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
@@ -368,17 +373,9 @@ DELETE FROM engine_leaders WHERE name = :name AND owner = :owner;
 -- The due, queued jobs by kind, counted among the first 10,000 found a tenant and lane at a
 -- time (each group's oldest first): how many, and the oldest run-at. The tenants are found
 -- by skipping through the fair index, as a claim finds them.
-WITH RECURSIVE tenants(tenant) AS (
-    SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
-    FROM tenants AS t WHERE t.tenant IS NOT NULL
-), lanes AS (
-    SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2
-), due AS (
+WITH RECURSIVE @tenants, due AS (
     SELECT d.kind, d.run_at
-    FROM tenants AS t CROSS JOIN lanes AS l
+    FROM tenants AS t CROSS JOIN @lanes AS l
     JOIN job_queue AS d ON d.id IN (SELECT q.id FROM job_queue AS q
                                     WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
                                       AND q.run_at <= :now
@@ -391,17 +388,9 @@ SELECT kind, count(*), min(run_at) FROM due GROUP BY kind;
 -- name: busy
 -- Whether a job is executing or due by the clock, or a schedule is due to make one: a due
 -- job is looked for a tenant and lane at a time, as a claim looks for one.
-WITH RECURSIVE tenants(tenant) AS (
-    SELECT (SELECT tenant FROM job_queue WHERE status = 'queued' ORDER BY tenant LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant FROM job_queue AS q
-            WHERE q.status = 'queued' AND q.tenant > t.tenant ORDER BY q.tenant LIMIT 1)
-    FROM tenants AS t WHERE t.tenant IS NOT NULL
-), lanes AS (
-    SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2
-)
+WITH RECURSIVE @tenants
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
-    OR EXISTS (SELECT 1 FROM tenants AS t CROSS JOIN lanes AS l
+    OR EXISTS (SELECT 1 FROM tenants AS t CROSS JOIN @lanes AS l
                WHERE t.tenant IS NOT NULL
                  AND EXISTS (SELECT 1 FROM job_queue AS q
                              WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
