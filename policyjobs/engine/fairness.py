@@ -146,7 +146,9 @@ def leftover(groups: Sequence[Group], loads: Mapping[str, Load], picks: Sequence
     was asked of them (they may have more), and the loads with the leased jobs running."""
     got = Counter((job.tenant, job.lane) for job in leased)
     short = {(p.tenant, p.lane) for p in picks if got[p.tenant, p.lane] < p.count}
-    per_tenant = Counter(job.tenant for job in leased)
+    per_tenant: Counter[str] = Counter()
+    for (tenant, _), count in got.items():
+        per_tenant[tenant] += count
     loads = {tenant: replace(load, running=load.running + per_tenant[tenant])
              for tenant, load in loads.items()}
     return [g for g in groups if (g.tenant, g.lane) not in short], loads
