@@ -131,10 +131,11 @@ class Backend(ABC):
         rotation = rotation if rotation is not None else Rotation()
         if (lone := rotation.lone(limit)) is not None and (
                 alone := self.lease_alone(conn, owner=owner, pick=lone, now=now,
-                                          lease_until=lease_until)):
-            rotation.took(limit)
-            rotation.served([lone.tenant])
-            return sorted(alone, key=lambda job: (job.run_at, job.id))
+                                          lease_until=lease_until)) is not None:
+            if alone:
+                rotation.took(limit)
+                rotation.served([lone.tenant])
+            return alone
         groups, loads = self.due(conn, now)
         rotation.saw(groups, loads)
         if not groups:
@@ -177,9 +178,11 @@ class Backend(ABC):
 
     @abstractmethod
     def lease_alone(self, conn: sa.Connection, *, owner: str, pick: Pick, now: datetime,
-                    lease_until: datetime) -> list[ClaimedJob]:
-        """Lease what `pick` asks for if its group is still the only due work and its tenant
-        has no cap, in one statement; else nothing."""
+                    lease_until: datetime) -> list[ClaimedJob] | None:
+        """Lease what `pick` asks for, oldest first, if its group is still the only due work
+        and its tenant has no cap, in one statement: the jobs leased, none if nothing is due
+        (or all the group's due jobs are being leased by others). None if the claim must
+        read the due work: the group is not alone, or this store cannot tell."""
 
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
                  now: datetime) -> set[str]:

@@ -80,12 +80,16 @@ class Rotation:
         # A capped tenant had due work at the last claim: the next one holds the caps (on
         # PostgreSQL that takes a transaction, see `PostgresBackend.hold_caps`).
         self.capped = False
-        # The one tenant and lane with due work at the last read of it, if uncapped: the next
-        # claim leases from it in one statement, if it is still alone, before reading again.
+        # The one tenant and lane with due work at the last read that found any, if
+        # uncapped: the next claim leases from it in one statement, if it is still alone,
+        # before reading again. A read that found nothing keeps it: the next work is most
+        # likely the same tenant's, and the statement checks that it is alone.
         self.alone: tuple[str, int] | None = None
 
     def saw(self, groups: Sequence[Group], loads: Mapping[str, Load]) -> None:
         """Remember what a read of the due work found."""
+        if not groups:
+            return
         lone = len(groups) == 1 and loads[groups[0].tenant].cap is None
         self.alone = (groups[0].tenant, groups[0].lane) if lone else None
 

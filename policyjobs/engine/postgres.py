@@ -53,13 +53,17 @@ class PostgresBackend(Backend):
         })]
 
     def lease_alone(self, conn: sa.Connection, *, owner: str, pick: Pick, now: datetime,
-                    lease_until: datetime) -> list[ClaimedJob]:
-        """The check and the lease in one statement: one round trip."""
-        self.plan_claims(conn)
-        return [ClaimedJob._make(row) for row in self.run(conn, "lease_alone", {
+                    lease_until: datetime) -> list[ClaimedJob] | None:
+        """The check and the lease in one statement: one round trip. Its rows lead with
+        whether the group was alone, and it returns one row with no job when it leased
+        none."""
+        rows = self.run(conn, "lease_alone", {
             "owner": owner, "tenant": pick.tenant, "lane": pick.lane, "count": pick.count,
             "now": now, "lease_until": lease_until,
-        })]
+        }).all()
+        if not rows[0][0]:
+            return None
+        return [ClaimedJob._make(row[1:]) for row in rows if row[1] is not None]
 
     def hold_caps(self, conn: sa.Connection, groups: list[Group], loads: dict[str, Load],
                   rotation: Rotation) -> tuple[list[Group], dict[str, Load]]:

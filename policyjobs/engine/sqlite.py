@@ -74,9 +74,12 @@ class SQLiteBackend(Backend):
         return self._jobs(conn, leased)
 
     def lease_alone(self, conn: sa.Connection, *, owner: str, pick: Pick, now: datetime,
-                    lease_until: datetime) -> list[ClaimedJob]:
-        """Lease the group's queue rows if it is still alone, then read their jobs."""
-        return self._jobs(conn, self._lease(conn, "lease_alone", owner, pick, now, lease_until))
+                    lease_until: datetime) -> list[ClaimedJob] | None:
+        """Lease the group's queue rows if it is still alone, then read their jobs; None if
+        it leased none, whether or not the group was alone (a read of the due work costs
+        SQLite no round trip)."""
+        return self._jobs(conn, self._lease(conn, "lease_alone", owner, pick, now,
+                                            lease_until)) or None
 
     def _lease(self, conn: sa.Connection, name: str, owner: str, pick: Pick, now: datetime,
                lease_until: datetime) -> dict[int, tuple[int, int]]:

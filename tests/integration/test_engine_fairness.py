@@ -54,6 +54,23 @@ def test_a_tenants_one_job_is_claimed_at_the_next_claim_behind_anothers_backlog(
         assert another in [j.locator for j in claim(rt, Rotation(), 4)]
 
 
+def test_a_claim_after_the_queue_ran_dry_finds_whoever_enqueued_next(database_url: str) -> None:
+    """A worker that drained one tenant's jobs still guesses that tenant is alone: the guess
+    is checked in the statement that leases, so another tenant's job, or a job of another
+    lane, is claimed all the same, and an empty queue gives nothing."""
+    with runtime(database_url) as rt:
+        rotation = Rotation()
+        enqueue(rt, *[job("a") for _ in range(3)])
+        assert len(claim(rt, rotation, 8)) == 3
+        assert claim(rt, rotation, 8) == []
+        [neighbour] = enqueue(rt, job("b"))
+        assert [j.locator for j in claim(rt, rotation, 8)] == [neighbour]
+        [urgent] = enqueue(rt, job("b", Lane.INTERACTIVE))
+        assert [j.locator for j in claim(rt, rotation, 8)] == [urgent]
+        again = enqueue(rt, *[job("b", Lane.INTERACTIVE) for _ in range(2)])
+        assert [j.locator for j in claim(rt, rotation, 8)] == again  # alone now, oldest first
+
+
 def test_interactive_jobs_are_claimed_before_batch_ones(database_url: str) -> None:
     with runtime(database_url) as rt:
         batch = enqueue(rt, *[job("a", Lane.BATCH) for _ in range(20)])

@@ -101,3 +101,15 @@ def test_what_is_left_is_the_groups_that_gave_all_they_were_asked() -> None:
     assert left == [Group("a", BATCH, at(0)), Group("b", BATCH, at(1))]
     assert after == {"a": Load(running=2), "b": Load(running=1)}
     assert shares(worn().allot(left, after, 2, first=False)) == {("b", BATCH): 1, ("a", BATCH): 1}
+
+
+def test_a_read_that_finds_nothing_keeps_the_group_that_was_alone() -> None:
+    rotation = Rotation()
+    rotation.saw([Group("a", STANDARD, at(0))], {"a": Load()})
+    rotation.saw([], {})
+    assert rotation.lone(8) == Pick("a", STANDARD, 8)
+    rotation.saw([Group("a", STANDARD, at(0)), Group("b", STANDARD, at(1))],
+                 {"a": Load(), "b": Load()})
+    assert rotation.lone(8) is None
+    rotation.saw([Group("b", BATCH, at(1))], {"b": Load(cap=2)})
+    assert rotation.lone(8) is None  # a capped tenant is never leased alone

@@ -183,15 +183,35 @@ WHERE status = 'leased'
 GROUP BY tenant;
 
 -- name: lease_alone
--- Leases up to `count` due jobs of one tenant and lane, in one statement, when they are the
--- only due work and the tenant has no cap, as a claim found a moment ago; else nothing, and
--- the claim reads the due work again. Most claims of a store serving one tenant at a time
--- are this one round trip.
-WITH RECURSIVE @tenants, alone AS (
+-- Leases up to `count` due jobs of one tenant and lane, oldest first, in one statement, when
+-- they are the only due work and the tenant has no cap, as a claim found a moment ago; else
+-- nothing, and the claim reads the due work again. Each row leads with whether they were
+-- alone, and there is one row with no job if none was leased: alone with nothing due means
+-- nothing is due at all, and the claim ends there. Most claims of a store serving one tenant
+-- at a time are this one round trip.
+-- The other tenants are found by skipping through the fair index away from this one, down
+-- and up: walking up from the first entry, as `@tenants` does, would step over every entry
+-- this tenant's claims left behind (a lease or a completion leaves one, until vacuum).
+WITH RECURSIVE below(tenant) AS (
+    (SELECT tenant FROM job_queue WHERE status = 'queued' AND tenant < %(tenant)s
+     ORDER BY tenant DESC LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant < b.tenant ORDER BY q.tenant DESC LIMIT 1)
+    FROM below AS b WHERE b.tenant IS NOT NULL
+), above(tenant) AS (
+    (SELECT tenant FROM job_queue WHERE status = 'queued' AND tenant > %(tenant)s
+     ORDER BY tenant LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant FROM job_queue AS q
+            WHERE q.status = 'queued' AND q.tenant > a.tenant ORDER BY q.tenant LIMIT 1)
+    FROM above AS a WHERE a.tenant IS NOT NULL
+), alone AS (
     SELECT NOT EXISTS (SELECT 1 FROM engine_tenants
                        WHERE tenant = %(tenant)s AND max_running IS NOT NULL)
        AND NOT EXISTS (  -- a probe per tenant and lane, its first entry in the fair index
-           SELECT 1 FROM tenants AS t
+           SELECT 1 FROM (SELECT tenant FROM below UNION ALL SELECT tenant FROM above
+                          UNION ALL SELECT %(tenant)s) AS t
            CROSS JOIN @lanes AS l
            CROSS JOIN LATERAL (SELECT 1 FROM job_queue AS q
                                WHERE q.status = 'queued' AND q.tenant = t.tenant
@@ -213,10 +233,11 @@ WITH RECURSIVE @tenants, alone AS (
     WHERE id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING id, attempt, lane
 )
-SELECT j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
+SELECT a.ok, j.id, j.locator, j.tenant, j.kind, j.reference_type, j.reference_locator,
        j.parent_locator, l.attempt, j.max_attempts, j.payload, j.created_at, j.run_at,
        j.ordered_key, l.lane
-FROM leased AS l JOIN jobs AS j ON j.id = l.id;
+FROM alone AS a LEFT JOIN (leased AS l JOIN jobs AS j ON j.id = l.id) ON true
+ORDER BY j.run_at, j.id;
 
 -- name: lease
 -- Leases what each pick (a JSON array of {tenant, lane, count}) asks for, oldest first,

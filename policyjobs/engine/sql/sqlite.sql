@@ -171,10 +171,11 @@ WHERE id IN (SELECT id FROM job_queue
 RETURNING id, attempt, lane;
 
 -- name: claimed
--- The jobs just leased (a JSON array of ids).
+-- The jobs just leased (a JSON array of ids), oldest first.
 SELECT id, locator, tenant, kind, reference_type, reference_locator, parent_locator,
        max_attempts, payload, created_at, run_at, ordered_key
-FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))
+ORDER BY run_at, id;
 
 -- name: complete
 -- Records a batch of successful attempts whose lease this worker still holds (its queue
