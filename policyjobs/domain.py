@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,8 +12,18 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from policyjobs.engine import JobQueue
-from policyjobs.engine.registry import Duty, JobKind
+from policyjobs.engine.registry import Duty, EndListener, JobKind
 from policyjobs.tenants.config import ConfigSection, StoredConfig
+
+# Tells integrators of a change (`policyjobs.webhooks`): records an event of the tenant, in
+# the caller's transaction, as (conn, queue, tenant, type, data). The composition root hands
+# each domain the webhooks domain's; a domain built without it tells no one (`untold`).
+Tell = Callable[[sa.Connection, JobQueue, str, str, Mapping[str, str | None]], None]
+
+
+def untold(conn: sa.Connection, queue: JobQueue, tenant: str, type_: str,
+           data: Mapping[str, str | None]) -> None:
+    """A `Tell` that records nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +71,12 @@ class Domain:
     name: str
     kinds: Sequence[JobKind] = ()
     duties: Sequence[Duty] = ()
+    # Told of other kinds' jobs as they end, in the transaction that ends them.
+    job_listeners: Sequence[EndListener] = ()
     events: Sequence[EventType] = ()
     routers: Sequence[APIRouter] = field(default_factory=tuple)
+    # What the service sends integrators (OpenAPI `webhooks`): requests it makes, not routes.
+    webhooks: Sequence[APIRouter] = field(default_factory=tuple)
     config: type[ConfigSection] | None = None
     permissions: Sequence[str] = ()
     # Called in the transaction that retires a tenant, to end the domain's pending work.

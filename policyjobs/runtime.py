@@ -58,6 +58,8 @@ class Runtime:
                 registry.register(kind)
             for duty in domain.duties:
                 registry.add_duty(duty)
+            for listener in domain.job_listeners:
+                registry.listen(listener)
             for event_type in domain.events:
                 earlier = events.get(event_type.name, ())
                 if earlier and earlier[0].model is not event_type.model:

@@ -63,6 +63,8 @@ def create_app(runtime: Runtime, *, run_workers: bool = False,
     for domain in runtime.domains:
         for router in domain.routers:
             app.include_router(router)
+        for router in domain.webhooks:
+            app.webhooks.include_router(router)
     app.router.routes.append(Route("/metrics", MetricsApp(runtime.queue.collector()),
                                    include_in_schema=False))
 

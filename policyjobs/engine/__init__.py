@@ -7,6 +7,7 @@ from policyjobs.engine.ids import NIL_UUID, new_locator
 from policyjobs.engine.jobs import (
     ACTIVE_STATUSES,
     ClaimedJob,
+    Ending,
     JobStatus,
     Lane,
     NewJob,
@@ -14,7 +15,7 @@ from policyjobs.engine.jobs import (
     public_status,
 )
 from policyjobs.engine.queue import JobQueue
-from policyjobs.engine.registry import Duty, JobKind, Registry
+from policyjobs.engine.registry import Duty, EndListener, JobKind, Registry
 from policyjobs.engine.schema import READ_ONLY
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "ClaimedJob",
     "Clock",
     "Duty",
+    "EndListener",
+    "Ending",
     "EngineError",
     "JobContext",
     "JobKind",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
 
 from policyjobs.engine.fairness import Group, Load, Pick, Rotation, leftover
-from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, Outcome
+from policyjobs.engine.jobs import ClaimedJob, Ending, JobStatus, NewJob, Outcome
 from policyjobs.engine.sql import queries
 
 
@@ -27,6 +27,14 @@ def json_text(value: Any) -> str:
 
 Rows = sa.CursorResult[*tuple[Any, ...]]
 OrderedKey = tuple[str, str]  # (tenant, ordered key)
+
+
+class Completed(NamedTuple):
+    """What recording successful attempts did: the locators of the jobs left waiting for
+    their children, and the ids of those that finished (when asked for)."""
+
+    waiting: set[str]
+    finished: set[int]
 
 
 class Backend(ABC):
@@ -185,24 +193,29 @@ class Backend(ABC):
         read the due work: the group is not alone, or this store cannot tell."""
 
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
-                 now: datetime) -> set[str]:
+                 now: datetime, report: bool = False) -> Completed:
         """Record successful attempts whose lease `owner` still holds: a job with children
-        waits for them, the others finish. The locators of those left waiting."""
+        waits for them, the others finish. The locators of those left waiting, and, if
+        `report`, the ids of those that finished."""
         rows = self.run(conn, "complete", {"owner": owner, "now": self.time(now),
-                                           "batch": self.outcomes(outcomes)})
-        waiting = {str(row[0]) for row in rows if row[0] is not None}
-        self.mark(conn, waiting)
-        return waiting
+                                           "batch": self.outcomes(outcomes),
+                                           "report": report}).all()
+        completed = Completed({str(row[1]) for row in rows if row[1] is not None},
+                              {int(row[0]) for row in rows if row[1] is None})
+        self.mark(conn, completed.waiting)
+        return completed
 
     def retry(self, conn: sa.Connection, *, owner: str, outcome: Outcome, run_at: datetime,
               now: datetime) -> None:
         """Put a failed attempt back in the queue at `run_at`."""
         self.run(conn, "retry", self._failure(owner, outcome, now) | {"run_at": self.time(run_at)})
 
-    def fail(self, conn: sa.Connection, *, owner: str, outcome: Outcome, now: datetime) -> None:
-        """End a job whose attempt failed for good."""
-        if self.run(conn, "fail", self._failure(owner, outcome, now)).all():  # still held
+    def fail(self, conn: sa.Connection, *, owner: str, outcome: Outcome, now: datetime) -> bool:
+        """End a job whose attempt failed for good; whether it ended (`owner` still held it)."""
+        if self.run(conn, "fail", self._failure(owner, outcome, now)).all():
             self.mark(conn, [outcome.job.locator])
+            return True
+        return False
 
     def _failure(self, owner: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
         job = outcome.job
@@ -220,20 +233,35 @@ class Backend(ABC):
     def lock_waiting(self, conn: sa.Connection, locators: list[str]) -> None:  # noqa: B027
         """Lock waiting parents before deciding whether they are done."""
 
-    def resolve_waiting(self, conn: sa.Connection, locators: Iterable[str], now: datetime) -> None:
+    def resolve_waiting(self, conn: sa.Connection, locators: Iterable[str],
+                        now: datetime) -> list[str]:
         """End every waiting parent among `locators` whose children have all ended, upwards,
-        and unblock what waited on the parents' ordered keys."""
+        and unblock what waited on the parents' ordered keys; the parents ended."""
         pending = sorted(set(locators))
-        ended: set[OrderedKey] = set()
+        keys: set[OrderedKey] = set()
+        ended: list[str] = []
         while pending:
             self.lock_waiting(conn, pending)
             rows = self.run(conn, "resolve_waiting", {
                 "locators": self.locators(pending), "now": self.time(now),
             }).all()
+            ended += (str(row[3]) for row in rows)
             self.mark(conn, (str(row[3]) for row in rows))
             pending = sorted({str(row[0]) for row in rows if row[0] is not None})
-            ended |= {(str(row[1]), str(row[2])) for row in rows if row[2] is not None}
-        self.unblock(conn, ended, now)
+            keys |= {(str(row[1]), str(row[2])) for row in rows if row[2] is not None}
+        self.unblock(conn, keys, now)
+        return ended
+
+    def endings(self, conn: sa.Connection, locators: Iterable[str],
+                kinds: Iterable[str]) -> list[Ending]:
+        """The jobs among `locators` of `kinds` that have ended, finished or failed."""
+        wanted, of = list(locators), list(kinds)
+        if not wanted or not of:
+            return []
+        rows = self.run(conn, "endings", {"locators": self.locators(wanted),
+                                          "kinds": self.locators(of)})
+        return [Ending(str(r[0]), str(r[1]), str(r[2]), r[3], r[4], int(r[5]), JobStatus(r[6]))
+                for r in rows]
 
     # -- leases -----------------------------------------------------------------------------
 

@@ -104,6 +104,20 @@ class ClaimedJob(NamedTuple):
     lane: int = Lane.STANDARD
 
 
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """A job that just ended (finished or failed), as the listeners of its kind are told:
+    in the transaction that ended it, so what they record commits or rolls back with it."""
+
+    locator: str
+    tenant: str
+    kind: str
+    reference_type: str | None
+    reference_locator: str | None
+    attempt: int
+    status: JobStatus  # finished or failed
+
+
 class Outcome(NamedTuple):
     """How one attempt ended: a result (as JSON text), or an error and whether to retry.
     A named tuple for the reason `ClaimedJob` is one."""

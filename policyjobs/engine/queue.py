@@ -15,7 +15,7 @@ from policyjobs.engine import metrics, schedules, tenancy
 from policyjobs.engine.backend import Backend
 from policyjobs.engine.backends import backend_for
 from policyjobs.engine.clock import Clock
-from policyjobs.engine.jobs import JobStatus, Lane, NewJob
+from policyjobs.engine.jobs import Ending, JobStatus, Lane, NewJob
 from policyjobs.engine.metrics import QueueCollector
 from policyjobs.engine.registry import Registry
 from policyjobs.engine.schedules import Schedule
@@ -163,8 +163,20 @@ class JobQueue:
         """Cancel the named jobs that have not started; the locators cancelled."""
         now = self.clock.now()
         cancelled = self.backend.cancel(conn, locators, now)
-        self.backend.resolve_waiting(conn, [p for _, p in cancelled if p], now)
+        self.tell_ended(conn, self.backend.resolve_waiting(
+            conn, [p for _, p in cancelled if p], now))
         return [locator for locator, _ in cancelled]
+
+    def tell_ended(self, conn: sa.Connection, locators: Iterable[str] = (),
+                   endings: Sequence[Ending] = ()) -> None:
+        """Tell the kinds' listeners (`Registry.listen`) of jobs that just ended, in the
+        transaction that ended them: `endings` as they are, the jobs among `locators` as
+        the store has them now."""
+        if not self.registry.listened:
+            return
+        found = [*endings, *self.backend.endings(conn, locators, self.registry.listened)]
+        if found:
+            self.registry.ended(self, conn, found)
 
     def requeue(self, conn: sa.Connection, locators: Iterable[str],
                 lane: Lane | None = None) -> list[str]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
 from policyjobs.engine.errors import UnknownJobKind
-from policyjobs.engine.jobs import Lane
+from policyjobs.engine.jobs import Ending, Lane
 
 # A job's handler: a function of its `context.JobContext`, whose result the job keeps. Typed
 # loosely here so that the registry, which the queue holds, needs nothing of the queue.
@@ -26,9 +28,20 @@ class JobKind:
     max_attempts: int = 5
     backoff_base: timedelta = timedelta(seconds=1)
     backoff_cap: timedelta = timedelta(hours=1)
+    # The wait after each failed attempt in turn (the last one repeats), jittered by up to
+    # a tenth either way, instead of the exponential backoff.
+    retry_delays: Sequence[timedelta] = ()
+    # Threads of its own in each worker, apart from the handler threads the other kinds
+    # share (0: it shares them): for work that mostly waits on someone else, such as an
+    # HTTP call, so that it never holds a thread the other kinds need.
+    threads: int = 0
 
     def backoff(self, attempt: int) -> timedelta:
-        """Exponential backoff after `attempt`, jittered down by up to a half."""
+        """The wait after failed `attempt`: its `retry_delays`, else exponential backoff
+        jittered down by up to a half."""
+        if self.retry_delays:
+            delay = self.retry_delays[min(max(attempt, 1), len(self.retry_delays)) - 1]
+            return delay * (0.9 + random.random() / 5)
         exponential = self.backoff_base * (2 ** max(attempt - 1, 0))
         ceiling = min(exponential, self.backoff_cap)
         jitter: timedelta = ceiling * (0.5 + random.random() / 2)
@@ -44,6 +57,15 @@ class Duty:
     every: timedelta
 
 
+@dataclass(frozen=True, slots=True)
+class EndListener:
+    """Told of every job of `kinds` that finishes or fails, in the transaction that ends it:
+    `notify(queue, conn, endings)`, the queue (a `JobQueue`) to enqueue follow-ups with."""
+
+    kinds: Collection[str]
+    notify: Callable[[Any, sa.Connection, Sequence[Ending]], None]
+
+
 def _no_handler(context: Any) -> None:
     raise UnknownJobKind(f"no handler is registered for job kind {context.job.kind!r}")
 
@@ -54,6 +76,8 @@ class Registry:
     def __init__(self) -> None:
         self._kinds: dict[str, JobKind] = {}
         self._duties: dict[str, Duty] = {}
+        self._listeners: list[EndListener] = []
+        self.listened: frozenset[str] = frozenset()  # the kinds some listener is told of
 
     def register(self, kind: JobKind) -> JobKind:
         """Add a job kind; a name can be registered only once."""
@@ -68,6 +92,17 @@ class Registry:
             raise ValueError(f"duty {duty.name!r} is already added")
         self._duties[duty.name] = duty
         return duty
+
+    def listen(self, listener: EndListener) -> None:
+        """Tell `listener` of its kinds' jobs as they end."""
+        self._listeners.append(listener)
+        self.listened |= frozenset(listener.kinds)
+
+    def ended(self, queue: Any, conn: sa.Connection, endings: Sequence[Ending]) -> None:
+        """Tell each listener of the jobs among `endings` of its kinds."""
+        for listener in self._listeners:
+            if mine := [e for e in endings if e.kind in listener.kinds]:
+                listener.notify(queue, conn, mine)
 
     def kind(self, name: str) -> JobKind:
         """The kind called `name`."""
@@ -96,6 +131,11 @@ class Registry:
     def duties(self) -> tuple[Duty, ...]:
         """Every registered duty."""
         return tuple(self._duties.values())
+
+    @property
+    def own_threads(self) -> dict[str, int]:
+        """The kinds that run on threads of their own, and how many each has."""
+        return {name: kind.threads for name, kind in self._kinds.items() if kind.threads}
 
     @property
     def kinds(self) -> tuple[str, ...]:

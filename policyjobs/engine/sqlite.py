@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from policyjobs.engine.backend import Backend, Rows, json_text
+from policyjobs.engine.backend import Backend, Completed, Rows, json_text
 from policyjobs.engine.fairness import Pick
 from policyjobs.engine.jobs import ClaimedJob, JobStatus, NewJob, Outcome
 
@@ -97,15 +97,17 @@ class SQLiteBackend(Backend):
                 for row in jobs]
 
     def complete(self, conn: sa.Connection, *, owner: str, outcomes: Sequence[Outcome],
-                 now: datetime) -> set[str]:
-        """Record the jobs, then take their queue rows away."""
+                 now: datetime, report: bool = False) -> Completed:
+        """Record the jobs, then take their queue rows away (every id recorded is returned,
+        so those that finished are reported whether asked for or not)."""
         rows = self.run(conn, "complete", {"owner": owner, "now": self.time(now),
                                            "batch": self.outcomes(outcomes)}).all()
         if rows:
             self.run(conn, "dequeue", {"ids": json_text([row[0] for row in rows])})
-        waiting = {str(row[1]) for row in rows if row[1] is not None}
-        self.mark(conn, waiting)
-        return waiting
+        completed = Completed({str(row[1]) for row in rows if row[1] is not None},
+                              {int(row[0]) for row in rows if row[1] is None})
+        self.mark(conn, completed.waiting)
+        return completed
 
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
                lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> None:

@@ -128,9 +128,11 @@ class Upkeep:
             now = self.queue.clock.now()
             with self.queue.db.begin() as conn:
                 rows = self.queue.backend.rescue(conn, now=now, wall_now=wall_now())
-                failed_parents = [p for _, _, status, p, _ in rows
-                                  if p and status == JobStatus.FAILED]
-                self.queue.backend.resolve_waiting(conn, failed_parents, now)
+                failed = [(locator, parent) for locator, _, status, parent, _ in rows
+                          if status == JobStatus.FAILED]
+                parents = self.queue.backend.resolve_waiting(
+                    conn, [parent for _, parent in failed if parent], now)
+                self.queue.tell_ended(conn, [*(locator for locator, _ in failed), *parents])
                 if rows:
                     self.queue.wake(conn)
             for locator, kind, status, _, tenant in rows:

@@ -15,22 +15,23 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
 from policyjobs.engine import metrics
-from policyjobs.engine.backend import json_text
+from policyjobs.engine.backend import Completed, json_text
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.context import JobContext
 from policyjobs.engine.errors import PermanentJobError, Postpone
 from policyjobs.engine.fairness import Rotation
-from policyjobs.engine.jobs import NEVER, ClaimedJob, Outcome
+from policyjobs.engine.jobs import NEVER, ClaimedJob, Ending, JobStatus, Outcome
 from policyjobs.engine.listener import Waker
 from policyjobs.engine.queue import JobQueue
 
@@ -103,7 +104,12 @@ class Worker:
         self.settings = queue_.settings
         self.concurrency = concurrency or self.settings.concurrency
         self.name = name or worker_name()
-        self._ahead = ClaimAhead(self.concurrency, self.settings.batch_size)
+        # Kinds with threads of their own (`JobKind.threads`) each have a queue of their
+        # jobs and their threads; every other kind's jobs go to `_pending`.
+        self._own = {kind: (queue.SimpleQueue[ClaimedJob | None](), threads)
+                     for kind, threads in queue_.registry.own_threads.items()}
+        self.threads = self.concurrency + sum(n for _, n in self._own.values())
+        self._ahead = ClaimAhead(self.threads, self.settings.batch_size)
         self._rotation = Rotation()  # how this worker's claims share slots (see `fairness`)
         self._signal = threading.Event()
         self._stopping = threading.Event()
@@ -125,8 +131,12 @@ class Worker:
         self._listener = Waker.for_engine(self.queue.db, self._signal)
         if self._listener:
             self._listener.start()
-        targets = [(self._loop, "loop"), (self._heartbeat, "heartbeat")]
-        targets += [(self._execute_forever, f"handler-{i}") for i in range(self.concurrency)]
+        targets: list[tuple[Callable[[], None], str]] = [
+            (self._loop, "loop"), (self._heartbeat, "heartbeat")]
+        targets += [(partial(self._execute_forever, self._pending), f"handler-{i}")
+                    for i in range(self.concurrency)]
+        targets += [(partial(self._execute_forever, pending), f"{kind}-{i}")
+                    for kind, (pending, threads) in self._own.items() for i in range(threads)]
         for target, label in targets:
             thread = threading.Thread(target=target, name=f"policyjobs-{label}", daemon=True)
             thread.start()
@@ -146,6 +156,9 @@ class Worker:
             self._listener.stop()
         for _ in range(self.concurrency):
             self._pending.put(None)
+        for pending, threads in self._own.values():
+            for _ in range(threads):
+                pending.put(None)
         log.info("worker stopped", worker=self.name)
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -210,14 +223,15 @@ class Worker:
                 self._held[job.id] = job
         metrics.STARTED.inc_each(j.kind for j in jobs)
         for job in jobs:
-            self._pending.put(job)
+            own = self._own.get(job.kind)
+            (own[0] if own else self._pending).put(job)
         return more
 
     def _claim(self, conn: sa.Connection, *,
                recorded: int) -> tuple[list[ClaimedJob], bool]:
         """Lease as many due jobs as the threads have room for, counting the `recorded`
         attempts as gone; and whether that was all it asked for."""
-        capacity = self.concurrency + self._ahead.jobs
+        capacity = self.threads + self._ahead.jobs
         free = min(capacity - (len(self._held) - recorded), self.settings.batch_size)
         if free <= 0:
             return [], False
@@ -229,25 +243,32 @@ class Worker:
 
     def _record(self, conn: sa.Connection, outcomes: list[Outcome]) -> None:
         backend, now = self.queue.backend, self.queue.clock.now()
+        listened = self.queue.registry.listened
         successes = [o for o in outcomes if o.succeeded]
         parents: set[str] = set()
-        waiting: set[str] = set()
+        completed = Completed(set(), set())
         ended: list[ClaimedJob] = []  # jobs that end now, whatever their outcome
+        told: list[Ending] = []  # those ended of kinds that listeners are told of
         if successes:
-            waiting = backend.complete(conn, owner=self.name, outcomes=successes, now=now)
-            parents |= waiting
+            completed = backend.complete(conn, owner=self.name, outcomes=successes, now=now,
+                                         report=any(o.job.kind in listened for o in successes))
+            parents |= completed.waiting
         metrics.FINISHED.inc_each(o.job.kind for o in successes)
         for outcome in outcomes:
             job = outcome.job
             if outcome.succeeded:
-                if job.locator not in waiting:
+                if job.locator not in completed.waiting:
                     ended.append(job)
+                    if job.kind in listened and job.id in completed.finished:
+                        told.append(_ending(job, JobStatus.FINISHED))
             elif outcome.postponed:
                 backend.retry(conn, owner=self.name, outcome=outcome,
                               run_at=outcome.until or NEVER, now=now)
                 continue
             elif outcome.permanent or job.attempt >= job.max_attempts:
-                backend.fail(conn, owner=self.name, outcome=outcome, now=now)
+                if backend.fail(conn, owner=self.name, outcome=outcome, now=now) and (
+                        job.kind in listened):
+                    told.append(_ending(job, JobStatus.FAILED))
                 metrics.FAILED.inc(job.kind)
                 ended.append(job)
             else:
@@ -258,7 +279,7 @@ class Worker:
             if job.parent_locator:
                 parents.add(job.parent_locator)
         backend.unblock(conn, [(j.tenant, j.ordered_key) for j in ended if j.ordered_key], now)
-        backend.resolve_waiting(conn, parents, now)
+        self.queue.tell_ended(conn, backend.resolve_waiting(conn, parents, now), told)
 
     def _drain(self, conn: sa.Connection) -> None:
         """At shutdown: release unstarted jobs, wait out the grace, release the rest."""
@@ -293,8 +314,8 @@ class Worker:
 
     # -- handler threads --------------------------------------------------------------------------
 
-    def _execute_forever(self) -> None:
-        while (job := self._pending.get()) is not None:
+    def _execute_forever(self, pending: queue.SimpleQueue[ClaimedJob | None]) -> None:
+        while (job := pending.get()) is not None:
             with self._held_lock:
                 if job.id in self._started or job.id not in self._held:
                     continue  # released at shutdown before it began
@@ -355,3 +376,8 @@ class Worker:
             log.error("unexpected error; will retry", worker=self.name, during=what,
                       exc_info=exc)
         self._stopping.wait(0.5)
+
+
+def _ending(job: ClaimedJob, status: JobStatus) -> Ending:
+    return Ending(job.locator, job.tenant, job.kind, job.reference_type, job.reference_locator,
+                  job.attempt, status)

@@ -287,7 +287,7 @@ def test_unserializable_result_fails_the_job_and_the_worker_goes_on(database_url
 def record_success(rt: Runtime, conn: sa.Connection, job: ClaimedJob) -> None:
     """What Worker._record does for one successful attempt, in `conn`'s open transaction."""
     backend, now = rt.queue.backend, rt.clock.now()
-    waiting = backend.complete(conn, owner="owner", outcomes=[Outcome(job)], now=now)
+    waiting = backend.complete(conn, owner="owner", outcomes=[Outcome(job)], now=now).waiting
     parents = {job.parent_locator} if job.parent_locator else set()
     backend.resolve_waiting(conn, waiting | parents, now)
 
@@ -323,7 +323,7 @@ def test_parent_and_last_child_completing_concurrently_resolve(postgres_url: str
             with conn.begin():
                 waiting = rt.queue.backend.complete(
                     conn, owner="owner", outcomes=[Outcome(jobs[parent.locator])],
-                    now=rt.clock.now())
+                    now=rt.clock.now()).waiting
                 assert waiting == {parent.locator}
                 thread.start()
                 # Returns at once unless the child's transaction waits for the parent's lock.

@@ -89,7 +89,8 @@ def test_a_burst_is_claimed_and_completed_by_key(postgres_url: str) -> None:
         batch = orjson.dumps([{"id": j.id, "attempt": j.attempt, "result": None}
                               for j in held]).decode()
         with rt.db.connect() as conn:
-            for name, params in (("complete", {"owner": "w", "now": now, "batch": batch}),
+            for name, params in (("complete", {"owner": "w", "now": now, "batch": batch,
+                                               "report": False}),
                                  ("heartbeat", lease),
                                  ("rescue", {"now": now, "at": now.isoformat(),
                                              "wall_now": now + timedelta(hours=2)})):

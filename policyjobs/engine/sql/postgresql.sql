@@ -269,8 +269,8 @@ FROM leased AS l JOIN jobs AS j ON j.id = l.id;
 -- name: complete
 -- Records a batch of successful attempts whose lease this worker still holds (its queue
 -- row names it, at that attempt), and takes their queue rows away; the batch is one JSON
--- array of {id, attempt, result}. A job with children waits for them; the locators of
--- those returned. Ids and locators are matched with `= ANY(ARRAY(…))` here and below, an
+-- array of {id, attempt, result}. A job with children waits for them; the id and locator
+-- of each returned, and, if `report`, the id of each that finished (its locator NULL). Ids and locators are matched with `= ANY(ARRAY(…))` here and below, an
 -- index condition whatever the planner guesses of the list.
 WITH d AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb)
@@ -296,7 +296,8 @@ WITH d AS MATERIALIZED (
 ), gone AS (
     DELETE FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM done))
 )
-SELECT locator FROM done WHERE status = 'waiting';
+SELECT id, CASE WHEN status = 'waiting' THEN locator END FROM done
+WHERE status = 'waiting' OR %(report)s;
 
 -- name: retry
 -- Puts a failed attempt back in the queue at its backoff time.
@@ -332,6 +333,13 @@ WITH held AS (
 )
 DELETE FROM job_queue WHERE id IN (SELECT id FROM ended)
 RETURNING id;
+
+-- name: endings
+-- The jobs among the given locators (a JSON array) of the given kinds that have ended.
+SELECT locator, tenant, kind, reference_type, reference_locator, attempt, status FROM jobs
+WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
+  AND kind = ANY(ARRAY(SELECT jsonb_array_elements_text(%(kinds)s::jsonb)))
+  AND status IN ('finished', 'failed');
 
 -- name: lock_waiting
 -- Locks parents in id order, whatever their status: a child ending waits for a parent

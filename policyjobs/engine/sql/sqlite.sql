@@ -177,6 +177,13 @@ SELECT id, locator, tenant, kind, reference_type, reference_locator, parent_loca
 FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))
 ORDER BY run_at, id;
 
+-- name: endings
+-- The jobs among the given locators (a JSON array) of the given kinds that have ended.
+SELECT locator, tenant, kind, reference_type, reference_locator, attempt, status FROM jobs
+WHERE locator IN (SELECT value FROM json_each(:locators))
+  AND kind IN (SELECT value FROM json_each(:kinds))
+  AND status IN ('finished', 'failed');
+
 -- name: complete
 -- Records a batch of successful attempts whose lease this worker still holds (its queue
 -- row names it, at that attempt); the batch is one JSON array of {id, attempt, result}.
