@@ -31,8 +31,10 @@ from policyjobs.documents.storage import storage_for
 from policyjobs.domain import Domain, load_plugin
 from policyjobs.installments import service as installments
 from policyjobs.installments.domain import installments_domain
+from policyjobs.installments.models import KIND as installments_kind
 from policyjobs.intake.domain import intake_domain
 from policyjobs.invoicing import invoices
+from policyjobs.invoicing import models as invoicing_models
 from policyjobs.invoicing import ports as invoicing_ports
 from policyjobs.invoicing import queries as invoicing_queries
 from policyjobs.invoicing.domain import invoicing_domain
@@ -40,6 +42,10 @@ from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime, tenant_configs
 from policyjobs.settings import Settings
 from policyjobs.tenants.config import TenantConfigSchema
+from policyjobs.webhooks import listeners as webhooks_listeners
+from policyjobs.webhooks import service as webhooks
+from policyjobs.webhooks.addresses import Rules
+from policyjobs.webhooks.domain import webhooks_domain
 
 
 def product_domains(settings: Settings) -> list[Domain]:
@@ -47,18 +53,20 @@ def product_domains(settings: Settings) -> list[Domain]:
     storage = storage_for(settings.home)  # rendered files, which the dashboard serves too
     return [
         intake_domain(),
-        documents_domain(storage),
+        documents_domain(storage, tell=webhooks.tell),
         installments_domain(),
         invoicing_domain(invoicing_ports.Ports(
             installments=invoicing_ports.Installments(
                 billable=installments.billable, billable_groups=installments.billable_groups,
                 accounts_of=installments.accounts_of, mark_invoiced=installments.mark_invoiced),
             listeners=invoicing_ports.InvoiceListeners(
-                made=(documents.on_invoice_made, delinquency.on_invoice_made),
-                settled=(delinquency.on_invoice_settled,)))),
+                made=(documents.on_invoice_made, delinquency.on_invoice_made,
+                      webhooks_listeners.on_invoice_made),
+                settled=(partial(delinquency.on_invoice_settled, tell=webhooks.tell),),
+                paid=(webhooks_listeners.on_payment_applied,)))),
         delinquency_domain(delinquency_ports.Ports(
             lock_invoice=invoices.lock_invoice, invoice_context=invoices.invoice_context,
-            render_notice=documents.render_for_invoice)),
+            render_notice=documents.render_for_invoice, tell=webhooks.tell)),
         dashboard_domain(dashboard_ports.Ports(
             documents=dashboard_ports.Documents(
                 kind=documents_kind, timed_out_jobs=documents_queries.timed_out_jobs,
@@ -68,6 +76,14 @@ def product_domains(settings: Settings) -> list[Domain]:
                 file=partial(documents.document_file, storage),
                 retrigger=documents.retrigger_job),
             accounts_with_credit=invoicing_queries.accounts_with_credit)),
+        webhooks_domain(
+            home=settings.home,
+            secret_key=settings.secret_key.get_secret_value() if settings.secret_key else None,
+            rules=Rules(settings.webhooks_allow_http, settings.webhooks_allow_private),
+            threads=settings.webhooks_threads,
+            job_areas={documents_kind: "documents", installments_kind: "installments",
+                       invoicing_models.GENERATION: "invoicing",
+                       invoicing_models.ACCOUNT: "invoicing"}),
         *(load_plugin(path) for path in settings.plugin_modules),
     ]
 

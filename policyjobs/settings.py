@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policyjobs.engine.queue import QueueSettings
@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     # Read by the documents domain (`RendererSettings`, one per core when unset); declared
     # here too so that a wrong value is refused with the other settings, at start.
     renderers: Annotated[int, Field(ge=1, le=256)] | None = None
+    # Read by the webhooks domain: whether endpoints may be `http` URLs, and may resolve to
+    # loopback, private or link-local addresses (both off: public `https` only).
+    webhooks_allow_http: bool = False
+    webhooks_allow_private: bool = False
+    # Threads of each worker that make deliveries, apart from the handler threads.
+    webhooks_threads: int = Field(default=16, ge=1, le=256)
+    # The key webhook secrets are sealed under, the same in every process; when unset, a
+    # random one kept in `<home>/secret.key`, which suits one machine.
+    secret_key: SecretStr | None = None
 
     @property
     def url(self) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from policyjobs.domain import Tell, untold
+
 
 class Standing(Protocol):
     """Where an invoice stands."""
@@ -51,3 +53,5 @@ class Ports:
     invoice_context: Callable[..., Mapping[str, Any]]
     # (intake, invoice, definitions, **context) → the documents job of a notice
     render_notice: Callable[..., object]
+    # tells integrators of delinquencies opened, settled and lapsed, and events fired
+    tell: Tell = untold

@@ -40,7 +40,7 @@ from policyjobs.delinquency.models import (
 from policyjobs.delinquency.ports import MadeInvoice, Ports
 from policyjobs.delinquency.timeline import grace_end, trigger_time
 from policyjobs.documents.config import DocumentDefinition, DocumentScope
-from policyjobs.domain import Intake, JobRef
+from policyjobs.domain import Intake, JobRef, Tell, untold
 from policyjobs.engine import NewJob, new_locator
 from policyjobs.engine.queue import JobQueue
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, NotFound
@@ -92,15 +92,28 @@ def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: MadeInvoice) -> 
 
 
 def on_invoice_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
-                       invoice_locator: str) -> None:
-    """A payment settled the invoice: its delinquency in grace is settled, its pending events
-    cancelled. Its grace job still ends the grace, finding it settled."""
+                       invoice_locator: str, *, tell: Tell = untold) -> None:
+    """A payment settled the invoice: its delinquency in grace is settled (and told of), its
+    pending events cancelled. Its grace job still ends the grace, finding it settled."""
     found = conn.execute(_LOCKED_OF_INVOICE, {"tenant": tenant, "invoice": invoice_locator}).first()
     if found is None or found.state != DelinquencyState.IN_GRACE:
         return
     now = queue.clock.now()
     _set(conn, found.locator, state=DelinquencyState.SETTLED, updated_at=now)
     _cancel_events(conn, queue, found.locator, CancellationType.DELINQUENCY_SETTLED, now)
+    _tell(tell, conn, queue, tenant, DelinquencyState.SETTLED, found.locator, invoice_locator)
+
+
+def _tell(tell: Tell, conn: sa.Connection, queue: JobQueue, tenant: str,
+          state: DelinquencyState, locator: str, invoice_locator: str) -> None:
+    """Tell of a delinquency that came to `state`."""
+    change = {DelinquencyState.IN_GRACE: "created", DelinquencyState.SETTLED: "settled",
+              DelinquencyState.LAPSE_TRIGGERED: "lapseTriggered"}[state]
+    account = conn.execute(sa.select(delinquencies.c.account_locator)
+                           .where(delinquencies.c.locator == locator)).scalar_one()
+    tell(conn, queue, tenant, f"delinquency.delinquency.{change}",
+         {"delinquencyLocator": locator, "invoiceLocator": invoice_locator,
+          "accountLocator": account})
 
 
 # -- the jobs ---------------------------------------------------------------------------------
@@ -138,6 +151,7 @@ def open_delinquency(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tena
     for event in settings.events:
         _schedule_event(conn, queue, tenant, locator, event,
                         trigger_time(event, start, end, invoice.timezone), now, by)
+    _tell(ports.tell, conn, queue, tenant, DelinquencyState.IN_GRACE, locator, invoice_locator)
     return [locator]
 
 
@@ -154,6 +168,7 @@ def end_grace(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tenant: str
         outcome = DelinquencyState.LAPSE_TRIGGERED
     if found.state != outcome:
         _set(conn, found.locator, state=outcome, updated_at=queue.clock.now())
+        _tell(ports.tell, conn, queue, tenant, outcome, found.locator, invoice_locator)
     return str(outcome)
 
 
@@ -174,6 +189,9 @@ def fire_event(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tenant: st
                updated_at=now, updated_by=by)
     if event.notice:
         _render_notice(conn, queue, ports, tenant, delinquency, event, by)
+    ports.tell(conn, queue, tenant, "delinquency.event.fired", {
+        "delinquencyLocator": delinquency.locator, "eventLocator": event_locator,
+        "jobLocator": job_locator})
     return True
 
 

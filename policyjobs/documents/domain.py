@@ -12,18 +12,19 @@ from policyjobs.documents.handler import render_documents
 from policyjobs.documents.models import KIND
 from policyjobs.documents.renderers import Renderers, RendererSettings
 from policyjobs.documents.storage import Storage
-from policyjobs.domain import Domain, EventType
+from policyjobs.domain import Domain, EventType, Tell, untold
 from policyjobs.engine import JobContext, JobKind, Lane
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
 
 
-def documents_domain(storage: Storage) -> Domain:
+def documents_domain(storage: Storage, tell: Tell = untold) -> Domain:
     """The documents domain, storing files in `storage`, rendering with as many renderers
-    as `POLICYJOBS_RENDERERS` says (one per core by default)."""
+    as `POLICYJOBS_RENDERERS` says (one per core by default), telling of each document
+    ready and each job timed out through `tell`."""
     renderers = Renderers(RendererSettings().renderers)
 
     def handle(context: JobContext) -> Any:
-        return render_documents(context, storage, renderers)
+        return render_documents(context, storage, renderers, tell)
 
     return Domain(
         name="documents",

@@ -26,7 +26,15 @@ from policyjobs.documents.render import CONTENT_TYPES, EXTENSIONS, RenderError
 from policyjobs.documents.renderers import Renderers, RenderTimeout
 from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import Storage
-from policyjobs.engine import JobContext, PermanentJobError, Postpone, metrics, new_locator
+from policyjobs.domain import Tell, untold
+from policyjobs.engine import (
+    ClaimedJob,
+    JobContext,
+    PermanentJobError,
+    Postpone,
+    metrics,
+    new_locator,
+)
 from policyjobs.store.job_data import required_data
 
 log = structlog.get_logger("policyjobs.documents")
@@ -45,6 +53,7 @@ class Attempt:
     storage: Storage
     renderers: Renderers
     timeout: float
+    tell: Tell
     spent: float = 0.0
     started: bool = False
 
@@ -63,9 +72,10 @@ class Attempt:
                              .values(render_attempts=documents_jobs.c.render_attempts + 1))
 
 
-def render_documents(context: JobContext, storage: Storage,
-                     renderers: Renderers) -> dict[str, Any]:
-    """Render every document of the job that is not ready; fail the job if any cannot be."""
+def render_documents(context: JobContext, storage: Storage, renderers: Renderers,
+                     tell: Tell = untold) -> dict[str, Any]:
+    """Render every document of the job that is not ready; fail the job if any cannot be.
+    Each document made ready, and the job timing out, is told through `tell`."""
     job = context.job
     with context.db.connect() as conn:
         data = required_data(conn.execute(
@@ -78,8 +88,8 @@ def render_documents(context: JobContext, storage: Storage,
             .order_by(documents.c.locator)
         ).all()
     if pending and data.render_attempts >= RENDER_ATTEMPTS:
-        _time_out(context, OUT_OF_ATTEMPTS)
-    attempt = Attempt(context, storage, renderers, float(data.timeout_seconds))
+        _time_out(context, tell, OUT_OF_ATTEMPTS)
+    attempt = Attempt(context, storage, renderers, float(data.timeout_seconds), tell)
     failures = [problem for row in pending if (problem := _render_one(attempt, row)) is not None]
     if failures:
         raise PermanentJobError("; ".join(failures))
@@ -90,7 +100,7 @@ def _render_one(attempt: Attempt, row: Any) -> str | None:
     """Render one document; the problem, if it failed, as `processingErrors` text."""
     context = attempt.context
     if attempt.spent >= attempt.timeout:
-        _time_out(context, OVERRAN.format(f"{attempt.timeout:g}"))
+        _time_out(context, attempt.tell, OVERRAN.format(f"{attempt.timeout:g}"))
     token = new_locator()
     template_context = {
         **context.job.payload["context"],
@@ -110,24 +120,26 @@ def _render_one(attempt: Attempt, row: Any) -> str | None:
                                            state=DocumentState.DATA_READY))
     except RenderTimeout:
         _advance(context, row.locator, token, state=DocumentState.DRAFT)
-        _time_out(context, OVERRAN.format(f"{attempt.timeout:g}"))
+        _time_out(context, attempt.tell, OVERRAN.format(f"{attempt.timeout:g}"))
     except RenderError as exc:
         _advance(context, row.locator, token, state=exc.failure, processing_errors=exc.message)
         log.warning("document failed", job=context.job.locator, document=row.locator,
                     state=exc.failure, error=exc.message)
         return f"document {row.static_name} ({row.locator}): {exc.failure}: {exc.message}"
     attempt.spent += rendered.seconds
-    _store(context, attempt.storage, row, token, rendered.content)
+    _store(context, attempt, row, token, rendered.content)
     return None
 
 
-def _time_out(context: JobContext, reason: str) -> NoReturn:
-    """Mark the job timed out and postpone it until a retrigger."""
+def _time_out(context: JobContext, tell: Tell, reason: str) -> NoReturn:
+    """Mark the job timed out, telling of it once, and postpone it until a retrigger."""
+    job = context.job
     with context.db.begin() as conn:
-        conn.execute(documents_jobs.update()
-                     .where(documents_jobs.c.job_locator == context.job.locator,
-                            documents_jobs.c.timed_out_at.is_(None))
-                     .values(timed_out_at=context.clock.now()))
+        if conn.execute(documents_jobs.update()
+                        .where(documents_jobs.c.job_locator == job.locator,
+                               documents_jobs.c.timed_out_at.is_(None))
+                        .values(timed_out_at=context.clock.now())).rowcount:
+            tell(conn, context.queue, job.tenant, "documents.job.timedOut", _job_data(job))
     metrics.TIMED_OUT.inc(context.job.kind)
     raise Postpone(reason)
 
@@ -151,8 +163,15 @@ def _advance(context: JobContext, locator: str, token: str, **values: Any) -> No
                      .values(**values))
 
 
-def _store(context: JobContext, storage: Storage, row: Any, token: str, content: bytes) -> None:
-    """Write the file and mark the document ready, only while it is still ours to write."""
+def _job_data(job: ClaimedJob) -> dict[str, str | None]:
+    return {"jobLocator": job.locator, "referenceType": job.reference_type,
+            "referenceLocator": job.reference_locator}
+
+
+def _store(context: JobContext, attempt: Attempt, row: Any, token: str, content: bytes) -> None:
+    """Write the file and mark the document ready, only while it is still ours to write,
+    telling of it in the same transaction."""
+    storage = attempt.storage
     key = f"{row.tenant}/{row.locator}.{EXTENSIONS[row.format]}"
     with context.db.begin() as conn:
         mine = conn.execute(
@@ -169,5 +188,7 @@ def _store(context: JobContext, storage: Storage, row: Any, token: str, content:
             state=DocumentState.READY, storage_key=key, content_type=CONTENT_TYPES[row.format],
             ready_at=context.clock.now(), processing_errors=None,
         ))
+        attempt.tell(conn, context.queue, row.tenant, "documents.document.ready",
+                     {"documentLocator": row.locator, **_job_data(context.job)})
     log.info("document stored", job=context.job.locator, document=row.locator, key=key,
              bytes=len(content))

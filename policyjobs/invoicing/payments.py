@@ -14,7 +14,7 @@ from policyjobs.invoicing import credit
 from policyjobs.invoicing.events import PaymentEvent
 from policyjobs.invoicing.invoices import INVOICE, LOCKED_INVOICE
 from policyjobs.invoicing.models import InvoiceState, PaymentSource, invoice_payments, invoices
-from policyjobs.invoicing.ports import InvoiceListeners
+from policyjobs.invoicing.ports import InvoiceListeners, PaymentApplied
 from policyjobs.money import currency_quantum
 
 _PAY = invoices.update().where(invoices.c.locator == sa.bindparam("invoice"))
@@ -23,8 +23,8 @@ _PAY = invoices.update().where(invoices.c.locator == sa.bindparam("invoice"))
 def on_payment(intake: Intake, event: PaymentEvent, listeners: InvoiceListeners) -> list[JobRef]:
     """Record a payment against its invoice, which is settled once payments reach its total;
     what it pays beyond what the invoice owes becomes the account's credit, which pays its
-    other open invoices, oldest first. `listeners` hear of each settlement in the same
-    transaction."""
+    other open invoices, oldest first. `listeners` hear of the payment and of each
+    settlement in the same transaction."""
     found = intake.conn.execute(INVOICE, {"tenant": intake.tenant,
                                            "locator": event.invoiceLocator}).first()
     if found is None:
@@ -48,11 +48,15 @@ def on_payment(intake: Intake, event: PaymentEvent, listeners: InvoiceListeners)
                                                   "locator": found.locator}).one()
     owed = found.total - found.paid if found.state == InvoiceState.OPEN else Decimal(0)
     applied = min(event.amount, max(owed, Decimal(0)))
+    payment = new_locator()
     intake.conn.execute(invoice_payments.insert(), {
-        "locator": new_locator(), "tenant": intake.tenant, "invoice_locator": found.locator,
+        "locator": payment, "tenant": intake.tenant, "invoice_locator": found.locator,
         "amount": event.amount, "currency": event.currency, "source": PaymentSource.PAYMENT,
         "credited": event.amount - applied, "received_at": now,
         "created_by": intake.created_by})
+
+    listeners.payment_applied(intake.conn, intake.queue, PaymentApplied(
+        intake.tenant, payment, found.locator, found.account_locator))
 
     def settled(invoice: str) -> None:
         listeners.invoice_settled(intake.conn, intake.queue, intake.tenant, invoice)

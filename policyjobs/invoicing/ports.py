@@ -95,16 +95,35 @@ class InvoiceMade:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentApplied:
+    """A payment the platform reported, recorded against an invoice."""
+
+    tenant: str
+    locator: str
+    invoice_locator: str
+    account_locator: str
+
+
 Made = Callable[[sa.Connection, JobQueue, InvoiceMade], None]
 Settled = Callable[[sa.Connection, JobQueue, str, str], None]  # tenant, invoice
+Paid = Callable[[sa.Connection, JobQueue, PaymentApplied], None]
 
 
 @dataclass(frozen=True, slots=True)
 class InvoiceListeners:
-    """Who hears, in the transaction, of each invoice made and each invoice settled."""
+    """Who hears, in the transaction, of each invoice made, each payment applied and each
+    invoice settled."""
 
     made: Sequence[Made] = ()
     settled: Sequence[Settled] = ()
+    paid: Sequence[Paid] = ()
+
+    def payment_applied(self, conn: sa.Connection, queue: JobQueue,
+                        paid: PaymentApplied) -> None:
+        """Tell every listener of a payment recorded."""
+        for listener in self.paid:
+            listener(conn, queue, paid)
 
     def invoice_made(self, conn: sa.Connection, queue: JobQueue, made: InvoiceMade) -> None:
         """Tell every listener of a new invoice."""
