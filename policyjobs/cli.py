@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +25,7 @@ from rich.table import Table
 
 from policyjobs.app import build_runtime, product_tenant_configs
 from policyjobs.domain import load_plugin
+from policyjobs.engine import NIL_UUID
 from policyjobs.exceptions import PolicyjobsError
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime
@@ -34,6 +35,10 @@ from policyjobs.settings import Settings, duration
 from policyjobs.store.database import open_store, reader
 from policyjobs.store.migrate import StoreTooNew, migrate_when_up
 from policyjobs.tenants.config import TenantConfig, TenantConfigError
+from policyjobs.webhooks import queries as webhook_queries
+from policyjobs.webhooks import service as webhooks
+from policyjobs.webhooks.addresses import Rules
+from policyjobs.webhooks.sealing import Sealer
 
 app = typer.Typer(help="policyjobs: the job system of an insurance core platform.",
                   no_args_is_help=True, add_completion=False,
@@ -41,8 +46,11 @@ app = typer.Typer(help="policyjobs: the job system of an insurance core platform
 tenant_app = typer.Typer(help="Create, configure and retire tenants.", no_args_is_help=True)
 token_app = typer.Typer(help="Create, list and revoke personal access tokens.",
                         no_args_is_help=True)
+webhook_app = typer.Typer(help="Subscribe URLs to a tenant's events, and see and resend "
+                                "their deliveries.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(token_app, name="token")
+app.add_typer(webhook_app, name="webhook")
 err = Console(stderr=True)
 
 
@@ -100,6 +108,18 @@ def _fail(*problems: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _echo_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Rows as a table on a terminal, tab-separated when piped."""
+    if not sys.stdout.isatty():
+        for row in (header, *rows):
+            typer.echo("\t".join(row))
+        return
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
 def _read_config(path: Path | None, settings: Settings) -> TenantConfig:
     schema = product_tenant_configs(settings)
     if path is None:
@@ -145,7 +165,7 @@ def _refusals() -> Iterator[None]:
     try:
         yield
     except PolicyjobsError as exc:
-        raise _fail(exc.detail) from None
+        raise _fail(exc.detail, *(f"{e.field}: {e.message}" for e in exc.errors)) from None
 
 
 @contextmanager
@@ -337,16 +357,9 @@ def token_list() -> None:
     def when(value: datetime | None) -> str:
         return value.isoformat(timespec="seconds") if value else "-"
 
-    rows = [(r.id, r.user_id, ",".join(r.tenants), ",".join(r.permissions),
-             when(r.created_at), when(r.expires_at), when(r.revoked_at)) for r in records]
-    if not sys.stdout.isatty():  # tab-separated, for scripts
-        for row in (header, *rows):
-            typer.echo("\t".join(row))
-        return
-    table = Table(*header)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    _echo_rows(header, [(r.id, r.user_id, ",".join(r.tenants), ",".join(r.permissions),
+                         when(r.created_at), when(r.expires_at), when(r.revoked_at))
+                        for r in records])
 
 
 @token_app.command("revoke")
@@ -355,6 +368,122 @@ def token_revoke(token_id: str) -> None:
     with _runtime(_settings()) as runtime, runtime.db.begin() as conn:
         revoke_token(conn, token_id, runtime.clock.now())
     err.print(f"token {token_id} revoked")
+
+
+TenantOption = Annotated[str, typer.Option(help="The tenant's UUID.")]
+EventTypes = Annotated[list[str] | None, typer.Option(
+    "--event-type", help="An event type it wants; repeat for more; none: every type.")]
+
+
+def _keys(settings: Settings) -> webhooks.Keys:
+    return webhooks.Keys(Sealer.of(settings.secret_key.get_secret_value()
+                                   if settings.secret_key else None, settings.home),
+                         Rules(settings.webhooks_allow_http, settings.webhooks_allow_private))
+
+
+@webhook_app.command("create")
+def webhook_create(
+    tenant: TenantOption, url: Annotated[str, typer.Option(help="Where deliveries go.")],
+    event_type: EventTypes = None,
+    description: Annotated[str, typer.Option(help="What it is for.")] = "",
+) -> None:
+    """Subscribe a URL to the tenant's events; prints its locator, then its secret (shown
+    this once)."""
+    settings = _settings()
+    with _runtime(settings) as runtime, runtime.db.begin() as conn:
+        locator, secret = webhooks.create(
+            conn, _keys(settings), tenant=tenant, url=url, event_types=event_type or [],
+            description=description, created_by=NIL_UUID, now=runtime.clock.now())
+    typer.echo(locator)
+    typer.echo(secret)
+
+
+@webhook_app.command("list")
+def webhook_list(tenant: TenantOption) -> None:
+    """The tenant's endpoints."""
+    with _runtime(_settings()) as runtime, runtime.db.connect() as conn:
+        rows = webhook_queries.endpoints_of(conn, tenant=tenant)
+    _echo_rows(("locator", "url", "event types", "enabled", "failing since", "description"),
+               [(r.locator, r.url, ",".join(r.event_types) or "all",
+                 "yes" if r.enabled else f"no: {r.disabled_reason or 'disabled'}",
+                 r.failing_since.isoformat(timespec="seconds") if r.failing_since else "-",
+                 r.description) for r in rows])
+
+
+@webhook_app.command("update")
+def webhook_update(
+    locator: str, tenant: TenantOption,
+    url: Annotated[str | None, typer.Option(help="A new URL.")] = None,
+    event_type: EventTypes = None,
+    all_types: Annotated[bool, typer.Option("--all-types", help="Want every type.")] = False,
+    description: Annotated[str | None, typer.Option(help="A new description.")] = None,
+    enabled: Annotated[bool | None, typer.Option("--enable/--disable",
+                                                 help="Deliver to it, or not.")] = None,
+) -> None:
+    """Change an endpoint."""
+    settings = _settings()
+    types = [] if all_types else event_type
+    with _runtime(settings) as runtime, runtime.db.begin() as conn:
+        webhooks.update(conn, _keys(settings), tenant=tenant, locator=locator,
+                        changes=webhooks.Changes(url, types, description, enabled),
+                        now=runtime.clock.now())
+    err.print(f"webhook endpoint {locator} updated")
+
+
+@webhook_app.command("delete")
+def webhook_delete(locator: str, tenant: TenantOption) -> None:
+    """Remove an endpoint."""
+    with _runtime(_settings()) as runtime, runtime.db.begin() as conn:
+        webhooks.delete(conn, tenant=tenant, locator=locator)
+    err.print(f"webhook endpoint {locator} deleted")
+
+
+@webhook_app.command("rotate-secret")
+def webhook_rotate_secret(locator: str, tenant: TenantOption) -> None:
+    """A new secret (printed this once); the old one signs beside it for 24 hours."""
+    settings = _settings()
+    with _runtime(settings) as runtime, runtime.db.begin() as conn:
+        secret = webhooks.rotate(conn, _keys(settings), tenant=tenant, locator=locator,
+                                 now=runtime.clock.now())
+    typer.echo(secret)
+
+
+@webhook_app.command("deliveries")
+def webhook_deliveries(
+    locator: str, tenant: TenantOption,
+    event: Annotated[str | None, typer.Option(help="Only this event's.")] = None,
+    count: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+) -> None:
+    """The latest attempts at an endpoint's deliveries."""
+    with _runtime(_settings()) as runtime, runtime.db.connect() as conn:
+        rows = webhook_queries.attempts_of(conn, tenant=tenant, endpoint_=locator,
+                                           event=event, limit=count)
+    _echo_rows(("attempted", "event", "type", "status", "code", "ms", "error"),
+               [(r.attempted_at.isoformat(timespec="seconds"), r.event_id, r.type, r.status,
+                 str(r.status_code or "-"), str(r.latency_ms), r.error or "") for r in rows])
+
+
+@webhook_app.command("resend")
+def webhook_resend(
+    locator: str, tenant: TenantOption,
+    event: Annotated[str | None, typer.Option(help="Deliver this event again.")] = None,
+    failed_since: Annotated[datetime | None, typer.Option(
+        help="Deliver again every delivery that failed since this time (UTC unless it says).",
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"])] = None,
+) -> None:
+    """Deliver one event again, or every failed delivery since a time; prints the
+    deliveries queued."""
+    if (event is None) == (failed_since is None):
+        raise _fail("give --event or --failed-since, not both")
+    since = None if failed_since is None else (
+        failed_since if failed_since.tzinfo else failed_since.replace(tzinfo=UTC))
+    with _runtime(_settings()) as runtime, runtime.db.begin() as conn:
+        resent = webhooks.resend(conn, runtime.queue, tenant=tenant, endpoint=locator,
+                                 event_id=event, failed_since=since, now=runtime.clock.now(),
+                                 created_by=NIL_UUID)
+    for delivery in resent:
+        typer.echo(delivery)
+    err.print(f"{len(resent)} deliveries queued again")
 
 
 DEMO_PORT = 8000

@@ -51,3 +51,20 @@ async def attempts(reads: Reads, *, tenant: str, endpoint_: str, event: str | No
     if event is None:
         return await reads.all(_ENDPOINT_ATTEMPTS, params)
     return await reads.all(_EVENT_ATTEMPTS, params | {"event": event})
+
+
+def endpoints_of(conn: sa.Connection, *, tenant: str) -> Sequence[Row]:
+    """Every endpoint of the tenant, oldest first (for the command line)."""
+    return conn.execute(_ENDPOINTS, {"tenant": tenant, "offset": 0, "limit": 100_000}).all()
+
+
+def attempts_of(conn: sa.Connection, *, tenant: str, endpoint_: str, event: str | None,
+                limit: int) -> Sequence[Row]:
+    """The latest attempts at an endpoint's deliveries (of one event, if given), newest
+    first (for the command line); NotFound for an endpoint the tenant lacks."""
+    found(conn.execute(_ENDPOINT, {"tenant": tenant, "locator": endpoint_}).first(),
+          f"webhook endpoint {endpoint_} not found")
+    params = {"tenant": tenant, "endpoint": endpoint_, "offset": 0, "limit": limit}
+    if event is None:
+        return conn.execute(_ENDPOINT_ATTEMPTS, params).all()
+    return conn.execute(_EVENT_ATTEMPTS, params | {"event": event}).all()

@@ -163,6 +163,43 @@ def test_a_bad_cap_or_lane_changes_nothing_of_the_tenant(cli: Cli, tmp_path: Pat
     assert (cap, lanes) == (2, [("documents", 2)])
 
 
+def test_webhook_commands_make_list_change_rotate_and_delete_an_endpoint(cli: Cli) -> None:
+    tenant = cli("tenant", "create").stdout.strip()
+    cli.env |= {"POLICYJOBS_WEBHOOKS_ALLOW_HTTP": "1", "POLICYJOBS_WEBHOOKS_ALLOW_PRIVATE": "1"}
+    made = cli("webhook", "create", "--tenant", tenant, "--url", "http://127.0.0.1:9/in",
+               "--event-type", "documents.job.finished", "--description", "ledger").stdout
+    locator, secret = made.split()
+    assert secret.startswith("whsec_")
+    listed = cli("webhook", "list", "--tenant", tenant).stdout.splitlines()
+    assert listed[0].split("\t")[:3] == ["locator", "url", "event types"]
+    assert listed[1].split("\t")[:4] == [locator, "http://127.0.0.1:9/in",
+                                          "documents.job.finished", "yes"]
+    assert secret not in "".join(listed)
+    cli("webhook", "update", locator, "--tenant", tenant, "--all-types", "--disable")
+    row = cli("webhook", "list", "--tenant", tenant).stdout.splitlines()[1].split("\t")
+    assert (row[2], row[3]) == ("all", "no: disabled")
+    rotated = cli("webhook", "rotate-secret", locator, "--tenant", tenant).stdout.strip()
+    assert rotated.startswith("whsec_")
+    assert rotated != secret
+    assert cli("webhook", "deliveries", locator, "--tenant", tenant).stdout.splitlines() == [
+        "attempted\tevent\ttype\tstatus\tcode\tms\terror"]
+    cli("webhook", "delete", locator, "--tenant", tenant)
+    assert len(cli("webhook", "list", "--tenant", tenant).stdout.splitlines()) == 1
+
+
+def test_a_bad_webhook_says_which_field_and_makes_nothing(cli: Cli) -> None:
+    tenant = cli("tenant", "create").stdout.strip()
+    refused = cli("webhook", "create", "--tenant", tenant, "--url", "http://127.0.0.1/in",
+                  "--event-type", "no.such.type", ok=False)
+    assert refused.returncode == 2
+    assert "error: url: the URL must use https" in refused.stderr
+    assert "error: eventTypes[0]: 'no.such.type' is not an event type" in refused.stderr
+    assert cli("webhook", "list", "--tenant", tenant).stdout.count("\n") == 1
+    missing = cli("webhook", "delete", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "--tenant", tenant,
+                  ok=False)
+    assert "error: webhook endpoint 01ARZ3NDEKTSV4RRFFQ69G5FAV not found" in missing.stderr
+
+
 def test_migrate_is_repeatable(cli: Cli) -> None:
     cli("migrate")
     assert "up to date" in cli("migrate").stderr
