@@ -43,6 +43,7 @@ from policyjobs.runtime import Runtime, tenant_configs
 from policyjobs.settings import Settings
 from policyjobs.tenants.config import TenantConfigSchema
 from policyjobs.webhooks import listeners as webhooks_listeners
+from policyjobs.webhooks import queries as webhooks_queries
 from policyjobs.webhooks import service as webhooks
 from policyjobs.webhooks.addresses import Rules
 from policyjobs.webhooks.domain import webhooks_domain
@@ -75,7 +76,9 @@ def product_domains(settings: Settings) -> list[Domain]:
                 document=documents_queries.read_document,
                 file=partial(documents.document_file, storage),
                 retrigger=documents.retrigger_job),
-            accounts_with_credit=invoicing_queries.accounts_with_credit)),
+            accounts_with_credit=invoicing_queries.accounts_with_credit,
+            webhooks=dashboard_ports.Webhooks(endpoints=webhooks_queries.endpoints,
+                                              attempts=webhooks_queries.attempts))),
         webhooks_domain(
             home=settings.home,
             secret_key=settings.secret_key.get_secret_value() if settings.secret_key else None,

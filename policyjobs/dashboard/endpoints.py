@@ -147,6 +147,8 @@ Viewer = Annotated[Session, Depends(needs("jobs", "read"))]
 Lister = Annotated[Session, Depends(needs("jobs", "list"))]
 DocumentReader = Annotated[Session, Depends(needs("documents", "read"))]
 Retriggerer = Annotated[Session, Depends(needs("documents", "trigger"))]
+HookReader = Annotated[Session, Depends(needs("webhooks", "read"))]
+ATTEMPTS = 100  # of an endpoint's attempts on its page
 
 
 class _Pages(APIRoute):
@@ -262,6 +264,21 @@ def dashboard_router(ports: Ports) -> APIRouter:
                        kinds=sorted(runtime_of(request).queue.registry.kinds),
                        statuses=listing.STATUSES, rows=rows[:listing.PAGE],
                        more=len(rows) > listing.PAGE)
+
+    @router.get("/webhooks")
+    async def webhooks_page(request: Request, session: HookReader) -> Response:
+        endpoints = await ports.webhooks.endpoints(reads_of(request), tenant=session.tenant,
+                                                   offset=0, limit=1000)
+        return _render(request, "webhooks.html", session=session, endpoints=endpoints)
+
+    @router.get("/webhooks/{locator}")
+    async def webhook_page(request: Request, locator: str, session: HookReader) -> Response:
+        event = request.query_params.get("event") or None
+        attempts = await ports.webhooks.attempts(reads_of(request), tenant=session.tenant,
+                                                 endpoint_=locator, event=event, offset=0,
+                                                 limit=ATTEMPTS)
+        return _render(request, "webhook.html", session=session, locator=locator, event=event,
+                       attempts=attempts, most=ATTEMPTS)
 
     @router.get("/jobs/{locator}")
     async def job_page(request: Request, locator: str, session: Viewer) -> Response:

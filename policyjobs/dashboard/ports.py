@@ -41,9 +41,21 @@ class Documents:
 
 
 @dataclass(frozen=True, slots=True)
+class Webhooks:
+    """The webhooks domain, as its page shows it; reads, awaited on the pages' reads."""
+
+    # (reads, *, tenant, offset, limit) → a page of the tenant's endpoints
+    endpoints: Callable[..., Awaitable[Sequence[Any]]]
+    # (reads, *, tenant, endpoint_, event, offset, limit) → an endpoint's attempts, newest
+    # first (of one event, if not None), or `NotFound` for an endpoint the tenant lacks
+    attempts: Callable[..., Awaitable[Sequence[Any]]]
+
+
+@dataclass(frozen=True, slots=True)
 class Ports:
     """Everything the dashboard is given."""
 
     documents: Documents
     # (reads, *, tenant, limit) → the tenant's accounts with credit, by currency
     accounts_with_credit: Callable[..., Awaitable[Sequence[Any]]]
+    webhooks: Webhooks

@@ -19,6 +19,7 @@ from standardwebhooks.webhooks import Webhook
 
 from policyjobs.api.application import create_app
 from policyjobs.app import build_runtime
+from policyjobs.dashboard.session import LOGIN_CSRF
 from policyjobs.engine.schema import jobs
 from policyjobs.runtime import Runtime
 from policyjobs.settings import Settings
@@ -432,3 +433,39 @@ def test_the_openapi_describes_every_event_type_a_delivery_may_carry(hooks: Hook
     for path in ("", "/list", "/{locator}", "/{locator}/rotateSecret",
                  "/{locator}/deliveries/list", "/{locator}/resend"):
         assert f"/platform/{{tenantLocator}}/webhooks{path}" in document["paths"]
+
+
+def dashboard(hooks: Hooks, token: str, path: str, **params: str) -> Any:
+    """A dashboard page, logged in with `token` as an operator would."""
+    client = hooks.client
+    client.cookies.clear()
+    client.get("/dashboard/login")
+    logged = client.post("/dashboard/login", follow_redirects=False, data={
+        "token": token, "csrf": client.cookies.get(LOGIN_CSRF) or ""})
+    assert logged.status_code == 303
+    page = client.get(f"/dashboard{path}", params={"tenant": hooks.tenant, **params})
+    client.cookies.clear()
+    return page
+
+
+def test_the_dashboard_shows_endpoints_and_every_attempt(hooks: Hooks, receiver: Receiver,
+                                                         make_token: MakeToken) -> None:
+    made = hooks.subscribe(receiver.url + "/in", FINISHED, description="the ledger")
+    receiver.answer = lambda n, _: (500, b"ledger is down") if n == 0 else (204, b"")
+    hooks.quote("Q-1")
+    hooks.later(timedelta(seconds=6))
+    reader = make_token(hooks.tenant, "jobs.read", "webhooks.read")
+    listing = dashboard(hooks, reader, "/webhooks")
+    assert listing.status_code == 200
+    assert made["locator"] in listing.text
+    assert "the ledger" in listing.text
+    page = dashboard(hooks, reader, f"/webhooks/{made['locator']}")
+    assert page.status_code == 200
+    assert "ledger is down" in page.text
+    assert page.text.count("<tr>") == 3  # the header, the retry that took it, the failure
+    event = receiver.got[0].headers["webhook-id"]
+    assert event in dashboard(hooks, reader, f"/webhooks/{made['locator']}", event=event).text
+    refused = dashboard(hooks, make_token(hooks.tenant, "jobs.read"), "/webhooks")
+    assert refused.status_code == 403
+    assert "webhooks.read" in refused.text
+    assert dashboard(hooks, reader, "/webhooks/01ARZ3NDEKTSV4RRFFQ69G5FAV").status_code == 404
