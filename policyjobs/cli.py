@@ -503,7 +503,9 @@ def demo(
     simulated year; then show the dashboard, a token and curl lines to try."""
     from policyjobs.demo import run_demo
 
-    settings = _settings(home=True, test_clock=True)
+    # The demo delivers webhooks to its own receiver, on a loopback http URL.
+    settings = _settings(home=True, test_clock=True, webhooks_allow_http=True,
+                         webhooks_allow_private=True)
     configure_logging("error", "console")  # the story, not the log, is what the demo shows
     if port is not None:  # a port asked for is the one served, or an error
         [sock] = _bind("127.0.0.1", port)

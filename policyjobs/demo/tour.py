@@ -18,6 +18,7 @@ from rich.table import Table
 
 from policyjobs.api.application import create_app
 from policyjobs.demo.book import Book, first_term_start, make_book
+from policyjobs.demo.receiver import Receiver
 from policyjobs.demo.year import Story, Year
 from policyjobs.engine import public_status
 from policyjobs.runtime import Runtime
@@ -44,12 +45,14 @@ def run_demo(runtime: Runtime, sock: socket.socket, *, exit_after: bool,
                               name="policyjobs-demo-server", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
+    receiver = Receiver()
     try:
         _wait_until_up(url)
         book = make_book(first_term_start(runtime.clock.now()), policies=policies)
         started = time.monotonic()
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                           timeout=120) as client:
+            receiver.secret = _subscribe(client, tenant, receiver.url)
             year = Year(client, tenant, book, lambda: _more_render_time(runtime, tenant))
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console) as progress:
@@ -57,6 +60,7 @@ def run_demo(runtime: Runtime, sock: socket.socket, *, exit_after: bool,
             invoices = year.tally()
             clock = client.get("/admin/clock").json()["now"]
         _summary(console, runtime, tenant, book, story, invoices, time.monotonic() - started)
+        _webhooks(console, receiver)
         _where_to_look(console, url, tenant, token, clock, book, story)
         if not exit_after:
             console.print("Serving until Ctrl-C.")
@@ -67,6 +71,27 @@ def run_demo(runtime: Runtime, sock: socket.socket, *, exit_after: bool,
     finally:
         server.should_exit = True
         thread.join(timeout=40)
+        receiver.close()
+
+
+def _subscribe(client: httpx.Client, tenant: str, url: str) -> str:
+    """Subscribe the demo's receiver to every event of the tenant; its secret."""
+    made = client.post(f"/platform/{tenant}/webhooks", json={
+        "url": url, "description": "the demo's own receiver"})
+    made.raise_for_status()
+    return str(made.json()["secret"])
+
+
+def _webhooks(console: Console, receiver: Receiver) -> None:
+    table = Table(title=f"Webhook events the demo's receiver got ({receiver.url})")
+    table.add_column("type")
+    table.add_column("events", justify="right")
+    for type_, n in sorted(receiver.types.items()):
+        table.add_row(type_, str(n))
+    table.add_row("all, each signature checked", str(receiver.types.total()))
+    if receiver.forged:
+        table.add_row("[red]signature did not check out[/red]", str(receiver.forged))
+    console.print(table)
 
 
 def _more_render_time(runtime: Runtime, tenant: str) -> None:

@@ -61,6 +61,12 @@ def test_the_year_runs_and_everything_it_prints_works_until_ctrl_c(tmp_path: Pat
         assert re.search(r"credited +│ \d+\.\d\d to account A-\d+", shown)
         for kind in ("documents", "installments", "invoicing.instance", "delinquency.event"):
             assert re.search(rf"│ {re.escape(kind)} +│", shown), kind
+        for type_ in ("documents.document.ready", "installments.job.finished",
+                      "invoicing.invoice.generated", "invoicing.payment.applied",
+                      "delinquency.delinquency.created", "delinquency.delinquency.lapseTriggered"):
+            assert re.search(rf"│ {re.escape(type_)} +│ +[1-9]\d* │", shown), type_
+        assert re.search(r"│ all, each signature checked +│ +[1-9]\d* │", shown)
+        assert "did not check out" not in shown
         lines = CURL.findall(shown)
         assert len(lines) >= 7
         for line in lines:
