@@ -116,6 +116,9 @@ class Ending:
     reference_locator: str | None
     attempt: int
     status: JobStatus  # finished or failed
+    # The handler's result, as JSON text, when its worker ended it (None when a job ends
+    # otherwise: its children ended, or the rescuer failed it).
+    result: str | None = None
 
 
 class Outcome(NamedTuple):

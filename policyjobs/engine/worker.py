@@ -260,7 +260,7 @@ class Worker:
                 if job.locator not in completed.waiting:
                     ended.append(job)
                     if job.kind in listened and job.id in completed.finished:
-                        told.append(_ending(job, JobStatus.FINISHED))
+                        told.append(_ending(job, JobStatus.FINISHED, outcome.result))
             elif outcome.postponed:
                 backend.retry(conn, owner=self.name, outcome=outcome,
                               run_at=outcome.until or NEVER, now=now)
@@ -378,6 +378,6 @@ class Worker:
         self._stopping.wait(0.5)
 
 
-def _ending(job: ClaimedJob, status: JobStatus) -> Ending:
+def _ending(job: ClaimedJob, status: JobStatus, result: str | None = None) -> Ending:
     return Ending(job.locator, job.tenant, job.kind, job.reference_type, job.reference_locator,
-                  job.attempt, status)
+                  job.attempt, status, result)

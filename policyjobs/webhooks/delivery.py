@@ -7,11 +7,12 @@ twice, always with the same `webhook-id`.
 
 Deliveries run on threads of their own in each worker (`JobKind.threads`), so no endpoint
 holds a thread another domain's jobs need. Within them, one endpoint cannot hold them all:
-a worker makes at most a quarter of its deliveries at once to one endpoint (more wait a
-second or two, postponed), and an endpoint that let an attempt run out of time is paused:
-for `PAUSE` no attempt is made to it (each delivery due meanwhile records one, failed,
-without a request, and waits for its next retry), so a dead endpoint costs a thread for
-15 s now and then, not one for each delivery.
+it may have at most half of a worker's delivery threads at once, and no more start while
+two of its deliveries have waited over a second for an answer (more wait a second or two,
+postponed); a fast endpoint comes near neither. An endpoint that let an attempt run out of
+time is paused: for `PAUSE` no attempt is made to it (each delivery due meanwhile records
+one, failed, without a request, and waits for its next retry), so a dead endpoint costs a
+couple of threads for 15 s now and then, not one for each delivery.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +30,8 @@ import orjson
 import sqlalchemy as sa
 import structlog
 
-from policyjobs.engine import JobContext, PermanentJobError, Postpone
+from policyjobs.engine import Ending, JobContext, JobStatus, PermanentJobError, Postpone
+from policyjobs.store.database import reader
 from policyjobs.webhooks import retries, signing
 from policyjobs.webhooks.models import (
     DeliveryStatus,
@@ -53,28 +55,45 @@ class DeliveryFailed(Exception):
 
 
 class Throttle:
-    """How many deliveries this process is making to each endpoint, up to `most` each."""
+    """Deliveries this process is making to each endpoint: an endpoint may hold at most
+    `most` of the delivery threads at once, and none more while `stuck` of its deliveries
+    have been waiting on it for over `STUCK` (a fast endpoint never comes near either)."""
 
-    def __init__(self, most: int) -> None:
-        self.most = most
+    STUCK = 1.0  # seconds
+
+    def __init__(self, most: int, stuck: int = 2) -> None:
+        self.most, self.stuck = most, stuck
         self._lock = threading.Lock()
-        self._in_flight: Counter[str] = Counter()
+        self._started: dict[str, list[float]] = defaultdict(list)
 
     @contextmanager
-    def slot(self, endpoint: str) -> Iterator[bool]:
-        """Whether a delivery to `endpoint` may be made now; it holds its slot until done."""
+    def slot(self, endpoint: str) -> Iterator[str | None]:
+        """Why a delivery to `endpoint` may not start now, or None, and then it holds a
+        slot until done."""
+        at = time.monotonic()
         with self._lock:
-            took = self._in_flight[endpoint] < self.most
-            if took:
-                self._in_flight[endpoint] += 1
+            refused = self._refusal(endpoint, at)
+            if refused is None:
+                self._started[endpoint].append(at)
         try:
-            yield took
+            yield refused
         finally:
-            if took:
+            if refused is None:
                 with self._lock:
-                    self._in_flight[endpoint] -= 1
-                    if not self._in_flight[endpoint]:
-                        del self._in_flight[endpoint]
+                    started = self._started[endpoint]
+                    started.remove(at)
+                    if not started:
+                        del self._started[endpoint]
+
+    def _refusal(self, endpoint: str, now: float) -> str | None:
+        """Why a delivery to `endpoint` may not start at `now`; the lock is held."""
+        started = self._started.get(endpoint, [])
+        if len(started) >= self.most:
+            return f"{len(started)} deliveries to the endpoint are in flight"
+        if sum(1 for at in started if at < now - self.STUCK) >= self.stuck:
+            return (f"{self.stuck} deliveries to the endpoint have waited over "
+                    f"{self.STUCK:g} s for an answer")
+        return None
 
 
 def body_of(event: Any) -> bytes:
@@ -91,12 +110,12 @@ def deliver(context: JobContext, sealer: Sealer, sender: Sender,
     """Run one attempt at the delivery the job names."""
     locator = str(context.job.payload["delivery"])
     d, e, w = webhook_deliveries.c, webhook_endpoints, webhook_events
-    with context.db.connect() as conn:
+    with reader(context.db).connect() as conn:  # one statement: no BEGIN, no ROLLBACK
         row = conn.execute(
             sa.select(d.status, d.event_id, d.endpoint_locator, d.job_locator,
                       w.c.type, w.c.tenant, w.c.occurred_at, w.c.data, w.c.id,
                       e.c.url, e.c.enabled, e.c.secret, e.c.previous_secret, e.c.previous_until,
-                      e.c.key_id, e.c.paused_until)
+                      e.c.key_id, e.c.paused_until, e.c.failing_since)
             .select_from(webhook_deliveries.join(w, w.c.id == d.event_id)
                          .outerjoin(e, e.c.locator == d.endpoint_locator))
             .where(d.locator == locator)).first()
@@ -109,25 +128,64 @@ def deliver(context: JobContext, sealer: Sealer, sender: Sender,
         _end(context, locator, DeliveryStatus.FAILED)
         return {"skipped": f"the endpoint was {why}"}
     now = context.clock.now()
-    with throttle.slot(row.endpoint_locator) as free:
-        if not free:
-            raise Postpone(f"{throttle.most} deliveries to the endpoint are in flight",
-                           until=now + timedelta(seconds=random.uniform(*BUSY_WAIT)))
+    with throttle.slot(row.endpoint_locator) as busy:
+        if busy is not None:
+            raise Postpone(busy, until=now + timedelta(seconds=random.uniform(*BUSY_WAIT)))
         if row.paused_until is not None and row.paused_until > now:
             answer = Answer(None, 0, "", "not attempted: the endpoint gave no answer in time "
                             f"lately; no attempt is made to it until {row.paused_until}")
         else:
             answer = _post(sealer, sender, row, now)
+    if answer.succeeded:  # recorded as the job ends, with the worker's other results
+        log.info("webhook delivered", tenant=row.tenant, delivery=locator,
+                 endpoint=row.endpoint_locator, event_id=row.event_id,
+                 status_code=answer.status_code, latency_ms=answer.latency_ms)
+        return {"delivery": locator, "endpoint": row.endpoint_locator, "eventId": row.event_id,
+                "attemptedAt": now.isoformat(), "statusCode": answer.status_code,
+                "latencyMs": answer.latency_ms, "response": answer.response,
+                "wasFailing": row.failing_since is not None or row.paused_until is not None}
     final = context.job.attempt >= context.job.max_attempts
     status = _record(context, locator, row, answer, now, final)
-    log.info("webhook delivery attempt", tenant=row.tenant, delivery=locator,
-             endpoint=row.endpoint_locator, event_id=row.event_id, status_code=answer.status_code,
-             latency_ms=answer.latency_ms, error=answer.error, delivery_status=status)
+    log.info("webhook delivery failed", tenant=row.tenant, delivery=locator,
+             endpoint=row.endpoint_locator, event_id=row.event_id,
+             status_code=answer.status_code, latency_ms=answer.latency_ms, error=answer.error,
+             delivery_status=status)
     if status == DeliveryStatus.PENDING:
         raise DeliveryFailed(answer.error or "failed")
-    if status != DeliveryStatus.SUCCEEDED:
-        raise PermanentJobError(f"delivery {status}: {answer.error}")
-    return {"statusCode": answer.status_code, "latencyMs": answer.latency_ms}
+    raise PermanentJobError(f"delivery {status}: {answer.error}")
+
+
+_SUCCEEDED = (webhook_deliveries.update()
+              .where(webhook_deliveries.c.locator == sa.bindparam("b_delivery"),
+                     webhook_deliveries.c.job_locator == sa.bindparam("b_job"))
+              .values(status=DeliveryStatus.SUCCEEDED,
+                      attempts=webhook_deliveries.c.attempts + 1,
+                      updated_at=sa.bindparam("b_at")))
+
+
+def record_successes(queue: Any, conn: sa.Connection, endings: Sequence[Ending]) -> None:
+    """Record the deliveries among `endings` that succeeded, in the transaction that ends
+    their jobs (one commit for a worker's whole turn, not one a delivery): their attempts,
+    their status, and their endpoints healthy again."""
+    done = [(ending, orjson.loads(ending.result)) for ending in endings
+            if ending.status == JobStatus.FINISHED and ending.result]
+    done = [(ending, result) for ending, result in done if "delivery" in result]
+    if not done:
+        return
+    at = {id(result): datetime.fromisoformat(result["attemptedAt"]) for _, result in done}
+    conn.execute(webhook_attempts.insert(), [{
+        "tenant": ending.tenant, "delivery_locator": result["delivery"],
+        "endpoint_locator": result["endpoint"], "event_id": result["eventId"],
+        "attempted_at": at[id(result)], "status_code": result["statusCode"],
+        "latency_ms": result["latencyMs"], "response": result["response"], "error": None,
+    } for ending, result in done])
+    conn.execute(_SUCCEEDED, [{"b_delivery": result["delivery"], "b_job": ending.locator,
+                               "b_at": at[id(result)]} for ending, result in done])
+    if healed := sorted({result["endpoint"] for _, result in done if result["wasFailing"]}):
+        e = webhook_endpoints.c
+        conn.execute(webhook_endpoints.update().where(e.locator.in_(healed), e.enabled)
+                     .values(failing_since=None, paused_until=None,
+                             updated_at=queue.clock.now()))
 
 
 def _post(sealer: Sealer, sender: Sender, row: Any, now: datetime) -> Answer:
@@ -142,44 +200,49 @@ def _post(sealer: Sealer, sender: Sender, row: Any, now: datetime) -> Answer:
 
 def _record(context: JobContext, locator: str, row: Any, answer: Answer, now: datetime,
             final: bool) -> DeliveryStatus:
-    """Record the attempt and where it leaves the delivery and its endpoint."""
+    """Record a failed attempt and where it leaves the delivery and its endpoint."""
     e = webhook_endpoints.c
+    endpoint_row = webhook_endpoints.update().where(e.locator == row.endpoint_locator,
+                                                    e.enabled)
     with context.db.begin() as conn:
-        endpoint = conn.execute(sa.select(e.failing_since, e.enabled)
-                                .where(e.locator == row.endpoint_locator)
-                                .with_for_update()).first()
         conn.execute(webhook_attempts.insert().values(
             tenant=row.tenant, delivery_locator=locator, endpoint_locator=row.endpoint_locator,
             event_id=row.event_id, attempted_at=now, status_code=answer.status_code,
             latency_ms=answer.latency_ms, response=answer.response, error=answer.error))
-        if answer.succeeded:
-            status = DeliveryStatus.SUCCEEDED
-            changes: dict[str, Any] = {"failing_since": None, "paused_until": None}
-        elif answer.gone:
+        if answer.gone:
             status = DeliveryStatus.GONE
-            changes = {"enabled": False,
-                       "disabled_reason": f"answered 410 Gone at {now.isoformat()}"}
+            conn.execute(endpoint_row.values(
+                enabled=False, disabled_reason=f"answered 410 Gone at {now.isoformat()}",
+                updated_at=now))
         else:
-            since = endpoint.failing_since if endpoint and endpoint.failing_since else now
-            changes = {"failing_since": since}
-            if answer.timed_out:
-                changes["paused_until"] = now + PAUSE
-            if retries.gives_up(since, now):
-                status = DeliveryStatus.FAILED
-                changes |= {"enabled": False, "disabled_reason": (
-                    f"every delivery failed from {since.isoformat()} to {now.isoformat()}, "
-                    f"{retries.GIVE_UP_AFTER.days} days")}
-            else:
-                status = DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
-        if endpoint is not None and endpoint.enabled:
-            conn.execute(webhook_endpoints.update()
-                         .where(e.locator == row.endpoint_locator)
-                         .values(**changes, updated_at=now))
+            status = _failed(conn, row.endpoint_locator, answer, now, final)
         conn.execute(webhook_deliveries.update()
                      .where(webhook_deliveries.c.locator == locator,
                             webhook_deliveries.c.job_locator == context.job.locator)
                      .values(status=status, attempts=webhook_deliveries.c.attempts + 1,
                              updated_at=now))
+    return status
+
+
+def _failed(conn: sa.Connection, endpoint: str, answer: Answer, now: datetime,
+            final: bool) -> DeliveryStatus:
+    """A failed attempt: the endpoint failing since when it first failed (paused after a
+    timeout, disabled once failing for five days); the delivery's status."""
+    e = webhook_endpoints.c
+    found = conn.execute(sa.select(e.failing_since, e.enabled).where(e.locator == endpoint)
+                         .with_for_update()).first()
+    since = found.failing_since if found is not None and found.failing_since else now
+    changes: dict[str, Any] = {"failing_since": since, "updated_at": now}
+    if answer.timed_out:
+        changes["paused_until"] = now + PAUSE
+    status = DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
+    if retries.gives_up(since, now):
+        status = DeliveryStatus.FAILED
+        changes |= {"enabled": False, "disabled_reason": (
+            f"every delivery failed from {since.isoformat()} to {now.isoformat()}, "
+            f"{retries.GIVE_UP_AFTER.days} days")}
+    if found is not None and found.enabled:
+        conn.execute(webhook_endpoints.update().where(e.locator == endpoint).values(**changes))
     return status
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from policyjobs.domain import Domain
 from policyjobs.engine import Ending, EndListener, JobKind, JobQueue, JobStatus, Lane
 from policyjobs.webhooks import addresses, catalogue, retries, service
-from policyjobs.webhooks.delivery import Throttle, deliver
+from policyjobs.webhooks.delivery import Throttle, deliver, record_successes
 from policyjobs.webhooks.endpoints import events_router, webhooks_router
 from policyjobs.webhooks.models import DELIVER, webhook_endpoints
 from policyjobs.webhooks.sealing import Sealer
@@ -34,14 +34,15 @@ def webhooks_domain(*, home: Path, secret_key: str | None, rules: addresses.Rule
         raise ValueError(f"no such event types: {', '.join(missing)}")
     keys = service.Keys(Sealer.of(secret_key, home), rules)
     sender = Sender(rules)
-    throttle = Throttle(max(1, threads // 4))
+    throttle = Throttle(max(1, threads // 2))
     return Domain(
         name="webhooks",
         kinds=[JobKind(DELIVER, partial(deliver, sealer=keys.sealer, sender=sender,
                                         throttle=throttle),
                        lane=Lane.STANDARD, max_attempts=retries.ATTEMPTS,
                        retry_delays=retries.DELAYS, threads=threads)],
-        job_listeners=[EndListener(frozenset(job_areas), partial(_jobs_ended, job_areas))],
+        job_listeners=[EndListener(frozenset(job_areas), partial(_jobs_ended, job_areas)),
+                       EndListener(frozenset({DELIVER}), record_successes)],
         routers=[webhooks_router(keys)],
         webhooks=[events_router()],
         permissions=["webhooks.read", "webhooks.write"],
