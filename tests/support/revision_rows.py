@@ -74,7 +74,31 @@ def scenario(revision: str, columns: Mapping[str, Set[str]]) -> Scenario:
     _invoicing(made, columns, now)
     _delinquency(made, columns, now)
     _queued_and_failed(made, columns, now)
+    _webhooks(made, columns, now)
     return made
+
+
+def _webhooks(made: Scenario, columns: Mapping[str, Set[str]], now: datetime) -> None:
+    """An endpoint, an event it was sent and the delivery's one attempt."""
+    endpoint, event, delivery = new_locator(), new_locator(), new_locator()
+    if not made.add("webhook_endpoints", columns, locator=endpoint, tenant=made.tenant,
+                    url="https://hooks.example.com/in", event_types=[], description="ledger",
+                    enabled=True, secret="sealed", key_id="0" * 16, created_by=BY,
+                    created_at=now, updated_at=now):
+        return
+    made.add("webhook_events", columns, id=event, tenant=made.tenant,
+             type="invoicing.invoice.generated", occurred_at=now,
+             data={"invoiceLocator": "I-1", "accountLocator": "A-1"})
+    made.add("webhook_deliveries", columns, locator=delivery, tenant=made.tenant,
+             event_id=event, endpoint_locator=endpoint, status="succeeded", attempts=1,
+             job_locator=new_locator(), created_at=now, updated_at=now)
+    made.add("webhook_attempts", columns, tenant=made.tenant, delivery_locator=delivery,
+             endpoint_locator=endpoint, event_id=event, attempted_at=now, status_code=204,
+             latency_ms=12, response="")
+    base = f"/platform/{made.tenant}/webhooks"
+    made.answers[f"{base}/{endpoint}"] = endpoint
+    made.answers[f"{base}/list"] = endpoint
+    made.answers[f"{base}/{endpoint}/deliveries/list"] = delivery
 
 
 def _job(made: Scenario, columns: Mapping[str, Set[str]], kind: str, now: datetime, *,
