@@ -38,7 +38,7 @@ from tests.support import api_domain
 from tests.support.billing import CONFIG, DELINQUENCY, Books, issuance
 from tests.support.engine_domain import clock_of, drifted_marks, status
 from tests.support.http import MakeToken, assert_problem, bearer, ping
-from tests.support.receiver import Receiver
+from tests.support.receiver import RawReceiver, Receiver
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
 START, END = "2027-01-01T05:00:00Z", "2028-01-01T05:00:00Z"
@@ -486,3 +486,24 @@ def test_the_dashboard_shows_endpoints_and_every_attempt(hooks: Hooks, receiver:
     assert refused.status_code == 403
     assert "webhooks.read" in refused.text
     assert dashboard(hooks, reader, "/webhooks/01ARZ3NDEKTSV4RRFFQ69G5FAV").status_code == 404
+
+
+@pytest.mark.parametrize(("mode", "says"), [
+    ("garbage", "RemoteProtocolError"), ("close", "RemoteProtocolError"),
+    ("redirect", "redirected (302)")])
+def test_a_receiver_that_answers_wrongly_fails_the_attempt_which_is_retried(
+        hooks: Hooks, mode: str, says: str) -> None:
+    wrong = RawReceiver(mode)
+    try:
+        made = hooks.subscribe(wrong.url, FINISHED)
+        hooks.quote("Q-1")
+        hooks.later(timedelta(seconds=6))
+        attempts = hooks.attempts(made["locator"])
+        assert len(attempts) == 2  # the first, and the retry 5 s later
+        assert wrong.requests == 2
+        for attempt in attempts:
+            assert says in attempt["error"], attempt
+            assert attempt["deliveryStatus"] == "pending"
+        assert "failingSince" in hooks.endpoint(made["locator"])
+    finally:
+        wrong.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -86,3 +88,42 @@ class Receiver:
             self.released.set()
             self._server.shutdown()
             self._server.server_close()
+
+
+class RawReceiver:
+    """A loopback TCP server that reads a request and answers it wrongly, as `mode` says:
+    `garbage` (bytes that are not HTTP), `close` (hangs up without a word) or `redirect`
+    (a 302 to somewhere else)."""
+
+    ANSWERS = {"garbage": b"this is not HTTP\r\n\r\n", "close": b"",
+               "redirect": b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\n"
+                           b"Content-Length: 0\r\n\r\n"}
+
+    def __init__(self, mode: str) -> None:
+        self.answer = self.ANSWERS[mode]
+        self.requests = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/in"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+                    self.requests += 1
+                    if self.answer:
+                        conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._listener.close()
