@@ -7,12 +7,13 @@ twice, always with the same `webhook-id`.
 
 Deliveries run on threads of their own in each worker (`JobKind.threads`), so no endpoint
 holds a thread another domain's jobs need. Within them, one endpoint cannot hold them all:
-it may have at most half of a worker's delivery threads at once, and no more start while
-two of its deliveries have waited over a second for an answer (more wait a second or two,
-postponed); a fast endpoint comes near neither. An endpoint that let an attempt run out of
-time is paused: for `PAUSE` no attempt is made to it (each delivery due meanwhile records
-one, failed, without a request, and waits for its next retry), so a dead endpoint costs a
-couple of threads for 15 s now and then, not one for each delivery.
+no more of its deliveries start while two have waited over a second for an answer, and it
+may have at most half of a worker's delivery threads at once (a delivery beyond that waits
+up to a second for one to finish); a delivery turned away is postponed a second or two.
+An endpoint that let an attempt run out of time is paused: for `PAUSE` no attempt is made
+to it (each delivery due meanwhile records one, failed, without a request, and waits for
+its next retry), so a dead endpoint costs a couple of threads for 15 s now and then, not
+one for each delivery.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,45 +57,61 @@ class DeliveryFailed(Exception):
 
 
 class Throttle:
-    """Deliveries this process is making to each endpoint: an endpoint may hold at most
-    `most` of the delivery threads at once, and none more while `stuck` of its deliveries
-    have been waiting on it for over `STUCK` (a fast endpoint never comes near either)."""
+    """Deliveries this process is making to each endpoint. No more start while `stuck` of
+    an endpoint's deliveries have waited over `STUCK` for an answer; and an endpoint holds
+    at most `most` of the delivery threads at once, a delivery beyond that waiting up to
+    `WAIT` for one of them to finish (a healthy endpoint's do, in milliseconds) before it
+    gives up its turn."""
 
     STUCK = 1.0  # seconds
+    WAIT = 1.0  # seconds
 
     def __init__(self, most: int, stuck: int = 2) -> None:
         self.most, self.stuck = most, stuck
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._started: dict[str, list[float]] = defaultdict(list)
 
     @contextmanager
     def slot(self, endpoint: str) -> Iterator[str | None]:
         """Why a delivery to `endpoint` may not start now, or None, and then it holds a
         slot until done."""
-        at = time.monotonic()
-        with self._lock:
-            refused = self._refusal(endpoint, at)
+        deadline = time.monotonic() + self.WAIT
+        with self._changed:
+            while True:
+                at = time.monotonic()
+                refused = self._refusal(endpoint, at)
+                if refused is None or refused.stuck or at >= deadline:
+                    break
+                self._changed.wait(deadline - at)
             if refused is None:
                 self._started[endpoint].append(at)
         try:
-            yield refused
+            yield None if refused is None else refused.reason
         finally:
             if refused is None:
-                with self._lock:
+                with self._changed:
                     started = self._started[endpoint]
                     started.remove(at)
                     if not started:
                         del self._started[endpoint]
+                    self._changed.notify_all()
 
-    def _refusal(self, endpoint: str, now: float) -> str | None:
+    def _refusal(self, endpoint: str, now: float) -> _Refusal | None:
         """Why a delivery to `endpoint` may not start at `now`; the lock is held."""
         started = self._started.get(endpoint, [])
-        if len(started) >= self.most:
-            return f"{len(started)} deliveries to the endpoint are in flight"
         if sum(1 for at in started if at < now - self.STUCK) >= self.stuck:
-            return (f"{self.stuck} deliveries to the endpoint have waited over "
-                    f"{self.STUCK:g} s for an answer")
+            return _Refusal(f"{self.stuck} deliveries to the endpoint have waited over "
+                            f"{self.STUCK:g} s for an answer", stuck=True)
+        if len(started) >= self.most:
+            return _Refusal(f"{len(started)} deliveries to the endpoint are in flight",
+                            stuck=False)
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    reason: str
+    stuck: bool  # its deliveries wait on it: no use waiting for one to finish
 
 
 def body_of(event: Any) -> bytes:

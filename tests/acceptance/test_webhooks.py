@@ -43,6 +43,7 @@ from tests.support.receiver import RawReceiver, Receiver
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
 START, END = "2027-01-01T05:00:00Z", "2028-01-01T05:00:00Z"
 FINISHED = "installments.job.finished"
+GENERATED = "invoicing.invoice.generated"
 
 
 @pytest.fixture
@@ -100,6 +101,17 @@ class Hooks:
                                                      "amount": "1200.00"}],
                                         "data": {"insured": {"name": "Ada Lovelace"}}}]})
         assert response.status_code == 202, response.text
+        self.settle()
+
+    def event(self, invoice: str) -> None:
+        """Record one `invoicing.invoice.generated` event, as invoicing does in the
+        transaction that makes an invoice (cheaper than a quote's jobs), and wait until
+        its deliveries have run."""
+        runtime = self.runtime
+        with runtime.db.begin() as conn:
+            service.publish(conn, runtime.queue, tenant=self.tenant, at=runtime.clock.now(),
+                            events=[service.Event(GENERATED, {"invoiceLocator": invoice,
+                                                              "accountLocator": "A-1"})])
         self.settle()
 
     def settle(self) -> None:
@@ -227,9 +239,9 @@ def test_an_endpoint_gets_only_the_types_it_wants(hooks: Hooks, receiver: Receiv
 
 def test_a_failed_attempt_is_retried_on_the_schedule_with_the_same_id(
         hooks: Hooks, receiver: Receiver) -> None:
-    made = hooks.subscribe(receiver.url + "/in", FINISHED)
+    made = hooks.subscribe(receiver.url + "/in", GENERATED)
     receiver.answer = lambda n, _: (500, b"down for maintenance") if n < 2 else (200, b"ok")
-    hooks.quote("Q-1")
+    hooks.event("I-1")
     assert len(receiver.got) == 1
     for waited, count in ((timedelta(seconds=5), 2), (timedelta(minutes=5), 3)):
         failed_at, due = retry(hooks)
@@ -260,9 +272,9 @@ def retry(hooks: Hooks) -> tuple[datetime, datetime]:
 
 
 def test_410_stops_retries_and_disables_the_endpoint(hooks: Hooks, receiver: Receiver) -> None:
-    made = hooks.subscribe(receiver.url + "/in", FINISHED)
+    made = hooks.subscribe(receiver.url + "/in", GENERATED)
     receiver.answer = lambda _n, _p: (410, b"")
-    hooks.quote("Q-1")
+    hooks.event("I-1")
     hooks.later(timedelta(hours=30))
     assert len(receiver.got) == 1
     endpoint = hooks.endpoint(made["locator"])
@@ -274,29 +286,29 @@ def test_410_stops_retries_and_disables_the_endpoint(hooks: Hooks, receiver: Rec
 
 def test_an_endpoint_failing_for_five_days_is_disabled_and_says_so(
         hooks: Hooks, receiver: Receiver) -> None:
-    made = hooks.subscribe(receiver.url + "/in", FINISHED)
+    made = hooks.subscribe(receiver.url + "/in", GENERATED)
     receiver.answer = lambda _n, _p: (503, b"")
-    hooks.quote("Q-1")
+    hooks.event("I-1")
     for _ in range(8):  # every retry of the first delivery: about 28 hours
         hooks.later(timedelta(hours=11))
     assert len(receiver.got) == 8
     assert {a["deliveryStatus"] for a in hooks.attempts(made["locator"])} == {"failed"}
     assert hooks.endpoint(made["locator"])["enabled"] is True  # failing, not yet for 5 days
     hooks.later(timedelta(days=4))
-    hooks.quote("Q-2")
+    hooks.event("I-2")
     endpoint = hooks.endpoint(made["locator"])
     assert endpoint["enabled"] is False
     assert "5 days" in endpoint["disabledReason"]
-    hooks.quote("Q-3")  # nothing is recorded for a disabled endpoint
+    hooks.event("I-3")  # nothing is recorded for a disabled endpoint
     assert len(receiver.got) == 9
 
 
 def test_an_operator_resends_one_event_or_every_failed_delivery_since_a_time(
         hooks: Hooks, receiver: Receiver) -> None:
-    made = hooks.subscribe(receiver.url + "/in", FINISHED)
+    made = hooks.subscribe(receiver.url + "/in", GENERATED)
     receiver.answer = lambda _n, _p: (500, b"")
-    hooks.quote("Q-1")
-    hooks.quote("Q-2")
+    hooks.event("I-1")
+    hooks.event("I-2")
     for _ in range(8):
         hooks.later(timedelta(hours=11))
     assert len(receiver.got) == 16
@@ -349,10 +361,10 @@ def test_a_change_rolled_back_records_no_event_and_sends_nothing(
 
 def test_after_a_rotation_deliveries_carry_both_signatures(hooks: Hooks,
                                                            receiver: Receiver) -> None:
-    made = hooks.subscribe(receiver.url + "/in", FINISHED)
+    made = hooks.subscribe(receiver.url + "/in", GENERATED)
     new = hooks.client.post(f"{hooks.base}/{made['locator']}/rotateSecret",
                             headers=hooks.headers).json()["secret"]
-    hooks.quote("Q-1")
+    hooks.event("I-1")
     [delivery] = receiver.got
     assert len(delivery.headers["webhook-signature"].split()) == 2
     for secret in (made["secret"], new):
@@ -467,9 +479,9 @@ def dashboard(hooks: Hooks, token: str, path: str, **params: str) -> Any:
 
 def test_the_dashboard_shows_endpoints_and_every_attempt(hooks: Hooks, receiver: Receiver,
                                                          make_token: MakeToken) -> None:
-    made = hooks.subscribe(receiver.url + "/in", FINISHED, description="the ledger")
+    made = hooks.subscribe(receiver.url + "/in", GENERATED, description="the ledger")
     receiver.answer = lambda n, _: (500, b"ledger is down") if n == 0 else (204, b"")
-    hooks.quote("Q-1")
+    hooks.event("I-1")
     hooks.later(timedelta(seconds=6))
     reader = make_token(hooks.tenant, "jobs.read", "webhooks.read")
     listing = dashboard(hooks, reader, "/webhooks")
@@ -495,8 +507,8 @@ def test_a_receiver_that_answers_wrongly_fails_the_attempt_which_is_retried(
         hooks: Hooks, mode: str, says: str) -> None:
     wrong = RawReceiver(mode)
     try:
-        made = hooks.subscribe(wrong.url, FINISHED)
-        hooks.quote("Q-1")
+        made = hooks.subscribe(wrong.url, GENERATED)
+        hooks.event("I-1")
         hooks.later(timedelta(seconds=6))
         attempts = hooks.attempts(made["locator"])
         assert len(attempts) == 2  # the first, and the retry 5 s later

@@ -3,6 +3,8 @@ by the `standardwebhooks` package), sealed secrets, and the retry schedule."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from policyjobs.engine import JobKind
 from policyjobs.webhooks import addresses, retries, signing
+from policyjobs.webhooks.delivery import Throttle
 from policyjobs.webhooks.sealing import Sealer, WrongKey
 
 STRICT, OPEN = addresses.Rules(), addresses.Rules(allow_http=True, allow_private=True)
@@ -85,3 +88,31 @@ def test_deliveries_retry_on_the_schedule_and_endpoints_are_given_up_after_five_
     start = datetime(2027, 1, 1, tzinfo=UTC)
     assert not retries.gives_up(start, start + timedelta(days=5) - timedelta(seconds=1))
     assert retries.gives_up(start, start + timedelta(days=5))
+
+
+def test_a_delivery_waits_briefly_for_a_busy_endpoint_and_never_for_a_stuck_one() -> None:
+    throttle = Throttle(most=1, stuck=1)
+    throttle.STUCK = 0.2
+    got: list[str | None] = []
+    with throttle.slot("e") as first:
+        assert first is None
+        waiter = threading.Thread(target=lambda: got.append(take(throttle, "e")))
+        waiter.start()
+        time.sleep(0.05)
+        assert got == []  # waiting for the slot, not turned away
+    waiter.join(2)
+    assert got == [None]  # it went once the first delivery was done
+    with throttle.slot("e"):
+        time.sleep(0.3)  # now it has waited past STUCK for an answer
+        started = time.monotonic()
+        with throttle.slot("e") as refused:
+            assert refused is not None
+            assert "waited over" in refused
+        assert time.monotonic() - started < 0.1  # turned away at once
+        with throttle.slot("other") as free:
+            assert free is None  # other endpoints are not held up
+
+
+def take(throttle: Throttle, endpoint: str) -> str | None:
+    with throttle.slot(endpoint) as refused:
+        return refused
