@@ -93,8 +93,8 @@ def read(conn: sa.Connection, *, tenant: str, locator: str) -> sa.Row[Any]:
 
 def update(conn: sa.Connection, keys: Keys, *, tenant: str, locator: str, changes: Changes,
            now: datetime) -> None:
-    """Change what `changes` sets. Enabling an endpoint forgets why it was disabled and
-    since when it failed."""
+    """Change what `changes` sets. Enabling an endpoint forgets why it was disabled, since
+    when it failed and any pause."""
     check_fields(keys, url=changes.url, event_types=changes.event_types,
                  description=changes.description)
     read(conn, tenant=tenant, locator=locator)
@@ -108,7 +108,7 @@ def update(conn: sa.Connection, keys: Keys, *, tenant: str, locator: str, change
     if changes.enabled is not None:
         values["enabled"] = changes.enabled
         if changes.enabled:
-            values |= {"disabled_reason": None, "failing_since": None}
+            values |= {"disabled_reason": None, "failing_since": None, "paused_until": None}
     conn.execute(webhook_endpoints.update().where(
         webhook_endpoints.c.locator == locator).values(**values))
 
