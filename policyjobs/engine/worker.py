@@ -108,8 +108,7 @@ class Worker:
         # jobs and their threads; every other kind's jobs go to `_pending`.
         self._own = {kind: (queue.SimpleQueue[ClaimedJob | None](), threads)
                      for kind, threads in queue_.registry.own_threads.items()}
-        self.threads = self.concurrency + sum(n for _, n in self._own.values())
-        self._ahead = ClaimAhead(self.threads, self.settings.batch_size)
+        self._ahead = ClaimAhead(self.concurrency, self.settings.batch_size)
         self._rotation = Rotation()  # how this worker's claims share slots (see `fairness`)
         self._signal = threading.Event()
         self._stopping = threading.Event()
@@ -229,10 +228,15 @@ class Worker:
 
     def _claim(self, conn: sa.Connection, *,
                recorded: int) -> tuple[list[ClaimedJob], bool]:
-        """Lease as many due jobs as the threads have room for, counting the `recorded`
-        attempts as gone; and whether that was all it asked for."""
-        capacity = self.threads + self._ahead.jobs
-        free = min(capacity - (len(self._held) - recorded), self.settings.batch_size)
+        """Lease as many due jobs as the handler threads have room for, counting the
+        `recorded` attempts as gone; and whether that was all it asked for. Jobs held by
+        kinds with threads of their own take no room: however long they run (an endpoint
+        that hangs), the worker goes on claiming for its handler threads."""
+        capacity = self.concurrency + self._ahead.jobs
+        held = len(self._held) - recorded
+        if self._own:
+            held -= sum(1 for job in list(self._held.values()) if job.kind in self._own)
+        free = min(capacity - max(held, 0), self.settings.batch_size)
         if free <= 0:
             return [], False
         jobs = self.queue.backend.claim(conn, owner=self.name, limit=free,
