@@ -229,13 +229,15 @@ class Worker:
     def _claim(self, conn: sa.Connection, *,
                recorded: int) -> tuple[list[ClaimedJob], bool]:
         """Lease as many due jobs as the handler threads have room for, counting the
-        `recorded` attempts as gone; and whether that was all it asked for. Jobs held by
-        kinds with threads of their own take no room: however long they run (an endpoint
-        that hangs), the worker goes on claiming for its handler threads."""
+        `recorded` attempts as gone; and whether that was all it asked for. Jobs of kinds
+        with threads of their own take no room while their threads run them: however long
+        they take (an endpoint that hangs), the worker goes on claiming for its handler
+        threads; those waiting for one of their threads count as any other."""
         capacity = self.concurrency + self._ahead.jobs
         held = len(self._held) - recorded
         if self._own:
-            held -= sum(1 for job in list(self._held.values()) if job.kind in self._own)
+            own = sum(1 for job in list(self._held.values()) if job.kind in self._own)
+            held -= min(own, sum(threads for _, threads in self._own.values()))
         free = min(capacity - max(held, 0), self.settings.batch_size)
         if free <= 0:
             return [], False
