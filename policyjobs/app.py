@@ -47,6 +47,7 @@ from policyjobs.webhooks import queries as webhooks_queries
 from policyjobs.webhooks import service as webhooks
 from policyjobs.webhooks.addresses import Rules
 from policyjobs.webhooks.domain import webhooks_domain
+from policyjobs.webhooks.sealing import Sealer
 
 
 def product_domains(settings: Settings) -> list[Domain]:
@@ -80,15 +81,20 @@ def product_domains(settings: Settings) -> list[Domain]:
             webhooks=dashboard_ports.Webhooks(endpoints=webhooks_queries.endpoints,
                                               attempts=webhooks_queries.attempts))),
         webhooks_domain(
-            home=settings.home,
-            secret_key=settings.secret_key.get_secret_value() if settings.secret_key else None,
-            rules=Rules(settings.webhooks_allow_http, settings.webhooks_allow_private),
-            threads=settings.webhooks_threads,
+            webhook_keys(settings), threads=settings.webhooks_threads,
             job_areas={documents_kind: "documents", installments_kind: "installments",
                        invoicing_models.GENERATION: "invoicing",
                        invoicing_models.ACCOUNT: "invoicing"}),
         *(load_plugin(path) for path in settings.plugin_modules),
     ]
+
+
+def webhook_keys(settings: Settings) -> webhooks.Keys:
+    """What endpoints' secrets are sealed under and their URLs held to, as `settings` say:
+    the same for the service and the command line."""
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    return webhooks.Keys(Sealer.of(secret_key, settings.home),
+                         Rules(settings.webhooks_allow_http, settings.webhooks_allow_private))
 
 
 def build_runtime(settings: Settings, *, extra_domains: Sequence[Domain] = (),

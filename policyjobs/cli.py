@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from policyjobs.app import build_runtime, product_tenant_configs
+from policyjobs.app import build_runtime, product_tenant_configs, webhook_keys
 from policyjobs.domain import load_plugin
 from policyjobs.engine import NIL_UUID
 from policyjobs.exceptions import PolicyjobsError
@@ -37,8 +37,6 @@ from policyjobs.store.migrate import StoreTooNew, migrate_when_up
 from policyjobs.tenants.config import TenantConfig, TenantConfigError
 from policyjobs.webhooks import queries as webhook_queries
 from policyjobs.webhooks import service as webhooks
-from policyjobs.webhooks.addresses import Rules
-from policyjobs.webhooks.sealing import Sealer
 
 app = typer.Typer(help="policyjobs: the job system of an insurance core platform.",
                   no_args_is_help=True, add_completion=False,
@@ -375,12 +373,6 @@ EventTypes = Annotated[list[str] | None, typer.Option(
     "--event-type", help="An event type it wants; repeat for more; none: every type.")]
 
 
-def _keys(settings: Settings) -> webhooks.Keys:
-    return webhooks.Keys(Sealer.of(settings.secret_key.get_secret_value()
-                                   if settings.secret_key else None, settings.home),
-                         Rules(settings.webhooks_allow_http, settings.webhooks_allow_private))
-
-
 @webhook_app.command("create")
 def webhook_create(
     tenant: TenantOption, url: Annotated[str, typer.Option(help="Where deliveries go.")],
@@ -392,7 +384,7 @@ def webhook_create(
     settings = _settings()
     with _runtime(settings) as runtime, runtime.db.begin() as conn:
         locator, secret = webhooks.create(
-            conn, _keys(settings), tenant=tenant, url=url, event_types=event_type or [],
+            conn, webhook_keys(settings), tenant=tenant, url=url, event_types=event_type or [],
             description=description, created_by=NIL_UUID, now=runtime.clock.now())
     typer.echo(locator)
     typer.echo(secret)
@@ -424,7 +416,7 @@ def webhook_update(
     settings = _settings()
     types = [] if all_types else event_type
     with _runtime(settings) as runtime, runtime.db.begin() as conn:
-        webhooks.update(conn, _keys(settings), tenant=tenant, locator=locator,
+        webhooks.update(conn, webhook_keys(settings), tenant=tenant, locator=locator,
                         changes=webhooks.Changes(url, types, description, enabled),
                         now=runtime.clock.now())
     err.print(f"webhook endpoint {locator} updated")
@@ -443,7 +435,7 @@ def webhook_rotate_secret(locator: str, tenant: TenantOption) -> None:
     """A new secret (printed this once); the old one signs beside it for 24 hours."""
     settings = _settings()
     with _runtime(settings) as runtime, runtime.db.begin() as conn:
-        secret = webhooks.rotate(conn, _keys(settings), tenant=tenant, locator=locator,
+        secret = webhooks.rotate(conn, webhook_keys(settings), tenant=tenant, locator=locator,
                                  now=runtime.clock.now())
     typer.echo(secret)
 

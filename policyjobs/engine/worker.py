@@ -108,6 +108,7 @@ class Worker:
         # jobs and their threads; every other kind's jobs go to `_pending`.
         self._own = {kind: (queue.SimpleQueue[ClaimedJob | None](), threads)
                      for kind, threads in queue_.registry.own_threads.items()}
+        self._own_threads = sum(threads for _, threads in self._own.values())
         self._ahead = ClaimAhead(self.concurrency, self.settings.batch_size)
         self._rotation = Rotation()  # how this worker's claims share slots (see `fairness`)
         self._signal = threading.Event()
@@ -237,7 +238,7 @@ class Worker:
         held = len(self._held) - recorded
         if self._own:
             own = sum(1 for job in list(self._held.values()) if job.kind in self._own)
-            held -= min(own, sum(threads for _, threads in self._own.values()))
+            held -= min(own, self._own_threads)
         free = min(capacity - max(held, 0), self.settings.batch_size)
         if free <= 0:
             return [], False

@@ -173,12 +173,16 @@ def deliver(context: JobContext, sealer: Sealer, sender: Sender,
     raise PermanentJobError(f"delivery {status}: {answer.error}")
 
 
-_SUCCEEDED = (webhook_deliveries.update()
-              .where(webhook_deliveries.c.locator == sa.bindparam("b_delivery"),
-                     webhook_deliveries.c.job_locator == sa.bindparam("b_job"))
-              .values(status=DeliveryStatus.SUCCEEDED,
-                      attempts=webhook_deliveries.c.attempts + 1,
-                      updated_at=sa.bindparam("b_at")))
+def _this_delivery(locator: Any, job: Any) -> sa.Update:
+    """An update of the delivery `locator` while job `job` is the one making it (a resend
+    has not handed it to another)."""
+    d = webhook_deliveries.c
+    return webhook_deliveries.update().where(d.locator == locator, d.job_locator == job)
+
+
+_SUCCEEDED = _this_delivery(sa.bindparam("b_delivery"), sa.bindparam("b_job")).values(
+    status=DeliveryStatus.SUCCEEDED, attempts=webhook_deliveries.c.attempts + 1,
+    updated_at=sa.bindparam("b_at"))
 
 
 def record_successes(queue: Any, conn: sa.Connection, endings: Sequence[Ending]) -> None:
@@ -234,11 +238,8 @@ def _record(context: JobContext, locator: str, row: Any, answer: Answer, now: da
                 updated_at=now))
         else:
             status = _failed(conn, row.endpoint_locator, answer, now, final)
-        conn.execute(webhook_deliveries.update()
-                     .where(webhook_deliveries.c.locator == locator,
-                            webhook_deliveries.c.job_locator == context.job.locator)
-                     .values(status=status, attempts=webhook_deliveries.c.attempts + 1,
-                             updated_at=now))
+        conn.execute(_this_delivery(locator, context.job.locator).values(
+            status=status, attempts=webhook_deliveries.c.attempts + 1, updated_at=now))
     return status
 
 
@@ -266,7 +267,5 @@ def _failed(conn: sa.Connection, endpoint: str, answer: Answer, now: datetime,
 
 def _end(context: JobContext, locator: str, status: DeliveryStatus) -> None:
     with context.db.begin() as conn:
-        conn.execute(webhook_deliveries.update()
-                     .where(webhook_deliveries.c.locator == locator,
-                            webhook_deliveries.c.job_locator == context.job.locator)
-                     .values(status=status, updated_at=context.clock.now()))
+        conn.execute(_this_delivery(locator, context.job.locator).values(
+            status=status, updated_at=context.clock.now()))

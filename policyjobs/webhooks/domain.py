@@ -6,34 +6,31 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from functools import partial
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from policyjobs.domain import Domain
 from policyjobs.engine import Ending, EndListener, JobKind, JobQueue, JobStatus, Lane
-from policyjobs.webhooks import addresses, catalogue, retries, service
+from policyjobs.webhooks import catalogue, retries, service
 from policyjobs.webhooks.delivery import Throttle, deliver, record_successes
 from policyjobs.webhooks.endpoints import events_router, webhooks_router
 from policyjobs.webhooks.models import DELIVER, webhook_endpoints
-from policyjobs.webhooks.sealing import Sealer
 from policyjobs.webhooks.sender import Sender
 
 _CHANGES = {JobStatus.FINISHED: "finished", JobStatus.FAILED: "failed"}
 
 
-def webhooks_domain(*, home: Path, secret_key: str | None, rules: addresses.Rules,
-                    job_areas: Mapping[str, str], threads: int = 16) -> Domain:
-    """The webhooks domain: endpoints' secrets sealed under `secret_key` (or the key kept
-    under `home`), URLs held to `rules`, deliveries made on `threads` threads of each worker
-    of their own, and an event `<area>.job.finished` or `…failed` for each job of a kind in
-    `job_areas` (kind → area) that ends."""
+def webhooks_domain(keys: service.Keys, *, job_areas: Mapping[str, str],
+                    threads: int = 16) -> Domain:
+    """The webhooks domain: endpoints' secrets sealed and their URLs held as `keys` say,
+    deliveries made on `threads` threads of each worker of their own, and an event
+    `<area>.job.finished` or `…failed` for each job of a kind in `job_areas` (kind → area)
+    that ends."""
     if missing := [f"{area}.job.{change}" for area in set(job_areas.values())
                    for change in _CHANGES.values()
                    if f"{area}.job.{change}" not in catalogue.KINDS]:
         raise ValueError(f"no such event types: {', '.join(missing)}")
-    keys = service.Keys(Sealer.of(secret_key, home), rules)
-    sender = Sender(rules)
+    sender = Sender(keys.rules)
     throttle = Throttle(max(1, threads // 2))
     return Domain(
         name="webhooks",
