@@ -123,20 +123,28 @@ def body_of(event: Any) -> bytes:
     })
 
 
-def deliver(context: JobContext, sealer: Sealer, sender: Sender,
-            throttle: Throttle) -> dict[str, Any]:
-    """Run one attempt at the delivery the job names."""
-    locator = str(context.job.payload["delivery"])
+def _read() -> sa.Select[Any]:
+    """The delivery, its event and its endpoint (none if deleted), by the delivery's locator.
+    Built once: building it for each delivery took half the read's CPU."""
     d, e, w = webhook_deliveries.c, webhook_endpoints, webhook_events
-    with reader(context.db).connect() as conn:  # one statement: no BEGIN, no ROLLBACK
-        row = conn.execute(
-            sa.select(d.status, d.event_id, d.endpoint_locator, d.job_locator,
+    return (sa.select(d.status, d.event_id, d.endpoint_locator, d.job_locator,
                       w.c.type, w.c.tenant, w.c.occurred_at, w.c.data, w.c.id,
                       e.c.url, e.c.enabled, e.c.secret, e.c.previous_secret, e.c.previous_until,
                       e.c.key_id, e.c.paused_until, e.c.failing_since)
             .select_from(webhook_deliveries.join(w, w.c.id == d.event_id)
                          .outerjoin(e, e.c.locator == d.endpoint_locator))
-            .where(d.locator == locator)).first()
+            .where(d.locator == sa.bindparam("b_delivery")))
+
+
+_READ = _read()
+
+
+def deliver(context: JobContext, sealer: Sealer, sender: Sender,
+            throttle: Throttle) -> dict[str, Any]:
+    """Run one attempt at the delivery the job names."""
+    locator = str(context.job.payload["delivery"])
+    with reader(context.db).connect() as conn:  # one statement: no BEGIN, no ROLLBACK
+        row = conn.execute(_READ, {"b_delivery": locator}).first()
     if row is None or row.job_locator != context.job.locator:
         return {"skipped": "the delivery was resent by another job"}
     if row.status != DeliveryStatus.PENDING:

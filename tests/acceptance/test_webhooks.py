@@ -501,7 +501,8 @@ def test_the_dashboard_shows_endpoints_and_every_attempt(hooks: Hooks, receiver:
 
 
 @pytest.mark.parametrize(("mode", "says"), [
-    ("garbage", "RemoteProtocolError"), ("close", "RemoteProtocolError"),
+    ("garbage", "BadStatusLine: this is not HTTP"),
+    ("close", "RemoteDisconnected: Remote end closed connection without response"),
     ("redirect", "redirected (302)")])
 def test_a_receiver_that_answers_wrongly_fails_the_attempt_which_is_retried(
         hooks: Hooks, mode: str, says: str) -> None:
