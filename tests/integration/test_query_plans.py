@@ -55,7 +55,8 @@ EVENTS = [
 def served(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Runtime, str, dict[str, str]]]:
     """A PostgreSQL store holding a priced quote's and an issuance's jobs and artifacts."""
     runtime = build_runtime(Settings(database_url=postgres_url, test_clock=True,
-                                     home=tmp_path, poll="100ms", upkeep="200ms"))
+                                     home=tmp_path, poll="100ms", upkeep="200ms",
+                                     webhooks_allow_http=True, webhooks_allow_private=True))
     try:
         tenant = runtime.create_tenant(runtime.tenant_configs.load(EXAMPLE))
         with runtime.db.begin() as conn:
@@ -64,6 +65,10 @@ def served(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Runtime, str, di
         headers = {"Authorization": f"Bearer {token}"}
         runtime.start_workers()
         with TestClient(create_app(runtime, run_workers=False)) as client:
+            # An endpoint nothing listens at: every event makes a delivery and a failed attempt.
+            response = client.post(f"/platform/{tenant}/webhooks", headers=headers,
+                                   json={"url": "http://127.0.0.1:9/in", "eventTypes": []})
+            assert response.status_code == 201, response.text
             response = client.post(f"/platform/{tenant}/events", headers=headers,
                                    json={"events": EVENTS})
             assert response.status_code == 202, response.text
@@ -153,6 +158,13 @@ def read_paths(client: TestClient, tenant: str, headers: dict[str, str]) -> list
               f"{billing}/delinquencies/invoices/{invoice}/list?count=20",
               f"{billing}/delinquencies/events/{events['items'][0]['locator']}",
               f"{billing}/delinquencies/{d}/events/list?count=20"]
+    hooks = f"/platform/{tenant}/webhooks"
+    [endpoint] = client.get(f"{hooks}/list", headers=headers).json()["items"]
+    e = endpoint["locator"]
+    [attempt, *_] = client.get(f"{hooks}/{e}/deliveries/list", headers=headers).json()["items"]
+    paths += [f"{hooks}/list?count=20&offset=1", f"{hooks}/{e}",
+              f"{hooks}/{e}/deliveries/list?count=20&offset=1",
+              f"{hooks}/{e}/deliveries/list?eventId={attempt['eventId']}&count=20"]
     return paths
 
 
