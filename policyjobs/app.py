@@ -52,10 +52,12 @@ from policyjobs.webhooks.sealing import Sealer
 
 def product_domains(settings: Settings) -> list[Domain]:
     """The domains the product ships, then those `POLICYJOBS_PLUGINS` names."""
-    storage = storage_for(settings.home)  # rendered files, which the dashboard serves too
+    # rendered files, which the dashboard serves too
+    storage = storage_for(settings.documents_url, settings.home)
     return [
         intake_domain(),
-        documents_domain(storage, tell=webhooks.tell),
+        documents_domain(storage, tell=webhooks.tell,
+                         presigned=settings.documents_serve == "presigned"),
         installments_domain(),
         invoicing_domain(invoicing_ports.Ports(
             installments=invoicing_ports.Installments(

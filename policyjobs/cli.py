@@ -48,7 +48,9 @@ webhook_app = typer.Typer(help="Subscribe URLs to a tenant's events, and see and
                                 "their deliveries.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(token_app, name="token")
+documents_app = typer.Typer(help="Move the rendered documents' files.", no_args_is_help=True)
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(documents_app, name="documents")
 err = Console(stderr=True)
 
 
@@ -181,6 +183,17 @@ def _opening(settings: Settings) -> Iterator[None]:
         raise _fail(f"cannot open the store at {url}: {exc.strerror or exc}") from None
 
 
+def _check_documents(settings: Settings) -> None:
+    """Ends the command with one line when the document storage cannot be used: a bucket
+    that does not exist, credentials it refuses, an endpoint that does not answer."""
+    from policyjobs.documents.storage import StorageUnusable, storage_for
+
+    try:
+        storage_for(settings.documents_url, settings.home).check()
+    except StorageUnusable as exc:
+        raise _fail(f"POLICYJOBS_DOCUMENTS_URL: {exc}") from None
+
+
 def _bind(host: str, port: int, count: int = 1) -> list[socket.socket]:
     """`bound_sockets`, or a line saying why not (the port is taken, say)."""
     try:
@@ -221,6 +234,7 @@ def serve(
     sockets = _bind(host, port, processes)
     grace = int(settings.shutdown_grace.total_seconds())
     try:
+        _check_documents(settings)
         if processes > 1:  # each child builds its own runtime, from these settings
             with _runtime(settings):
                 pass  # the store migrated once, here, before any child starts
@@ -255,6 +269,7 @@ def worker(
     # The connection pool is sized for the threads, so the option goes into the settings.
     settings = _settings(home=True, **({} if concurrency is None
                                        else {"concurrency": concurrency}))
+    _check_documents(settings)
     with _runtime(settings) as runtime:
         if metrics_port is not None:
             from policyjobs.api.observability import serve_metrics
@@ -481,6 +496,55 @@ def webhook_resend(
 DEMO_PORT = 8000
 
 
+@documents_app.command("copy")
+def documents_copy(
+    to: Annotated[str, typer.Option("--to", help="The bucket: s3://bucket/prefix.")],
+    source: Annotated[Path | None, typer.Option(
+        "--from", show_default=False,
+        help="The directory to copy; by default the configured one "
+             "(POLICYJOBS_DOCUMENTS_URL, or <home>/documents).")] = None,
+) -> None:
+    """Copy every document file of a local storage into a bucket, skipping those it has
+    already: run it again to resume, or to copy what was rendered since."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from policyjobs.documents.buckets import BucketStorage
+    from policyjobs.documents.moving import copy_files
+    from policyjobs.documents.storage import FilesUnavailable, LocalStorage, StorageUnusable
+    from policyjobs.settings import bucket_of, is_bucket
+
+    settings = _settings()
+    try:
+        bucket_of(to)
+    except ValueError as exc:
+        raise _fail(f"--to {to}: {exc}") from None
+    if source is None and is_bucket(settings.documents_url):
+        raise _fail(f"POLICYJOBS_DOCUMENTS_URL is a bucket ({settings.documents_url}): name "
+                    "the directory to copy with --from")
+    directory = source or (Path(settings.documents_url) if settings.documents_url
+                           else settings.home / "documents")
+    if not directory.is_dir():
+        raise _fail(f"{directory}: no such directory of documents")
+    local, bucket = LocalStorage(directory), BucketStorage(to)
+    try:
+        bucket.check()
+    except StorageUnusable as exc:
+        raise _fail(f"--to {exc}") from None
+    files = list(local.files())
+    total = sum(path.stat().st_size for _, path in files)
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=err, transient=False) as progress:
+        task = progress.add_task(f"{len(files):,} files", total=total)
+        try:
+            done = copy_files(local, bucket, lambda size: progress.advance(task, size))
+        except FilesUnavailable as exc:
+            err.print(f"[red]error:[/red] {escape(exc.detail)}; run the same command again "
+                      "to go on from where it stopped", soft_wrap=True)
+            raise typer.Exit(code=1) from None
+    err.print(f"{done.copied:,} files copied ({done.bytes:,} bytes), {done.skipped:,} already "
+              f"in {to}", soft_wrap=True)
+
+
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(
@@ -499,6 +563,7 @@ def demo(
     settings = _settings(home=True, test_clock=True, webhooks_allow_http=True,
                          webhooks_allow_private=True)
     configure_logging("error", "console")  # the story, not the log, is what the demo shows
+    _check_documents(settings)
     if port is not None:  # a port asked for is the one served, or an error
         [sock] = _bind("127.0.0.1", port)
     else:

@@ -6,9 +6,17 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policyjobs.engine.queue import QueueSettings
@@ -54,6 +62,49 @@ def _store_url(text: str | None) -> str | None:
     return text
 
 
+_BUCKET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+_PREFIX = re.compile(r"^[0-9A-Za-z_.-]+(/[0-9A-Za-z_.-]+)*$")
+
+
+def bucket_of(url: str) -> tuple[str, str]:
+    """The bucket and the prefix of an `s3://bucket/prefix` URL; ValueError, saying what
+    is wrong, for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3":
+        raise ValueError("use a directory, or s3://bucket/prefix")
+    if parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
+        raise ValueError("an s3:// URL names a bucket and a prefix, nothing else; the "
+                         "endpoint and credentials come from the AWS_* variables")
+    bucket = parts.netloc
+    if not 3 <= len(bucket) <= 63 or not set(bucket) <= _BUCKET_CHARS \
+            or not bucket[0].isalnum() or not bucket[-1].isalnum():
+        raise ValueError(f"{bucket!r} is not a bucket name (3 to 63 lowercase letters, "
+                         "digits, dots and hyphens)")
+    prefix = parts.path.strip("/")
+    if prefix and (not _PREFIX.match(prefix) or ".." in prefix.split("/")):
+        raise ValueError(f"{prefix!r} is not a prefix of keys (letters, digits and _.- in "
+                         "parts between slashes)")
+    return bucket, prefix
+
+
+def _documents_url(text: str | None) -> str | None:
+    """`text` if it names a directory or a bucket documents can be kept in, None if empty;
+    ValueError, saying what is wrong, if not (`POLICYJOBS_DOCUMENTS_URL`)."""
+    if not text or not text.strip():
+        return None
+    if text.startswith("s3://"):
+        bucket_of(text)
+    elif "://" in text:
+        raise ValueError(f"{text.split('://')[0]}:// is not a storage policyjobs keeps "
+                         "documents in; use a directory, or s3://bucket/prefix")
+    return text
+
+
+def is_bucket(url: str | None) -> bool:
+    """Whether a documents URL names a bucket rather than a directory."""
+    return url is not None and url.startswith("s3://")
+
+
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
@@ -90,9 +141,22 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = False
     # Threads of each worker that make deliveries, apart from the handler threads.
     webhooks_threads: int = Field(default=16, ge=1, le=256)
+    # Where rendered documents are kept: a directory (by default `<home>/documents`) or
+    # `s3://bucket/prefix`, with the endpoint and credentials in the standard AWS_* variables;
+    # and whether the API streams a file (`stream`) or redirects to a presigned URL of the
+    # bucket for a few minutes (`presigned`, only for a bucket).
+    documents_url: Annotated[str | None, AfterValidator(_documents_url)] = None
+    documents_serve: Literal["stream", "presigned"] = "stream"
     # The key webhook secrets are sealed under, the same in every process; when unset, a
     # random one kept in `<home>/secret.key`, which suits one machine.
     secret_key: SecretStr | None = None
+
+    @field_validator("documents_serve")
+    @classmethod
+    def _presigned_needs_a_bucket(cls, serve: str, info: ValidationInfo) -> str:
+        if serve == "presigned" and not is_bucket(info.data.get("documents_url")):
+            raise ValueError("presigned URLs need a bucket: POLICYJOBS_DOCUMENTS_URL=s3://…")
+        return serve
 
     @property
     def url(self) -> str:

@@ -20,6 +20,7 @@ import pytest
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import migrate
 from policyjobs.testing.postgres import PostgresServer, start_postgres
+from tests.support.buckets import S3Server, s3_server
 
 _databases = itertools.count()
 STORES = ["sqlite", "postgresql"]
@@ -88,3 +89,18 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def postgres_url(postgres: PostgresServer) -> str:
     """A fresh, empty PostgreSQL database, for tests of PostgreSQL-only behaviour."""
     return postgres.create_database(f"p{os.getpid()}_{next(_databases)}")
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """An S3 protocol server (moto's) for the whole run, in the test process."""
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def bucket_url(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`s3://…` of a fresh bucket, with this process's AWS_* variables pointing at it."""
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{s3.create_bucket()}/documents"

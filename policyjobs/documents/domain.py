@@ -17,10 +17,12 @@ from policyjobs.engine import JobContext, JobKind, Lane
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
 
 
-def documents_domain(storage: Storage, tell: Tell = untold) -> Domain:
+def documents_domain(storage: Storage, tell: Tell = untold, *,
+                     presigned: bool = False) -> Domain:
     """The documents domain, storing files in `storage`, rendering with as many renderers
     as `POLICYJOBS_RENDERERS` says (one per core by default), telling of each document
-    ready and each job timed out through `tell`."""
+    ready and each job timed out through `tell`; its API serves a file itself, or, if
+    `presigned`, redirects to a presigned URL of the storage."""
     renderers = Renderers(RendererSettings().renderers)
 
     def handle(context: JobContext) -> Any:
@@ -34,7 +36,7 @@ def documents_domain(storage: Storage, tell: Tell = untold) -> Domain:
         kinds=[JobKind(KIND, handle, lane=Lane.INTERACTIVE, max_attempts=10)],
         events=[EventType("quote", QuoteEvent, service.on_quote),
                 EventType("transaction", TransactionEvent, service.on_transaction)],
-        routers=[documents_router(storage)],
+        routers=[documents_router(storage, presigned=presigned)],
         config=DocumentsSection,
         permissions=["documents.read", "documents.trigger"],
         close=renderers.close,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Request, Security
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from policyjobs.api.auth import guard
 from policyjobs.api.conventions import json_response
@@ -30,6 +30,7 @@ Trigger = Annotated[Principal, Security(guard("documents", "trigger"))]
 Tenant = Annotated[UUID, Path(description="The tenant's UUID.")]
 Locator = Annotated[str, Path(min_length=1, max_length=64)]
 Paged = Annotated[Page, Depends(page)]
+PRESIGNED_FOR = timedelta(minutes=5)  # how long a presigned URL of a file serves
 
 
 def _list(reference_type: str) -> Callable[..., Awaitable[Response]]:
@@ -95,7 +96,7 @@ def _trigger_one(reference_type: str) -> Callable[..., Response]:
     return trigger_documents_job
 
 
-def documents_router(storage: Storage) -> APIRouter:
+def documents_router(storage: Storage, *, presigned: bool = False) -> APIRouter:
     """The documents routes, serving files from `storage`."""
     router = secured_router(prefix="/document/{tenantLocator}/documents", tags=["documents"])
     for path, title in (("quote", "Quote"), ("transaction", "Transaction"),
@@ -146,15 +147,26 @@ def documents_router(storage: Storage) -> APIRouter:
         return json_response(DocumentInstance.of(row))
 
     @router.get("/{locator}/document", operation_id="fetchDocumentResource",
-                response_class=Response, responses={200: {"content": {
-                    "application/pdf": {}, "text/html": {}, "text/plain": {}}}})
+                response_class=Response, responses={
+                    200: {"content": {"application/pdf": {}, "text/html": {},
+                                      "text/plain": {}}},
+                    307: {"description": "With `POLICYJOBS_DOCUMENTS_SERVE=presigned`: the "
+                                         "file at a presigned URL of the bucket, for "
+                                         f"{PRESIGNED_FOR.seconds // 60} minutes"}})
     async def fetch_document_file(request: Request, tenantLocator: Tenant, locator: Locator,
                                   _principal: Reader) -> Response:
         """The rendered file, with its content type."""
         row = await queries.read_document(reads_of(request), tenant=str(tenantLocator),
                                           locator=locator)
-        file = await run_in_threadpool(service.document_file, storage, row)
-        return Response(file.content, media_type=file.content_type,
-                        headers={"Content-Disposition": f'inline; filename="{file.name}"'})
+        key, name = service.stored_file(row)
+        if presigned and (link := storage.link(key, PRESIGNED_FOR)) is not None:
+            return RedirectResponse(link, status_code=307)
+        try:
+            download = await storage.open(key)
+        except FileNotFoundError:
+            raise service.missing_file(row) from None
+        return StreamingResponse(download.chunks, media_type=row.content_type, headers={
+            "Content-Length": str(download.size),
+            "Content-Disposition": f'inline; filename="{name}"'})
 
     return router

@@ -10,12 +10,16 @@ is it timed out the same way.
 
 Each render claims its document with a fresh token, and the file is written only while
 holding the document's row and that token, so whatever happens to an attempt, a document
-becomes ready once and its file is written once.
+becomes ready once and its file is written once. A storage that does not take the file
+(a bucket unreachable) leaves the document unready and postpones the job a while: it is
+neither failed nor timed out for it.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
@@ -25,7 +29,7 @@ from policyjobs.documents.models import documents, documents_jobs
 from policyjobs.documents.render import CONTENT_TYPES, EXTENSIONS, RenderError
 from policyjobs.documents.renderers import Renderers, RenderTimeout
 from policyjobs.documents.states import DocumentState
-from policyjobs.documents.storage import Storage
+from policyjobs.documents.storage import FilesUnavailable, Storage
 from policyjobs.domain import Tell, untold
 from policyjobs.engine import (
     ClaimedJob,
@@ -39,6 +43,7 @@ from policyjobs.store.job_data import required_data
 
 log = structlog.get_logger("policyjobs.documents")
 
+STORAGE_WAIT = (10.0, 30.0)  # seconds a job waits when the storage did not take its file
 RENDER_ATTEMPTS = 3  # attempts that may start rendering and never finish, before a timeout
 OVERRAN = "timed out: rendering ran past the job's deadline of {} s; it waits for a retrigger"
 OUT_OF_ATTEMPTS = (f"timed out: {RENDER_ATTEMPTS} attempts started rendering and never "
@@ -127,8 +132,28 @@ def _render_one(attempt: Attempt, row: Any) -> str | None:
                     state=exc.failure, error=exc.message)
         return f"document {row.static_name} ({row.locator}): {exc.failure}: {exc.message}"
     attempt.spent += rendered.seconds
-    _store(context, attempt, row, token, rendered.content)
+    try:
+        _store(context, attempt, row, token, rendered.content)
+    except FilesUnavailable as exc:
+        _storage_away(attempt, exc)
     return None
+
+
+def _storage_away(attempt: Attempt, exc: FilesUnavailable) -> NoReturn:
+    """The storage did not take a file: no document is made ready, and the job tries again
+    in a while. The attempt finished rendering, so it does not count among those that
+    never did (a storage down for an hour must not time the job out)."""
+    context = attempt.context
+    if attempt.started:
+        with context.db.begin() as conn:
+            conn.execute(documents_jobs.update()
+                         .where(documents_jobs.c.job_locator == attempt.locator,
+                                documents_jobs.c.render_attempts > 0)
+                         .values(render_attempts=documents_jobs.c.render_attempts - 1))
+    log.warning("document storage away; the job tries again", job=attempt.locator,
+                error=exc.detail)
+    raise Postpone(f"{exc.detail}; trying again",
+                   until=context.clock.now() + timedelta(seconds=random.uniform(*STORAGE_WAIT)))
 
 
 def _time_out(context: JobContext, tell: Tell, reason: str) -> NoReturn:
@@ -183,7 +208,7 @@ def _store(context: JobContext, attempt: Attempt, row: Any, token: str, content:
         if mine is None:
             log.info("render superseded by a retrigger; discarded", document=row.locator)
             return
-        storage.put(key, content)
+        storage.put(key, content, CONTENT_TYPES[row.format])
         conn.execute(documents.update().where(documents.c.locator == row.locator).values(
             state=DocumentState.READY, storage_key=key, content_type=CONTENT_TYPES[row.format],
             ready_at=context.clock.now(), processing_errors=None,

@@ -197,19 +197,32 @@ class StoredFile:
     name: str
 
 
-def document_file(storage: Storage, row: Any) -> StoredFile:
-    """The file of a document row, or `Conflict` until the document is ready, or `NotFound`
-    when the storage no longer has it (a store moved without its files, say)."""
+def stored_file(row: Any) -> tuple[str, str]:
+    """The storage key and file name of a document row, or `Conflict` until the document
+    is ready."""
     if row.state != DocumentState.READY or row.storage_key is None:
         raise Conflict(f"document {row.locator} is not ready: its state is {row.state}")
+    return row.storage_key, row.storage_key.rsplit("/", 1)[-1]
+
+
+def missing_file(row: Any) -> NotFound:
+    """What a ready document whose file is not in the storage (a store moved without its
+    files, say) answers, logged."""
+    log.warning("a ready document's file is missing", document=row.locator,
+                key=row.storage_key)
+    return NotFound(f"the file of document {row.locator} is missing from the document "
+                    "storage")
+
+
+def document_file(storage: Storage, row: Any) -> StoredFile:
+    """The file of a document row, or `Conflict` until the document is ready, or `NotFound`
+    when the storage no longer has it, or `FilesUnavailable` while the storage is away."""
+    key, name = stored_file(row)
     try:
-        content = storage.get(row.storage_key)
+        content = storage.get(key)
     except FileNotFoundError:
-        log.warning("a ready document's file is missing", document=row.locator,
-                    key=row.storage_key)
-        raise NotFound(f"the file of document {row.locator} is missing from the document "
-                       "storage") from None
-    return StoredFile(content, row.content_type, row.storage_key.rsplit("/", 1)[-1])
+        raise missing_file(row) from None
+    return StoredFile(content, row.content_type, name)
 
 
 def job_problems(row: Any) -> str | None:

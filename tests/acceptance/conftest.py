@@ -22,9 +22,17 @@ CLOCK_START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
+def documents_url() -> str | None:
+    """Where the runtime keeps rendered documents: None, the folder under its home (a
+    module that tests documents on both storages overrides this)."""
+    return None
+
+
+@pytest.fixture
+def runtime(database_url: str, documents_url: str | None, tmp_path: Path) -> Iterator[Runtime]:
     """A runtime with the test clock and the ping domain, its files under `tmp_path`."""
     settings = Settings(database_url=database_url, home=tmp_path / "home",
+                        documents_url=documents_url,
                         test_clock=True, poll="100ms", lease="5s", upkeep="200ms")
     built = build_runtime(settings, extra_domains=[api_domain.domain])
     clock_of(built).set(CLOCK_START)  # the same business time whenever the tests run

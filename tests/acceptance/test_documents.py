@@ -1,9 +1,12 @@
-"""Documents jobs end to end: intake, rendering, the nine endpoints, errors and retriggers."""
+"""Documents jobs end to end: intake, rendering, the nine endpoints, errors and retriggers;
+each on both stores and both document storages (the home's folder, and a bucket of a real
+S3 protocol server)."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -15,6 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from policyjobs.runtime import Runtime
+from policyjobs.settings import bucket_of
+from tests.support.buckets import S3Server
 from tests.support.http import MakeToken, assert_problem, bearer
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
@@ -56,6 +61,18 @@ def transaction(locator: str, segments: int = 2) -> dict[str, Any]:
                          for i, (start, end) in enumerate(zip(starts, ends, strict=True))]}
 
 
+def stored_files(runtime: Runtime, tenant: str) -> list[str]:
+    """The names of the tenant's files in the runtime's document storage."""
+    url = runtime.settings.documents_url
+    if url is None:
+        return sorted(path.name for path in (runtime.settings.home / "documents" / tenant)
+                      .iterdir())
+    bucket, prefix = bucket_of(url)
+    keys = S3Server(os.environ["AWS_ENDPOINT_URL"]).keys(bucket)
+    return sorted(key.rsplit("/", 1)[-1] for key in keys
+                  if key.startswith(f"{prefix}/{tenant}/"))
+
+
 class Docs:
     """A tenant, its token and helpers over the documents API."""
 
@@ -87,6 +104,12 @@ class Docs:
 
     def post(self, path: str) -> Any:
         return self.client.post(self.url(path), headers=self.headers)
+
+
+@pytest.fixture(params=["folder", "bucket"])
+def documents_url(request: pytest.FixtureRequest) -> str | None:
+    """The runtime's documents in its home's folder, or in a bucket."""
+    return None if request.param == "folder" else str(request.getfixturevalue("bucket_url"))
 
 
 @pytest.fixture
@@ -250,8 +273,7 @@ def test_a_timed_out_job_is_retriggered_and_completes(broken: Docs, runtime: Run
     assert job["status"] == "finished"
     [document] = job["documents"]
     assert document["documentInstanceState"] == "ready"
-    files = list((runtime.settings.home / "documents" / broken.tenant).iterdir())
-    assert [f.name for f in files] == [f"{document['locator']}.pdf"]
+    assert stored_files(runtime, broken.tenant) == [f"{document['locator']}.pdf"]
 
 
 BURST = """

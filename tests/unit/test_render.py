@@ -183,17 +183,17 @@ def test_a_renderer_dies_with_its_parent(tmp_path: Path) -> None:
 
 def test_storage_writes_atomically_and_refuses_escaping_keys(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path)
-    storage.put("tenant/doc.pdf", b"%PDF")
+    storage.put("tenant/doc.pdf", b"%PDF", "application/pdf")
     assert storage.get("tenant/doc.pdf") == b"%PDF"
     assert [p.name for p in (tmp_path / "tenant").iterdir()] == ["doc.pdf"]
     for key in ("../x", "/etc/passwd", "a/../../b", "a//b", "", ".incoming/x"):
         with pytest.raises(ValueError, match="invalid storage key"):
-            storage.put(key, b"x")
+            storage.put(key, b"x", "text/plain")
 
 
 def test_storage_sweeps_what_a_killed_writer_left_and_nothing_else(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path)
-    storage.put("tenant/doc.pdf", b"%PDF")
+    storage.put("tenant/doc.pdf", b"%PDF", "application/pdf")
     assert list((tmp_path / ".incoming").iterdir()) == []  # a finished write leaves nothing
     stale, fresh = tmp_path / ".incoming" / "tmpstale", tmp_path / ".incoming" / "tmpfresh"
     stale.write_bytes(b"half")
