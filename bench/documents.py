@@ -7,7 +7,13 @@ clock stops when the last documents job has finished:
 
 - on PostgreSQL: `policyjobs serve --no-worker` takes the events and W `policyjobs worker`
   processes render them;
+- on PostgreSQL with the files in a bucket: the same, with `POLICYJOBS_DOCUMENTS_URL` an
+  `s3://` bucket of moto's S3 server (started by the benchmark, in a process of its own,
+  on a loopback port), where the others write to the local disk;
 - on SQLite: the default `policyjobs serve`, the API and the workers in one process.
+
+After each run of ours every document is downloaded once through the API, one request at
+a time: the p99 of a download (`download_p99_ms`), streamed from the disk or the bucket.
 
 Every command runs as a user runs it, through the `policyjobs` console script. The
 physical reference is WeasyPrint itself: the same template rendered by Jinja2 and turned
@@ -103,6 +109,7 @@ class Run:
     docs: int
     seconds: float
     render_seconds: list[float] = field(default_factory=list)  # per job, claim to finish
+    download_seconds: list[float] = field(default_factory=list)  # per file, through the API
 
     @property
     def docs_per_s(self) -> float:
@@ -114,7 +121,9 @@ class Run:
         return {"system": self.system, "round": self.round, "docs": self.docs,
                 "seconds": round(self.seconds, 2), "docs_per_s": round(self.docs_per_s, 2),
                 "p99_render_s": round(percentile(self.render_seconds, 99), 3)
-                if self.render_seconds else None}
+                if self.render_seconds else None,
+                "download_p99_ms": round(percentile(self.download_seconds, 99) * 1000, 1)
+                if self.download_seconds else None}
 
 
 # -- the physical reference -----------------------------------------------------------------------
@@ -212,7 +221,8 @@ def drain(system: str, round_: int, docs: int, env: dict[str, str], url: str,
     config = log_dir() / "tenant.json"
     config.write_text(json.dumps(CONFIG))  # JSON is YAML
     tenant = cli(env, "tenant", "create", "--config", str(config))
-    token = cli(env, "token", "create", "--tenant", tenant, "--permissions", "events.write")
+    token = cli(env, "token", "create", "--tenant", tenant, "--permissions",
+                "events.write,documents.read")
     db = sa.create_engine(env["POLICYJOBS_DATABASE_URL"])
     try:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
@@ -233,27 +243,53 @@ def drain(system: str, round_: int, docs: int, env: dict[str, str], url: str,
         seconds = time.perf_counter() - began
         if done[1]:
             raise BenchError(f"{system}: {done[1]} documents jobs failed")
-        run = Run(system, round_, docs, seconds, durations(db))
+        run = Run(system, round_, docs, seconds, durations(db),
+                  downloads(db, url, tenant, token))
     finally:
         db.dispose()
     say(f"round {round_}, {system}: {docs} PDFs in {run.seconds:.1f} s, "
-        f"{run.docs_per_s:.2f}/s")
+        f"{run.docs_per_s:.2f}/s; download p99 "
+        f"{percentile(run.download_seconds, 99) * 1000:.1f} ms")
     return run
 
 
-def on_postgres(server: PostgresServer, docs: int, workers: int, round_: int) -> Run:
-    """`serve --no-worker` takes the quotes, `workers` worker processes render them."""
-    home = log_dir() / f"pg-{round_}"
-    env = clean_env(POLICYJOBS_DATABASE_URL=server.create_database(f"documents_{round_}"),
+def downloads(db: sa.Engine, url: str, tenant: str, token: str) -> list[float]:
+    """Download every ready document's file through the API, one at a time; the seconds
+    each took."""
+    with db.connect() as conn:
+        locators = conn.execute(sa.text(
+            "SELECT locator FROM documents WHERE state = 'ready'")).scalars().all()
+    took = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=60) as client:
+        for locator in locators:
+            began = time.perf_counter()
+            answer = client.get(f"/document/{tenant}/documents/{locator}/document")
+            took.append(time.perf_counter() - began)
+            if answer.status_code != 200 or not answer.content.startswith(b"%PDF"):
+                raise BenchError(f"download of {locator} answered {answer.status_code}")
+    return took
+
+
+def on_postgres(server: PostgresServer, docs: int, workers: int, round_: int,
+                s3: S3 | None = None) -> Run:
+    """`serve --no-worker` takes the quotes, `workers` worker processes render them, into
+    the home's folder or, given `s3`, a bucket of its own."""
+    system = "postgresql" if s3 is None else "postgresql+s3"
+    home = log_dir() / f"{system}-{round_}"
+    env = clean_env(POLICYJOBS_DATABASE_URL=server.create_database(
+                        f"documents_{round_}{'_s3' if s3 else ''}"),
                     POLICYJOBS_HOME=str(home), POLICYJOBS_LOG_LEVEL="warning")
+    if s3 is not None:
+        env |= s3.env | {"POLICYJOBS_DOCUMENTS_URL": f"s3://{s3.bucket(round_)}/documents"}
     cli(env, "migrate")
     port = free_port()
-    api = Workers(f"pg-api-{round_}", [POLICYJOBS, "serve", "--no-worker", "--port", str(port)],
-                  env, 1)
-    pool = Workers(f"pg-worker-{round_}", [POLICYJOBS, "worker"], env, workers)
+    api = Workers(f"{system}-api-{round_}",
+                  [POLICYJOBS, "serve", "--no-worker", "--port", str(port)], env, 1)
+    pool = Workers(f"{system}-worker-{round_}", [POLICYJOBS, "worker"], env, workers)
     try:
         wait_up(f"http://127.0.0.1:{port}", api)
-        return drain("postgresql", round_, docs, env, f"http://127.0.0.1:{port}", [api, pool])
+        return drain(system, round_, docs, env, f"http://127.0.0.1:{port}", [api, pool])
     finally:
         pool.stop()
         api.stop()
@@ -274,6 +310,44 @@ def on_sqlite(docs: int, round_: int) -> Run:
         serve.stop()
 
 
+class S3:
+    """moto's S3 server in a process of its own on a loopback port: the bucket the
+    documents go to in the `postgresql+s3` runs."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.server = Workers("s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                     "-p", str(self.port)], clean_env(), 1)
+        deadline = time.monotonic() + 60
+        while True:
+            self.server.check()
+            try:
+                httpx.get(self.endpoint, timeout=1)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise BenchError("moto's S3 server did not start") from None
+                time.sleep(0.1)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The AWS_* variables that point policyjobs at this server."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_ALLOW_HTTP": "true"}
+
+    def bucket(self, round_: int) -> str:
+        """A new bucket for a round."""
+        name = f"bench-documents-{round_}"
+        httpx.put(f"{self.endpoint}/{name}", timeout=10).raise_for_status()
+        return name
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self.server.stop()
+
+
 # -- the report -----------------------------------------------------------------------------------
 
 
@@ -281,12 +355,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every round of every system, interleaved; the figures."""
     cores = len(os.sched_getaffinity(0))
     server = start_postgres(durable=True)
+    s3 = S3()
     try:
         figures: dict[str, Any] = {"quotes": args.quotes, "workers": args.workers,
                                    "rounds": args.rounds, "machine": machine(server)}
         systems: list[Callable[[int], Run]] = [
             lambda r: reference(args.quotes, cores, r),
             lambda r: on_postgres(server, args.quotes, args.workers, r),
+            lambda r: on_postgres(server, args.quotes, args.workers, r, s3),
             lambda r: on_sqlite(args.quotes, r),
         ]
         runs: list[Run] = []
@@ -300,6 +376,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print_report(figures, runs, cores)
         return figures
     finally:
+        s3.stop()
         server.stop()
 
 
@@ -309,13 +386,23 @@ def headline(runs: list[Run]) -> dict[str, Any]:
     def median(system: str) -> float:
         return statistics.median(r.docs_per_s for r in runs if r.system == system)
 
+    def download_p99_ms(system: str) -> float:
+        return round(statistics.median(percentile(r.download_seconds, 99) * 1000
+                                       for r in runs if r.system == system), 1)
+
     pg, lite, reference_rate = median("postgresql"), median("sqlite"), median("weasyprint")
+    s3 = median("postgresql+s3")
     ours = [r for r in runs if r.system in ("postgresql", "sqlite")]
     return {
         "pg_docs_per_s": round(pg, 2),
+        "pg_s3_docs_per_s": round(s3, 2),
         "sqlite_docs_per_s": round(lite, 2),
         "weasyprint_docs_per_s": round(reference_rate, 2),
         "ratio_vs_weasyprint": round(max(pg, lite) / reference_rate, 3),
+        "s3_ratio_vs_disk": round(s3 / pg, 3),
+        "pg_download_p99_ms": download_p99_ms("postgresql"),
+        "pg_s3_download_p99_ms": download_p99_ms("postgresql+s3"),
+        "sqlite_download_p99_ms": download_p99_ms("sqlite"),
         "p99_render_s": round(percentile([s for r in ours for s in r.render_seconds], 99), 3),
     }
 
@@ -329,15 +416,23 @@ def print_report(figures: dict[str, Any], runs: list[Run], cores: int) -> None:
     print(f"{figures['quotes']} priced quotes, one PDF each; PostgreSQL with "
           f"{figures['workers']} worker processes; the reference in {cores} processes")
     print()
-    print(f"{'system':<12}{'round':>6}{'seconds':>9}{'PDFs/s':>9}{'p99 job s':>11}")
+    print(f"{'system':<15}{'round':>6}{'seconds':>9}{'PDFs/s':>9}{'p99 job s':>11}"
+          f"{'p99 download ms':>17}")
     for r in runs:
         p99 = f"{percentile(r.render_seconds, 99):.2f}" if r.render_seconds else "-"
-        print(f"{r.system:<12}{r.round:>6}{r.seconds:>9.1f}{r.docs_per_s:>9.2f}{p99:>11}")
+        down = (f"{percentile(r.download_seconds, 99) * 1000:.1f}" if r.download_seconds
+                else "-")
+        print(f"{r.system:<15}{r.round:>6}{r.seconds:>9.1f}{r.docs_per_s:>9.2f}{p99:>11}"
+              f"{down:>17}")
     print()
     print(f"median round: PostgreSQL {figures['pg_docs_per_s']}/s, SQLite "
           f"{figures['sqlite_docs_per_s']}/s, WeasyPrint in-process "
           f"{figures['weasyprint_docs_per_s']}/s: {figures['ratio_vs_weasyprint']:.2f}x "
           "(target >= 0.8, goal 0.9)")
+    print(f"files in a bucket: PostgreSQL {figures['pg_s3_docs_per_s']}/s, "
+          f"{figures['s3_ratio_vs_disk']:.2f}x the local disk (target >= 0.8); p99 of a "
+          f"download {figures['pg_s3_download_p99_ms']} ms from the bucket, "
+          f"{figures['pg_download_p99_ms']} ms from the disk")
 
 
 def main(argv: list[str] | None = None) -> int:
