@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from policyjobs.app import build_runtime, product_tenant_configs, webhook_keys
+from policyjobs.documents.storage import StorageUnusable
 from policyjobs.domain import load_plugin
 from policyjobs.engine import NIL_UUID
 from policyjobs.exceptions import PolicyjobsError
@@ -186,7 +187,7 @@ def _opening(settings: Settings) -> Iterator[None]:
 def _check_documents(settings: Settings) -> None:
     """Ends the command with one line when the document storage cannot be used: a bucket
     that does not exist, credentials it refuses, an endpoint that does not answer."""
-    from policyjobs.documents.storage import StorageUnusable, storage_for
+    from policyjobs.documents.storage import storage_for
 
     try:
         storage_for(settings.documents_url, settings.home).check()
@@ -510,7 +511,7 @@ def documents_copy(
 
     from policyjobs.documents.buckets import BucketStorage
     from policyjobs.documents.moving import copy_files
-    from policyjobs.documents.storage import FilesUnavailable, LocalStorage, StorageUnusable
+    from policyjobs.documents.storage import FilesUnavailable, LocalStorage
     from policyjobs.settings import bucket_of, is_bucket
 
     settings = _settings()
@@ -586,6 +587,10 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except StorageUnusable as exc:  # any command whose domains make the document storage
+        err.print(f"[red]error:[/red] POLICYJOBS_DOCUMENTS_URL: {escape(str(exc))}",
+                  soft_wrap=True)
+        sys.exit(2)
     except StoreTooNew as exc:  # from any command that opens the store
         err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)

@@ -48,7 +48,14 @@ class BucketStorage:
     def __init__(self, url: str) -> None:
         bucket, prefix = bucket_of(url)
         self._url = url
-        self._store = S3Store(
+        try:
+            self._store = self._open(bucket, prefix)
+        except (BaseError, ValueError) as exc:  # a setting obstore cannot use
+            raise StorageUnusable(f"{url}: {_reason(exc)}") from None
+
+    @staticmethod
+    def _open(bucket: str, prefix: str) -> S3Store:
+        return S3Store(
             bucket, prefix=prefix or None,
             client_options={"connect_timeout": CONNECT_TIMEOUT, "timeout": TIMEOUT,
                             "allow_http": _allow_http()},
@@ -130,6 +137,9 @@ class BucketStorage:
 def _why(exc: BaseException) -> str:
     """Why a bucket cannot be used, in words, from what its endpoint answered."""
     text = str(exc)
+    if "169.254.169.254" in text or "169.254.170.2" in text:
+        return ("no credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set, "
+                f"and the instance's metadata service gave none ({_reason(exc)})")
     if "NoSuchBucket" in text:
         return "the bucket does not exist"
     for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",

@@ -39,7 +39,10 @@ def copy_files(source: LocalStorage, target: BucketStorage,
     `advance` is told each file's size as it is done (copied or skipped)."""
     done = Copied()
     for key, path in source.files():
-        content = path.read_bytes()
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:  # removed since it was listed
+            continue
         if target.has(key, content):
             done.skipped += 1
         else:
