@@ -39,6 +39,8 @@ from policyjobs.invoicing import ports as invoicing_ports
 from policyjobs.invoicing import queries as invoicing_queries
 from policyjobs.invoicing.domain import invoicing_domain
 from policyjobs.logs import configure_logging
+from policyjobs.operations import queries as operations_queries
+from policyjobs.operations.domain import operations_domain
 from policyjobs.runtime import Runtime, tenant_configs
 from policyjobs.settings import Settings
 from policyjobs.tenants.config import TenantConfigSchema
@@ -81,7 +83,9 @@ def product_domains(settings: Settings) -> list[Domain]:
                 retrigger=documents.retrigger_job),
             accounts_with_credit=invoicing_queries.accounts_with_credit,
             webhooks=dashboard_ports.Webhooks(endpoints=webhooks_queries.endpoints,
-                                              attempts=webhooks_queries.attempts))),
+                                              attempts=webhooks_queries.attempts),
+            audit=operations_queries.audit_page)),
+        operations_domain(),
         webhooks_domain(
             webhook_keys(settings), threads=settings.webhooks_threads,
             job_areas={documents_kind: "documents", installments_kind: "installments",

@@ -30,7 +30,15 @@ from policyjobs.engine import NIL_UUID
 from policyjobs.exceptions import PolicyjobsError
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime
-from policyjobs.security.tokens import ANY_TENANT, create_token, list_tokens, revoke_token
+from policyjobs.security import audit
+from policyjobs.security.audit import Actor
+from policyjobs.security.tokens import (
+    ANY_TENANT,
+    TokenRecord,
+    create_token,
+    list_tokens,
+    revoke_token,
+)
 from policyjobs.serving import bound_sockets
 from policyjobs.settings import Settings, duration
 from policyjobs.store.database import open_store, reader
@@ -311,7 +319,7 @@ def tenant_create(
     settings = _settings()
     tenant_config = _read_config(config, settings)
     with _runtime(settings) as runtime:
-        locator = runtime.create_tenant(tenant_config)
+        locator = runtime.create_tenant(tenant_config, Actor.command_line())
     typer.echo(locator)
 
 
@@ -321,7 +329,7 @@ def tenant_configure(tenant: str, config: Path) -> None:
     settings = _settings()
     tenant_config = _read_config(config, settings)
     with _runtime(settings) as runtime:
-        runtime.configure_tenant(tenant, tenant_config)
+        runtime.configure_tenant(tenant, tenant_config, Actor.command_line())
     err.print(f"tenant {tenant} configured")
 
 
@@ -347,11 +355,12 @@ def token_create(
         try:
             expires_at = now + duration(expires_in) if expires_in else None
             with runtime.db.begin() as conn:
-                text, _record = create_token(
+                text, made = create_token(
                     conn, tenants=[t.strip() for t in tenant.split(",") if t.strip()],
                     permissions=[p.strip() for p in permissions.split(",") if p.strip()],
                     known=runtime.permissions, now=now, expires_at=expires_at, user_id=user,
                 )
+                _token_audited(conn, "token.create", made, now)
         except ValueError as exc:
             raise _fail(str(exc)) from None
     typer.echo(text)
@@ -380,8 +389,20 @@ def token_list() -> None:
 def token_revoke(token_id: str) -> None:
     """Revoke a token by its id, as `token list` shows it."""
     with _runtime(_settings()) as runtime, runtime.db.begin() as conn:
-        revoke_token(conn, token_id, runtime.clock.now())
+        revoked = revoke_token(conn, token_id, runtime.clock.now())
+        _token_audited(conn, "token.revoke", revoked, runtime.clock.now())
     err.print(f"token {token_id} revoked")
+
+
+def _token_audited(conn: sa.Connection, action: str, token: TokenRecord,
+                   now: datetime) -> None:
+    """Record a token made or revoked at the command line: for its one tenant, if it has
+    one; never its secret."""
+    tenant = token.tenants[0] if len(token.tenants) == 1 and token.tenants != [ANY_TENANT] \
+        else None
+    audit.record(conn, Actor.command_line(), action, at=now, tenant=tenant,
+                 tokenLocator=token.id, user=token.user_id, tenants=token.tenants,
+                 permissions=token.permissions)
 
 
 TenantOption = Annotated[str, typer.Option(help="The tenant's UUID.")]
@@ -402,6 +423,9 @@ def webhook_create(
         locator, secret = webhooks.create(
             conn, webhook_keys(settings), tenant=tenant, url=url, event_types=event_type or [],
             description=description, created_by=NIL_UUID, now=runtime.clock.now())
+        webhooks.audited(conn, Actor.command_line(), runtime.clock.now(), tenant=tenant,
+                         locator=locator, change="create", url=url,
+                         eventTypes=event_type or [])
     typer.echo(locator)
     typer.echo(secret)
 
@@ -435,6 +459,11 @@ def webhook_update(
         webhooks.update(conn, webhook_keys(settings), tenant=tenant, locator=locator,
                         changes=webhooks.Changes(url, types, description, enabled),
                         now=runtime.clock.now())
+        changed = {"url": url, "eventTypes": types, "description": description,
+                   "enabled": enabled}
+        webhooks.audited(conn, Actor.command_line(), runtime.clock.now(), tenant=tenant,
+                         locator=locator, change="update",
+                         **{k: v for k, v in changed.items() if v is not None})
     err.print(f"webhook endpoint {locator} updated")
 
 
@@ -443,6 +472,8 @@ def webhook_delete(locator: str, tenant: TenantOption) -> None:
     """Remove an endpoint."""
     with _runtime(_settings()) as runtime, runtime.db.begin() as conn:
         webhooks.delete(conn, tenant=tenant, locator=locator)
+        webhooks.audited(conn, Actor.command_line(), runtime.clock.now(), tenant=tenant,
+                         locator=locator, change="delete")
     err.print(f"webhook endpoint {locator} deleted")
 
 
@@ -453,6 +484,8 @@ def webhook_rotate_secret(locator: str, tenant: TenantOption) -> None:
     with _runtime(settings) as runtime, runtime.db.begin() as conn:
         secret = webhooks.rotate(conn, webhook_keys(settings), tenant=tenant, locator=locator,
                                  now=runtime.clock.now())
+        webhooks.audited(conn, Actor.command_line(), runtime.clock.now(), tenant=tenant,
+                         locator=locator, change="rotateSecret")
     typer.echo(secret)
 
 
@@ -489,6 +522,10 @@ def webhook_resend(
         resent = webhooks.resend(conn, runtime.queue, tenant=tenant, endpoint=locator,
                                  event_id=event, failed_since=since, now=runtime.clock.now(),
                                  created_by=NIL_UUID)
+        webhooks.audited(conn, Actor.command_line(), runtime.clock.now(), tenant=tenant,
+                         locator=locator, change="resend", eventId=event,
+                         failedSince=since.isoformat() if since else None,
+                         deliveryLocators=resent)
     for delivery in resent:
         typer.echo(delivery)
     err.print(f"{len(resent)} deliveries queued again")

@@ -15,6 +15,8 @@ from policyjobs.domain import Domain, EventType
 from policyjobs.engine import Clock, JobQueue, Registry, SystemClock, TestClock
 from policyjobs.engine.upkeep import Upkeep
 from policyjobs.engine.worker import Worker
+from policyjobs.security import audit
+from policyjobs.security.audit import Actor
 from policyjobs.security.tokens import VerifiedTokens
 from policyjobs.settings import Settings
 from policyjobs.store.database import open_store
@@ -90,21 +92,28 @@ class Runtime:
             worker.stop()
             upkeep.stop()
 
-    def create_tenant(self, config: TenantConfig) -> str:
-        """Create a tenant configured by `config`, and let each domain take it in; its UUID."""
+    def create_tenant(self, config: TenantConfig, actor: Actor | None = None) -> str:
+        """Create a tenant configured by `config`, and let each domain take it in; its UUID.
+        The configuration is recorded in the audit trail as `actor`'s, if named."""
         with self.db.begin() as conn:
             tenant = create_tenant(conn, config, self.clock.now())
-            self._configured(conn, tenant, config)
+            self._configured(conn, tenant, config, actor, created=True)
         return tenant
 
-    def configure_tenant(self, tenant: str, config: TenantConfig) -> None:
-        """Replace a tenant's configuration, and let each domain take the change in."""
+    def configure_tenant(self, tenant: str, config: TenantConfig,
+                         actor: Actor | None = None) -> None:
+        """Replace a tenant's configuration, and let each domain take the change in; the
+        change is recorded in the audit trail as `actor`'s, if named."""
         with self.db.begin() as conn:
             configure_tenant(conn, tenant, config)
-            self._configured(conn, tenant, config)
+            self._configured(conn, tenant, config, actor)
 
-    def _configured(self, conn: sa.Connection, tenant: str, config: TenantConfig) -> None:
+    def _configured(self, conn: sa.Connection, tenant: str, config: TenantConfig,
+                    actor: Actor | None, *, created: bool = False) -> None:
         stored = StoredConfig(dump_tenant_config(config))
+        if actor is not None:
+            audit.record(conn, actor, "tenant.configure", at=self.clock.now(), tenant=tenant,
+                         created=created, config=dump_tenant_config(config))
         claims = stored.section(ClaimsConfig)
         self.queue.configure_tenant(conn, tenant, max_running=claims.max_running_jobs,
                                     lanes=claims.lanes)

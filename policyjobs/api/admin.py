@@ -22,6 +22,8 @@ from policyjobs.api.problems import problem_for
 from policyjobs.api.state import runtime_of
 from policyjobs.engine import TestClock
 from policyjobs.exceptions import Unavailable
+from policyjobs.security import audit
+from policyjobs.security.audit import Actor
 from policyjobs.security.tokens import Principal
 
 Admin = Annotated[Principal, Security(guard("admin"))]
@@ -120,11 +122,14 @@ def read_clock(request: Request, _principal: Admin) -> Response:
 
 
 @clock_router.put("/clock", response_model=ClockReading)
-def move_clock(request: Request, change: ClockChange, _principal: Admin) -> Response:
+def move_clock(request: Request, change: ClockChange, principal: Admin) -> Response:
     """Move the test clock; every job that became due runs."""
     runtime = runtime_of(request)
     assert isinstance(runtime.clock, TestClock)
+    was = runtime.clock.now()
     now = runtime.clock.set(change.now)
     with runtime.db.begin() as conn:
+        audit.record(conn, Actor.of(principal), "clock.move", at=now,
+                     **{"from": was.isoformat(), "to": now.isoformat()})
         runtime.queue.wake(conn)
     return json_response(ClockReading(now=now))

@@ -10,7 +10,8 @@ an error page.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -35,6 +36,8 @@ from policyjobs.dashboard.session import (
 from policyjobs.engine import Lane, listing, public_status
 from policyjobs.engine.view import processing_errors
 from policyjobs.exceptions import Conflict, InvalidInput, NotFound, PolicyjobsError
+from policyjobs.security import audit
+from policyjobs.security.audit import Actor
 from policyjobs.security.tokens import Principal
 from policyjobs.tenants.service import active_tenants, tenant_locator
 
@@ -54,6 +57,23 @@ templates.env.filters["status"] = public_status
 templates.env.filters["errors"] = processing_errors
 templates.env.filters["lane"] = lambda value: "" if value is None else Lane(value).label
 templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True)
+templates.env.filters["rfc3339"] = lambda value: value.isoformat(timespec="seconds").replace(
+    "+00:00", "Z")
+
+
+def _moment(session: Session, query: Mapping[str, str], name: str) -> datetime | None:
+    """The time a filter of the page names (RFC 3339, with an offset), or None."""
+    text = query.get(name) or None
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise session.refuse(400, f"{name} must be a time with an offset, such as "
+                                  "2027-01-01T00:00:00Z")
+    return moment
 
 
 def _render(request: Request, name: str, code: int = 200, /, **context: Any) -> Response:
@@ -148,7 +168,9 @@ Lister = Annotated[Session, Depends(needs("jobs", "list"))]
 DocumentReader = Annotated[Session, Depends(needs("documents", "read"))]
 Retriggerer = Annotated[Session, Depends(needs("documents", "trigger"))]
 HookReader = Annotated[Session, Depends(needs("webhooks", "read"))]
+Operator = Annotated[Session, Depends(needs("jobs", "operate"))]
 ATTEMPTS = 100  # of an endpoint's attempts on its page
+AUDIT_PAGE = 100  # audit records on a page
 
 
 class _Pages(APIRoute):
@@ -271,6 +293,28 @@ def dashboard_router(ports: Ports) -> APIRouter:
                                                    offset=0, limit=1000)
         return _render(request, "webhooks.html", session=session, endpoints=endpoints)
 
+    @router.get("/audit")
+    async def audit_page(request: Request, session: Operator) -> Response:
+        query = request.query_params
+        action = query.get("action") or None
+        if action is not None and action not in audit.ACTIONS:
+            raise session.refuse(400, f"unknown action {action!r}; known: "
+                                      f"{', '.join(audit.ACTIONS)}")
+        after, before = (_moment(session, query, name) for name in ("after", "before"))
+        if after is not None and before is not None and after >= before:
+            raise session.refuse(400, "the time range is empty: after is not before before")
+        try:
+            offset = max(int(query.get("offset", "0")), 0)
+        except ValueError:
+            raise session.refuse(400, "offset must be a whole number") from None
+        rows = await ports.audit(reads_of(request), tenant=session.tenant, action=action,
+                                 after=after, before=before, offset=offset,
+                                 limit=AUDIT_PAGE + 1)
+        return _render(request, "audit.html", session=session, actions=audit.ACTIONS,
+                       action=action, after=query.get("after", ""),
+                       before=query.get("before", ""), offset=offset, page=AUDIT_PAGE,
+                       rows=rows[:AUDIT_PAGE], more=len(rows) > AUDIT_PAGE)
+
     @router.get("/webhooks/{locator}")
     async def webhook_page(request: Request, locator: str, session: HookReader) -> Response:
         event = request.query_params.get("event") or None
@@ -310,6 +354,10 @@ def dashboard_router(ports: Ports) -> APIRouter:
                                     reference_type=row.reference_type,
                                     reference_locator=row.reference_locator,
                                     job_locator=locator)
+                audit.record(conn, Actor.of(session.principal), "documents.retrigger",
+                             at=runtime.clock.now(), tenant=session.tenant,
+                             jobLocators=[locator], referenceType=row.reference_type,
+                             referenceLocator=row.reference_locator, via="dashboard")
             return "retriggered: it runs again"
 
         try:

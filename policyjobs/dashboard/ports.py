@@ -59,3 +59,6 @@ class Ports:
     # (reads, *, tenant, limit) → the tenant's accounts with credit, by currency
     accounts_with_credit: Callable[..., Awaitable[Sequence[Any]]]
     webhooks: Webhooks
+    # (reads, *, tenant, action, after, before, offset, limit) → a page of the tenant's
+    # audit records, newest first (of one action and from `after` to `before`, if given)
+    audit: Callable[..., Awaitable[Sequence[Any]]]

@@ -23,6 +23,8 @@ from policyjobs.documents.schemas import (
     DocumentsJobSummary,
 )
 from policyjobs.documents.storage import Storage
+from policyjobs.security import audit
+from policyjobs.security.audit import Actor
 from policyjobs.security.tokens import Principal
 
 Reader = Annotated[Principal, Security(guard("documents", "read"))]
@@ -67,12 +69,16 @@ def _latest(reference_type: str) -> Callable[..., Awaitable[Response]]:
 
 def _trigger_timed_out(reference_type: str) -> Callable[..., Response]:
     def trigger_timed_out_documents_jobs(request: Request, tenantLocator: Tenant,
-                                         locator: Locator, _principal: Trigger) -> Response:
+                                         locator: Locator, principal: Trigger) -> Response:
         runtime, tenant = runtime_of(request), str(tenantLocator)
         with runtime.db.begin() as conn:
             rerun = service.retrigger_timed_out(
                 conn, runtime.queue, tenant=tenant, reference_type=reference_type,
                 reference_locator=locator)
+            if rerun:
+                audit.record(conn, Actor.of(principal), "documents.retrigger",
+                             at=runtime.clock.now(), tenant=tenant, jobLocators=list(rerun),
+                             referenceType=reference_type, referenceLocator=locator)
             rows = [queries.job_row(conn, tenant=tenant, reference_type=reference_type,
                                     reference_locator=locator, job_locator=job)
                     for job in rerun]
@@ -83,12 +89,15 @@ def _trigger_timed_out(reference_type: str) -> Callable[..., Response]:
 
 def _trigger_one(reference_type: str) -> Callable[..., Response]:
     def trigger_documents_job(request: Request, tenantLocator: Tenant, locator: Locator,
-                              jobLocator: Locator, _principal: Trigger) -> Response:
+                              jobLocator: Locator, principal: Trigger) -> Response:
         runtime, tenant = runtime_of(request), str(tenantLocator)
         with runtime.db.begin() as conn:
             service.retrigger_job(conn, runtime.queue, tenant=tenant,
                                   reference_type=reference_type, reference_locator=locator,
                                   job_locator=jobLocator)
+            audit.record(conn, Actor.of(principal), "documents.retrigger",
+                         at=runtime.clock.now(), tenant=tenant, jobLocators=[jobLocator],
+                         referenceType=reference_type, referenceLocator=locator)
             row = queries.job_row(conn, tenant=tenant, reference_type=reference_type,
                                   reference_locator=locator, job_locator=jobLocator)
         return json_response(DocumentsJobSummary.of(row))

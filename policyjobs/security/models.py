@@ -1,4 +1,4 @@
-"""The tokens table: personal access tokens, kept as hashes."""
+"""The tokens table (personal access tokens, kept as hashes) and the audit trail."""
 
 from __future__ import annotations
 
@@ -17,4 +17,23 @@ tokens = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime()),
     sa.Column("revoked_at", UTCDateTime()),
+)
+
+# Every operator action, who made it and when; append-only (the store refuses an UPDATE or
+# a DELETE of a row: migration 0020).
+audit_records = sa.Table(
+    "audit_records",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("locator", sa.String(26), nullable=False, unique=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("token_locator", sa.String(26)),  # None: the command line, on the host
+    sa.Column("actor", sa.String(100), nullable=False),  # the token's user, or the host's
+    sa.Column("tenant", sa.String(36)),  # None: no one tenant (the clock, a token for any)
+    sa.Column("details", JSONDoc, nullable=False),
+    sa.Index("ix_audit_records_tenant", "tenant", "id"),
+    sa.Index("ix_audit_records_action", "action", "id"),
+    sa.Index("ix_audit_records_at", "at"),
 )

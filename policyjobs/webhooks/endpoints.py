@@ -3,9 +3,11 @@ their secrets, the attempts at their deliveries, and resends."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from starlette.responses import Response
 
@@ -14,6 +16,7 @@ from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
 from policyjobs.api.state import reads_of, runtime_of
+from policyjobs.security.audit import Actor
 from policyjobs.security.tokens import Principal
 from policyjobs.webhooks import queries, service
 from policyjobs.webhooks.schemas import (
@@ -52,6 +55,8 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
                 event_types=body.eventTypes, description=body.description,
                 created_by=principal.user_id, now=runtime.clock.now())
             row = service.read(conn, tenant=str(tenantLocator), locator=locator)
+            _audited(conn, runtime.clock.now(), principal, row, "create", url=row.url,
+                     eventTypes=list(row.event_types))
         return json_response(WebhookEndpoint.of(row, secret), status_code=201)
 
     @router.get("/list", operation_id="listWebhookEndpoints", response_model=WebhookEndpointList)
@@ -73,7 +78,7 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
     @router.patch("/{locator}", operation_id="updateWebhookEndpoint",
                   response_model=WebhookEndpoint)
     def update_webhook_endpoint(request: Request, tenantLocator: Tenant, locator: Locator,
-                                body: WebhookEndpointUpdate, _principal: Writer) -> Response:
+                                body: WebhookEndpointUpdate, principal: Writer) -> Response:
         """Change an endpoint's URL, event types, description, or whether it is enabled
         (enabling it again forgets why it was disabled)."""
         runtime = runtime_of(request)
@@ -83,28 +88,34 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
                                                    body.enabled),
                            now=runtime.clock.now())
             row = service.read(conn, tenant=str(tenantLocator), locator=locator)
+            _audited(conn, runtime.clock.now(), principal, row, "update",
+                     **body.model_dump(exclude_unset=True))
         return json_response(WebhookEndpoint.of(row))
 
     @router.delete("/{locator}", operation_id="deleteWebhookEndpoint", status_code=204,
                    response_class=Response)
     def delete_webhook_endpoint(request: Request, tenantLocator: Tenant, locator: Locator,
-                                _principal: Writer) -> Response:
+                                principal: Writer) -> Response:
         """Remove an endpoint; its deliveries not yet made are not made."""
         runtime = runtime_of(request)
         with runtime.db.begin() as conn:
+            row = service.read(conn, tenant=str(tenantLocator), locator=locator)
             service.delete(conn, tenant=str(tenantLocator), locator=locator)
+            _audited(conn, runtime.clock.now(), principal, row, "delete", url=row.url)
         return Response(status_code=204)
 
     @router.post("/{locator}/rotateSecret", operation_id="rotateWebhookSecret",
                  response_model=WebhookSecret)
     def rotate_webhook_secret(request: Request, tenantLocator: Tenant, locator: Locator,
-                              _principal: Writer) -> Response:
+                              principal: Writer) -> Response:
         """A new secret, shown this once; deliveries are signed with the old one too for
         24 hours, so receivers can switch at their pace."""
         runtime = runtime_of(request)
         with runtime.db.begin() as conn:
             secret = service.rotate(conn, keys, tenant=str(tenantLocator), locator=locator,
                                     now=runtime.clock.now())
+            row = service.read(conn, tenant=str(tenantLocator), locator=locator)
+            _audited(conn, runtime.clock.now(), principal, row, "rotateSecret")
         return json_response(WebhookSecret(locator=locator, secret=secret))
 
     @router.get("/{locator}/deliveries/list", operation_id="listWebhookDeliveries",
@@ -133,9 +144,19 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
                                     endpoint=locator, event_id=body.eventId,
                                     failed_since=body.failedSince, now=runtime.clock.now(),
                                     created_by=principal.user_id)
+            row = service.read(conn, tenant=str(tenantLocator), locator=locator)
+            _audited(conn, runtime.clock.now(), principal, row, "resend",
+                     eventId=body.eventId, deliveryLocators=resent,
+                     failedSince=body.failedSince.isoformat() if body.failedSince else None)
         return json_response(WebhookResent(deliveryLocators=resent))
 
     return router
+
+
+def _audited(conn: sa.Connection, now: datetime, principal: Principal, row: Any, change: str,
+             **details: Any) -> None:
+    service.audited(conn, Actor.of(principal), now, tenant=row.tenant, locator=row.locator,
+                    change=change, **details)
 
 
 DELIVERED = ("POSTed to each enabled endpoint subscribed to the type, signed as Standard "

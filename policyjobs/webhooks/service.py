@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from policyjobs.engine import NIL_UUID, JobQueue, NewJob, new_locator
 from policyjobs.exceptions import FieldProblem, InvalidInput, NotFound
+from policyjobs.security import audit
+from policyjobs.security.audit import Actor
 from policyjobs.store.writes import insert_missing
 from policyjobs.webhooks import addresses, catalogue, retries
 from policyjobs.webhooks.models import (
@@ -241,3 +243,11 @@ def tell(conn: sa.Connection, queue: JobQueue, tenant: str, type_: str,
     """Record one event of the tenant now, in the caller's transaction: what other domains
     are handed (through their ports) to tell of their changes."""
     publish(conn, queue, tenant=tenant, events=[Event(type_, data)], at=queue.clock.now())
+
+
+def audited(conn: sa.Connection, actor: Actor, now: datetime, *, tenant: str, locator: str,
+            change: str, **details: Any) -> None:
+    """Record a change of endpoint `locator` in the audit trail, in the change's transaction
+    (never a secret)."""
+    audit.record(conn, actor, "webhooks.change", at=now, tenant=tenant, change=change,
+                 endpointLocator=locator, **details)

@@ -1,0 +1,1 @@
+"""Operators' actions on jobs, and the audit trail of every operator action."""
