@@ -69,6 +69,11 @@ def tenant(make_tenant: Callable[[], str]) -> str:
 @pytest.fixture
 def make_token(runtime: Runtime) -> MakeToken:
     """Creates tokens: `make_token(tenant, "jobs.read", ...)`."""
+    return token_maker(runtime)
+
+
+def token_maker(runtime: Runtime) -> MakeToken:
+    """What `make_token` is, for any runtime (one a test builds itself, too)."""
 
     def make(tenant: str, *permissions: str, expires_at: datetime | None = None) -> str:
         with runtime.db.begin() as conn:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -22,11 +22,10 @@ from fastapi.testclient import TestClient
 from policyjobs.api.application import create_app
 from policyjobs.app import build_runtime
 from policyjobs.runtime import Runtime
-from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings, bucket_of
 from policyjobs.testing.postgres import free_port
 from policyjobs.testing.processes import Spawned
-from tests.acceptance.conftest import CLOCK_START
+from tests.acceptance.conftest import CLOCK_START, token_maker
 from tests.acceptance.test_documents import EXAMPLE, Docs, quote, transaction
 from tests.support.buckets import S3Server, s3_server
 from tests.support.engine_domain import clock_of
@@ -98,19 +97,6 @@ def test_presigned_serving_redirects_to_a_url_of_the_bucket_for_a_few_minutes(
             assert unready.status_code == 404  # the authorization stays with the API
     finally:
         runtime.close()
-
-
-def token_maker(runtime: Runtime) -> MakeToken:
-    """`make_token` for a runtime built in the test."""
-
-    def make(tenant: str, *permissions: str, expires_at: datetime | None = None) -> str:
-        with runtime.db.begin() as conn:
-            text, _ = create_token(conn, tenants=[tenant], permissions=list(permissions),
-                                   known=runtime.permissions, now=runtime.clock.now(),
-                                   expires_at=expires_at)
-        return text
-
-    return make
 
 
 def test_a_bucket_that_goes_away_postpones_renders_and_answers_downloads_503(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from policyjobs.runtime import Runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
 from policyjobs.testing.processes import Spawned
+from tests.acceptance.test_documents import stored_files
 from tests.support.http import bearer
 from tests.support.worker_process import worker_processes
 
@@ -44,10 +46,17 @@ RENDERING = sa.text("""
 """)
 
 
+@pytest.fixture(params=["folder", "bucket"])
+def documents_url(request: pytest.FixtureRequest) -> str | None:
+    """The documents in a folder all the processes share, or in a bucket."""
+    return None if request.param == "folder" else str(request.getfixturevalue("bucket_url"))
+
+
 @pytest.fixture
-def runtime(postgres_url: str, tmp_path: Path) -> Iterator[Runtime]:
+def runtime(postgres_url: str, documents_url: str | None, tmp_path: Path) -> Iterator[Runtime]:
     """The app's runtime on PostgreSQL, running no workers itself."""
-    settings = Settings(database_url=postgres_url, home=tmp_path / "home")
+    settings = Settings(database_url=postgres_url, home=tmp_path / "home",
+                        documents_url=documents_url)
     built = build_runtime(settings)
     try:
         yield built
@@ -86,14 +95,19 @@ def stored(workers: list[Spawned]) -> Counter[str]:
 
 
 def test_killed_workers_heal_without_a_retrigger(runtime: Runtime, postgres_url: str,
+                                                 documents_url: str | None,
                                                  tmp_path: Path) -> None:
     tenant = runtime.create_tenant(runtime.tenant_configs.load(CONFIG))
     with runtime.db.begin() as conn:
         token, _ = create_token(conn, tenants=[tenant], permissions=["admin"], known=(),
                                 now=runtime.clock.now())
     home = str(tmp_path / "home")
+    overrides = {"POLICYJOBS_HOME": home}
+    if documents_url is not None:
+        overrides |= {"POLICYJOBS_DOCUMENTS_URL": documents_url,
+                      **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
     with worker_processes(postgres_url, tmp_path / "logs", count=3,
-                          overrides={"POLICYJOBS_HOME": home}) as workers, \
+                          overrides=overrides) as workers, \
             TestClient(create_app(runtime)) as client:
         events = [{"type": "quote", "trigger": "accepted", "locator": f"Q-{i}",
                    "accountLocator": "A-1"} for i in range(QUOTES)]
@@ -108,6 +122,9 @@ def test_killed_workers_heal_without_a_retrigger(runtime: Runtime, postgres_url:
         details = [client.get(f"/document/{tenant}/documents/quote/Q-{i}/jobs/"
                               f"{listed[0]['locator']}", headers=bearer(token)).json()
                    for i, listed in enumerate(jobs)]
+        served = [client.get(f"/document/{tenant}/documents/{d['locator']}/document",
+                             headers=bearer(token))
+                  for job in details for d in job["documents"]]
 
     assert all(len(listed) == 1 for listed in jobs)
     assert [job["status"] for job in details] == ["finished"] * QUOTES
@@ -117,6 +134,8 @@ def test_killed_workers_heal_without_a_retrigger(runtime: Runtime, postgres_url:
     assert rescued, "no job was taken from a killed worker mid-render"
     assert not any("timed out" in (job["processingErrors"] or "") for job in details)
     assert stored(workers) == Counter({d["locator"]: 1 for d in documents})
-    files = sorted(p.name for p in (tmp_path / "home" / "documents" / tenant).iterdir())
-    assert files == sorted(f"{d['locator']}.pdf" for d in documents)
+    # Every file whole, and none that no document names (a killed writer left nothing).
+    assert all(answer.status_code == 200 and answer.content.startswith(b"%PDF")
+               and answer.content.rstrip().endswith(b"%%EOF") for answer in served)
+    assert stored_files(runtime, tenant) == sorted(f"{d['locator']}.pdf" for d in documents)
     assert all(worker.process.returncode is not None for worker in killed)
