@@ -57,8 +57,8 @@ templates.env.filters["status"] = public_status
 templates.env.filters["errors"] = processing_errors
 templates.env.filters["lane"] = lambda value: "" if value is None else Lane(value).label
 templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True)
-templates.env.filters["rfc3339"] = lambda value: value.isoformat(timespec="seconds").replace(
-    "+00:00", "Z")
+templates.env.filters["rfc3339"] = lambda value: "" if value is None else value.isoformat(
+    timespec="seconds").replace("+00:00", "Z")  # the product's form of a time, as the API's
 
 
 def _moment(session: Session, query: Mapping[str, str], name: str) -> datetime | None:

@@ -5,6 +5,7 @@ timed-out one, retrigger them, see the second finish, log out; another tenant se
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -32,7 +33,7 @@ documents:
     - {{staticName: booklet, name: Booklet, trigger: accepted, scope: quote, format: pdf,
        template: "{{% for i in range(event.data.lines) %}}<p>line {{{{ i }}}}</p>{{% endfor %}}"}}
 """
-EVERYTHING = ("jobs.read", "jobs.list", "documents.read", "documents.trigger")
+EVERYTHING = ("jobs.read", "jobs.list", "documents.read", "documents.trigger", "jobs.operate")
 
 
 def quote(locator: str, trigger: str, **data: Any) -> dict[str, Any]:
@@ -162,6 +163,7 @@ def test_an_operator_finds_retriggers_and_sees_a_job_finish(page: Page, book: Bo
     page.get_by_role("link", name="Jobs", exact=True).click()
     page.get_by_role("link", name=book.failed).click()
     expect(page.locator("#status")).to_contain_text("failed")
+    expect(page.locator("#created")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"))
     expect(page.locator("#errors")).to_contain_text("dataError")
     expect(page.locator("#lane")).to_have_text("interactive")  # a quote's documents
     expect(page.locator("#documents tr", has_text="Schedule")).to_contain_text("dataError")
@@ -183,6 +185,16 @@ def test_an_operator_finds_retriggers_and_sees_a_job_finish(page: Page, book: Bo
     reload_until(page, "finished")
     expect(page.locator("#documents")).to_contain_text("ready")
     expect(page.get_by_role("button", name="Retrigger")).to_have_count(0)
+
+    # both retriggers are in the audit trail, by this token, newest first
+    page.get_by_role("link", name="Audit").click()
+    records = page.locator("#audit tr")
+    expect(records).to_have_count(3)  # the header and two retriggers
+    expect(records.nth(1)).to_contain_text(book.timed_out)
+    expect(records.nth(2)).to_contain_text(book.failed)
+    page.get_by_label("Action").select_option("clock.move")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#audit")).to_contain_text("No records match")
 
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url("/dashboard/login")
