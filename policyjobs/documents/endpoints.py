@@ -8,6 +8,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Request, Security
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from policyjobs.api.auth import guard
@@ -168,7 +169,9 @@ def documents_router(storage: Storage, *, presigned: bool = False) -> APIRouter:
         row = await queries.read_document(reads_of(request), tenant=str(tenantLocator),
                                           locator=locator)
         key, name = service.stored_file(row)
-        if presigned and (link := storage.link(key, PRESIGNED_FOR)) is not None:
+        # Signing may fetch the instance's credentials first: off the event loop.
+        if presigned and (link := await run_in_threadpool(storage.link, key,
+                                                          PRESIGNED_FOR)) is not None:
             return RedirectResponse(link, status_code=307)
         try:
             download = await storage.open(key)
