@@ -28,8 +28,11 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(min(int(self.headers.get("content-length", 0)),
-                                           MAX_BODY))
+                length = min(int(self.headers.get("content-length", 0)), MAX_BODY)
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender went away mid-request: no delivery
+                    self.close_connection = True
+                    return
                 receiver.take(body, {k.lower(): v for k, v in self.headers.items()})
                 self.send_response(204)
                 self.end_headers()

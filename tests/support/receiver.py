@@ -45,7 +45,11 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: as any server would,
+                    self.close_connection = True  # take it for no request at all
+                    return
                 with receiver._lock:
                     count = len(receiver.got)
                     receiver.got.append(Delivery(self.path, {k.lower(): v for k, v in
