@@ -110,10 +110,11 @@ class Runtime:
 
     def _configured(self, conn: sa.Connection, tenant: str, config: TenantConfig,
                     actor: Actor | None, *, created: bool = False) -> None:
-        stored = StoredConfig(dump_tenant_config(config))
+        dumped = dump_tenant_config(config)
+        stored = StoredConfig(dumped)
         if actor is not None:
             audit.record(conn, actor, "tenant.configure", at=self.clock.now(), tenant=tenant,
-                         created=created, config=dump_tenant_config(config))
+                         created=created, config=dumped)
         claims = stored.section(ClaimsConfig)
         self.queue.configure_tenant(conn, tenant, max_running=claims.max_running_jobs,
                                     lanes=claims.lanes)

@@ -61,6 +61,14 @@ templates.env.filters["rfc3339"] = lambda value: "" if value is None else value.
     timespec="seconds").replace("+00:00", "Z")  # the product's form of a time, as the API's
 
 
+def _offset(session: Session, query: Mapping[str, str]) -> int:
+    """Where a page of a list starts, as its `offset` says (0 if absent or below)."""
+    try:
+        return max(int(query.get("offset", "0")), 0)
+    except ValueError:
+        raise session.refuse(400, "offset must be a whole number") from None
+
+
 def _moment(session: Session, query: Mapping[str, str], name: str) -> datetime | None:
     """The time a filter of the page names (RFC 3339, with an offset), or None."""
     text = query.get(name) or None
@@ -273,10 +281,7 @@ def dashboard_router(ports: Ports) -> APIRouter:
     @router.get("/jobs")
     async def job_list(request: Request, session: Lister) -> Response:
         params = request.query_params
-        try:
-            offset = max(int(params.get("offset", "0")), 0)
-        except ValueError:
-            raise session.refuse(400, "offset must be a whole number") from None
+        offset = _offset(session, params)
         kind, status = params.get("kind") or None, params.get("status") or None
         reference = params.get("reference") or None
         rows = await listing.search(reads_of(request), tenant=session.tenant, kind=kind,
@@ -303,10 +308,7 @@ def dashboard_router(ports: Ports) -> APIRouter:
         after, before = (_moment(session, query, name) for name in ("after", "before"))
         if after is not None and before is not None and after >= before:
             raise session.refuse(400, "the time range is empty: after is not before before")
-        try:
-            offset = max(int(query.get("offset", "0")), 0)
-        except ValueError:
-            raise session.refuse(400, "offset must be a whole number") from None
+        offset = _offset(session, query)
         rows = await ports.audit(reads_of(request), tenant=session.tenant, action=action,
                                  after=after, before=before, offset=offset,
                                  limit=AUDIT_PAGE + 1)

@@ -23,14 +23,19 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import S3Store
 
-from policyjobs.documents.storage import Download, FilesUnavailable, StorageUnusable, check_key
+from policyjobs.documents.storage import (
+    CHUNK,
+    Download,
+    FilesUnavailable,
+    StorageUnusable,
+    check_key,
+)
 from policyjobs.settings import bucket_of
 
 # A request that gets no answer is given up on within seconds: a render tries again later
 # (its job postponed) and a download answers 503, rather than either waiting minutes.
 CONNECT_TIMEOUT, TIMEOUT = timedelta(seconds=5), timedelta(seconds=60)
 RETRIES, RETRY_TIMEOUT = 2, timedelta(seconds=10)
-CHUNK = 256 * 1024  # bytes a download streams at a time, at least
 
 
 def _allow_http() -> bool:
@@ -62,11 +67,6 @@ class BucketStorage:
             retry_config={"max_retries": RETRIES, "retry_timeout": RETRY_TIMEOUT,
                           "backoff": {"init_backoff": timedelta(milliseconds=100),
                                       "max_backoff": timedelta(seconds=2), "base": 2}})
-
-    @property
-    def url(self) -> str:
-        """The `s3://` URL."""
-        return self._url
 
     def put(self, key: str, content: bytes, content_type: str) -> None:
         """One PUT of the whole file, with its content type (its length goes with it)."""

@@ -26,7 +26,7 @@ from policyjobs.settings import is_bucket
 _KEY = re.compile(r"^[0-9A-Za-z_-][0-9A-Za-z_.-]*(/[0-9A-Za-z_.-]+)*$")  # not under `.…`
 _INCOMING = ".incoming"  # files being written, beside the tree so that a rename moves them
 STALE_SECONDS = 3600.0  # a file being written for this long was left by a killed writer
-CHUNK = 256 * 1024  # bytes a download sends at a time
+CHUNK = 256 * 1024  # bytes a download sends at a time (a bucket's stream: at least)
 
 
 class FilesUnavailable(Unavailable):
@@ -56,11 +56,6 @@ def check_key(key: str) -> str:
 
 class Storage(Protocol):
     """Stores and reads files by key, such as `tenant/01J….pdf`."""
-
-    @property
-    def url(self) -> str:
-        """Where the files are, as `POLICYJOBS_DOCUMENTS_URL` says it (never a secret)."""
-        ...
 
     def put(self, key: str, content: bytes, content_type: str) -> None:
         """Store the file whole under `key`, replacing any; `FilesUnavailable` if the storage
@@ -93,11 +88,6 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._incoming = self.root / _INCOMING
-
-    @property
-    def url(self) -> str:
-        """The directory."""
-        return str(self.root)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)

@@ -55,8 +55,8 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
                 event_types=body.eventTypes, description=body.description,
                 created_by=principal.user_id, now=runtime.clock.now())
             row = service.read(conn, tenant=str(tenantLocator), locator=locator)
-            _audited(conn, runtime.clock.now(), principal, row, "create", url=row.url,
-                     eventTypes=list(row.event_types))
+            _audited(conn, runtime.clock.now(), principal, row.tenant, locator, "create",
+                     url=row.url, eventTypes=list(row.event_types))
         return json_response(WebhookEndpoint.of(row, secret), status_code=201)
 
     @router.get("/list", operation_id="listWebhookEndpoints", response_model=WebhookEndpointList)
@@ -88,7 +88,7 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
                                                    body.enabled),
                            now=runtime.clock.now())
             row = service.read(conn, tenant=str(tenantLocator), locator=locator)
-            _audited(conn, runtime.clock.now(), principal, row, "update",
+            _audited(conn, runtime.clock.now(), principal, row.tenant, locator, "update",
                      **body.model_dump(exclude_unset=True))
         return json_response(WebhookEndpoint.of(row))
 
@@ -101,7 +101,8 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
         with runtime.db.begin() as conn:
             row = service.read(conn, tenant=str(tenantLocator), locator=locator)
             service.delete(conn, tenant=str(tenantLocator), locator=locator)
-            _audited(conn, runtime.clock.now(), principal, row, "delete", url=row.url)
+            _audited(conn, runtime.clock.now(), principal, row.tenant, locator, "delete",
+                     url=row.url)
         return Response(status_code=204)
 
     @router.post("/{locator}/rotateSecret", operation_id="rotateWebhookSecret",
@@ -114,8 +115,8 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
         with runtime.db.begin() as conn:
             secret = service.rotate(conn, keys, tenant=str(tenantLocator), locator=locator,
                                     now=runtime.clock.now())
-            row = service.read(conn, tenant=str(tenantLocator), locator=locator)
-            _audited(conn, runtime.clock.now(), principal, row, "rotateSecret")
+            _audited(conn, runtime.clock.now(), principal, str(tenantLocator), locator,
+                     "rotateSecret")
         return json_response(WebhookSecret(locator=locator, secret=secret))
 
     @router.get("/{locator}/deliveries/list", operation_id="listWebhookDeliveries",
@@ -144,8 +145,7 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
                                     endpoint=locator, event_id=body.eventId,
                                     failed_since=body.failedSince, now=runtime.clock.now(),
                                     created_by=principal.user_id)
-            row = service.read(conn, tenant=str(tenantLocator), locator=locator)
-            _audited(conn, runtime.clock.now(), principal, row, "resend",
+            _audited(conn, runtime.clock.now(), principal, str(tenantLocator), locator, "resend",
                      eventId=body.eventId, deliveryLocators=resent,
                      failedSince=body.failedSince.isoformat() if body.failedSince else None)
         return json_response(WebhookResent(deliveryLocators=resent))
@@ -153,9 +153,9 @@ def webhooks_router(keys: service.Keys) -> APIRouter:
     return router
 
 
-def _audited(conn: sa.Connection, now: datetime, principal: Principal, row: Any, change: str,
-             **details: Any) -> None:
-    service.audited(conn, Actor.of(principal), now, tenant=row.tenant, locator=row.locator,
+def _audited(conn: sa.Connection, now: datetime, principal: Principal, tenant: str,
+             locator: str, change: str, **details: Any) -> None:
+    service.audited(conn, Actor.of(principal), now, tenant=tenant, locator=locator,
                     change=change, **details)
 
 
