@@ -52,6 +52,7 @@ from bench.common import (
     say,
 )
 from policyjobs.testing.postgres import PostgresServer, free_port, start_postgres
+from policyjobs.testing.s3 import S3Server, s3_process
 
 POLICYJOBS = str(Path(sys.executable).parent / "policyjobs")  # the console script
 BATCH = 50
@@ -272,7 +273,7 @@ def downloads(db: sa.Engine, url: str, tenant: str, token: str) -> list[float]:
 
 
 def on_postgres(server: PostgresServer, docs: int, workers: int, round_: int,
-                s3: S3 | None = None) -> Run:
+                s3: S3Server | None = None) -> Run:
     """`serve --no-worker` takes the quotes, `workers` worker processes render them, into
     the home's folder or, given `s3`, a bucket of its own."""
     system = "postgresql" if s3 is None else "postgresql+s3"
@@ -281,7 +282,8 @@ def on_postgres(server: PostgresServer, docs: int, workers: int, round_: int,
                         f"documents_{round_}{'_s3' if s3 else ''}"),
                     POLICYJOBS_HOME=str(home), POLICYJOBS_LOG_LEVEL="warning")
     if s3 is not None:
-        env |= s3.env | {"POLICYJOBS_DOCUMENTS_URL": f"s3://{s3.bucket(round_)}/documents"}
+        bucket = s3.create_bucket(f"bench-documents-{round_}")
+        env |= s3.env | {"POLICYJOBS_DOCUMENTS_URL": f"s3://{bucket}/documents"}
     cli(env, "migrate")
     port = free_port()
     api = Workers(f"{system}-api-{round_}",
@@ -310,44 +312,6 @@ def on_sqlite(docs: int, round_: int) -> Run:
         serve.stop()
 
 
-class S3:
-    """moto's S3 server in a process of its own on a loopback port: the bucket the
-    documents go to in the `postgresql+s3` runs."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.server = Workers("s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                     "-p", str(self.port)], clean_env(), 1)
-        deadline = time.monotonic() + 60
-        while True:
-            self.server.check()
-            try:
-                httpx.get(self.endpoint, timeout=1)
-                return
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise BenchError("moto's S3 server did not start") from None
-                time.sleep(0.1)
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The AWS_* variables that point policyjobs at this server."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_ALLOW_HTTP": "true"}
-
-    def bucket(self, round_: int) -> str:
-        """A new bucket for a round."""
-        name = f"bench-documents-{round_}"
-        httpx.put(f"{self.endpoint}/{name}", timeout=10).raise_for_status()
-        return name
-
-    def stop(self) -> None:
-        """Stop the server."""
-        self.server.stop()
-
-
 # -- the report -----------------------------------------------------------------------------------
 
 
@@ -355,29 +319,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every round of every system, interleaved; the figures."""
     cores = len(os.sched_getaffinity(0))
     server = start_postgres(durable=True)
-    s3 = S3()
     try:
-        figures: dict[str, Any] = {"quotes": args.quotes, "workers": args.workers,
-                                   "rounds": args.rounds, "machine": machine(server)}
-        systems: list[Callable[[int], Run]] = [
-            lambda r: reference(args.quotes, cores, r),
-            lambda r: on_postgres(server, args.quotes, args.workers, r),
-            lambda r: on_postgres(server, args.quotes, args.workers, r, s3),
-            lambda r: on_sqlite(args.quotes, r),
-        ]
-        runs: list[Run] = []
-        for round_ in range(1, args.rounds + 1):
-            shift = (round_ - 1) % len(systems)  # each system goes first in some round
-            for measure in systems[shift:] + systems[:shift]:
-                runs.append(measure(round_))
-        figures["machine"]["loadavg_end"] = loadavg()
-        figures |= headline(runs)
-        figures["runs"] = [r.as_json() for r in runs]
-        print_report(figures, runs, cores)
-        return figures
+        with s3_process(log_dir() / "s3.log", clean_env()) as s3:
+            return _rounds(args, cores, server, s3)
     finally:
-        s3.stop()
         server.stop()
+
+
+def _rounds(args: argparse.Namespace, cores: int, server: PostgresServer,
+            s3: S3Server) -> dict[str, Any]:
+    """The rounds, given the PostgreSQL server and the S3 one; the figures."""
+    figures: dict[str, Any] = {"quotes": args.quotes, "workers": args.workers,
+                               "rounds": args.rounds, "machine": machine(server)}
+    systems: list[Callable[[int], Run]] = [
+        lambda r: reference(args.quotes, cores, r),
+        lambda r: on_postgres(server, args.quotes, args.workers, r),
+        lambda r: on_postgres(server, args.quotes, args.workers, r, s3),
+        lambda r: on_sqlite(args.quotes, r),
+    ]
+    runs: list[Run] = []
+    for round_ in range(1, args.rounds + 1):
+        shift = (round_ - 1) % len(systems)  # each system goes first in some round
+        for measure in systems[shift:] + systems[:shift]:
+            runs.append(measure(round_))
+    figures["machine"]["loadavg_end"] = loadavg()
+    figures |= headline(runs)
+    figures["runs"] = [r.as_json() for r in runs]
+    print_report(figures, runs, cores)
+    return figures
 
 
 def headline(runs: list[Run]) -> dict[str, Any]:

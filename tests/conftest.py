@@ -20,7 +20,7 @@ import pytest
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import migrate
 from policyjobs.testing.postgres import PostgresServer, start_postgres
-from tests.support.buckets import S3Server, s3_server
+from policyjobs.testing.s3 import S3Server, s3_server
 
 _databases = itertools.count()
 STORES = ["sqlite", "postgresql"]

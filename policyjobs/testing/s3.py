@@ -1,21 +1,26 @@
-"""A real S3 protocol server for the tests: moto's, in the test process, on a loopback
-port, talked to over HTTP by the product's own client (obstore)."""
+"""A real S3 protocol server for the tests and benchmarks: moto's, on a loopback port, in the
+caller's process (`s3_server`) or in one of its own (`s3_process`), talked to over HTTP by
+the product's own client (obstore). moto comes with the development dependencies and
+bench/requirements.txt, not with the product."""
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import obstore
-from moto.server import ThreadedMotoServer
 from obstore.store import S3Store
 
 from policyjobs.testing.postgres import free_port
+from policyjobs.testing.processes import Spawned
+from policyjobs.testing.waiting import wait_until
 
 _buckets = itertools.count()
 
@@ -71,6 +76,8 @@ def s3_server(port: int | None = None) -> Iterator[S3Server]:
     """moto's S3 server on a loopback port (a free one, if not named), stopped on the way
     out. Its buckets live in the process, so a server started again on the same port
     serves the same buckets: that is how a test takes the storage away and back."""
+    from moto.server import ThreadedMotoServer  # a development dependency
+
     port = port or free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -78,3 +85,28 @@ def s3_server(port: int | None = None) -> Iterator[S3Server]:
         yield S3Server(f"http://127.0.0.1:{port}")
     finally:
         server.stop()
+
+
+@contextmanager
+def s3_process(log: Path, env: Mapping[str, str] = os.environ) -> Iterator[S3Server]:
+    """moto's S3 server in a process of its own (logging to `log`) on a free loopback port,
+    once it answers; killed on the way out. `env` may switch on moto's own settings, such
+    as `INITIAL_NO_AUTH_ACTION_COUNT=0` to check credentials."""
+    port = free_port()
+    server = Spawned([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                     env, log)
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            httpx.get(endpoint, timeout=1)
+        except httpx.TransportError:
+            return False
+        return True
+
+    try:
+        wait_until(answers, timeout=60, check=server.check, what="moto's S3 server to answer",
+                   interval=0.1)
+        yield S3Server(endpoint)
+    finally:
+        server.kill()

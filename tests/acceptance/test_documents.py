@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from policyjobs.runtime import Runtime
 from policyjobs.settings import bucket_of
-from tests.support.buckets import S3Server
+from policyjobs.testing.s3 import S3Server
 from tests.support.http import MakeToken, assert_problem, bearer
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()

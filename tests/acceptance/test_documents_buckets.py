@@ -25,9 +25,9 @@ from policyjobs.runtime import Runtime
 from policyjobs.settings import Settings, bucket_of
 from policyjobs.testing.postgres import free_port
 from policyjobs.testing.processes import Spawned
+from policyjobs.testing.s3 import S3Server, s3_process, s3_server
 from tests.acceptance.conftest import CLOCK_START, token_maker
 from tests.acceptance.test_documents import EXAMPLE, Docs, quote, transaction
-from tests.support.buckets import S3Server, s3_server
 from tests.support.engine_domain import clock_of
 from tests.support.http import MakeToken, assert_problem
 from tests.support.worker_process import REPO_ROOT, STARTED
@@ -174,27 +174,12 @@ def run_commands(env: dict[str, str], *commands: list[str]) -> list[
 
 
 @pytest.fixture
-def refusing() -> Iterator[S3Server]:
+def refusing(tmp_path: Path) -> Iterator[S3Server]:
     """An S3 server that checks credentials (moto's, with authentication on), in a
     process of its own."""
-    port = free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                               "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "moto's server did not start"
-                time.sleep(0.1)
-        yield S3Server(f"http://127.0.0.1:{port}")
-    finally:
-        server.kill()
-        server.wait()
+    with s3_process(tmp_path / "moto.log",
+                    {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as server:
+        yield server
 
 
 @pytest.mark.parametrize("case", ["malformed", "no bucket", "refused", "http"])
