@@ -1,4 +1,5 @@
-"""What the operations API reads: pages of the audit trail, newest first, filtered."""
+"""What the operations API reads: pages of the audit trail, newest first (by the time each
+action was made, then by the order it was recorded), filtered."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ a = audit_records.c
 def _page(tenant: bool, action: bool, after: bool, before: bool) -> sa.Select[tuple[Row]]:
     """The page statement for one combination of filters (sixteen at most, each built once,
     each able to use its own index)."""
-    statement = sa.select(audit_records).order_by(a.id.desc())
+    statement = sa.select(audit_records).order_by(a.at.desc(), a.id.desc())
     if tenant:
         statement = statement.where(a.tenant == sa.bindparam("tenant"))
     if action:

@@ -36,9 +36,9 @@ def upgrade() -> None:
         sa.Column("tenant", sa.String(36)),
         sa.Column("details", JSON, nullable=False),
     )
-    op.create_index("ix_audit_records_tenant", "audit_records", ["tenant", "id"])
-    op.create_index("ix_audit_records_action", "audit_records", ["action", "id"])
-    op.create_index("ix_audit_records_at", "audit_records", ["at"])
+    op.create_index("ix_audit_records_tenant", "audit_records", ["tenant", "at", "id"])
+    op.create_index("ix_audit_records_action", "audit_records", ["action", "at", "id"])
+    op.create_index("ix_audit_records_at", "audit_records", ["at", "id"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"""
             CREATE FUNCTION audit_records_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
