@@ -48,6 +48,10 @@ class Lane(enum.IntEnum):
         return self.name.lower()
 
 
+# What a queue row's lane is raised by while its kind is paused (`pauses`): claims, the
+# queue's metrics and the idle check look only at the lanes above, so no worker sees it.
+PAUSED = 10
+
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.BLOCKED, JobStatus.LEASED, JobStatus.WAITING)
 # The run-at of a job postponed until requeued: never due by any clock.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""The engine's Prometheus metrics: counters by job kind, and the queue's depth and lag.
+"""The engine's Prometheus metrics: counters by job kind, the queue's depth and lag, and the
+kinds paused.
 
 The counters count what this process did. The queue's gauges are read from the store
 when scraped, at most every few seconds, from the oldest due jobs only, so a scrape costs
@@ -12,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from prometheus_client import Counter
@@ -53,31 +54,38 @@ TIMED_OUT = ByKind(Counter("policyjobs_jobs_timed_out",
 DEPTH_SAMPLE = 10_000  # the oldest due jobs a scrape looks at, at most
 
 
-class QueueCollector(Collector):
-    """The due, queued jobs by kind, and how long the oldest of each has waited.
+class Sample(NamedTuple):
+    """What a scrape reads of the store: (kind, count, oldest run-at) among the
+    `DEPTH_SAMPLE` oldest due jobs, and the pauses, as (kind, tenant or `*`)."""
 
-    `read` returns (kind, count, oldest run-at) among the `DEPTH_SAMPLE` oldest due jobs,
-    so the depth it reports is capped there; results are kept for `ttl` seconds.
+    depth: list[tuple[str, int, datetime]]
+    paused: list[tuple[str, str]]
+
+
+class QueueCollector(Collector):
+    """The due, queued jobs by kind, how long the oldest of each has waited, and the kinds
+    paused. The depth is capped at `DEPTH_SAMPLE`; what `read` returns is kept for `ttl`
+    seconds.
     """
 
-    def __init__(self, read: Callable[[], list[tuple[str, int, datetime]]],
-                 now: Callable[[], datetime], kinds: Callable[[], tuple[str, ...]],
-                 ttl: float = 5.0) -> None:
+    def __init__(self, read: Callable[[], Sample], now: Callable[[], datetime],
+                 kinds: Callable[[], tuple[str, ...]], ttl: float = 5.0) -> None:
         self._read, self._now, self._kinds, self._ttl = read, now, kinds, ttl
         self._lock = threading.Lock()
-        self._cached: list[tuple[str, int, datetime]] = []
+        self._cached = Sample([], [])
         self._read_at = float("-inf")
 
     def collect(self) -> Iterator[Metric]:
-        """The two gauge families, from the store or the cache."""
+        """The gauge families, from the store or the cache."""
         with self._lock:
             if time.monotonic() - self._read_at > self._ttl:
                 try:
                     self._cached = self._read()
                 except sa.exc.DBAPIError:
-                    self._cached = []  # the store is down: /health says so
+                    self._cached = Sample([], [])  # the store is down: /health says so
                 self._read_at = time.monotonic()
-            found = {kind: (count, oldest) for kind, count, oldest in self._cached}
+            sample = self._cached
+        found = {kind: (count, oldest) for kind, count, oldest in sample.depth}
         depth = GaugeMetricFamily("policyjobs_queue_depth",
                                   f"Due jobs waiting for a worker (counted up to {DEPTH_SAMPLE}).",
                                   labels=["kind"])
@@ -90,4 +98,10 @@ class QueueCollector(Collector):
             lag.add_metric([kind], max((now - oldest).total_seconds(), 0.0))
         yield depth
         yield lag
+        paused = GaugeMetricFamily("policyjobs_paused",
+                                   "Kinds paused (1), for a tenant or for all (tenant \"*\").",
+                                   labels=["kind", "tenant"])
+        for kind, tenant in sample.paused:
+            paused.add_metric([kind, tenant], 1)
+        yield paused
 

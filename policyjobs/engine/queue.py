@@ -6,17 +6,18 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from policyjobs.engine import metrics, schedules, tenancy
+from policyjobs.engine import metrics, pauses, schedules, tenancy
 from policyjobs.engine.backend import Backend
 from policyjobs.engine.backends import backend_for
 from policyjobs.engine.clock import Clock
 from policyjobs.engine.jobs import Ending, JobStatus, Lane, NewJob
-from policyjobs.engine.metrics import QueueCollector
+from policyjobs.engine.metrics import QueueCollector, Sample
+from policyjobs.engine.pauses import Pause
 from policyjobs.engine.registry import Registry
 from policyjobs.engine.schedules import Schedule
 from policyjobs.engine.schema import READ_ONLY, jobs
@@ -191,16 +192,33 @@ class JobQueue:
             self.wake(conn)
         return requeued
 
+    def pause(self, conn: sa.Connection, kind: str, tenant: str) -> tuple[Pause, bool]:
+        """Stop claiming jobs of `kind` for `tenant` (`pauses.EVERY_TENANT`: for all) once
+        `conn`'s transaction commits; the pause, and whether it is new."""
+        return pauses.pause(conn, kind=kind, tenant=tenant, now=self.clock.now())
+
+    def resume(self, conn: sa.Connection, locator: str) -> Pause | None:
+        """Lift the pause `locator`, waking the workers; the pause lifted, or None."""
+        lifted = pauses.resume(conn, locator)
+        if lifted is not None:
+            self.wake(conn)
+        return lifted
+
+    def pauses(self, conn: sa.Connection) -> Sequence[Pause]:
+        """Every pause in force."""
+        return pauses.pauses(conn)
+
     def wake(self, conn: sa.Connection) -> None:
         """Wake every worker when `conn`'s transaction commits, as after moving the clock."""
         self.backend.notify(conn)
         conn.info[_WAKE_FLAG] = True
 
     def collector(self) -> QueueCollector:
-        """A Prometheus collector of this queue's depth and lag, by kind."""
-        def read() -> list[tuple[str, int, datetime]]:
+        """A Prometheus collector of this queue's depth and lag by kind, and its pauses."""
+        def read() -> Sample:
             with self.db.execution_options(**{READ_ONLY: True}).connect() as conn:
-                return self.backend.queue_depth(conn, self.clock.now())
+                return Sample(self.backend.queue_depth(conn, self.clock.now()),
+                              [(p.kind, p.tenant) for p in pauses.pauses(conn)])
 
         return QueueCollector(read, self.clock.now, lambda: self.registry.kinds)
 

@@ -16,6 +16,12 @@ from policyjobs.engine.jobs import Ending, Lane
 # A job's handler: a function of its `context.JobContext`, whose result the job keeps. Typed
 # loosely here so that the registry, which the queue holds, needs nothing of the queue.
 Handler = Callable[[Any], Any]
+# What an operator's action made of each job it was given, by locator: None if it was
+# done, else why the job was skipped, in words shared by the jobs skipped for one reason.
+Verdicts = dict[str, str | None]
+# An operator's action on jobs of one kind (see `policyjobs.operations`): given the
+# transaction, the `JobQueue` and the jobs (rows with `selection.COLUMNS`), their verdicts.
+Action = Callable[[sa.Connection, Any, Sequence[Any]], Verdicts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,12 @@ class JobKind:
     # share (0: it shares them): for work that mostly waits on someone else, such as an
     # HTTP call, so that it never holds a thread the other kinds need.
     threads: int = 0
+    # What an operator's retry and cancel do to its jobs; None: the engine's own (a failed
+    # job runs again, with one more attempt; a job not started is cancelled).
+    retry: Action | None = None
+    cancel: Action | None = None
+    # Why an operator cannot retry its jobs, if they cannot be.
+    unretriable: str | None = None
 
     def backoff(self, attempt: int) -> timedelta:
         """The wait after failed `attempt`: its `retry_delays`, else exponential backoff

@@ -152,6 +152,17 @@ engine_lanes = sa.Table(
     sa.Column("lane", sa.SmallInteger(), nullable=False),
 )
 
+# The kinds paused, each for one tenant or for all (tenant `*`): their jobs' queue rows sit
+# in their lanes plus `PAUSED`, out of the claims' sight, until resumed (see `pauses`).
+engine_pauses = sa.Table(
+    "engine_pauses",
+    metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(36), primary_key=True),
+    sa.Column("locator", sa.String(26), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
 # The jobs whose status is rare (waiting, failed or cancelled): a narrow row per job, so a
 # tenant's failed jobs are found without reading its history, `jobs` having no index on
 # its status. Each engine path that moves a job into or out of those statuses brings its

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 
 from policyjobs.engine.jobs import Lane
+from policyjobs.engine.pauses import OFFSET
 from policyjobs.engine.schema import engine_lanes, engine_tenants, job_queue, jobs
 
 _OVERRIDE = (sa.select(engine_lanes.c.lane)
@@ -15,14 +16,14 @@ _OVERRIDE = (sa.select(engine_lanes.c.lane)
                     engine_lanes.c.kind == job_queue.c.kind)
              .scalar_subquery())
 _OWN = sa.select(jobs.c.lane).where(jobs.c.id == job_queue.c.id).scalar_subquery()
-_LANE = sa.func.coalesce(_OVERRIDE, _OWN, int(Lane.STANDARD))
+_LANE = sa.func.coalesce(_OVERRIDE, _OWN, int(Lane.STANDARD)) + OFFSET  # paused or not
 
 
 def configure(conn: sa.Connection, tenant: str, *, max_running: int | None,
               lanes: Mapping[str, Lane]) -> None:
     """Set the tenant's cap (None: none) and its lanes by kind, in `conn`'s transaction, and
     move its jobs in the queue to the lanes now set: those a kind's lane no longer names go
-    back to the lane their enqueuer chose."""
+    back to the lane their enqueuer chose (those of a paused kind stay out of sight)."""
     if max_running is not None and max_running < 1:
         raise ValueError(f"a tenant's cap must be at least 1, not {max_running}")
     conn.execute(engine_tenants.delete().where(engine_tenants.c.tenant == tenant))

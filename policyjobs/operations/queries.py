@@ -1,5 +1,5 @@
 """What the operations API reads: pages of the audit trail, newest first (by the time each
-action was made, then by the order it was recorded), filtered."""
+action was made, then by the order it was recorded), filtered; and a bulk action's progress."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from functools import cache
 
 import sqlalchemy as sa
 
+from policyjobs.operations.models import operations_bulk
 from policyjobs.security.models import audit_records
 from policyjobs.store.readers import Reads, Row
 from policyjobs.store.scoping import paged
@@ -41,3 +42,12 @@ async def audit_page(reads: Reads, *, tenant: str | None, action: str | None,
     statement = _page(*(value is not None for value in filters.values()))
     params = {name: value for name, value in filters.items() if value is not None}
     return await reads.all(statement, {**params, "offset": offset, "limit": limit})
+
+
+_BULK = sa.select(operations_bulk).where(
+    operations_bulk.c.job_locator == sa.bindparam("locator"))
+
+
+async def bulk_action(reads: Reads, job_locator: str) -> Row | None:
+    """The bulk action run by job `job_locator`, or None."""
+    return await reads.first(_BULK, {"locator": job_locator})

@@ -18,7 +18,8 @@ tenants(tenant) AS (
 )
 
 -- fragment: lanes
--- Every lane (`Lane`: interactive, standard, batch), as a table of one column, `lane`.
+-- Every lane (`Lane`: interactive, standard, batch), as a table of one column, `lane`. A
+-- queue row of a paused kind is in its lane plus 10 (`PAUSED`), where no claim looks.
 (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2)
 
 -- name: insert_jobs
@@ -50,7 +51,11 @@ WITH made AS (
            CASE WHEN EXISTS (SELECT 1 FROM engine_lanes)  -- once a statement: most stores
                 THEN COALESCE((SELECT o.lane FROM engine_lanes AS o  -- set no lanes
                                WHERE o.tenant = m.tenant AND o.kind = m.kind), m.lane)
-                ELSE m.lane END,
+                ELSE m.lane END
+           + CASE WHEN EXISTS (SELECT 1 FROM engine_pauses)  -- and pause no kinds
+                       AND EXISTS (SELECT 1 FROM engine_pauses AS p
+                                   WHERE p.kind = m.kind AND p.tenant IN (m.tenant, '*'))
+                  THEN 10 ELSE 0 END,
            m.status, m.run_at, 0
     FROM made AS m
 )
@@ -467,8 +472,12 @@ WITH wanted AS (
     RETURNING j.id, j.tenant, j.kind, j.locator, j.attempt, j.lane
 ), queued AS (
     INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
-    SELECT r.id, r.tenant, r.kind, COALESCE(%(lane)s::int, o.lane, r.lane, 1), 'queued',
-           %(now)s, r.attempt
+    SELECT r.id, r.tenant, r.kind,
+           COALESCE(%(lane)s::int, o.lane, r.lane, 1)
+           + CASE WHEN EXISTS (SELECT 1 FROM engine_pauses AS p
+                               WHERE p.kind = r.kind AND p.tenant IN (r.tenant, '*'))
+                  THEN 10 ELSE 0 END,
+           'queued', %(now)s, r.attempt
     FROM requeued AS r LEFT JOIN engine_lanes AS o ON o.tenant = r.tenant AND o.kind = r.kind
     ON CONFLICT (id) DO UPDATE
     SET status = 'queued', run_at = EXCLUDED.run_at, owner = NULL, leased_until = NULL,

@@ -20,8 +20,16 @@ tenants(tenant) AS (
 )
 
 -- fragment: lanes
--- Every lane (`Lane`: interactive, standard, batch), as a table of one column, `lane`.
+-- Every lane (`Lane`: interactive, standard, batch), as a table of one column, `lane`. A
+-- queue row of a paused kind is in its lane plus 10 (`PAUSED`), where no claim looks.
 (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2)
+
+-- fragment: paused
+-- What a job's queue row adds to its lane while its kind is paused, for its tenant or for
+-- all (`engine_pauses`, tenant '*'): 10, which puts it out of every claim's sight.
+(CASE WHEN EXISTS (SELECT 1 FROM engine_pauses AS p
+                   WHERE p.kind = j.kind AND p.tenant IN (j.tenant, '*'))
+      THEN 10 ELSE 0 END)
 
 -- name: insert_job
 -- Adds one job; executed for a whole batch in the caller's transaction.
@@ -37,7 +45,7 @@ ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
 -- The queue rows of jobs just inserted (those a dedupe key skipped do not exist), in the
 -- lane the tenant's configuration sets their kind, else their own.
 INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
-SELECT j.id, j.tenant, j.kind, COALESCE(o.lane, j.lane), j.status, j.run_at, 0
+SELECT j.id, j.tenant, j.kind, COALESCE(o.lane, j.lane) + @paused, j.status, j.run_at, 0
 FROM jobs AS j LEFT JOIN engine_lanes AS o ON o.tenant = j.tenant AND o.kind = j.kind
 WHERE j.locator IN (SELECT value FROM json_each(:locators));
 
@@ -319,7 +327,8 @@ RETURNING locator, parent_locator, tenant, ordered_key;
 -- the lane asked for, else the tenant's for the kind, else the job's own. Returns the jobs
 -- requeued.
 INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
-SELECT j.id, j.tenant, j.kind, COALESCE(:lane, o.lane, j.lane, 1), 'queued', :now, j.attempt
+SELECT j.id, j.tenant, j.kind, COALESCE(:lane, o.lane, j.lane, 1) + @paused, 'queued', :now,
+       j.attempt
 FROM jobs AS j LEFT JOIN engine_lanes AS o ON o.tenant = j.tenant AND o.kind = j.kind
 WHERE j.locator IN (SELECT value FROM json_each(:locators))
   AND j.status IN ('queued', 'waiting', 'failed')

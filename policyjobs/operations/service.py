@@ -1,0 +1,64 @@
+"""Operators' actions, each recorded in the audit trail in the transaction that makes it:
+a bulk retry or cancel (asked for here, run by its own job: `bulk`), and pausing and
+resuming a kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from policyjobs.engine import JobQueue, selection
+from policyjobs.engine.pauses import EVERY_TENANT, Pause
+from policyjobs.engine.selection import JobFilter
+from policyjobs.exceptions import NotFound
+from policyjobs.operations import bulk
+from policyjobs.security import audit
+from policyjobs.security.audit import Actor
+
+
+def matched(conn: sa.Connection, chosen: JobFilter) -> int:
+    """How many jobs `chosen` takes now: what a bulk action asked for now would match."""
+    return selection.count(conn, chosen, through=selection.last_id(conn))
+
+
+def act_on_jobs(conn: sa.Connection, queue: JobQueue, *, action: str, chosen: JobFilter,
+                asked: Mapping[str, Any], actor: Actor) -> tuple[int, str]:
+    """Start a bulk `action` (`RETRY` or `CANCEL`) on the jobs `chosen` takes, in `conn`'s
+    transaction, and record it: how many it matched, and its job's locator."""
+    count, job = bulk.start(conn, queue, action=action, chosen=chosen, asked=asked,
+                            actor=actor)
+    audit.record(conn, actor, f"jobs.{action}", at=queue.clock.now(), tenant=chosen.tenant,
+                 filter=dict(asked), matched=count, jobLocator=job)
+    return count, job
+
+
+def pause(conn: sa.Connection, queue: JobQueue, *, kind: str, tenant: str | None,
+          actor: Actor) -> tuple[Pause, bool]:
+    """Pause `kind` for `tenant` (None: every tenant), recording it if it is new: the pause,
+    and whether it is new."""
+    made, new = queue.pause(conn, kind, tenant or EVERY_TENANT)
+    if new:
+        audit.record(conn, actor, "pause", at=queue.clock.now(), tenant=tenant, kind=kind,
+                     pauseLocator=made.locator)
+    return made, new
+
+
+def find_pause(conn: sa.Connection, queue: JobQueue, locator: str) -> Pause:
+    """The pause `locator`, or `NotFound`."""
+    found = next((p for p in queue.pauses(conn) if p.locator == locator), None)
+    if found is None:
+        raise NotFound(f"no pause {locator}")
+    return found
+
+
+def resume(conn: sa.Connection, queue: JobQueue, *, locator: str, actor: Actor) -> Pause:
+    """Lift the pause `locator` and record it, or `NotFound`."""
+    lifted = queue.resume(conn, locator)
+    if lifted is None:
+        raise NotFound(f"no pause {locator}")
+    audit.record(conn, actor, "resume", at=queue.clock.now(),
+                 tenant=None if lifted.every_tenant else lifted.tenant, kind=lifted.kind,
+                 pauseLocator=lifted.locator)
+    return lifted
