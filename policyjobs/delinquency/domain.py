@@ -23,10 +23,13 @@ def delinquency_domain(ports: Ports) -> Domain:
     """The delinquency domain, given what it needs of other domains (`ports`)."""
     return Domain(
         name="delinquency",
-        kinds=[JobKind(name, run, lane=Lane.BATCH, max_attempts=10) for name, run in (
-            (CREATE, partial(handler.run_create, ports=ports)),
-            (GRACE, partial(handler.run_grace, ports=ports)),
-            (EVENT, partial(handler.run_event, ports=ports)))],
+        # An operator's retry or cancel of a grace or an event job is the domain's.
+        kinds=[JobKind(CREATE, partial(handler.run_create, ports=ports), lane=Lane.BATCH,
+                       max_attempts=10),
+               JobKind(GRACE, partial(handler.run_grace, ports=ports), lane=Lane.BATCH,
+                       max_attempts=10, retry=service.retry_grace, cancel=service.cancel_grace),
+               JobKind(EVENT, partial(handler.run_event, ports=ports), lane=Lane.BATCH,
+                       max_attempts=10, retry=service.retry_event, cancel=service.cancel_event)],
         events=[EventType("delinquencyHold", DelinquencyHoldEvent, service.on_hold),
                 EventType("delinquencyReschedule", DelinquencyRescheduleEvent,
                           service.on_reschedule),

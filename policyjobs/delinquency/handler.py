@@ -32,7 +32,8 @@ def run_grace(context: JobContext, ports: Ports) -> dict[str, Any]:
     job = context.job
     with context.db.begin() as conn:
         outcome = service.end_grace(conn, context.queue, ports, tenant=job.tenant,
-                                    delinquency_locator=str(job.reference_locator))
+                                    delinquency_locator=str(job.reference_locator),
+                                    job_locator=job.locator)
         _record(conn, context, outcome=outcome)
     return {"outcome": outcome}
 

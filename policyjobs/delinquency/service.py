@@ -41,8 +41,17 @@ from policyjobs.delinquency.ports import MadeInvoice, Ports
 from policyjobs.delinquency.timeline import grace_end, trigger_time
 from policyjobs.documents.config import DocumentDefinition, DocumentScope
 from policyjobs.domain import Intake, JobRef, Tell, untold
-from policyjobs.engine import NewJob, new_locator
+from policyjobs.engine import JobStatus, NewJob, new_locator
+from policyjobs.engine.actions import (
+    CHANGED,
+    UNSTARTED,
+    cancel_unstarted,
+    not_cancellable,
+    not_failed,
+    requeue_failed,
+)
 from policyjobs.engine.queue import JobQueue
+from policyjobs.engine.registry import Verdicts
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, NotFound
 from policyjobs.intake.events import Trigger
 from policyjobs.store.scoping import TENANT, in_tenant
@@ -156,12 +165,16 @@ def open_delinquency(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tena
 
 
 def end_grace(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tenant: str,
-              delinquency_locator: str) -> str:
-    """At grace end: the delinquency lapses unless its invoice was settled; the outcome."""
+              delinquency_locator: str, job_locator: str) -> str | None:
+    """At grace end: the delinquency lapses unless its invoice was settled; the outcome.
+    None if this job no longer ends the grace: the delinquency was held, or a reschedule
+    gave the grace end to another job (a job retried by an operator may be either)."""
     invoice_locator = conn.execute(_INVOICE_OF,
                                    {"delinquency": delinquency_locator}).scalar_one()
     invoice = ports.lock_invoice(conn, tenant=tenant, locator=invoice_locator)
     found = _lock(conn, tenant, delinquency_locator)
+    if grace_ended_elsewhere(found, job_locator):
+        return None
     if found.state == DelinquencyState.SETTLED or invoice.settled:
         outcome = DelinquencyState.SETTLED
     else:
@@ -172,6 +185,29 @@ def end_grace(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tenant: str
     return str(outcome)
 
 
+def grace_ended_elsewhere(delinquency: Any, job_locator: str) -> str | None:
+    """Why grace job `job_locator` no longer ends the grace of `delinquency` (a row), if it
+    does not."""
+    if delinquency.held_at is not None:
+        return "the delinquency is held: its grace no longer ends"
+    if delinquency.grace_job_locator != job_locator:
+        return "a reschedule gave the grace end to another job"
+    return None
+
+
+def unfired(delinquency: Any, event: Any, job_locator: str) -> str | None:
+    """Why job `job_locator` does not fire `event` of `delinquency` (rows), if it does not."""
+    if delinquency.state == DelinquencyState.SETTLED:
+        return "the delinquency settled: nothing to do"
+    if delinquency.held_at is not None:
+        return "the delinquency is held: nothing to do"
+    if event.state != EventState.ACTIVE:
+        return f"the event is already {event.state}: nothing to do"
+    if event.job_locator != job_locator:
+        return "a reschedule gave the event to another job"
+    return None
+
+
 def fire_event(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tenant: str,
                event_locator: str, job_locator: str, by: str) -> bool:
     """At an event's trigger time: mark it triggered and render its notice; False if it no
@@ -180,9 +216,7 @@ def fire_event(conn: sa.Connection, queue: JobQueue, ports: Ports, *, tenant: st
     and the events before it in any order after a jump of the clock."""
     delinquency = _lock(conn, tenant, _event_row(conn, tenant, event_locator).delinquency_locator)
     event = _event_row(conn, tenant, event_locator, lock=True)
-    if event.state != EventState.ACTIVE or event.job_locator != job_locator:
-        return False
-    if delinquency.state == DelinquencyState.SETTLED or delinquency.held_at is not None:
+    if unfired(delinquency, event, job_locator) is not None:
         return False
     now = queue.clock.now()
     _set_event(conn, event_locator, state=EventState.TRIGGERED, triggered_at=now,
@@ -293,6 +327,90 @@ def on_tenant_retired(conn: sa.Connection, queue: JobQueue, tenant: str) -> None
         _cancel_grace(conn, queue, row.grace_job_locator, now)
 
 
+# -- operators' actions (`JobKind.retry` and `JobKind.cancel`) -----------------------------
+
+
+def retry_grace(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
+    """An operator's retry of failed grace jobs: each runs again if it still ends its
+    delinquency's grace, which has not ended; else it is skipped, saying why."""
+    verdicts: Verdicts = {}
+    for row in rows:
+        found = _lock(conn, row.tenant, str(row.reference_locator))
+        why = (not_failed(row) if row.status != JobStatus.FAILED
+               else grace_ended_elsewhere(found, row.locator) or _grace_over(found))
+        verdicts.update({row.locator: why} if why else requeue_failed(conn, queue, [row]))
+    return verdicts
+
+
+def _grace_over(delinquency: Any) -> str | None:
+    if delinquency.state == DelinquencyState.SETTLED:
+        return "the delinquency settled: nothing to do"
+    if delinquency.state != DelinquencyState.IN_GRACE:
+        return f"the delinquency is already {delinquency.state}: nothing to do"
+    return None
+
+
+def retry_event(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
+    """An operator's retry of failed event jobs: each runs again if its event would still
+    fire; else it is skipped, saying why (its delinquency settled, say)."""
+    verdicts: Verdicts = {}
+    for row in rows:
+        if row.status != JobStatus.FAILED:
+            verdicts[row.locator] = not_failed(row)
+            continue
+        delinquency, event = _event_locked(conn, row)
+        why = unfired(delinquency, event, row.locator)
+        verdicts.update({row.locator: why} if why else requeue_failed(conn, queue, [row]))
+    return verdicts
+
+
+def cancel_grace(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
+    """An operator's cancel of grace jobs not started: the delinquency is held, as the
+    vendor's hold holds it, its pending events cancelled as requested (`cancellationRequested`),
+    and the grace job with them, so the delinquency neither lapses nor waits for a lapse."""
+    verdicts: Verdicts = {}
+    for row in rows:
+        found = _lock(conn, row.tenant, str(row.reference_locator))
+        if (row.status not in UNSTARTED or grace_ended_elsewhere(found, row.locator)
+                or _grace_over(found)):
+            verdicts.update(cancel_unstarted(conn, queue, [row]))
+            continue
+        now = queue.clock.now()
+        _set(conn, found.locator, held_at=now, updated_at=now)
+        _cancel_events(conn, queue, found.locator, CancellationType.CANCELLATION_REQUESTED, now)
+        done = _cancel_job(conn, queue, row.locator, CancellationType.CANCELLATION_REQUESTED, now)
+        verdicts[row.locator] = None if done else CHANGED
+    return verdicts
+
+
+def cancel_event(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
+    """An operator's cancel of event jobs not started: the vendor's cancellation of the
+    event (`cancellationRequested`), as a `delinquencyEventCancel` event makes it."""
+    verdicts: Verdicts = {}
+    for row in rows:
+        if row.status not in UNSTARTED:
+            verdicts[row.locator] = not_cancellable(row)
+            continue
+        _, event = _event_locked(conn, row)
+        if event.state != EventState.ACTIVE or event.job_locator != row.locator:
+            verdicts.update(cancel_unstarted(conn, queue, [row]))
+            continue
+        now = queue.clock.now()
+        if _cancel_job(conn, queue, row.locator, CancellationType.CANCELLATION_REQUESTED, now):
+            _set_event(conn, event.locator, state=EventState.CANCELLED, updated_at=now)
+            verdicts[row.locator] = None
+        else:
+            verdicts[row.locator] = CHANGED
+    return verdicts
+
+
+def _event_locked(conn: sa.Connection, row: Any) -> tuple[Any, Any]:
+    """The delinquency and the event of an event job (a row), locked in that order."""
+    tenant, locator = row.tenant, str(row.payload["delinquencyEventLocator"])
+    delinquency = _lock(conn, tenant, _event_row(conn, tenant, locator).delinquency_locator)
+    return delinquency, _event_row(conn, tenant, locator, lock=True)
+
+
 # -- shared steps -----------------------------------------------------------------------------
 
 
@@ -338,10 +456,13 @@ def _cancel_events(conn: sa.Connection, queue: JobQueue, delinquency_locator: st
 
 
 def _cancel_job(conn: sa.Connection, queue: JobQueue, job_locator: str, why: CancellationType,
-                now: datetime, rescheduled_by: str | None = None) -> None:
-    queue.cancel(conn, [job_locator])
+                now: datetime, rescheduled_by: str | None = None) -> bool:
+    """Cancel an event's job, recording why; whether it was (not if it had started)."""
+    if not queue.cancel(conn, [job_locator]):
+        return False
     set_job_data(conn, job_locator, cancellation_type=why,
                  rescheduled_by_locator=rescheduled_by, updated_at=now)
+    return True
 
 
 def _cancel_grace(conn: sa.Connection, queue: JobQueue, job_locator: str,

@@ -33,7 +33,9 @@ def documents_domain(storage: Storage, tell: Tell = untold, *,
         # The handler counts the attempts that start rendering (RENDER_ATTEMPTS); the
         # engine's limit is higher, for attempts claimed by a worker that died before them.
         # Someone waits on a quote's or a policy's documents; an invoice's are batch work.
-        kinds=[JobKind(KIND, handle, lane=Lane.INTERACTIVE, max_attempts=10)],
+        # An operator's retry is a retrigger: of failed and of timed-out jobs.
+        kinds=[JobKind(KIND, handle, lane=Lane.INTERACTIVE, max_attempts=10,
+                       retry=service.retry_jobs)],
         events=[EventType("quote", QuoteEvent, service.on_quote),
                 EventType("transaction", TransactionEvent, service.on_transaction)],
         routers=[documents_router(storage, presigned=presigned)],

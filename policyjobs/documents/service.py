@@ -17,6 +17,8 @@ from policyjobs.documents.states import DocumentState
 from policyjobs.documents.storage import Storage
 from policyjobs.domain import Intake, JobRef
 from policyjobs.engine import ACTIVE_STATUSES, JobQueue, JobStatus, Lane, NewJob, new_locator
+from policyjobs.engine.actions import outcome
+from policyjobs.engine.registry import Verdicts
 from policyjobs.engine.view import JOBS as jobs
 from policyjobs.engine.view import held_now, processing_errors, unheld_now
 from policyjobs.exceptions import Conflict, NotFound
@@ -186,6 +188,28 @@ def retrigger_job(conn: sa.Connection, queue: JobQueue, *, tenant: str, referenc
         raise Conflict(f"documents job {job_locator} timed out and its worker is "
                        "stopping it; trigger it again in a moment")
     _rerun(conn, queue, tenant, [job_locator], require_timed_out=row.status != JobStatus.FAILED)
+
+
+def retry_jobs(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
+    """An operator's retry: each failed job, and each timed-out one no worker holds, runs
+    again as a retrigger runs it (fresh rendering attempts, the tenant's timeout now)."""
+    verdicts: Verdicts = {
+        row.locator: f"neither failed nor timed out: {row.status}" for row in rows}
+    for tenant in sorted({row.tenant for row in rows}):
+        mine = [row for row in rows if row.tenant == tenant]
+        failed = [row.locator for row in mine if row.status == JobStatus.FAILED]
+        stuck = conn.execute(
+            sa.select(documents_jobs.c.job_locator)
+            .join(jobs, jobs.c.locator == documents_jobs.c.job_locator)
+            .where(documents_jobs.c.job_locator.in_(
+                       [row.locator for row in mine if row.status == JobStatus.QUEUED]),
+                   documents_jobs.c.timed_out_at.is_not(None), unheld_now())
+        ).scalars().all()
+        verdicts.update(outcome(failed, _rerun(conn, queue, tenant, failed,
+                                               require_timed_out=False)))
+        verdicts.update(outcome(stuck, _rerun(conn, queue, tenant, list(stuck),
+                                              require_timed_out=True)))
+    return verdicts
 
 
 @dataclass(frozen=True, slots=True)

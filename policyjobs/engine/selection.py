@@ -23,7 +23,7 @@ _JOB = job_states
 # What an action is given of each job: enough to decide, and to act through a domain.
 COLUMNS = [_JOB.c[name] for name in (
     "id", "locator", "tenant", "kind", "status", "reference_type", "reference_locator",
-    "parent_locator", "attempt", "max_attempts", "payload", "lease_owner")]
+    "parent_locator", "ordered_key", "attempt", "max_attempts", "payload", "lease_owner")]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ def installments_domain() -> Domain:
     """The installments domain."""
     return Domain(
         name="installments",
-        kinds=[JobKind(KIND, run_installments_job, lane=Lane.INTERACTIVE, max_attempts=5)],
+        kinds=[JobKind(KIND, run_installments_job, lane=Lane.INTERACTIVE, max_attempts=5,
+                       retry=service.retry_jobs)],
         events=[EventType("quote", QuoteEvent, service.on_quote, service.lock_chains),
                 EventType("transaction", TransactionEvent, service.on_transaction,
                           service.lock_chains)],

@@ -24,7 +24,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from policyjobs.domain import Intake, JobRef
-from policyjobs.engine import JobStatus, NewJob, new_locator
+from policyjobs.engine import JobQueue, JobStatus, NewJob, new_locator
+from policyjobs.engine.actions import not_failed, requeue_failed
+from policyjobs.engine.registry import Verdicts
 from policyjobs.engine.view import JOBS as jobs
 from policyjobs.exceptions import FieldProblem, InvalidInput
 from policyjobs.installments.inputs import BillingInputs, quote_inputs, transaction_inputs
@@ -136,7 +138,8 @@ def _terms(intake: Intake, policy: str, term: str | None) -> list[Span]:
                       installment_jobs.c.chain == _policy_chain(policy),
                       installment_jobs.c.job_type == JobType.CREATE_OR_UPDATE,
                       installment_jobs.c.done_at.is_(None),
-                      jobs.c.status != JobStatus.FAILED))  # never to build one
+                      jobs.c.status.not_in([JobStatus.FAILED, JobStatus.CANCELLED])))
+    # (a failed or cancelled job never builds one)
     for (payload,) in intake.conn.execute(pending):
         if term is None or payload["references"].get("term") in (None, term):
             spans.append(BillingInputs.from_json(payload["inputs"]).span)
@@ -162,6 +165,31 @@ def _chain_of(event: Any) -> str | None:
 
 def _quote_chain(locator: str) -> str:
     return f"quote:{locator}"
+
+
+_LATER = (sa.select(jobs.c.locator)
+          .where(jobs.c.tenant == sa.bindparam("tenant"),
+                 jobs.c.ordered_key == sa.bindparam("chain"), jobs.c.id > sa.bindparam("id"),
+                 jobs.c.status != JobStatus.CANCELLED)
+          .limit(1))
+OUT_OF_ORDER = "a later job of its quote or policy exists: a retry would run out of order"
+
+
+def retry_jobs(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
+    """An operator's retry of failed installments jobs: each runs again only while it is the
+    last of its chain (its quote's or policy's jobs, which build on each other in order);
+    once a later one exists, a retry would apply it out of order, and a new event for the
+    quote or policy is the way on."""
+    verdicts: Verdicts = {}
+    for row in rows:
+        if row.status != JobStatus.FAILED:
+            verdicts[row.locator] = not_failed(row)
+        elif conn.execute(_LATER, {"tenant": row.tenant, "chain": row.ordered_key,
+                                   "id": row.id}).first() is not None:
+            verdicts[row.locator] = OUT_OF_ORDER
+        else:
+            verdicts.update(requeue_failed(conn, queue, [row]))
+    return verdicts
 
 
 def _policy_chain(locator: str) -> str:

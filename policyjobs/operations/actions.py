@@ -1,5 +1,5 @@
 """What retrying and cancelling do to a batch of jobs: each kind's own (`JobKind.retry`,
-`JobKind.cancel`) where it has one, else the engine's.
+`JobKind.cancel`) where it has one, else the engine's (`engine.actions`).
 
 A job the action does not apply to is skipped, with the reason it is counted under: a
 retry takes failed jobs (and a kind may take others, as documents take timed-out ones);
@@ -14,46 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from policyjobs.engine import JobQueue, JobStatus
+from policyjobs.engine import JobQueue
+from policyjobs.engine.actions import cancel_unstarted, requeue_failed
 from policyjobs.engine.errors import UnknownJobKind
 from policyjobs.engine.registry import Action, Verdicts
 from policyjobs.operations.models import CANCEL, RETRY
-
-UNSTARTED = (JobStatus.QUEUED, JobStatus.BLOCKED, JobStatus.WAITING)
-ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-def not_failed(row: Any) -> str:
-    """Why a retry skips a job that has not failed."""
-    return f"not failed: {row.status}"
-
-
-def not_cancellable(row: Any) -> str:
-    """Why a cancel skips a job that is running or has ended."""
-    if row.status in ENDED:
-        return f"already ended: {row.status}"
-    return "running: a worker holds it"
-
-
-def requeue_failed(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
-    """The engine's retry: each failed job runs again now, with one more attempt."""
-    verdicts: Verdicts = {row.locator: not_failed(row) for row in rows}
-    failed = [row.locator for row in rows if row.status == JobStatus.FAILED]
-    requeued = set(queue.requeue(conn, failed))
-    verdicts.update({locator: None if locator in requeued else "changed meanwhile"
-                     for locator in failed})
-    return verdicts
-
-
-def cancel_unstarted(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
-    """The engine's cancel: each job not started is cancelled (a waiting parent, though its
-    children run on)."""
-    verdicts: Verdicts = {row.locator: not_cancellable(row) for row in rows}
-    unstarted = [row.locator for row in rows if row.status in UNSTARTED]
-    cancelled = set(queue.cancel(conn, unstarted))
-    verdicts.update({locator: None if locator in cancelled else "started meanwhile"
-                     for locator in unstarted})
-    return verdicts
 
 
 def act(conn: sa.Connection, queue: JobQueue, action: str, rows: Sequence[Any]) -> Verdicts:

@@ -25,6 +25,7 @@ class DeliveryStatus(StrEnum):
     SUCCEEDED = "succeeded"  # the endpoint answered 2xx
     FAILED = "failed"  # every attempt failed, or the endpoint was disabled meanwhile
     GONE = "gone"  # the endpoint answered 410 Gone: no more attempts
+    CANCELLED = "cancelled"  # an operator cancelled its job before it was made
 
 
 webhook_endpoints = sa.Table(

@@ -10,7 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from policyjobs.engine import NIL_UUID, JobQueue, NewJob, new_locator
+from policyjobs.engine import NIL_UUID, JobQueue, JobStatus, NewJob, new_locator
+from policyjobs.engine.actions import cancel_unstarted, not_failed, requeue_failed
+from policyjobs.engine.registry import Verdicts
 from policyjobs.exceptions import FieldProblem, InvalidInput, NotFound
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
@@ -209,7 +211,8 @@ def resend(conn: sa.Connection, queue: JobQueue, *, tenant: str, endpoint: str,
             raise NotFound(f"webhook event {event_id} not found")
         query = query.where(d.event_id == event_id)
     else:
-        query = query.where(d.status.in_([DeliveryStatus.FAILED, DeliveryStatus.GONE]),
+        query = query.where(d.status.in_([DeliveryStatus.FAILED, DeliveryStatus.GONE,
+                                          DeliveryStatus.CANCELLED]),
                             d.updated_at >= failed_since)
     found = [(str(row[0]), str(row[1])) for row in conn.execute(query.order_by(d.locator))]
     if event_id is not None and not found:
@@ -228,6 +231,42 @@ def resend(conn: sa.Connection, queue: JobQueue, *, tenant: str, endpoint: str,
         jobs.append(job)
     queue.enqueue(conn, jobs)
     return [delivery for delivery, _ in found]
+
+
+def retry_jobs(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
+    """An operator's retry of failed delivery jobs: the delivery is pending again and its
+    job makes one more attempt, with the event's id, so receivers can tell it is the same
+    event; a delivery resent by another job since is left to that one."""
+    d = webhook_deliveries.c
+    verdicts: Verdicts = {}
+    for row in rows:
+        if row.status != JobStatus.FAILED:
+            verdicts[row.locator] = not_failed(row)
+            continue
+        reopened = conn.execute(
+            webhook_deliveries.update()
+            .where(d.locator == row.payload["delivery"], d.job_locator == row.locator,
+                   d.status != DeliveryStatus.SUCCEEDED)
+            .values(status=DeliveryStatus.PENDING, updated_at=queue.clock.now())).rowcount
+        verdicts.update(requeue_failed(conn, queue, [row]) if reopened else
+                        {row.locator: "the delivery was resent by another job"})
+    return verdicts
+
+
+def cancel_jobs(conn: sa.Connection, queue: JobQueue, rows: Sequence[Any]) -> Verdicts:
+    """An operator's cancel of delivery jobs not started: the delivery is cancelled with
+    its job (a resend makes it again)."""
+    verdicts = cancel_unstarted(conn, queue, rows)
+    d = webhook_deliveries.c
+    for row in rows:
+        if verdicts[row.locator] is None:
+            conn.execute(webhook_deliveries.update()
+                         .where(d.locator == row.payload["delivery"],
+                                d.job_locator == row.locator,
+                                d.status == DeliveryStatus.PENDING)
+                         .values(status=DeliveryStatus.CANCELLED,
+                                 updated_at=queue.clock.now()))
+    return verdicts
 
 
 def _delivery_job(tenant: str, event_id: str, created_by: str | None,

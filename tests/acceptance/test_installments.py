@@ -16,8 +16,10 @@ from policyjobs.engine import NIL_UUID, ClaimedJob, JobContext, new_locator
 from policyjobs.engine.schema import jobs
 from policyjobs.installments import service
 from policyjobs.installments.handler import run_installments_job
+from policyjobs.installments.service import OUT_OF_ORDER
 from policyjobs.runtime import Runtime
 from tests.support.http import MakeToken, assert_problem, bearer
+from tests.support.operations import act
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
 START, END = "2027-01-01T05:00:00Z", "2028-01-01T05:00:00Z"  # midnight in New York
@@ -472,3 +474,20 @@ def test_concurrent_batches_keep_every_chain_in_order(billing: Billing) -> None:
         current = billing.get(f"installmentLattices/quotes/{locator}")
         assert current["locator"] == history[-1]["latticeLocator"]
         assert len(billing.installments("quotes", locator)) == 12
+
+
+def test_an_operator_retries_a_failed_job_only_while_it_is_the_last_of_its_policy(
+        billing: Billing) -> None:
+    billing.send(issuance("T-1", installmentPlan="weekly"))
+    billing.send(transaction("T-2", "P-1", "change", installmentPlan="weekly", segments=[
+        {"locator": "S-2", "startTime": "2027-06-01T04:00:00Z",
+         "endTime": "2046-06-01T04:00:00Z", "charges": [
+             {"locator": "C-2", "chargeType": "premium", "amount": "1.00"}]}]))
+    [failed] = billing.jobs("transactions", "T-2")
+    assert act(billing, "retry", failed["locator"])["acted"] == 1
+    [again] = billing.jobs("transactions", "T-2")
+    assert again["jobStatus"] == "failed"  # the same 19 years: it fails the same way
+    assert again["processingErrors"].count("more than 1000 frames") == 2
+    billing.send(transaction("T-3", "P-1", "cancellation", effectiveTime="2027-12-01T05:00:00Z"))
+    done = act(billing, "retry", failed["locator"])
+    assert done["skipped"] == {OUT_OF_ORDER: 1}

@@ -92,7 +92,7 @@ def test_a_bulk_retry_counts_then_reruns_the_failed_jobs_and_a_second_skips_them
     assert first["details"]["jobLocator"] == asked["jobLocator"]
     assert first["details"]["filter"] == {"tenantLocator": operator.tenant, "kind": PING,
                                           "status": "failed"}
-    assert first["details"]["matched"] == 3 and first["tenantLocator"] == operator.tenant
+    assert (first["details"]["matched"], first["tenantLocator"]) == (3, operator.tenant)
     assert second["details"]["jobLocator"] == again["jobLocator"]
 
 

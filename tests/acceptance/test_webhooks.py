@@ -38,6 +38,7 @@ from tests.support import api_domain
 from tests.support.billing import CONFIG, DELINQUENCY, Books, issuance
 from tests.support.engine_domain import clock_of, drifted_marks, status
 from tests.support.http import MakeToken, assert_problem, bearer, ping
+from tests.support.operations import act
 from tests.support.receiver import RawReceiver, Receiver
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
@@ -520,3 +521,39 @@ def test_a_receiver_that_answers_wrongly_fails_the_attempt_which_is_retried(
         assert "failingSince" in hooks.endpoint(made["locator"])
     finally:
         wrong.close()
+
+
+def test_a_failed_delivery_retried_is_made_again_with_its_events_id(
+        hooks: Hooks, receiver: Receiver) -> None:
+    made = hooks.subscribe(receiver.url + "/in", GENERATED)
+    receiver.answer = lambda _n, _p: (500, b"")
+    hooks.event("I-1")
+    for _ in range(8):  # every attempt of its schedule: about 28 hours
+        hooks.later(timedelta(hours=11))
+    assert {a["deliveryStatus"] for a in hooks.attempts(made["locator"])} == {"failed"}
+    receiver.answer = lambda _n, _p: (204, b"")
+    done = act(hooks, "retry", kind=DELIVER, status="failed")
+    assert (done["matched"], done["acted"]) == (1, 1)
+    assert len(receiver.got) == 9
+    assert len({d.headers["webhook-id"] for d in receiver.got}) == 1
+    assert {a["deliveryStatus"] for a in hooks.attempts(made["locator"])} == {"succeeded"}
+    assert act(hooks, "retry", kind=DELIVER)["skipped"] == {"not failed: finished": 1}
+
+
+def test_a_delivery_whose_job_is_cancelled_is_cancelled_and_resent_on_request(
+        hooks: Hooks, receiver: Receiver) -> None:
+    made = hooks.subscribe(receiver.url + "/in", GENERATED)
+    receiver.answer = lambda _n, _p: (500, b"")
+    hooks.event("I-1")  # its first attempt fails; the next waits
+    done = act(hooks, "cancel", kind=DELIVER, status="queued")
+    assert done["acted"] == 1
+    hooks.later(timedelta(hours=30))
+    assert len(receiver.got) == 1
+    assert {a["deliveryStatus"] for a in hooks.attempts(made["locator"])} == {"cancelled"}
+    receiver.answer = lambda _n, _p: (204, b"")
+    since = (hooks.runtime.clock.now() - timedelta(days=3)).isoformat()
+    resent = hooks.client.post(f"{hooks.base}/{made['locator']}/resend", headers=hooks.headers,
+                               json={"failedSince": since})
+    assert len(resent.json()["deliveryLocators"]) == 1
+    hooks.settle()
+    assert len(receiver.got) == 2

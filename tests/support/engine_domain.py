@@ -26,7 +26,8 @@ from policyjobs.engine import (
     TestClock,
 )
 from policyjobs.engine.clock import wall_now
-from policyjobs.engine.schema import MARKED_STATUSES, job_marks, job_states, jobs
+from policyjobs.engine.jobs import Outcome
+from policyjobs.engine.schema import MARKED_STATUSES, job_marks, job_queue, job_states, jobs
 from policyjobs.engine.worker import Worker
 from policyjobs.runtime import Runtime
 from policyjobs.settings import Settings
@@ -165,6 +166,27 @@ def claim_as(rt: Runtime, owner: str, *, lease: timedelta = timedelta(hours=1),
     with rt.db.begin() as conn:
         return rt.queue.backend.claim(conn, owner=owner, limit=100, now=now or rt.clock.now(),
                                       lease_until=wall_now() + lease)
+
+
+def fail_for_good(rt: Runtime, locator: str, error: str = "failed by the test") -> None:
+    """End a queued job (one not yet due, which no worker will take first) failed for good,
+    as its worker would whose handler raised a permanent error: leased to a worker that is
+    the test, then failed through the engine's own path (for a job with no parent, ordered
+    key or listeners, which the worker's path would also tell)."""
+    owner = "the test"
+    with rt.db.begin() as conn:
+        row = conn.execute(sa.select(jobs).where(jobs.c.locator == locator)).one()
+        leased = conn.execute(job_queue.update().where(job_queue.c.id == row.id,
+                                                       job_queue.c.status == "queued")
+                              .values(status="leased", owner=owner, started_at=rt.clock.now(),
+                                      leased_until=wall_now() + timedelta(hours=1),
+                                      attempt=row.attempt + 1)).rowcount
+        assert leased == 1, f"job {locator} is not queued"
+        job = ClaimedJob(row.id, locator, row.tenant, row.kind, row.reference_type,
+                         row.reference_locator, row.parent_locator, row.attempt + 1,
+                         row.max_attempts, row.payload, row.created_at, row.run_at)
+        assert rt.queue.backend.fail(conn, owner=owner, now=rt.clock.now(),
+                                     outcome=Outcome(job, error=error, permanent=True))
 
 
 def leader(rt: Runtime) -> str | None:
