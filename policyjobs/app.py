@@ -40,6 +40,7 @@ from policyjobs.invoicing import queries as invoicing_queries
 from policyjobs.invoicing.domain import invoicing_domain
 from policyjobs.logs import configure_logging
 from policyjobs.operations import queries as operations_queries
+from policyjobs.operations import service as operations
 from policyjobs.operations.domain import operations_domain
 from policyjobs.runtime import Runtime, tenant_configs
 from policyjobs.settings import Settings
@@ -84,7 +85,11 @@ def product_domains(settings: Settings) -> list[Domain]:
             accounts_with_credit=invoicing_queries.accounts_with_credit,
             webhooks=dashboard_ports.Webhooks(endpoints=webhooks_queries.endpoints,
                                               attempts=webhooks_queries.attempts),
-            audit=operations_queries.audit_page)),
+            audit=operations_queries.audit_page,
+            operations=dashboard_ports.Operations(
+                matched=operations.matched, act_on_jobs=operations.act_on_jobs,
+                act_now=operations.act_now, pause=operations.pause, resume=operations.resume,
+                bulk_action=operations_queries.bulk_action))),
         operations_domain(),
         webhooks_domain(
             webhook_keys(settings), threads=settings.webhooks_threads,

@@ -34,10 +34,14 @@ from policyjobs.dashboard.session import (
     new_login_csrf,
 )
 from policyjobs.engine import Lane, listing, public_status
+from policyjobs.engine.actions import UNSTARTED
+from policyjobs.engine.jobs import PAUSED
+from policyjobs.engine.selection import JobFilter
 from policyjobs.engine.view import processing_errors
 from policyjobs.exceptions import Conflict, InvalidInput, NotFound, PolicyjobsError
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
+from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import Principal
 from policyjobs.tenants.service import active_tenants, tenant_locator
 
@@ -55,7 +59,8 @@ ROOT = "/dashboard"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["status"] = public_status
 templates.env.filters["errors"] = processing_errors
-templates.env.filters["lane"] = lambda value: "" if value is None else Lane(value).label
+templates.env.filters["lane"] = lambda value: "" if value is None else (
+    Lane(value % PAUSED).label + (" (paused)" if value >= PAUSED else ""))
 templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True)
 templates.env.filters["rfc3339"] = lambda value: "" if value is None else value.isoformat(
     timespec="seconds").replace("+00:00", "Z")  # the product's form of a time, as the API's
@@ -178,6 +183,8 @@ Retriggerer = Annotated[Session, Depends(needs("documents", "trigger"))]
 HookReader = Annotated[Session, Depends(needs("webhooks", "read"))]
 Operator = Annotated[Session, Depends(needs("jobs", "operate"))]
 ATTEMPTS = 100  # of an endpoint's attempts on its page
+FILTERS = ("kind", "status", "reference", "after", "before")  # of the job list
+DONE = {"retry": "retried: it runs again", "cancel": "cancelled"}  # an action's notice
 AUDIT_PAGE = 100  # audit records on a page
 
 
@@ -225,10 +232,57 @@ def _cookie(page: Response, request: Request, name: str, value: str) -> Response
     return page
 
 
+def _action(session: Session, action: str | None) -> str:
+    """The action a page or a form names: `retry` or `cancel`."""
+    if action not in DONE:
+        raise session.refuse(400, f"no action {action!r}: retry or cancel")
+    return action
+
+
+def _job_filter(session: Session, query: Mapping[str, str]) -> tuple[JobFilter, dict[str, str]]:
+    """The session tenant's jobs that a page's filters (kind, status, reference, created
+    after and before) choose, and the filters as written, to show and pass on."""
+    shown = {name: query.get(name) or "" for name in FILTERS}
+    kinds = runtime_of(session.request).queue.registry.kinds
+    if shown["kind"] and shown["kind"] not in kinds:
+        raise session.refuse(400, f"no job kind {shown['kind']!r}")
+    if shown["status"] and shown["status"] not in listing.STATUSES:
+        raise session.refuse(400, f"no status {shown['status']!r}; known: "
+                                  f"{', '.join(listing.STATUSES)}")
+    after, before = (_moment(session, query, name) for name in ("after", "before"))
+    if after is not None and before is not None and after >= before:
+        raise session.refuse(400, "the time range is empty: after is not before before")
+    return JobFilter(tenant=session.tenant, kind=shown["kind"] or None,
+                     status=shown["status"] or None, reference=shown["reference"] or None,
+                     created_after=after, created_before=before), shown
+
+
+def _asked(chosen: JobFilter) -> dict[str, str]:
+    """A filter as the API's fields write it, for the record."""
+    written = {"tenantLocator": chosen.tenant, "kind": chosen.kind, "status": chosen.status,
+               "referenceLocator": chosen.reference,
+               "createdAfter": chosen.created_after and chosen.created_after.isoformat(),
+               "createdBefore": chosen.created_before and chosen.created_before.isoformat()}
+    return {name: value for name, value in written.items() if value}
+
+
+async def _pauses(request: Request, session: Session) -> list[Any]:
+    """The pauses that hold the session tenant's jobs: its own, and every tenant's."""
+    runtime = runtime_of(request)
+
+    def read() -> list[Any]:
+        with runtime.db.connect() as conn:
+            return [p for p in runtime.queue.pauses(conn)
+                    if p.every_tenant or p.tenant == session.tenant]
+
+    return await run_in_threadpool(read)
+
+
 def dashboard_router(ports: Ports) -> APIRouter:
-    """The dashboard's routes, showing the documents and credit that `ports` read."""
+    """The dashboard's routes, showing the documents and credit that `ports` read, acting
+    through the operations `ports` name."""
     router = APIRouter(prefix=ROOT, include_in_schema=False, route_class=_Pages)
-    documents = ports.documents
+    documents, operations = ports.documents, ports.operations
 
     @router.get("/login")
     async def login_page(request: Request) -> Response:
@@ -282,15 +336,91 @@ def dashboard_router(ports: Ports) -> APIRouter:
     async def job_list(request: Request, session: Lister) -> Response:
         params = request.query_params
         offset = _offset(session, params)
-        kind, status = params.get("kind") or None, params.get("status") or None
-        reference = params.get("reference") or None
-        rows = await listing.search(reads_of(request), tenant=session.tenant, kind=kind,
-                                    status=status, reference=reference, offset=offset)
-        return _render(request, "jobs.html", session=session, kind=kind, status=status,
-                       reference=reference, offset=offset, page=listing.PAGE,
-                       kinds=sorted(runtime_of(request).queue.registry.kinds),
+        chosen, shown = _job_filter(session, params)
+        rows = await listing.search(reads_of(request), tenant=session.tenant, kind=chosen.kind,
+                                    status=chosen.status, reference=chosen.reference,
+                                    after=chosen.created_after, before=chosen.created_before,
+                                    offset=offset)
+        return _render(request, "jobs.html", session=session, shown=shown, offset=offset,
+                       page=listing.PAGE, kinds=sorted(runtime_of(request).queue.registry.kinds),
                        statuses=listing.STATUSES, rows=rows[:listing.PAGE],
                        more=len(rows) > listing.PAGE)
+
+    @router.get("/jobs/bulk")
+    async def bulk_page(request: Request, session: Operator) -> Response:
+        params = request.query_params
+        action = _action(session, params.get("action"))
+        chosen, shown = _job_filter(session, params)
+        runtime = runtime_of(request)
+
+        def count() -> int:
+            with runtime.db.connect() as conn:
+                return operations.matched(conn, chosen)
+
+        return _render(request, "bulk.html", session=session, action=action, shown=shown,
+                       matched=await run_in_threadpool(count))
+
+    @router.post("/jobs/bulk")
+    async def bulk(request: Request, session: Operator) -> Response:
+        form = await _checked_form(session)
+        action = _action(session, form.get("action"))
+        chosen, _ = _job_filter(session, form)
+        runtime = runtime_of(request)
+
+        def start() -> tuple[int, str]:
+            with runtime.db.begin() as conn:
+                return operations.act_on_jobs(conn, runtime.queue, action=action,
+                                              chosen=chosen, asked=_asked(chosen),
+                                              actor=Actor.of(session.principal))
+
+        matched, job = await run_in_threadpool(start)
+        return RedirectResponse(session.url(f"/jobs/{job}", notice=(
+            f"this job does the {action} of the {matched} jobs that matched")),
+            status_code=303, headers=HEADERS)
+
+    @router.get("/pauses")
+    async def pauses_page(request: Request, session: Operator) -> Response:
+        return _render(request, "pauses.html", session=session,
+                       notice=request.query_params.get("notice"),
+                       pauses=await _pauses(request, session),
+                       kinds=sorted(runtime_of(request).queue.registry.kinds),
+                       admin=ADMIN in session.principal.permissions)
+
+    @router.post("/pauses")
+    async def pause(request: Request, session: Operator) -> Response:
+        form = await _checked_form(session)
+        runtime, kind = runtime_of(request), form.get("kind", "")
+        if kind not in runtime.queue.registry.kinds:
+            raise session.refuse(400, f"no job kind {kind!r}")
+
+        def paused() -> str:
+            with runtime.db.begin() as conn:
+                _, new = operations.pause(conn, runtime.queue, kind=kind, tenant=session.tenant,
+                                          actor=Actor.of(session.principal))
+            return f"{kind} paused" if new else f"{kind} was already paused"
+
+        return RedirectResponse(session.url("/pauses", notice=await run_in_threadpool(paused)),
+                                status_code=303, headers=HEADERS)
+
+    @router.post("/pauses/{locator}/resume")
+    async def resume(request: Request, locator: str, session: Operator) -> Response:
+        await _checked_form(session)
+        runtime = runtime_of(request)
+        found = next((p for p in await _pauses(request, session) if p.locator == locator), None)
+        if found is None:
+            raise NotFound(f"no pause {locator} of this tenant")
+        if found.every_tenant and ADMIN not in session.principal.permissions:
+            raise session.refuse(403, "only an admin token resumes a kind paused for every "
+                                      "tenant")
+
+        def lift() -> None:
+            with runtime.db.begin() as conn:
+                operations.resume(conn, runtime.queue, locator=locator,
+                                  actor=Actor.of(session.principal))
+
+        await run_in_threadpool(lift)
+        return RedirectResponse(session.url("/pauses", notice=f"{found.kind} resumed"),
+                                status_code=303, headers=HEADERS)
 
     @router.get("/webhooks")
     async def webhooks_page(request: Request, session: HookReader) -> Response:
@@ -336,11 +466,35 @@ def dashboard_router(ports: Ports) -> APIRouter:
         retriggerable = (rendered and session.may("documents", "trigger")
                          and await documents.retriggerable(reads, status=row.status,
                                                            job_locator=locator))
+        operator = session.may("jobs", "operate")
+        paused = ([p for p in await _pauses(request, session) if p.kind == row.kind]
+                  if operator else [])
         return _render(request, "job.html", session=session,
                        notice=request.query_params.get("notice"), job=row,
-                       parent=row.parent_locator,
+                       attempts=listing.attempts(row), parent=row.parent_locator,
                        children=await listing.children(reads, tenant=tenant, parent=locator),
-                       documents=shown, retriggerable=retriggerable)
+                       documents=shown, retriggerable=retriggerable, operator=operator,
+                       paused=paused, unstarted=UNSTARTED,
+                       bulk=await operations.bulk_action(reads, locator))
+
+    @router.post("/jobs/{locator}/act")
+    async def act_on_job(request: Request, locator: str, session: Operator) -> Response:
+        form = await _checked_form(session)
+        action = _action(session, form.get("action"))
+        runtime = runtime_of(request)
+
+        def act() -> str:
+            with runtime.db.begin() as conn:
+                verdicts = operations.act_now(conn, runtime.queue, action=action,
+                                              tenant=session.tenant, locators=[locator],
+                                              actor=Actor.of(session.principal))
+            if locator not in verdicts:
+                raise NotFound(f"no job {locator}")
+            return verdicts[locator] or DONE[action]
+
+        notice = await run_in_threadpool(act)
+        return RedirectResponse(session.url(f"/jobs/{locator}", notice=notice),
+                                status_code=303, headers=HEADERS)
 
     @router.post("/jobs/{locator}/retrigger")
     async def retrigger(request: Request, locator: str, session: Retriggerer) -> Response:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,6 +52,25 @@ class Webhooks:
 
 
 @dataclass(frozen=True, slots=True)
+class Operations:
+    """The operations domain, as the dashboard's actions use it. In a thread, each in the
+    caller's transaction, an action recorded in the audit trail by its `Actor`:"""
+
+    # (conn, chosen) → how many jobs the filter (`selection.JobFilter`) takes now
+    matched: Callable[..., int]
+    # (conn, queue, *, action, chosen, asked, actor) → (how many matched, the bulk job)
+    act_on_jobs: Callable[..., tuple[int, str]]
+    # (conn, queue, *, action, tenant, locators, actor) → each job's verdict (None: done)
+    act_now: Callable[..., Mapping[str, str | None]]
+    # (conn, queue, *, kind, tenant, actor) → (the pause, whether it is new)
+    pause: Callable[..., tuple[Any, bool]]
+    # (conn, queue, *, locator, actor) → the pause lifted, or `NotFound`
+    resume: Callable[..., Any]
+    # Awaited: (reads, job_locator) → the bulk action run by that job, or None
+    bulk_action: Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class Ports:
     """Everything the dashboard is given."""
 
@@ -62,3 +81,4 @@ class Ports:
     # (reads, *, tenant, action, after, before, offset, limit) → a page of the tenant's
     # audit records, newest first (of one action and from `after` to `before`, if given)
     audit: Callable[..., Awaitable[Sequence[Any]]]
+    operations: Operations

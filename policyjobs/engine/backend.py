@@ -15,9 +15,11 @@ from policyjobs.engine.jobs import ClaimedJob, Ending, JobStatus, NewJob, Outcom
 from policyjobs.engine.sql import queries
 
 
-def error_entry(attempt: int, at: datetime, error: str) -> str:
-    """One entry of a job's `errors` list, as JSON text."""
-    return orjson.dumps({"attempt": attempt, "at": at.isoformat(), "error": error}).decode()
+def error_entry(attempt: int, at: datetime, error: str, worker: str | None = None) -> str:
+    """One entry of a job's `errors` list, as JSON text: the failed attempt, when it ended
+    and how, and the worker that ran it (the store adds when it started, `startedAt`)."""
+    entry = {"attempt": attempt, "at": at.isoformat(), "error": error}
+    return orjson.dumps(entry if worker is None else {**entry, "worker": worker}).decode()
 
 
 def json_text(value: Any) -> str:
@@ -221,7 +223,7 @@ class Backend(ABC):
         job = outcome.job
         return {
             "id": job.id, "attempt": job.attempt, "owner": owner, "now": self.time(now),
-            "error": error_entry(job.attempt, now, outcome.error or ""),
+            "error": error_entry(job.attempt, now, outcome.error or "", owner),
         }
 
     def mark(self, conn: sa.Connection, locators: Iterable[str]) -> None:

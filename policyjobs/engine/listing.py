@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,8 +111,10 @@ async def by_locators(reads: Reader, *, tenant: str, locators: Sequence[str]) ->
 
 
 @functools.cache
-def _search(status: str | None, kind: bool, reference: bool) -> sa.Select[Any]:
-    """The statement of `search` for a status and whether a kind and a reference are asked."""
+def _search(status: str | None, kind: bool, reference: bool, after: bool,
+            before: bool) -> sa.Select[Any]:
+    """The statement of `search` for a status and whether a kind, a reference and the
+    bounds of a creation time are asked."""
     if status is not None and status in MARKED_STATUSES:
         query, newest_first = _marked(status), job_marks.c.locator.desc()
     else:
@@ -122,6 +124,10 @@ def _search(status: str | None, kind: bool, reference: bool) -> sa.Select[Any]:
         query = query.where(_JOB.c.kind == sa.bindparam("kind"))
     if reference:
         query = query.where(_JOB.c.reference_locator == sa.bindparam("reference"))
+    if after:
+        query = query.where(_JOB.c.created_at >= sa.bindparam("after"))
+    if before:
+        query = query.where(_JOB.c.created_at < sa.bindparam("before"))
     if status == JobStatus.FINISHED:  # the common one: the newest jobs soon give a page
         query = query.where(_JOB.c.status.in_([JobStatus.FINISHED, JobStatus.CANCELLED]))
     elif status and status not in MARKED_STATUSES:
@@ -131,17 +137,22 @@ def _search(status: str | None, kind: bool, reference: bool) -> sa.Select[Any]:
 
 
 async def search(reads: Reader, *, tenant: str, kind: str | None, status: str | None,
-                 reference: str | None, offset: int) -> Sequence[Row]:
+                 reference: str | None, offset: int, after: datetime | None = None,
+                 before: datetime | None = None) -> Sequence[Row]:
     """A page (and one more row) of the tenant's jobs, latest first, filtered by kind, status
-    (an API status or an engine one) and reference locator."""
+    (an API status or an engine one), reference locator and creation time (from `after`,
+    before `before`): the filters of `selection.JobFilter`, which acts on what they show."""
     if status is not None and status not in STATUSES:
         return []
-    params = {"tenant": tenant, "offset": offset, "kind": kind, "reference": reference}
-    return await reads.all(_search(status, kind is not None, reference is not None),
-                           {k: v for k, v in params.items() if v is not None})
+    params = {"tenant": tenant, "offset": offset, "kind": kind, "reference": reference,
+              "after": after, "before": before}
+    statement = _search(status, kind is not None, reference is not None, after is not None,
+                        before is not None)
+    return await reads.all(statement, {k: v for k, v in params.items() if v is not None})
 
 
-_JOB_ALONE = sa.select(*_SHOWN, _JOB.c.lane, _JOB.c.payload, _JOB.c.result).where(
+_JOB_ALONE = sa.select(*_SHOWN, _JOB.c.lane, _JOB.c.lease_owner, _JOB.c.payload,
+                       _JOB.c.result).where(
     _JOB.c.tenant == _TENANT, _JOB.c.locator == sa.bindparam("locator"))
 
 
@@ -161,3 +172,37 @@ _CHILDREN = (sa.select(*_SHOWN)
 async def children(reads: Reader, *, tenant: str, parent: str) -> Sequence[Row]:
     """A job's children, oldest first."""
     return await reads.all(_CHILDREN, {"tenant": tenant, "parent": parent})
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of a job: its number, when it started and ended, the worker that ran it (as
+    far as the store knows: not that of an attempt that succeeded), and how it failed."""
+
+    number: int
+    started: datetime | None
+    ended: datetime | None
+    worker: str | None
+    error: str | None
+
+
+def attempts(job: Row) -> list[Attempt]:
+    """Every attempt of a job (a row of `job`), first first: each failed one, as its
+    `errors` entry recorded it, then the one running or the last, if neither of those."""
+    found = [Attempt(int(e.get("attempt", 0)), _moment(e.get("startedAt")),
+                     _moment(e.get("at")), e.get("worker"), e.get("error"))
+             for e in job.errors or ()]
+    if job.attempt and (not found or found[-1].number < job.attempt):
+        running = job.status == JobStatus.LEASED
+        found.append(Attempt(job.attempt, job.started_at,
+                             None if running else job.finished_at,
+                             job.lease_owner if running else None, None))
+    return found
+
+
+def _moment(value: Any) -> datetime | None:
+    """A time as an `errors` entry keeps it (ISO 8601; SQLite's without an offset: UTC)."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -4,16 +4,17 @@ resuming a kind."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from policyjobs.engine import JobQueue, selection
 from policyjobs.engine.pauses import EVERY_TENANT, Pause
+from policyjobs.engine.registry import Verdicts
 from policyjobs.engine.selection import JobFilter
 from policyjobs.exceptions import NotFound
-from policyjobs.operations import bulk
+from policyjobs.operations import actions, bulk
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
 
@@ -32,6 +33,20 @@ def act_on_jobs(conn: sa.Connection, queue: JobQueue, *, action: str, chosen: Jo
     audit.record(conn, actor, f"jobs.{action}", at=queue.clock.now(), tenant=chosen.tenant,
                  filter=dict(asked), matched=count, jobLocator=job)
     return count, job
+
+
+def act_now(conn: sa.Connection, queue: JobQueue, *, action: str, tenant: str,
+            locators: Sequence[str], actor: Actor) -> Verdicts:
+    """Do `action` to the tenant's jobs `locators` at once, in `conn`'s transaction, and
+    record it: each job's verdict (None: done; a job the tenant lacks is not there). For a
+    few jobs an operator picked; many go through a bulk action's job."""
+    chosen = JobFilter(tenant=tenant, locators=tuple(locators))
+    rows = selection.batch(conn, chosen, after=0, through=selection.last_id(conn),
+                           limit=len(locators))
+    verdicts = actions.act(conn, queue, action, rows)
+    audit.record(conn, actor, f"jobs.{action}", at=queue.clock.now(), tenant=tenant,
+                 jobLocators=sorted(verdicts), skipped={k: v for k, v in verdicts.items() if v})
+    return verdicts
 
 
 def pause(conn: sa.Connection, queue: JobQueue, *, kind: str, tenant: str | None,

@@ -313,7 +313,9 @@ WITH held AS (
 ), back AS (
     UPDATE jobs
     SET run_at = %(run_at)s, attempt = %(attempt)s,
-        started_at = (SELECT started_at FROM held), errors = errors || %(error)s::jsonb,
+        started_at = (SELECT started_at FROM held),
+        errors = errors || (%(error)s::jsonb
+                            || jsonb_build_object('startedAt', (SELECT started_at FROM held))),
         updated_at = %(now)s
     WHERE id IN (SELECT id FROM held)
     RETURNING id
@@ -331,7 +333,9 @@ WITH held AS (
 ), ended AS (
     UPDATE jobs
     SET status = 'failed', finished_at = %(now)s, attempt = %(attempt)s,
-        started_at = (SELECT started_at FROM held), errors = errors || %(error)s::jsonb,
+        started_at = (SELECT started_at FROM held),
+        errors = errors || (%(error)s::jsonb
+                            || jsonb_build_object('startedAt', (SELECT started_at FROM held))),
         updated_at = %(now)s
     WHERE id IN (SELECT id FROM held)
     RETURNING id
@@ -409,7 +413,8 @@ WITH expired AS (
         attempt = e.attempt, started_at = e.started_at, run_at = %(now)s,
         updated_at = %(now)s,
         errors = j.errors || jsonb_build_array(jsonb_build_object(
-            'attempt', e.attempt, 'at', %(at)s::text,
+            'attempt', e.attempt, 'at', %(at)s::text, 'startedAt', e.started_at,
+            'worker', e.owner,
             'error', 'worker ' || e.owner || ' stopped heartbeating; its lease expired'))
     FROM expired AS e
     WHERE j.id = e.id AND j.status = 'queued'

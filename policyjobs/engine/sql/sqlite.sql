@@ -221,7 +221,9 @@ DELETE FROM job_queue WHERE id IN (SELECT value FROM json_each(:ids));
 UPDATE jobs
 SET run_at = :run_at, attempt = :attempt,
     started_at = (SELECT started_at FROM job_queue WHERE id = :id),
-    errors = json_insert(errors, '$[#]', json(:error)), updated_at = :now
+    errors = json_insert(errors, '$[#]', json_set(
+        json(:error), '$.startedAt', (SELECT started_at FROM job_queue WHERE id = :id))),
+    updated_at = :now
 WHERE id = :id
   AND EXISTS (SELECT 1 FROM job_queue WHERE id = :id AND owner = :owner
                      AND status = 'leased' AND attempt = :attempt);
@@ -235,7 +237,9 @@ WHERE id = :id AND owner = :owner AND status = 'leased' AND attempt = :attempt;
 UPDATE jobs
 SET status = 'failed', finished_at = :now, attempt = :attempt,
     started_at = (SELECT started_at FROM job_queue WHERE id = :id),
-    errors = json_insert(errors, '$[#]', json(:error)), updated_at = :now
+    errors = json_insert(errors, '$[#]', json_set(
+        json(:error), '$.startedAt', (SELECT started_at FROM job_queue WHERE id = :id))),
+    updated_at = :now
 WHERE id = :id
   AND EXISTS (SELECT 1 FROM job_queue WHERE id = :id AND owner = :owner
                      AND status = 'leased' AND attempt = :attempt);
@@ -290,7 +294,7 @@ SET status = CASE WHEN e.attempt >= max_attempts THEN 'failed' ELSE 'queued' END
     finished_at = CASE WHEN e.attempt >= max_attempts THEN :now END,
     attempt = e.attempt, started_at = e.started_at, run_at = :now, updated_at = :now,
     errors = json_insert(errors, '$[#]', json_object(
-        'attempt', e.attempt, 'at', :at,
+        'attempt', e.attempt, 'at', :at, 'startedAt', e.started_at, 'worker', e.owner,
         'error', 'worker ' || e.owner || ' stopped heartbeating; its lease expired'))
 FROM (SELECT id, attempt, owner, started_at FROM job_queue
       WHERE id IN (SELECT value FROM json_each(:ids))) AS e
