@@ -125,9 +125,13 @@ def _summary(console: Console, runtime: Runtime, tenant: str, book: Book, story:
         year.add_row("credited", f"{credited:.2f} to account {account}: what had been invoiced "
                      f"for {policy}'s cover after its cancellation ({left})")
     year.add_row("timed out", f"documents job {story.slow_job}, "
-                 + ("retriggered after the render deadline was raised"
+                 + ("retried in bulk once the render deadline was raised"
                     if story.slow_retriggered else
                     "which rendered within its deadline: this machine is fast"))
+    if bulk := story.bulk_retry:
+        year.add_row("bulk retry", f"job {bulk['jobLocator']}: of the documents jobs still "
+                     f"running, {bulk['matched']} matched, {bulk['acted']} retried"
+                     + "".join(f", {n} skipped ({why})" for why, n in bulk["skipped"].items()))
     console.print(year)
 
     with runtime.db.connect() as conn:
@@ -172,6 +176,9 @@ def _where_to_look(console: Console, url: str, tenant: str, token: str, clock: s
         lines.append(f"{billing}/delinquencies/{story.delinquency}/events/list")
     for _, account, _, _ in story.credited:
         lines.append(f"{billing}/accounts/{account}/credit")
+    if story.bulk_retry:
+        lines.append(f"{url}/admin/jobs/bulk/{story.bulk_retry['jobLocator']}")
+    lines.append(f"{url}/admin/audit/list?tenantLocator={tenant}")
     console.print("Try it:")
     for line in lines:
         console.print(f"  curl {auth} {line}", soft_wrap=True)

@@ -42,6 +42,7 @@ class Story:
     lapsed: list[str] = field(default_factory=list)  # policies cancelled after a lapse
     slow_job: str = ""
     slow_retriggered: bool = False
+    bulk_retry: dict[str, Any] = field(default_factory=dict)  # the retry's, as the API shows it
     late_invoice: str = ""
     delinquency: str = ""
     # Each mid-term cancellation: its policy, its account, what it credited back of what had
@@ -122,7 +123,8 @@ class Year:
             self._idle()
 
     def _retrigger_slow_job(self) -> None:
-        """Once the booklet's job has timed out, give renders more time and retrigger it."""
+        """Once the booklet's job has timed out, give renders more time and retry every
+        documents job still running (the timed-out ones wait for a retry) in bulk."""
         if self.story.slow_retriggered:
             return
         base = f"/document/{self.tenant}/documents/quote/{self.book.slow_quote.quote}/jobs"
@@ -130,9 +132,13 @@ class Year:
         if "timed out" not in (job.get("processingErrors") or ""):
             return
         self.more_render_time()
-        response = self.client.post(f"{base}/{self.story.slow_job}/trigger")
-        if response.status_code == 200:
-            self.story.slow_retriggered = True
+        asked = self.client.post("/admin/jobs/retry", json={
+            "tenantLocator": self.tenant, "kind": "documents", "status": "running"})
+        asked.raise_for_status()
+        self._idle()
+        bulk = self.client.get(f"/admin/jobs/bulk/{asked.json()['jobLocator']}").json()
+        self.story.bulk_retry = bulk
+        self.story.slow_retriggered = bulk["acted"] > 0
 
     def _invoices(self, account: str) -> list[dict[str, Any]]:
         response = self.client.get(f"/billing/{self.tenant}/invoices/accounts/{account}/list",

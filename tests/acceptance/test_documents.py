@@ -20,7 +20,9 @@ from fastapi.testclient import TestClient
 from policyjobs.runtime import Runtime
 from policyjobs.settings import bucket_of
 from policyjobs.testing.s3 import S3Server
+from tests.support.engine_domain import job_row
 from tests.support.http import MakeToken, assert_problem, bearer
+from tests.support.operations import act
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
 TERM = {"startTime": "2027-01-01T05:00:00Z", "endTime": "2028-01-01T05:00:00Z"}
@@ -241,6 +243,17 @@ def test_a_failed_job_is_retriggered_one_at_a_time(broken: Docs) -> None:
     job = broken.get(f"quote/Q-8/jobs/{job_locator}")
     assert job["status"] == "failed"  # the templates are still broken
     assert job["documents"][0]["documentInstanceState"] == "ready"  # kept, not re-rendered
+
+
+def test_a_bulk_retry_of_failed_documents_jobs_retriggers_each(broken: Docs,
+                                                               runtime: Runtime) -> None:
+    job_locator = broken.send(quote("Q-9", trigger="validated"))[0]["jobs"][0]["locator"]
+    broken.settle()
+    done = act(broken, "retry", kind="documents", status="failed")
+    assert (done["matched"], done["acted"]) == (1, 1)
+    job = broken.get(f"quote/Q-9/jobs/{job_locator}")
+    assert job["status"] == "failed"  # the templates are still broken: it ran, and says so
+    assert job_row(runtime.db, job_locator)["attempt"] == 2
 
 
 def test_a_timed_out_job_is_retriggered_and_completes(broken: Docs, runtime: Runtime) -> None:

@@ -11,13 +11,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from policyjobs.engine.schema import jobs
+from policyjobs.invoicing.models import GENERATION, INSTANCE
 from policyjobs.invoicing.service import schedule_key
 from policyjobs.runtime import Runtime
 from tests.support.billing import CONFIG, Books, issuance, money
-from tests.support.engine_domain import clock_of
+from tests.support.engine_domain import clock_of, fail_for_good, job_row, status
 from tests.support.http import MakeToken, assert_problem, bearer
+from tests.support.operations import act
 
 NY = ZoneInfo("America/New_York")
 NOTICE = """
@@ -311,3 +315,29 @@ def test_the_endpoints_are_the_vendors(client: TestClient) -> None:
     early = ours["/billing/{tenantLocator}/invoices/earlyInvoicing"]["post"]
     body = early["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body.endswith("/EarlyInvoicingRequest")
+
+
+def test_an_instance_that_failed_is_retried_into_its_one_invoice(books: Books) -> None:
+    books.send(issuance("T-1", "P-1", "1000.00"))
+    paused = books.client.post("/admin/pauses", headers=books.headers,
+                               json={"kind": INSTANCE, "tenantLocator": books.tenant})
+    assert paused.status_code == 201, paused.text
+    books.move_to("2027-01-02T12:00:00Z")  # January's run: its instance waits, paused
+    [instance] = jobs_of(books, INSTANCE)
+    fail_for_good(books.runtime, instance)
+    run = job_row(books.runtime.db, instance)["parent_locator"]
+    assert status(books.runtime, run) == "failed"  # its child failed
+    books.client.delete(f"/admin/pauses/{paused.json()['locator']}", headers=books.headers)
+    assert books.invoices() == []
+
+    assert act(books, "retry", kind=INSTANCE, status="failed")["acted"] == 1
+    [invoice] = books.invoices()
+    assert act(books, "retry", kind=GENERATION, status="failed")["acted"] == 1
+    assert act(books, "retry", instance)["skipped"] == {"not failed: finished": 1}
+    assert [i["locator"] for i in books.invoices()] == [invoice["locator"]]  # still the one
+
+
+def jobs_of(books: Books, kind: str) -> list[str]:
+    with books.runtime.db.connect() as conn:
+        return list(conn.execute(sa.select(jobs.c.locator).where(
+            jobs.c.tenant == books.tenant, jobs.c.kind == kind)).scalars())

@@ -5,19 +5,24 @@ a job of their own, safe to run twice), pausing and resuming a kind, what a toke
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from policyjobs.engine import NewJob
 from policyjobs.engine.schema import job_states
 from policyjobs.operations.models import operations_bulk
 from policyjobs.runtime import Runtime
+from tests.acceptance.test_webhooks import dashboard
 from tests.support.api_domain import KIND as PING
+from tests.support.engine_domain import clock_of
 from tests.support.http import MakeToken, assert_problem, bearer, ping
 
 LATER = "2030-01-01T00:00:00Z"  # a run-at no test reaches
+LATER_AT = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 class Operator:
@@ -204,3 +209,38 @@ def test_a_bad_pause_is_refused_naming_its_field(operator: Operator) -> None:
         problem = assert_problem(operator.client.post("/admin/pauses", headers=operator.headers,
                                                       json=body), 400)
         assert field in {e["field"] for e in problem["errors"]}, problem
+
+
+def test_a_bulk_cancel_over_ten_thousand_jobs_agrees_with_the_dashboards_count(
+        operator: Operator, make_token: MakeToken) -> None:
+    runtime, clock = operator.runtime, clock_of(operator.runtime)
+    first = clock.now()
+    for batch in range(2):  # 5,000 jobs an hour apart, all due in 2030
+        with runtime.db.begin() as conn:
+            runtime.queue.enqueue(conn, [
+                NewJob(PING, operator.tenant, {"message": "later"}, run_at=LATER_AT)
+                for _ in range(5_000)])
+        clock.set(first + timedelta(hours=batch + 1))
+    middle = (first + timedelta(minutes=30)).isoformat()
+    viewer = make_token(operator.tenant, "jobs.read", "jobs.list", "jobs.operate")
+    shown = dashboard(operator, viewer, "/jobs/bulk", action="cancel", kind=PING,
+                      status="queued")
+    assert "10000</strong> jobs" in shown.text
+    shown = dashboard(operator, viewer, "/jobs/bulk", action="cancel", kind=PING,
+                      status="queued", after=middle)
+    assert "5000</strong> jobs" in shown.text
+    assert operator.act("cancel", kind=PING, status="queued", dryRun=True) == {
+        "matched": 10_000}
+
+    newer = operator.act("cancel", kind=PING, createdAfter=middle)
+    assert newer["matched"] == 5_000
+    assert operator.bulk(newer["jobLocator"])["acted"] == 5_000
+    every = operator.act("cancel", kind=PING)
+    done = operator.bulk(every["jobLocator"])
+    assert (done["matched"], done["acted"], done["skipped"]) == (
+        10_000, 5_000, {"already ended: cancelled": 5_000})
+    with runtime.db.connect() as conn:
+        left = conn.execute(sa.select(sa.func.count()).select_from(job_states)
+                            .where(job_states.c.kind == PING,
+                                   job_states.c.status != "cancelled")).scalar()
+    assert left == 0

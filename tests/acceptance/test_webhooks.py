@@ -38,7 +38,7 @@ from tests.support import api_domain
 from tests.support.billing import CONFIG, DELINQUENCY, Books, issuance
 from tests.support.engine_domain import clock_of, drifted_marks, status
 from tests.support.http import MakeToken, assert_problem, bearer, ping
-from tests.support.operations import act
+from tests.support.operations import Tenanted, act
 from tests.support.receiver import RawReceiver, Receiver
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "tenant.yaml").read_text()
@@ -465,7 +465,7 @@ def test_the_openapi_describes_every_event_type_a_delivery_may_carry(hooks: Hook
         assert f"/platform/{{tenantLocator}}/webhooks{path}" in document["paths"]
 
 
-def dashboard(hooks: Hooks, token: str, path: str, **params: str) -> Any:
+def dashboard(hooks: Tenanted, token: str, path: str, **params: str) -> Any:
     """A dashboard page, logged in with `token` as an operator would."""
     client = hooks.client
     client.cookies.clear()

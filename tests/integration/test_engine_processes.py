@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from policyjobs.engine import NewJob
 from policyjobs.testing.processes import Spawned
 from policyjobs.testing.waiting import wait_until
 from tests.support.engine_domain import (
+    NOOP,
     RECORD,
+    TENANT,
     effects,
     enqueue,
     job_row,
@@ -98,3 +101,25 @@ def test_sigterm_lets_the_running_job_finish_then_exits_zero(database_url: str,
         assert (row["status"], row["attempt"]) == ("finished", 1)
         assert effects(rt.db) == [(locator, 1, process.pid)]
         assert STOPPED in process.output()
+
+
+def test_a_kind_paused_is_claimed_by_no_process_until_resumed(database_url: str,
+                                                               tmp_path: Path) -> None:
+    """Pausing is in the store: every process's claims skip the kind at once, for the
+    tenant paused, and take it up again when it is resumed."""
+    with runtime(database_url) as rt, worker_processes(database_url, tmp_path,
+                                                       count=2) as procs:
+        with rt.db.begin() as conn:
+            pause, _ = rt.queue.pause(conn, RECORD, TENANT)
+        held = enqueue(rt, *[new(RECORD) for _ in range(40)])
+        other = enqueue(rt, *[NewJob(RECORD, "tenant-b") for _ in range(20)],
+                        *[new(NOOP) for _ in range(20)])
+        wait_until(lambda: finished_count(rt.db) == len(other), timeout=WAIT, interval=0.1,
+                   what="the jobs not paused to finish")
+        time.sleep(1)  # many polls of both processes
+        assert {status(rt, locator) for locator in held} == {"queued"}
+        assert all(p.running() for p in procs)
+        with rt.db.begin() as conn:
+            assert rt.queue.resume(conn, pause.locator) == pause
+        wait_until(lambda: finished_count(rt.db) == len(other) + len(held), timeout=WAIT,
+                   interval=0.1, what="the paused jobs to run once resumed")

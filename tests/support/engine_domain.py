@@ -26,7 +26,7 @@ from policyjobs.engine import (
     TestClock,
 )
 from policyjobs.engine.clock import wall_now
-from policyjobs.engine.jobs import Outcome
+from policyjobs.engine.jobs import Ending, JobStatus, Outcome
 from policyjobs.engine.schema import MARKED_STATUSES, job_marks, job_queue, job_states, jobs
 from policyjobs.engine.worker import Worker
 from policyjobs.runtime import Runtime
@@ -171,9 +171,9 @@ def claim_as(rt: Runtime, owner: str, *, lease: timedelta = timedelta(hours=1),
 def fail_for_good(rt: Runtime, locator: str, error: str = "failed by the test") -> None:
     """End a queued job (one not yet due, which no worker will take first) failed for good,
     as its worker would whose handler raised a permanent error: leased to a worker that is
-    the test, then failed through the engine's own path (for a job with no parent, ordered
-    key or listeners, which the worker's path would also tell)."""
-    owner = "the test"
+    the test, then failed through the engine's own path, the next job of its ordered key
+    unblocked, its parent resolved and its kind's listeners told, as a worker's are."""
+    owner, backend, now = "the test", rt.queue.backend, rt.clock.now()
     with rt.db.begin() as conn:
         row = conn.execute(sa.select(jobs).where(jobs.c.locator == locator)).one()
         leased = conn.execute(job_queue.update().where(job_queue.c.id == row.id,
@@ -185,8 +185,15 @@ def fail_for_good(rt: Runtime, locator: str, error: str = "failed by the test") 
         job = ClaimedJob(row.id, locator, row.tenant, row.kind, row.reference_type,
                          row.reference_locator, row.parent_locator, row.attempt + 1,
                          row.max_attempts, row.payload, row.created_at, row.run_at)
-        assert rt.queue.backend.fail(conn, owner=owner, now=rt.clock.now(),
-                                     outcome=Outcome(job, error=error, permanent=True))
+        assert backend.fail(conn, owner=owner, now=now,
+                            outcome=Outcome(job, error=error, permanent=True))
+        if row.ordered_key:
+            backend.unblock(conn, [(row.tenant, row.ordered_key)], now)
+        told = [Ending(locator, row.tenant, row.kind, row.reference_type, row.reference_locator,
+                       job.attempt, JobStatus.FAILED)] if row.kind in rt.queue.registry.listened \
+            else []
+        rt.queue.tell_ended(conn, backend.resolve_waiting(
+            conn, [row.parent_locator] if row.parent_locator else [], now), told)
 
 
 def leader(rt: Runtime) -> str | None:
