@@ -64,6 +64,17 @@ class EventType:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """Where the API shows what a job of `reference_type` is about (`label`): its GET
+    `path`, with `{tenant}` and `{locator}` (the job's reference locator) in it. The
+    dashboard links a job's reference to it."""
+
+    reference_type: str
+    label: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class Domain:
     """A bounded piece of the product: what it registers with the engine, intake and API, the
     section of the tenant configuration it reads, and the permissions its routes demand."""
@@ -77,6 +88,8 @@ class Domain:
     routers: Sequence[APIRouter] = field(default_factory=tuple)
     # What the service sends integrators (OpenAPI `webhooks`): requests it makes, not routes.
     webhooks: Sequence[APIRouter] = field(default_factory=tuple)
+    # What the API shows of the references its jobs are about.
+    links: Sequence[Link] = ()
     config: type[ConfigSection] | None = None
     permissions: Sequence[str] = ()
     # Called in the transaction that retires a tenant, to end the domain's pending work.

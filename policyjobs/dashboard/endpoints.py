@@ -10,12 +10,14 @@ an error page.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
+import httpx
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -33,6 +35,7 @@ from policyjobs.dashboard.session import (
     csrf_matches,
     new_login_csrf,
 )
+from policyjobs.domain import Link
 from policyjobs.engine import Lane, listing, public_status
 from policyjobs.engine.actions import UNSTARTED
 from policyjobs.engine.jobs import PAUSED
@@ -266,6 +269,27 @@ def _asked(chosen: JobFilter) -> dict[str, str]:
     return {name: value for name, value in written.items() if value}
 
 
+def _all_links(request: Request) -> list[Link]:
+    """Where the API shows what jobs are about, by reference type, from every domain."""
+    return [link for domain in runtime_of(request).domains for link in domain.links]
+
+
+def _links(request: Request, session: Session, job: Any) -> list[tuple[str, str]]:
+    """What the job is about, as the API shows it: (label, the dashboard's view of it)."""
+    if not job.reference_type or not job.reference_locator:
+        return []
+    return [(link.label, session.url("/view", api=link.path.format(
+                tenant=session.tenant, locator=quote(job.reference_locator, safe=""))))
+            for link in _all_links(request) if link.reference_type == job.reference_type]
+
+
+def _linked(link: Link, tenant: str, path: str) -> bool:
+    """Whether `path` is where `link` leads for some reference of `tenant`."""
+    pattern = re.escape(link.path).replace(re.escape("{tenant}"), re.escape(tenant)).replace(
+        re.escape("{locator}"), "[^/?#]+")
+    return re.fullmatch(pattern, path) is not None
+
+
 async def _pauses(request: Request, session: Session) -> list[Any]:
     """The pauses that hold the session tenant's jobs: its own, and every tenant's."""
     runtime = runtime_of(request)
@@ -471,11 +495,28 @@ def dashboard_router(ports: Ports) -> APIRouter:
                   if operator else [])
         return _render(request, "job.html", session=session,
                        notice=request.query_params.get("notice"), job=row,
+                       links=_links(request, session, row),
                        attempts=listing.attempts(row), parent=row.parent_locator,
                        children=await listing.children(reads, tenant=tenant, parent=locator),
                        documents=shown, retriggerable=retriggerable, operator=operator,
                        paused=paused, unstarted=UNSTARTED,
                        bulk=await operations.bulk_action(reads, locator))
+
+    @router.get("/view")
+    async def api_view(request: Request, session: Viewer) -> Response:
+        path = request.query_params.get("api", "")
+        if not any(_linked(link, session.tenant, path) for link in _all_links(request)):
+            raise session.refuse(400, "the dashboard shows only what a job's reference "
+                                      "links to")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=request.app),
+                                     base_url="http://dashboard") as api:
+            answer = await api.get(path, headers={"Authorization": f"Bearer {session.token}"})
+        try:
+            shown = json.dumps(answer.json(), indent=2)
+        except ValueError:
+            shown = answer.text
+        return _render(request, "view.html", session=session, path=path,
+                       status=answer.status_code, shown=shown)
 
     @router.post("/jobs/{locator}/act")
     async def act_on_job(request: Request, locator: str, session: Operator) -> Response:

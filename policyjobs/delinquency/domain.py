@@ -15,7 +15,7 @@ from policyjobs.delinquency.events import (
 )
 from policyjobs.delinquency.models import CREATE, EVENT, GRACE
 from policyjobs.delinquency.ports import Ports
-from policyjobs.domain import Domain, EventType
+from policyjobs.domain import Domain, EventType, Link
 from policyjobs.engine import JobKind, Lane
 
 
@@ -36,6 +36,11 @@ def delinquency_domain(ports: Ports) -> Domain:
                 EventType("delinquencyEventCancel", DelinquencyEventCancelEvent,
                           service.on_event_cancel)],
         routers=[jobs_router, billing_router],
+        links=[Link("delinquency", "delinquency", "/billing/{tenant}/delinquencies/{locator}"),
+               Link("delinquency", "events",
+                    "/billing/{tenant}/delinquencies/{locator}/events/list"),
+               Link("invoice", "delinquencies",
+                    "/billing/{tenant}/delinquencies/invoices/{locator}/list")],
         config=DelinquencySection,
         permissions=["jobs.read", "jobs.list", "delinquencies.read", "delinquencies.list"],
         on_tenant_retired=service.on_tenant_retired,

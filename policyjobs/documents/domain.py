@@ -12,7 +12,7 @@ from policyjobs.documents.handler import render_documents
 from policyjobs.documents.models import KIND
 from policyjobs.documents.renderers import Renderers, RendererSettings
 from policyjobs.documents.storage import Storage
-from policyjobs.domain import Domain, EventType, Tell, untold
+from policyjobs.domain import Domain, EventType, Link, Tell, untold
 from policyjobs.engine import JobContext, JobKind, Lane
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
 
@@ -39,6 +39,11 @@ def documents_domain(storage: Storage, tell: Tell = untold, *,
         events=[EventType("quote", QuoteEvent, service.on_quote),
                 EventType("transaction", TransactionEvent, service.on_transaction)],
         routers=[documents_router(storage, presigned=presigned)],
+        links=[*(Link(scope, "documents",
+                      f"/document/{{tenant}}/documents/{scope}/{{locator}}/jobs/list")
+                 for scope in ("quote", "transaction", "segment")),
+               Link("invoice", "documents",
+                    "/document/{tenant}/documents/invoices/{locator}/jobs")],
         config=DocumentsSection,
         permissions=["documents.read", "documents.trigger"],
         close=renderers.close,

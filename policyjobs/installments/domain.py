@@ -3,7 +3,7 @@ section and permissions."""
 
 from __future__ import annotations
 
-from policyjobs.domain import Domain, EventType
+from policyjobs.domain import Domain, EventType, Link
 from policyjobs.engine import JobKind, Lane
 from policyjobs.installments import service
 from policyjobs.installments.config import InstallmentsSection
@@ -23,6 +23,9 @@ def installments_domain() -> Domain:
                 EventType("transaction", TransactionEvent, service.on_transaction,
                           service.lock_chains)],
         routers=[jobs_router, billing_router],
+        links=[Link(scope, "installments",
+                    f"/billing/{{tenant}}/installments/{scope}s/{{locator}}/list")
+               for scope in ("quote", "transaction")],
         config=InstallmentsSection,
         permissions=["jobs.read", "jobs.list", "installments.read", "installments.list",
                      "installment-lattices.read"],

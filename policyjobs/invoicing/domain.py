@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
-from policyjobs.domain import Domain, EventType, Intake, JobRef
+from policyjobs.domain import Domain, EventType, Intake, JobRef, Link
 from policyjobs.engine import Duty, JobKind, Lane
 from policyjobs.invoicing import handler, payments, service
 from policyjobs.invoicing.config import InvoicingSection
@@ -37,6 +37,9 @@ def invoicing_domain(ports: Ports) -> Domain:
                 EventType("immediateInvoicing", ImmediateInvoicingEvent,
                           service.on_immediate_invoicing)],
         routers=[jobs_router, billing_router, early_invoicing_router(ports.installments)],
+        links=[Link("invoice", "invoice", "/billing/{tenant}/invoices/{locator}"),
+               Link("account", "invoices", "/billing/{tenant}/invoices/accounts/{locator}/list"),
+               Link("account", "credit", "/billing/{tenant}/accounts/{locator}/credit")],
         config=InvoicingSection,
         permissions=["jobs.read", "jobs.list", "invoices.read", "invoices.list",
                      "invoices.write"],

@@ -6,11 +6,16 @@ engine's own meaning in `test_job_actions`."""
 
 from __future__ import annotations
 
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from fastapi.testclient import TestClient
 
 from policyjobs.runtime import Runtime
 from tests.acceptance.test_delinquency import Collections
+from tests.acceptance.test_webhooks import dashboard
 from tests.support.engine_domain import fail_for_good, status
 from tests.support.http import MakeToken
 from tests.support.operations import act
@@ -85,3 +90,24 @@ def test_cancelling_an_event_job_is_the_vendors_cancellation_of_the_event(
     again = act(books, "cancel", final)
     assert again["skipped"] == {"already ended: cancelled": 1}
 
+
+
+def test_a_jobs_page_links_its_reference_to_what_the_api_shows_of_it(
+        books: Collections, make_token: MakeToken) -> None:
+    [grace] = books.grace_jobs()
+    reader = make_token(books.tenant, "jobs.read", "delinquencies.read")
+    page = dashboard(books, reader, f"/jobs/{grace['locator']}")
+    links = dict(re.findall(r'<a href="(/dashboard/view\?[^"]+)">(\w+)</a>', page.text))
+    assert sorted(links.values()) == ["delinquency", "events"]
+    view = next(url for url, label in links.items() if label == "delinquency")
+    [api] = parse_qs(urlsplit(html.unescape(view)).query)["api"]
+    assert api == f"/billing/{books.tenant}/delinquencies/{books.locator}"
+    shown = dashboard(books, reader, "/view", api=api)
+    assert shown.status_code == 200
+    assert f'"locator": "{books.locator}"' in html.unescape(shown.text)
+    assert '"delinquencyState": "inGrace"' in html.unescape(shown.text)
+    # What the token may not read through the API, it may not read here either.
+    refused = dashboard(books, make_token(books.tenant, "jobs.read"), "/view", api=api)
+    assert "(403)" in refused.text
+    elsewhere = dashboard(books, reader, "/view", api="/admin/audit/list")
+    assert elsewhere.status_code == 400
