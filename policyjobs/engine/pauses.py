@@ -5,6 +5,11 @@ and the idle check look only at the lanes below it, so no worker sees the job, a
 on the claim path reads the pauses: a job enqueued, requeued or moved to another lane while
 its kind is paused lands there too (the enqueue's SQL and `tenancy` add the offset). A job
 running when its kind is paused finishes; if its attempt fails, it is retried once resumed.
+
+Pausing and resuming hold the queue against other writers until they commit (on
+PostgreSQL; SQLite has one writer): an enqueue under way when a pause begins commits first,
+and the pause moves its jobs; one that begins later sees the pause. Else an enqueue that
+read the pauses before a resume committed would leave its jobs paused for good.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ _COLUMNS = (engine_pauses.c.locator, engine_pauses.c.kind, engine_pauses.c.tenan
 def pause(conn: sa.Connection, *, kind: str, tenant: str, now: datetime) -> tuple[Pause, bool]:
     """Pause `kind` for `tenant` (or `EVERY_TENANT`) in `conn`'s transaction: the pause, and
     whether it is new (a kind already paused for the tenant keeps the pause it has)."""
+    _hold_queue(conn)
     found = conn.execute(sa.select(*_COLUMNS).where(engine_pauses.c.kind == kind,
                                                     engine_pauses.c.tenant == tenant)).first()
     if found is not None:
@@ -68,6 +74,7 @@ def pause(conn: sa.Connection, *, kind: str, tenant: str, now: datetime) -> tupl
 def resume(conn: sa.Connection, locator: str) -> Pause | None:
     """Lift the pause `locator` in `conn`'s transaction; the pause, or None if there is none.
     The kind's jobs run again, but for a tenant another pause still holds."""
+    _hold_queue(conn)
     found = conn.execute(engine_pauses.delete().where(engine_pauses.c.locator == locator)
                          .returning(*_COLUMNS)).first()
     if found is None:
@@ -81,6 +88,13 @@ def pauses(conn: sa.Connection) -> Sequence[Pause]:
     """Every pause, by kind and tenant."""
     return [_pause(row) for row in conn.execute(
         sa.select(*_COLUMNS).order_by(engine_pauses.c.kind, engine_pauses.c.tenant))]
+
+
+def _hold_queue(conn: sa.Connection) -> None:
+    """Keep other writers of the queue out until `conn`'s transaction ends, and wait for
+    those under way; pauses and resumes one at a time (a lock that conflicts with itself)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE job_queue IN SHARE ROW EXCLUSIVE MODE")
 
 
 def _relane(conn: sa.Connection, kind: str, tenant: str) -> None:

@@ -26,8 +26,11 @@ tenants(tenant) AS (
 
 -- fragment: paused
 -- What a job's queue row adds to its lane while its kind is paused, for its tenant or for
--- all (`engine_pauses`, tenant '*'): 10, which puts it out of every claim's sight.
-(CASE WHEN EXISTS (SELECT 1 FROM engine_pauses AS p
+-- all (`engine_pauses`, tenant '*'): 10, which puts it out of every claim's sight. Whether
+-- anything is paused is asked once a statement (SQLite keeps an uncorrelated subquery's
+-- answer), so a store that pauses nothing looks up no job's kind.
+(CASE WHEN NOT EXISTS (SELECT 1 FROM engine_pauses) THEN 0
+      WHEN EXISTS (SELECT 1 FROM engine_pauses AS p
                    WHERE p.kind = j.kind AND p.tenant IN (j.tenant, '*'))
       THEN 10 ELSE 0 END)
 
