@@ -1,7 +1,9 @@
 -- The request loop of `bench/run api`, for wrk. Each request reads a random job or reference
 -- anywhere in the table that bench/api.py filled: job n belongs to reference R-(n / PER) of
 -- tenant number (n / PER) mod (the tenants listed in $BENCH_TENANTS). $BENCH_LOAD is fetch
--- (one job), list (a reference's page of PER) or trivial (/health/live, no database).
+-- (one job), list (a reference's page of PER), select1 (the list's guard and path, then one
+-- `SELECT 1` on the same reads: bench/select1_domain.py) or trivial (/health/live, no
+-- database).
 -- It sends $BENCH_TOKEN, keeps to $BENCH_RATE requests/s when it is set, and the run ends
 -- with one JSON line.
 
@@ -41,6 +43,12 @@ function request()
     if load == "list" then
         local reference = math.random(0, math.floor(rows / per) - 1)
         return wrk.format("GET", base(reference) .. "list?count=" .. per)
+    end
+    if load == "select1" then
+        local reference = math.random(0, math.floor(rows / per) - 1)
+        local tenant = tenants[reference % #tenants + 1]
+        return wrk.format("GET", "/document/" .. tenant .. "/documents/transaction/R-"
+                          .. reference .. "/select1")
     end
     local n = math.random(0, rows - 1)
     return wrk.format("GET", base(math.floor(n / per)) .. string.format("J%025d", n))
