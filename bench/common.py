@@ -275,3 +275,83 @@ def machine(server: PostgresServer) -> dict[str, Any]:
 def loadavg() -> str:
     """The 1-, 5- and 15-minute load averages: other work on the machine skews the figures."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _status_kb(pid: int, field: str) -> int | None:
+    """A `/proc/<pid>/status` field in KiB (VmRSS, VmHWM), or None if the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _pss_kb(pid: int) -> int | None:
+    """A process's proportional set size in KiB (shared pages split among their sharers, so
+    a sum over processes counts PostgreSQL's shared buffers once), or None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class MemoryMeter:
+    """The memory of each kind of process over a run, sampled every `every` seconds in a
+    thread of its own: for each kind (a callable giving its pids now), the peak resident
+    size of its largest process (`VmHWM`, the kernel's own peak, for those alive at a
+    sample; the last sample's `VmRSS` for those that ended between samples) and the peak of
+    its processes' summed proportional size (PSS). `snapshot` notes each kind's summed RSS
+    now, for figures over the run's course."""
+
+    def __init__(self, kinds: dict[str, Callable[[], Sequence[int]]], every: float = 1.0) -> None:
+        self._kinds, self._every = kinds, every
+        self._peak = dict.fromkeys(kinds, 0)  # KiB, the largest process
+        self._total = dict.fromkeys(kinds, 0)  # KiB, the summed PSS
+        self.snapshots: dict[str, dict[str, float]] = {}
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, name="memory-meter", daemon=True)
+        self._thread.start()
+
+    def _pids(self, kind: str) -> list[int]:
+        try:
+            return list(self._kinds[kind]())
+        except OSError:
+            return []
+
+    def _sample(self) -> None:
+        for kind in self._kinds:
+            pids = self._pids(kind)
+            peaks = [_status_kb(pid, "VmHWM") or _status_kb(pid, "VmRSS") or 0 for pid in pids]
+            total = sum(_pss_kb(pid) or 0 for pid in pids)
+            with self._lock:
+                self._peak[kind] = max(self._peak[kind], *peaks, 0)
+                self._total[kind] = max(self._total[kind], total)
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self._every):
+            self._sample()
+
+    def snapshot(self, label: str) -> None:
+        """Note each kind's summed RSS now, in MiB, as `label`."""
+        self.snapshots[label] = {
+            kind: round(sum(_status_kb(pid, "VmRSS") or 0 for pid in self._pids(kind)) / 1024, 1)
+            for kind in self._kinds}
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling; the figures, in MiB: `<kind>_rss_mb` (its largest process's peak
+        RSS) and `<kind>_total_pss_rss_mb` (the peak of its processes' summed PSS)."""
+        self._sample()
+        self._stopping.set()
+        self._thread.join(timeout=10)
+        with self._lock:
+            out = {f"{kind}_rss_mb": round(kb / 1024, 1) for kind, kb in self._peak.items()}
+            out |= {f"{kind}_total_pss_rss_mb": round(kb / 1024, 1)
+                    for kind, kb in self._total.items()}
+        return out

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +55,7 @@ from bench.books import books, files_written_twice
 from bench.common import (
     BenchError,
     CpuMeter,
+    MemoryMeter,
     Workers,
     clean_env,
     log_dir,
@@ -210,6 +211,7 @@ class Year:
         self.cancelling = sorted(book.cancellations, key=lambda c: c.at)
         self.reinstating: list[tuple[datetime, Midterm]] = []  # (when to send, cancellation)
         self.unavailable = 0  # answers of 503, or no answer, that were tried again
+        self.after_step: Callable[[datetime], None] = lambda now: None  # told each move
         self._counting = threading.Lock()
         # Seconds of the wall time, by what the driver waited for.
         self.spent: defaultdict[str, float] = defaultdict(float)
@@ -267,6 +269,7 @@ class Year:
                 self.reinstate(now)
                 self.cancel(now)
                 self.pay(now)
+                self.after_step(now)
                 progress.advance(task)
         return now
 
@@ -404,6 +407,19 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
                                    steps=year.steps(now))
             say(f"{args.policies:,} policies over {len(book.accounts):,} accounts, from "
                 f"{start.date()} to {book.last_day.date()}, {args.workers} worker processes")
+            memory = MemoryMeter({
+                "api": lambda: [p for pid in api.pids for p in (pid, *children_of(pid))],
+                "worker": lambda: pool.pids,
+                "renderer": lambda: [p for pid in pool.pids for p in children_of(pid)],
+                "postgres": lambda: [postmaster(server), *children_of(postmaster(server))]})
+            memory.snapshot("start")
+            first_month = start + relativedelta(months=1)
+
+            def note_first_month(moved: datetime) -> None:
+                if moved >= first_month and "first_month" not in memory.snapshots:
+                    memory.snapshot("first_month")
+
+            year.after_step = note_first_month
             began = time.perf_counter()
             workers_cpu = CpuMeter(lambda: pool.pids, postmaster(server))
             api_cpu = CpuMeter(lambda: [p for pid in api.pids for p in (pid, *children_of(pid))],
@@ -411,6 +427,8 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
             now = year.run(now)
             wall = time.perf_counter() - began
             workers_s, postgres_s, driver_s = workers_cpu.stop()
+            memory.snapshot("end")
+            rss = memory.stop()
             cpu: dict[str, float | None] = {"workers": workers_s, "api": api_cpu.stop()[0],
                                             "postgres": postgres_s, "driver": driver_s}
             if year.chaos and year.chaos.done["workers killed"]:
@@ -441,7 +459,17 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
         "wall_s_by_phase": {k: round(v, 1) for k, v in year.spent.items()},
         "cpu_s": {k: None if v is None else round(v, 1) for k, v in cpu.items()},
         "invoice_pdfs": "left to bench/run documents",
+        **rss,
+        "rss_mb_at": memory.snapshots,
+        "worker_rss_growth": _growth(memory.snapshots, "worker"),
     }
+
+
+def _growth(snapshots: dict[str, dict[str, float]], kind: str) -> float | None:
+    """How much `kind`'s summed RSS grew from the end of the year's first month to its end
+    (1.0: not at all), or None if a kind's process was killed and replaced meanwhile."""
+    first, end = snapshots.get("first_month", {}).get(kind), snapshots.get("end", {}).get(kind)
+    return round(end / first, 3) if first and end else None
 
 
 def print_report(figures: dict[str, Any]) -> None:
@@ -468,6 +496,12 @@ def print_report(figures: dict[str, Any]) -> None:
         f"{k} {v:,}" if v is not None else f"{k} not metered ({unmetered[k]})"
         for k, v in figures["cpu_s"].items())
         + f" (of {figures['machine']['nproc'] * figures['wall_s']:,.0f} the cores had)")
+    memory = [f"{kind} {figures[f'{kind}_rss_mb']:,} ({figures[f'{kind}_total_pss_rss_mb']:,})"
+              for kind in ("api", "worker", "renderer", "postgres")]
+    console.print("memory, MiB (largest process's peak RSS; the kind's peak summed PSS): "
+                  + ", ".join(memory)
+                  + f"; workers' RSS from the first month's end to the year's: "
+                  f"{figures['worker_rss_growth']}x ({figures['rss_mb_at']})")
     console.print("books: " + ("balanced" if figures["books_balanced"] else "NOT balanced")
                   + "; " + ", ".join(f"{k}: {v}" for k, v in figures["books"].items()))
     console.print("Invoice notices as PDFs are left out: at some 100,000 invoices a year they "
