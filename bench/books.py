@@ -12,6 +12,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.common import say
+
 CHECKS = {
     "policy installments due and not invoiced": """
         SELECT count(*) FROM installments i
@@ -73,8 +75,9 @@ def billed_after_cancellation(conn: sa.Connection, tenant: str,
                               cancellations: Mapping[str, datetime]) -> int:
     """Cancelled policies whose invoices bill cover after the cancellation: each invoiced
     item counts the share of its installment's coverage that lies after it, and a policy's
-    shares must sum to nothing but the rounding of the frame the cancellation cut (under
-    half a minor unit)."""
+    shares must sum to nothing but the rounding of the frame the cancellation cut: at most
+    half a minor unit, which an exact tie reaches (the share taken back is rounded half to
+    even, `lattice.share_after`: 86.825 is taken back as 86.82)."""
     if not cancellations:
         return 0
     rows = conn.execute(sa.text(
@@ -84,13 +87,21 @@ def billed_after_cancellation(conn: sa.Connection, tenant: str,
     ).bindparams(sa.bindparam("policies", expanding=True)),
         {"t": tenant, "policies": list(cancellations)})
     after: defaultdict[str, Fraction] = defaultdict(Fraction)
+    items: defaultdict[str, list[str]] = defaultdict(list)
     for policy, start, end, amount in rows:
         effective = cancellations[policy]
         if end > effective:
             covered = end - max(start, effective)
             after[policy] += Fraction(Decimal(amount)) * Fraction(
                 covered // _MICROSECOND, (end - start) // _MICROSECOND)
-    return sum(1 for billed in after.values() if abs(billed) >= Fraction(1, 200))
+            items[policy].append(f"{start.isoformat()} to {end.isoformat()}: {amount}")
+    wrong = {policy: billed for policy, billed in after.items()
+             if abs(billed) > Fraction(1, 200)}
+    for policy, billed in sorted(wrong.items()):  # what to look at, on stderr
+        say(f"{policy}, cancelled from {cancellations[policy].isoformat()}, is billed "
+            f"{float(billed):.4f} of cover after it, by the items over it: "
+            + "; ".join(items[policy]))
+    return len(wrong)
 
 
 _MICROSECOND = datetime.resolution
