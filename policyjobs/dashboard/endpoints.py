@@ -187,6 +187,7 @@ HookReader = Annotated[Session, Depends(needs("webhooks", "read"))]
 Operator = Annotated[Session, Depends(needs("jobs", "operate"))]
 ATTEMPTS = 100  # of an endpoint's attempts on its page
 FILTERS = ("kind", "status", "reference", "after", "before")  # of the job list
+_REFERENCE = re.compile(r"[0-9A-Za-z_-]{1,64}")  # a reference locator, as intake takes one
 DONE = {"retry": "retried: it runs again", "cancel": "cancelled"}  # an action's notice
 AUDIT_PAGE = 100  # audit records on a page
 
@@ -249,6 +250,8 @@ def _job_filter(session: Session, query: Mapping[str, str]) -> tuple[JobFilter, 
     kinds = runtime_of(session.request).queue.registry.kinds
     if shown["kind"] and shown["kind"] not in kinds:
         raise session.refuse(400, f"no job kind {shown['kind']!r}")
+    if shown["reference"] and not _REFERENCE.fullmatch(shown["reference"]):
+        raise session.refuse(400, "a reference locator is letters, digits, - and _")
     if shown["status"] and shown["status"] not in listing.STATUSES:
         raise session.refuse(400, f"no status {shown['status']!r}; known: "
                                   f"{', '.join(listing.STATUSES)}")

@@ -15,6 +15,7 @@ from policyjobs.engine.selection import JobFilter
 from policyjobs.operations import bulk
 
 MAX_LOCATORS = 10_000  # jobs a filter may name by locator
+REFERENCE = r"^[0-9A-Za-z_-]+$"  # a reference locator, as intake takes one
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
@@ -56,13 +57,14 @@ class JobsFilter(Schema):
     status: Status | None = Field(None, description="Only jobs in this status: the API's "
                                                     "(`running`, `finished`, `failed`) or "
                                                     "the engine's finer one.")
-    referenceLocator: str | None = Field(None, max_length=64,
+    referenceLocator: str | None = Field(None, max_length=64, pattern=REFERENCE,
                                          description="Only jobs about this reference.")
     createdAfter: AwareDatetime | None = Field(None, description="Only jobs made at or after "
                                                                  "this time.")
     createdBefore: AwareDatetime | None = Field(None, description="Only jobs made before this "
                                                                   "time.")
-    jobLocators: list[Annotated[str, Field(max_length=26)]] | None = Field(
+    jobLocators: list[Annotated[str, Field(min_length=1, max_length=26,
+                                           pattern=r"^[0-9A-Za-z]+$")]] | None = Field(
         None, min_length=1, max_length=MAX_LOCATORS, description="Only these jobs.")
     dryRun: bool = Field(False, description="Only count the jobs the filter matches.")
     all: bool = Field(False, description="Allow a filter that names nothing: every job of "

@@ -327,9 +327,9 @@ def test_an_instance_that_failed_is_retried_into_its_one_invoice(books: Books) -
     fail_for_good(books.runtime, instance)
     run = job_row(books.runtime.db, instance)["parent_locator"]
     assert status(books.runtime, run) == "failed"  # its child failed
+    # Resumed, the next run (unblocked by this one's failure) may bill the installments
+    # first; the retried instance then finds nothing left to bill. Either way, one invoice.
     books.client.delete(f"/admin/pauses/{paused.json()['locator']}", headers=books.headers)
-    assert books.invoices() == []
-
     assert act(books, "retry", kind=INSTANCE, status="failed")["acted"] == 1
     [invoice] = books.invoices()
     assert act(books, "retry", kind=GENERATION, status="failed")["acted"] == 1

@@ -188,6 +188,8 @@ def test_a_token_without_admin_acts_only_on_a_tenant_it_holds(
     ({"createdAfter": "2027-01-02T00:00:00"}, "createdAfter"),
     ({}, "all"),
     ({"jobLocators": []}, "jobLocators"),
+    ({"jobLocators": ["01\u0000NUL"]}, "jobLocators"),
+    ({"referenceLocator": "Q\u00001"}, "referenceLocator"),
     ({"kind": PING, "extra": 1}, "extra"),
 ])
 def test_a_bad_filter_is_refused_naming_its_field_and_nothing_is_done(
