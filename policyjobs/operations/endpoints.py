@@ -44,7 +44,8 @@ from policyjobs.tenants.models import tenants
 
 Operator = Annotated[Principal, Security(guard("jobs", "operate"))]
 Paged = Annotated[Page, Depends(page)]
-Locator = Annotated[str, Path(min_length=1, max_length=26)]
+# A job's or a pause's locator (a ULID): text that could not be one never reaches the store.
+Locator = Annotated[str, Path(min_length=1, max_length=26, pattern=r"^[0-9A-Za-z]+$")]
 Action = Literal[ACTIONS]  # type: ignore[valid-type]
 _TENANT = sa.select(tenants.c.locator).where(tenants.c.locator == sa.bindparam("locator"))
 
