@@ -42,6 +42,7 @@ from policyjobs.engine.jobs import PAUSED
 from policyjobs.engine.selection import JobFilter
 from policyjobs.engine.view import processing_errors
 from policyjobs.exceptions import Conflict, InvalidInput, NotFound, PolicyjobsError
+from policyjobs.intake.events import LOCATOR
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
 from policyjobs.security.permissions import ADMIN
@@ -187,7 +188,7 @@ HookReader = Annotated[Session, Depends(needs("webhooks", "read"))]
 Operator = Annotated[Session, Depends(needs("jobs", "operate"))]
 ATTEMPTS = 100  # of an endpoint's attempts on its page
 FILTERS = ("kind", "status", "reference", "after", "before")  # of the job list
-_REFERENCE = re.compile(r"[0-9A-Za-z_-]{1,64}")  # a reference locator, as intake takes one
+_REFERENCE = re.compile(LOCATOR)  # a reference locator, as intake takes one
 DONE = {"retry": "retried: it runs again", "cancel": "cancelled"}  # an action's notice
 AUDIT_PAGE = 100  # audit records on a page
 
@@ -250,7 +251,8 @@ def _job_filter(session: Session, query: Mapping[str, str]) -> tuple[JobFilter, 
     kinds = runtime_of(session.request).queue.registry.kinds
     if shown["kind"] and shown["kind"] not in kinds:
         raise session.refuse(400, f"no job kind {shown['kind']!r}")
-    if shown["reference"] and not _REFERENCE.fullmatch(shown["reference"]):
+    if shown["reference"] and not (len(shown["reference"]) <= 64
+                                   and _REFERENCE.fullmatch(shown["reference"])):
         raise session.refuse(400, "a reference locator is letters, digits, - and _")
     if shown["status"] and shown["status"] not in listing.STATUSES:
         raise session.refuse(400, f"no status {shown['status']!r}; known: "
@@ -261,15 +263,6 @@ def _job_filter(session: Session, query: Mapping[str, str]) -> tuple[JobFilter, 
     return JobFilter(tenant=session.tenant, kind=shown["kind"] or None,
                      status=shown["status"] or None, reference=shown["reference"] or None,
                      created_after=after, created_before=before), shown
-
-
-def _asked(chosen: JobFilter) -> dict[str, str]:
-    """A filter as the API's fields write it, for the record."""
-    written = {"tenantLocator": chosen.tenant, "kind": chosen.kind, "status": chosen.status,
-               "referenceLocator": chosen.reference,
-               "createdAfter": chosen.created_after and chosen.created_after.isoformat(),
-               "createdBefore": chosen.created_before and chosen.created_before.isoformat()}
-    return {name: value for name, value in written.items() if value}
 
 
 def _all_links(request: Request) -> list[Link]:
@@ -397,7 +390,7 @@ def dashboard_router(ports: Ports) -> APIRouter:
         def start() -> tuple[int, str]:
             with runtime.db.begin() as conn:
                 return operations.act_on_jobs(conn, runtime.queue, action=action,
-                                              chosen=chosen, asked=_asked(chosen),
+                                              chosen=chosen,
                                               actor=Actor.of(session.principal))
 
         matched, job = await run_in_threadpool(start)

@@ -58,7 +58,7 @@ class Operations:
 
     # (conn, chosen) → how many jobs the filter (`selection.JobFilter`) takes now
     matched: Callable[..., int]
-    # (conn, queue, *, action, chosen, asked, actor) → (how many matched, the bulk job)
+    # (conn, queue, *, action, chosen, actor) → (how many matched, the bulk job)
     act_on_jobs: Callable[..., tuple[int, str]]
     # (conn, queue, *, action, tenant, locators, actor) → each job's verdict (None: done)
     act_now: Callable[..., Mapping[str, str | None]]

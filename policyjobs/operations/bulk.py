@@ -30,17 +30,17 @@ _BULK = operations_bulk.c
 
 
 def start(conn: sa.Connection, queue: JobQueue, *, action: str, chosen: JobFilter,
-          asked: Mapping[str, Any], actor: Actor) -> tuple[int, str]:
+          actor: Actor) -> tuple[int, str]:
     """Count the jobs `chosen` takes and enqueue the job that does `action` to them, in
-    `conn`'s transaction: the count and the job's locator. `asked` is the filter as the
-    caller wrote it, kept for the record."""
+    `conn`'s transaction: the count and the job's locator. The filter is kept as the API's
+    fields write it (`written`)."""
     through = selection.last_id(conn)
     matched = selection.count(conn, chosen, through=through)
     job = NewJob(BULK, chosen.tenant or NIL_UUID, payload={"action": action},
                  created_by=actor.name if actor.token else NIL_UUID)
     queue.enqueue(conn, [job])
     conn.execute(operations_bulk.insert().values(
-        job_locator=job.locator, action=action, tenant=chosen.tenant, filter=dict(asked),
+        job_locator=job.locator, action=action, tenant=chosen.tenant, filter=written(chosen),
         through_id=through, matched=matched, done_id=0, acted=0, skipped={},
         created_at=queue.clock.now()))
     return matched, job.locator
@@ -87,8 +87,22 @@ def summary(bulk: Any, skipped: Mapping[str, int] | None = None) -> dict[str, An
             "filter": dict(bulk.filter)}
 
 
+def written(chosen: JobFilter) -> dict[str, Any]:
+    """A filter as the API's fields write it (times in RFC 3339, UTC as `Z`), only those
+    given: what a bulk action and its audit record keep, and `filter_of` reads back."""
+    def moment(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+    fields = {"tenantLocator": chosen.tenant, "kind": chosen.kind, "status": chosen.status,
+              "referenceLocator": chosen.reference,
+              "createdAfter": moment(chosen.created_after),
+              "createdBefore": moment(chosen.created_before),
+              "jobLocators": None if chosen.locators is None else list(chosen.locators)}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def filter_of(asked: Mapping[str, Any]) -> JobFilter:
-    """The filter of the API's fields, as recorded."""
+    """The filter of the API's fields, as recorded (`written`)."""
     def moment(name: str) -> datetime | None:
         value = asked.get(name)
         return datetime.fromisoformat(value) if value else None

@@ -50,12 +50,22 @@ Action = Literal[ACTIONS]  # type: ignore[valid-type]
 _TENANT = sa.select(tenants.c.locator).where(tenants.c.locator == sa.bindparam("locator"))
 
 
+def _answers_for(principal: Principal, tenant: str | None) -> bool:
+    """Whether the token acts on `tenant` (None: every tenant, or none): `admin`, or one it
+    holds."""
+    return ADMIN in principal.permissions or (
+        tenant is not None and principal.holds_tenant(tenant))
+
+
 def _may_act(principal: Principal, tenant: str | None, what: str) -> None:
     """`Forbidden` unless the token is `admin`, or holds `tenant`."""
-    if ADMIN not in principal.permissions and (
-            tenant is None or not principal.holds_tenant(tenant)):
+    if not _answers_for(principal, tenant):
         raise Forbidden(f"without admin, a token {what} a tenant it holds, named by "
                         "tenantLocator")
+
+
+def _exists(conn: sa.Connection, tenant: str) -> bool:
+    return conn.execute(_TENANT, {"locator": tenant}).first() is not None
 
 
 def _no_tenant(tenant: str) -> FieldProblem:
@@ -74,10 +84,10 @@ def _checked(runtime: Runtime, conn: sa.Connection, body: JobsFilter) -> None:
         problems.append(_unknown_kind(runtime, body.kind))
     if body.createdAfter and body.createdBefore and body.createdAfter >= body.createdBefore:
         problems.append(FieldProblem("createdBefore", "must be later than createdAfter"))
-    tenant = str(body.tenantLocator) if body.tenantLocator else None
-    if tenant is not None and conn.execute(_TENANT, {"locator": tenant}).first() is None:
-        problems.append(_no_tenant(tenant))
-    if body.chosen().everything and not body.all:
+    chosen = body.chosen()
+    if chosen.tenant is not None and not _exists(conn, chosen.tenant):
+        problems.append(_no_tenant(chosen.tenant))
+    if chosen.everything and not body.all:
         problems.append(FieldProblem("all", "the filter names nothing, so it matches every "
                                             "job of every tenant; say \"all\": true to mean it"))
     if problems:
@@ -90,15 +100,14 @@ def operations_router() -> APIRouter:
 
     def act(request: Request, principal: Principal, body: JobsFilter, action: str) -> Response:
         runtime = runtime_of(request)
-        _may_act(principal, str(body.tenantLocator) if body.tenantLocator else None,
-                 f"{action}s the jobs of")
+        chosen = body.chosen()
+        _may_act(principal, chosen.tenant, f"{action}s the jobs of")
         with runtime.db.begin() as conn:
             _checked(runtime, conn, body)
             if body.dryRun:
-                return json_response(JobsMatched(matched=service.matched(conn, body.chosen())))
+                return json_response(JobsMatched(matched=service.matched(conn, chosen)))
             matched, job = service.act_on_jobs(conn, runtime.queue, action=action,
-                                               chosen=body.chosen(), asked=body.asked(),
-                                               actor=Actor.of(principal))
+                                               chosen=chosen, actor=Actor.of(principal))
         return json_response(JobsActedOn(matched=matched, jobLocator=job), status_code=202)
 
     @router.post("/jobs/retry", operation_id="retryJobs", status_code=202,
@@ -123,8 +132,7 @@ def operations_router() -> APIRouter:
                               jobLocator: Locator) -> Response:
         """A bulk retry or cancel, as far as it got."""
         row = await queries.bulk_action(reads_of(request), jobLocator)
-        if row is None or (ADMIN not in principal.permissions and (
-                row.tenant is None or not principal.holds_tenant(row.tenant))):
+        if row is None or not _answers_for(principal, row.tenant):
             raise NotFound(f"no bulk action {jobLocator}")
         return json_response(BulkAction.of(row))
 
@@ -142,7 +150,7 @@ def operations_router() -> APIRouter:
             problems = []
             if body.kind not in runtime.queue.registry.kinds:
                 problems.append(_unknown_kind(runtime, body.kind))
-            if tenant is not None and conn.execute(_TENANT, {"locator": tenant}).first() is None:
+            if tenant is not None and not _exists(conn, tenant):
                 problems.append(_no_tenant(tenant))
             if problems:
                 raise InvalidInput("that is not a kind to pause", problems)
@@ -205,5 +213,4 @@ def operations_router() -> APIRouter:
 
 def _sees(principal: Principal, pause: Pause) -> bool:
     """Whether the token sees `pause`: with `admin`, or as one that holds its jobs."""
-    return (ADMIN in principal.permissions or pause.every_tenant
-            or principal.holds_tenant(pause.tenant))
+    return pause.every_tenant or _answers_for(principal, pause.tenant)

@@ -12,10 +12,9 @@ from policyjobs.api.conventions import Schema, Timestamp
 from policyjobs.engine.listing import STATUSES
 from policyjobs.engine.pauses import Pause
 from policyjobs.engine.selection import JobFilter
-from policyjobs.operations import bulk
+from policyjobs.intake.events import LOCATOR
 
 MAX_LOCATORS = 10_000  # jobs a filter may name by locator
-REFERENCE = r"^[0-9A-Za-z_-]+$"  # a reference locator, as intake takes one
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
@@ -57,7 +56,7 @@ class JobsFilter(Schema):
     status: Status | None = Field(None, description="Only jobs in this status: the API's "
                                                     "(`running`, `finished`, `failed`) or "
                                                     "the engine's finer one.")
-    referenceLocator: str | None = Field(None, max_length=64, pattern=REFERENCE,
+    referenceLocator: str | None = Field(None, max_length=64, pattern=LOCATOR,
                                          description="Only jobs about this reference.")
     createdAfter: AwareDatetime | None = Field(None, description="Only jobs made at or after "
                                                                  "this time.")
@@ -72,11 +71,11 @@ class JobsFilter(Schema):
 
     def chosen(self) -> JobFilter:
         """The engine's filter."""
-        return bulk.filter_of(self.asked())
-
-    def asked(self) -> dict[str, Any]:
-        """The filter's fields as given, as JSON, for the record."""
-        return self.model_dump(mode="json", exclude_none=True, exclude={"dryRun", "all"})
+        return JobFilter(
+            tenant=None if self.tenantLocator is None else str(self.tenantLocator),
+            kind=self.kind, status=self.status, reference=self.referenceLocator,
+            created_after=self.createdAfter, created_before=self.createdBefore,
+            locators=None if self.jobLocators is None else tuple(self.jobLocators))
 
 
 class JobsMatched(Schema):

@@ -4,8 +4,7 @@ resuming a kind."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
@@ -25,13 +24,12 @@ def matched(conn: sa.Connection, chosen: JobFilter) -> int:
 
 
 def act_on_jobs(conn: sa.Connection, queue: JobQueue, *, action: str, chosen: JobFilter,
-                asked: Mapping[str, Any], actor: Actor) -> tuple[int, str]:
+                actor: Actor) -> tuple[int, str]:
     """Start a bulk `action` (`RETRY` or `CANCEL`) on the jobs `chosen` takes, in `conn`'s
     transaction, and record it: how many it matched, and its job's locator."""
-    count, job = bulk.start(conn, queue, action=action, chosen=chosen, asked=asked,
-                            actor=actor)
+    count, job = bulk.start(conn, queue, action=action, chosen=chosen, actor=actor)
     audit.record(conn, actor, f"jobs.{action}", at=queue.clock.now(), tenant=chosen.tenant,
-                 filter=dict(asked), matched=count, jobLocator=job)
+                 filter=bulk.written(chosen), matched=count, jobLocator=job)
     return count, job
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from policyjobs.engine.listing import Attempt, attempts
 from policyjobs.engine.selection import JobFilter, statuses
-from policyjobs.operations.bulk import filter_of
+from policyjobs.operations.bulk import filter_of, written
 
 T0 = datetime(2027, 1, 1, 5, tzinfo=UTC)
 T1 = datetime(2027, 1, 1, 6, tzinfo=UTC)
@@ -68,3 +68,4 @@ def test_a_recorded_filter_reads_back_as_asked() -> None:
         tenant="00000000-0000-4000-8000-000000000001", kind="documents", status="failed",
         reference="Q-1", created_after=T0, created_before=T1, locators=("J-1",))
     assert filter_of({}) == JobFilter()
+    assert written(filter_of(asked)) == asked  # what is recorded is what was asked
