@@ -172,6 +172,7 @@ def read_paths(client: TestClient, tenant: str, headers: dict[str, str]) -> list
     paths += [f"{audit}&tenantLocator={tenant}", f"{audit}&action=clock.move",
               f"{audit}&tenantLocator={tenant}&action=webhooks.change",
               f"{audit}&after=2027-01-01T00:00:00Z&before=2027-02-01T00:00:00Z"]
+    paths += ["/admin/jobs/bulk/01J00000000000000000000000"]  # a bulk action's progress
     return paths
 
 
