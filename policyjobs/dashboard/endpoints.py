@@ -36,7 +36,7 @@ from policyjobs.dashboard.session import (
     new_login_csrf,
 )
 from policyjobs.domain import Link
-from policyjobs.engine import Lane, listing, public_status
+from policyjobs.engine import READ_ONLY, Lane, listing, public_status
 from policyjobs.engine.actions import UNSTARTED
 from policyjobs.engine.jobs import PAUSED
 from policyjobs.engine.selection import JobFilter
@@ -291,9 +291,8 @@ async def _pauses(request: Request, session: Session) -> list[Any]:
     runtime = runtime_of(request)
 
     def read() -> list[Any]:
-        with runtime.db.connect() as conn:
-            return [p for p in runtime.queue.pauses(conn)
-                    if p.every_tenant or p.tenant == session.tenant]
+        return [p for p in runtime.queue.pauses()
+                if p.every_tenant or p.tenant == session.tenant]
 
     return await run_in_threadpool(read)
 
@@ -373,8 +372,8 @@ def dashboard_router(ports: Ports) -> APIRouter:
         chosen, shown = _job_filter(session, params)
         runtime = runtime_of(request)
 
-        def count() -> int:
-            with runtime.db.connect() as conn:
+        def count() -> int:  # only reads: on SQLite, without waiting for the write lock
+            with runtime.db.execution_options(**{READ_ONLY: True}).connect() as conn:
                 return operations.matched(conn, chosen)
 
         return _render(request, "bulk.html", session=session, action=action, shown=shown,

@@ -204,9 +204,11 @@ class JobQueue:
             self.wake(conn)
         return lifted
 
-    def pauses(self, conn: sa.Connection) -> Sequence[Pause]:
-        """Every pause in force."""
-        return pauses.pauses(conn)
+    def pauses(self) -> Sequence[Pause]:
+        """Every pause in force, read on a connection of its own that only reads (on SQLite
+        it takes no write lock, so it never waits for a writer)."""
+        with self.db.execution_options(**{READ_ONLY: True}).connect() as conn:
+            return pauses.pauses(conn)
 
     def wake(self, conn: sa.Connection) -> None:
         """Wake every worker when `conn`'s transaction commits, as after moving the clock."""

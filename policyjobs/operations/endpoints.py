@@ -21,6 +21,7 @@ from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
 from policyjobs.api.state import reads_of, runtime_of
+from policyjobs.engine import READ_ONLY
 from policyjobs.engine.pauses import Pause
 from policyjobs.exceptions import FieldProblem, Forbidden, InvalidInput, NotFound
 from policyjobs.operations import queries, service
@@ -102,10 +103,12 @@ def operations_router() -> APIRouter:
         runtime = runtime_of(request)
         chosen = body.chosen()
         _may_act(principal, chosen.tenant, f"{action}s the jobs of")
+        if body.dryRun:  # only reads: on SQLite, without waiting for the write lock
+            with runtime.db.execution_options(**{READ_ONLY: True}).connect() as conn:
+                _checked(runtime, conn, body)
+                return json_response(JobsMatched(matched=service.matched(conn, chosen)))
         with runtime.db.begin() as conn:
             _checked(runtime, conn, body)
-            if body.dryRun:
-                return json_response(JobsMatched(matched=service.matched(conn, chosen)))
             matched, job = service.act_on_jobs(conn, runtime.queue, action=action,
                                                chosen=chosen, actor=Actor.of(principal))
         return json_response(JobsActedOn(matched=matched, jobLocator=job), status_code=202)
@@ -162,9 +165,7 @@ def operations_router() -> APIRouter:
     def list_pauses(request: Request, principal: Operator, page_: Paged) -> Response:
         """The pauses in force, by kind: all of them for `admin`, else those that hold the
         jobs of a tenant the token holds (its own, and those of every tenant)."""
-        runtime = runtime_of(request)
-        with runtime.db.connect() as conn:
-            found = [p for p in runtime.queue.pauses(conn) if _sees(principal, p)]
+        found = [p for p in runtime_of(request).queue.pauses() if _sees(principal, p)]
         return list_response(found[page_.offset:page_.offset + page_.probe], page_,
                              PauseView.of)
 
@@ -173,12 +174,11 @@ def operations_router() -> APIRouter:
     def delete_pause(request: Request, principal: Operator, locator: Locator) -> Response:
         """Resume a paused kind: its due jobs are claimed again."""
         runtime = runtime_of(request)
-        with runtime.db.begin() as conn:
-            found = service.find_pause(conn, runtime.queue, locator)
-            if not _sees(principal, found):
-                raise NotFound(f"no pause {locator}")
-            _may_act(principal, None if found.every_tenant else found.tenant,
-                     "resumes the jobs of")
+        found = service.find_pause(runtime.queue, locator)
+        if not _sees(principal, found):
+            raise NotFound(f"no pause {locator}")
+        _may_act(principal, None if found.every_tenant else found.tenant, "resumes the jobs of")
+        with runtime.db.begin() as conn:  # NotFound if another resumed it meanwhile
             service.resume(conn, runtime.queue, locator=locator, actor=Actor.of(principal))
         return Response(status_code=204)
 

@@ -58,9 +58,9 @@ def pause(conn: sa.Connection, queue: JobQueue, *, kind: str, tenant: str | None
     return made, new
 
 
-def find_pause(conn: sa.Connection, queue: JobQueue, locator: str) -> Pause:
+def find_pause(queue: JobQueue, locator: str) -> Pause:
     """The pause `locator`, or `NotFound`."""
-    found = next((p for p in queue.pauses(conn) if p.locator == locator), None)
+    found = next((p for p in queue.pauses() if p.locator == locator), None)
     if found is None:
         raise NotFound(f"no pause {locator}")
     return found
