@@ -29,6 +29,7 @@ def json_text(value: Any) -> str:
 
 Rows = sa.CursorResult[*tuple[Any, ...]]
 OrderedKey = tuple[str, str]  # (tenant, ordered key)
+DedupeKey = tuple[str, str, str]  # (tenant, kind, dedupe key)
 
 
 class Completed(NamedTuple):
@@ -88,10 +89,10 @@ class Backend(ABC):
 
     @abstractmethod
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
-               lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> None:
+               lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> int:
         """Insert the jobs (each queued or blocked, each in its lane unless the tenant's
-        configuration sets its kind's), skipping those whose dedupe key is taken, and wake
-        other processes' workers when the transaction commits."""
+        configuration sets its kind's), skipping those whose dedupe key is taken; the
+        number inserted."""
 
     def lock_ordered_keys(self, conn: sa.Connection,  # noqa: B027 - SQLite has one writer
                           keys: str) -> None:
@@ -122,12 +123,12 @@ class Backend(ABC):
     def notify(self, conn: sa.Connection) -> None:  # noqa: B027 - SQLite has no one to tell
         """Wake other processes' workers when the transaction commits."""
 
-    def find_deduplicated(self, conn: sa.Connection, job: NewJob) -> str:
-        """The locator of the job holding `job`'s dedupe key."""
-        row = self.run(conn, "find_deduplicated", {
-            "tenant": job.tenant, "kind": job.kind, "dedupe_key": job.dedupe_key,
-        }).one()
-        return str(row[0])
+    def holders(self, conn: sa.Connection, jobs: Iterable[NewJob]) -> dict[DedupeKey, str]:
+        """The locator of the job holding each dedupe key of `jobs`, in one statement."""
+        keys = sorted({(j.tenant, j.kind, j.dedupe_key) for j in jobs if j.dedupe_key})
+        batch = orjson.dumps([{"tenant": t, "kind": k, "key": d} for t, k, d in keys]).decode()
+        rows = self.run(conn, "find_deduplicated", {"keys": batch})
+        return {(str(r[0]), str(r[1]), str(r[2])): str(r[3]) for r in rows}
 
     # -- the hot path -----------------------------------------------------------------------
 

@@ -66,9 +66,12 @@ def public_status(status: str) -> PublicStatus:
     return PublicStatus.FINISHED
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewJob:
-    """A job to enqueue; `locator` is made now so children can name their parent."""
+    """A job to enqueue; `locator` is made now so children can name their parent. Not a
+    frozen dataclass, though nothing changes one: a frozen one's `__init__` sets each field
+    through `object.__setattr__`, which made it cost twice as much, and a burst makes one
+    per job."""
 
     kind: str
     tenant: str

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 
 from policyjobs.engine.backend import Backend
@@ -15,6 +16,7 @@ from policyjobs.engine.fairness import Group, Load, Pick, Rotation
 from policyjobs.engine.jobs import ClaimedJob, NewJob
 
 CHANNEL = "policyjobs_jobs"
+CHUNK = 1_000  # jobs an insert statement carries
 _BITMAPS_OFF = "policyjobs_bitmap_scans_off"  # set on a session that claims alone
 
 
@@ -107,18 +109,32 @@ class PostgresBackend(Backend):
             conn.info[_BITMAPS_OFF] = True
 
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
-               lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> None:
-        """One `INSERT … SELECT FROM jsonb_to_recordset(…)` for the whole batch."""
-        batch = orjson.dumps([
-            {"locator": j.locator, "tenant": j.tenant, "kind": j.kind,
-             "reference_type": j.reference_type, "reference_locator": j.reference_locator,
-             "parent_locator": j.parent_locator, "status": status, "run_at": j.run_at,
-             "max_attempts": attempts, "payload": j.payload, "dedupe_key": j.dedupe_key,
-             "ordered_key": j.ordered_key, "lane": lane, "created_by": j.created_by}
-            for j, attempts, lane, status in zip(jobs, max_attempts, lanes, statuses,
-                                                 strict=True)
-        ]).decode()
-        self.run(conn, "insert_jobs", {"now": now, "batch": batch})
+               lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> int:
+        """One `INSERT … SELECT FROM jsonb_to_recordset(…)` per `CHUNK` jobs. A larger
+        batch is sent in pipeline mode: each chunk goes out without waiting for the one
+        before, so PostgreSQL inserts one while the next is encoded and sent. (psycopg's
+        own pipelined executemany prepares every statement and ran a tenth slower.)"""
+        rows = list(zip(jobs, max_attempts, lanes, statuses, strict=True))
+        sql = self.sql["insert_deduplicated_jobs" if any(j.dedupe_key for j in jobs)
+                       else "insert_jobs"]
+        if len(rows) <= CHUNK:
+            return int(conn.exec_driver_sql(sql, {"now": now, "batch": _batch(rows)}).rowcount)
+        driver = conn.connection.driver_connection  # SQLAlchemy's results would not wait
+        assert isinstance(driver, psycopg.Connection)
+        try:
+            with driver.pipeline():
+                sent = []
+                for start in range(0, len(rows), CHUNK):
+                    cursor = driver.cursor()
+                    cursor.execute(sql, {"now": now, "batch": _batch(rows[start:start + CHUNK])})
+                    sent.append(cursor)
+        except psycopg.Error as error:  # as SQLAlchemy raises it, the connection let go if lost
+            if driver.broken:
+                conn.invalidate(error)
+            raise sa.exc.DBAPIError.instance(sql, None, error, psycopg.Error,
+                                             connection_invalidated=driver.broken,
+                                             dialect=conn.dialect) from error
+        return sum(cursor.rowcount for cursor in sent)
 
     def lock_ordered_keys(self, conn: sa.Connection, keys: str) -> None:
         """Transaction-scoped advisory locks, one per key, taken in one order."""
@@ -131,3 +147,23 @@ class PostgresBackend(Backend):
     def lock_waiting(self, conn: sa.Connection, locators: list[str]) -> None:
         """Row locks in id order serialize children ending at once, without deadlock."""
         self.run(conn, "lock_waiting", {"locators": self.locators(locators)}).all()
+
+
+def _batch(rows: Sequence[tuple[NewJob, int, int, str]]) -> str:
+    """Jobs to insert, with their attempts, lanes and first statuses, as one JSON array of
+    objects. A column that is null is left out (`jsonb_to_recordset` reads an absent key as
+    null): most jobs have no parent, run-at or keys, and PostgreSQL parses each byte."""
+    batch = []
+    for job, attempts, lane, status in rows:
+        row = {"locator": job.locator, "tenant": job.tenant, "kind": job.kind,
+               "status": status, "max_attempts": attempts, "lane": lane,
+               "payload": job.payload, "created_by": job.created_by}
+        for name in _NULLABLE:
+            if (value := getattr(job, name)) is not None:
+                row[name] = value
+        batch.append(row)
+    return orjson.dumps(batch).decode()
+
+
+_NULLABLE = ("reference_type", "reference_locator", "parent_locator", "run_at", "dedupe_key",
+             "ordered_key")

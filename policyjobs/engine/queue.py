@@ -100,13 +100,16 @@ class JobQueue:
         attempts = [j.max_attempts or self.registry.default_max_attempts(j.kind) for j in jobs]
         lanes = [int(self.registry.lane(j.kind) if j.lane is None else j.lane) for j in jobs]
         statuses = self._statuses(conn, jobs)
-        self.backend.insert(conn, jobs, attempts, lanes, statuses, now)
-        locators = [
-            self.backend.find_deduplicated(conn, j) if j.dedupe_key else j.locator for j in jobs
-        ]
+        made = self.backend.insert(conn, jobs, attempts, lanes, statuses, now)
+        locators = [j.locator for j in jobs]
+        if made < len(jobs):  # some dedupe keys were taken: whose jobs hold them?
+            holders = self.backend.holders(conn, jobs)
+            locators = [holders[(j.tenant, j.kind, j.dedupe_key)] if j.dedupe_key else j.locator
+                        for j in jobs]
         if any(status == JobStatus.QUEUED and (j.run_at is None or j.run_at <= now)
                for j, status in zip(jobs, statuses, strict=True)):
-            conn.info[_WAKE_FLAG] = True  # as the insert woke other processes' workers
+            self.backend.notify(conn)  # other processes' workers, once `conn` commits
+            conn.info[_WAKE_FLAG] = True  # and this process's
         metrics.ENQUEUED.inc_each(j.kind for j in jobs)
         return locators
 

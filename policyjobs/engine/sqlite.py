@@ -110,8 +110,8 @@ class SQLiteBackend(Backend):
         return completed
 
     def insert(self, conn: sa.Connection, jobs: Sequence[NewJob], max_attempts: Sequence[int],
-               lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> None:
-        """One prepared insert, executed for each job."""
+               lanes: Sequence[int], statuses: Sequence[str], now: datetime) -> int:
+        """One prepared insert, executed for each job, then the queue rows of those made."""
         stamp = self.time(now)
         self.run_many(conn, "insert_job", [
             {
@@ -126,7 +126,8 @@ class SQLiteBackend(Backend):
             for j, attempts, lane, status in zip(jobs, max_attempts, lanes, statuses,
                                                  strict=True)
         ])
-        self.run(conn, "queue_new", {"locators": self.locators(j.locator for j in jobs)})
+        queued = self.run(conn, "queue_new", {"locators": self.locators(j.locator for j in jobs)})
+        return int(queued.rowcount)
 
     def unblock_stalled(self, conn: sa.Connection, now: datetime) -> list[str]:
         """Unblock the jobs, then bring their queue rows along."""

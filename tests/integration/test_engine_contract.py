@@ -90,6 +90,65 @@ def test_dedupe_key_returns_the_existing_jobs_locator(database_url: str) -> None
         assert set(job_rows(rt.db)) == {first, again[1], other_tenant[0]}
 
 
+def test_a_batch_longer_than_a_statement_keeps_every_promise(database_url: str) -> None:
+    """On PostgreSQL a batch goes out 1,000 jobs a statement, pipelined: keys taken in an
+    earlier statement of the batch, or before it, and ordered keys across statements, hold
+    as in a batch of one statement."""
+    with runtime(database_url) as rt:
+        [held] = enqueue(rt, new(NOOP, dedupe_key="held"))
+        later = wall_now() + LATER
+        jobs = [new(NOOP, payload={"n": n}, reference_type="policy",
+                    reference_locator=f"P-{n % 7}") for n in range(2_500)]
+        jobs[5] = new(NOOP, dedupe_key="twice")
+        jobs[1_800] = new(NOOP, dedupe_key="twice")  # in the second statement
+        jobs[2_400] = new(NOOP, dedupe_key="held")  # in the third, taken before the batch
+        jobs[10] = new(NOOP, ordered_key="chain")
+        jobs[2_200] = new(NOOP, ordered_key="chain")  # behind the first, two statements on
+        jobs[1_500] = new(NOOP, run_at=later)
+        locators = enqueue(rt, *jobs)
+        assert locators[1_800] == locators[5] == jobs[5].locator
+        assert locators[2_400] == held
+        others = [n for n in range(2_500) if n not in (1_800, 2_400)]
+        assert [locators[n] for n in others] == [jobs[n].locator for n in others]
+        rows = job_rows(rt.db)
+        assert len(rows) == 2_499  # the held job and the batch's 2,498 new ones
+        assert (rows[jobs[10].locator]["status"], rows[jobs[2_200].locator]["status"]) == (
+            "queued", "blocked")
+        assert rows[jobs[1_500].locator]["run_at"] == later
+        assert rows[jobs[999].locator]["payload"] == {"n": 999}
+        assert rows[jobs[999].locator]["reference_locator"] == "P-5"
+        with rt.db.connect() as conn:
+            queued = conn.execute(sa.text("SELECT count(*) FROM job_queue")).scalar_one()
+        assert queued == 2_499
+
+
+def test_a_batch_that_fails_in_a_later_statement_leaves_no_job(postgres_url: str) -> None:
+    """A pipelined statement's error is SQLAlchemy's, as any other statement's, and the
+    transaction keeps nothing of the statements before it."""
+    with runtime(postgres_url) as rt:
+        jobs = [new(NOOP) for _ in range(2_500)]
+        jobs[2_200] = NewJob(kind=NOOP, tenant="t" * 37)  # longer than a tenant can be
+        with pytest.raises(sa.exc.DataError):
+            enqueue(rt, *jobs)
+        assert job_rows(rt.db) == {}
+        assert enqueue(rt, *(new(NOOP) for _ in range(1_500)))
+
+
+def test_a_batch_whose_connection_is_lost_raises_the_drivers_error(postgres_url: str) -> None:
+    with runtime(postgres_url) as rt:
+        with rt.db.connect() as conn:
+            conn.begin()
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            with rt.db.connect() as other:
+                other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(sa.exc.OperationalError) as raised:
+                rt.queue.enqueue(conn, [new(NOOP) for _ in range(2_500)])
+        assert raised.value.connection_invalidated
+        assert "INSERT INTO jobs" in str(raised.value.statement)  # the pipelined insert's
+        assert enqueue(rt, *(new(NOOP) for _ in range(1_500)))  # on a fresh connection
+        assert len(job_rows(rt.db)) == 1_500
+
+
 # -- scheduling and retries -------------------------------------------------------------------
 
 

@@ -4,7 +4,8 @@ A burst of jobs into a young store outgrows its statistics long before autovacuu
 it. Each statement is explained the way the engine runs it (the store's connections use
 no plan made more than a second ago, and claims never bitmap-scan), with the statistics
 of the empty store: the claim must walk the fair index in order, and the completion, the
-heartbeat and the rescue must reach `jobs` and `job_queue` through their keys. A
+heartbeat, the rescue and the lookup of the jobs holding dedupe keys must reach `jobs`
+and `job_queue` through their keys. A
 sequential scan of either would make each batch cost as much as the table.
 """
 
@@ -86,6 +87,8 @@ def test_a_burst_is_claimed_and_completed_by_key(postgres_url: str) -> None:
                         and s[1] != "engine_tenants"}
 
         held = claim_as(rt, "w")
+        keys = orjson.dumps([{"tenant": TENANT, "kind": NOOP, "key": f"k{n}"}
+                             for n in range(1000)]).decode()
         batch = orjson.dumps([{"id": j.id, "attempt": j.attempt, "result": None}
                               for j in held]).decode()
         with rt.db.connect() as conn:
@@ -93,7 +96,8 @@ def test_a_burst_is_claimed_and_completed_by_key(postgres_url: str) -> None:
                                                "report": False}),
                                  ("heartbeat", lease),
                                  ("rescue", {"now": now, "at": now.isoformat(),
-                                             "wall_now": now + timedelta(hours=2)})):
+                                             "wall_now": now + timedelta(hours=2)}),
+                                 ("find_deduplicated", {"keys": keys})):
                 found = scans(plan(conn, sql[name], params))
                 assert not {s for s in found if s[0] == "Seq Scan"}, (name, found)
 

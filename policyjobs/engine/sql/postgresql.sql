@@ -22,50 +22,66 @@ tenants(tenant) AS (
 -- queue row of a paused kind is in its lane plus 10 (`PAUSED`), where no claim looks.
 (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2)
 
+-- fragment: new_jobs
+-- The rows of a batch of jobs for `jobs`: one JSON array, which costs the driver nothing to
+-- adapt, of objects whose absent keys are nulls.
+INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator,
+                  parent_locator, status, run_at, attempt, max_attempts, payload, errors,
+                  dedupe_key, ordered_key, lane, created_by, created_at, updated_at)
+SELECT t.locator, t.tenant, t.kind, t.reference_type, t.reference_locator,
+       t.parent_locator, t.status, COALESCE(t.run_at, %(now)s), 0, t.max_attempts,
+       t.payload, '[]'::jsonb, t.dedupe_key, t.ordered_key, t.lane, t.created_by,
+       %(now)s, %(now)s
+FROM jsonb_to_recordset(%(batch)s::jsonb)
+     AS t(locator text, tenant text, kind text, reference_type text,
+          reference_locator text, parent_locator text, status text, run_at timestamptz,
+          max_attempts int, payload jsonb, dedupe_key text, ordered_key text, lane int,
+          created_by text)
+
+-- fragment: queue_made
+-- The jobs just made (`made`: each one's id, tenant, kind, lane, status and run-at) get
+-- their queue rows, in the lane the tenant's configuration sets their kind, else their
+-- own. The statement's row count is the number of jobs made.
+INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
+SELECT m.id, m.tenant, m.kind,
+       CASE WHEN EXISTS (SELECT 1 FROM engine_lanes)  -- once a statement: most stores
+            THEN COALESCE((SELECT o.lane FROM engine_lanes AS o  -- set no lanes
+                           WHERE o.tenant = m.tenant AND o.kind = m.kind), m.lane)
+            ELSE m.lane END
+       + CASE WHEN EXISTS (SELECT 1 FROM engine_pauses)  -- and pause no kinds
+                   AND EXISTS (SELECT 1 FROM engine_pauses AS p
+                               WHERE p.kind = m.kind AND p.tenant IN (m.tenant, '*'))
+              THEN 10 ELSE 0 END,
+       m.status, m.run_at, 0
+FROM made AS m
+
 -- name: insert_jobs
--- Adds a batch of jobs in one statement, in the caller's transaction, each with its queue
--- row, in the lane the tenant's configuration sets its kind, else its own; deduplicated
--- ones are skipped. The batch travels as one JSON array, which costs the
--- driver nothing to adapt. Listening workers are woken when the transaction commits, and
--- only if a job is due now: a commit that notifies takes PostgreSQL's notify lock and holds
--- it through its WAL flush, so notifying commits run one at a time; jobs due later (or
--- blocked) are found by the workers' poll when due, as a wake-up now would find nothing.
+-- Adds a batch of jobs that have no dedupe key, each with its queue row, in one statement
+-- in the caller's transaction.
 WITH made AS (
-    INSERT INTO jobs (locator, tenant, kind, reference_type, reference_locator,
-                      parent_locator, status, run_at, attempt, max_attempts, payload, errors,
-                      dedupe_key, ordered_key, lane, created_by, created_at, updated_at)
-    SELECT t.locator, t.tenant, t.kind, t.reference_type, t.reference_locator,
-           t.parent_locator, t.status, COALESCE(t.run_at, %(now)s), 0, t.max_attempts,
-           t.payload, '[]'::jsonb, t.dedupe_key, t.ordered_key, t.lane, t.created_by,
-           %(now)s, %(now)s
-    FROM jsonb_to_recordset(%(batch)s::jsonb)
-         AS t(locator text, tenant text, kind text, reference_type text,
-              reference_locator text, parent_locator text, status text, run_at timestamptz,
-              max_attempts int, payload jsonb, dedupe_key text, ordered_key text, lane int,
-              created_by text)
+    @new_jobs
+    RETURNING id, tenant, kind, lane, status, run_at
+)
+@queue_made;
+
+-- name: insert_deduplicated_jobs
+-- `insert_jobs` for a batch in which some jobs have a dedupe key: those whose key is taken
+-- are skipped. (An insert that may conflict costs PostgreSQL more per row, as each row is
+-- inserted speculatively and then confirmed: a batch without keys does not pay for it.)
+WITH made AS (
+    @new_jobs
     ON CONFLICT (tenant, kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
     RETURNING id, tenant, kind, lane, status, run_at
-), queued AS (
-    INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
-    SELECT m.id, m.tenant, m.kind,
-           CASE WHEN EXISTS (SELECT 1 FROM engine_lanes)  -- once a statement: most stores
-                THEN COALESCE((SELECT o.lane FROM engine_lanes AS o  -- set no lanes
-                               WHERE o.tenant = m.tenant AND o.kind = m.kind), m.lane)
-                ELSE m.lane END
-           + CASE WHEN EXISTS (SELECT 1 FROM engine_pauses)  -- and pause no kinds
-                       AND EXISTS (SELECT 1 FROM engine_pauses AS p
-                                   WHERE p.kind = m.kind AND p.tenant IN (m.tenant, '*'))
-                  THEN 10 ELSE 0 END,
-           m.status, m.run_at, 0
-    FROM made AS m
 )
-SELECT pg_notify('policyjobs_jobs', '')
-WHERE EXISTS (SELECT 1 FROM made WHERE status = 'queued' AND run_at <= %(now)s);
+@queue_made;
 
 -- name: find_deduplicated
--- The locator of the job that already holds a dedupe key.
-SELECT locator FROM jobs
-WHERE tenant = %(tenant)s AND kind = %(kind)s AND dedupe_key = %(dedupe_key)s;
+-- The jobs that hold the given dedupe keys (a JSON array of {tenant, kind, key}): each
+-- one's tenant, kind, key and locator.
+SELECT j.tenant, j.kind, j.dedupe_key, j.locator
+FROM jsonb_to_recordset(%(keys)s::jsonb) AS t(tenant text, kind text, key text)
+JOIN jobs AS j ON j.tenant = t.tenant AND j.kind = t.kind AND j.dedupe_key = t.key
+WHERE j.dedupe_key IS NOT NULL;
 
 -- name: lock_ordered_keys
 -- Serializes enqueuers of the same ordered keys (a JSON array of {tenant, key}), taking
@@ -139,7 +155,10 @@ WITH candidate AS (
 SELECT locator FROM freed;
 
 -- name: notify
--- Wakes listening workers when the enqueueing transaction commits.
+-- Wakes listening workers when the enqueueing transaction commits. Only an enqueue of a
+-- job due now notifies: a commit that notifies takes PostgreSQL's notify lock and holds it
+-- through its WAL flush, so notifying commits run one at a time; jobs due later (or
+-- blocked) are found by the workers' poll when due, as a wake-up now would find nothing.
 SELECT pg_notify('policyjobs_jobs', '');
 
 -- name: due

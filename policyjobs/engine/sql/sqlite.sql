@@ -53,9 +53,14 @@ FROM jobs AS j LEFT JOIN engine_lanes AS o ON o.tenant = j.tenant AND o.kind = j
 WHERE j.locator IN (SELECT value FROM json_each(:locators));
 
 -- name: find_deduplicated
--- The locator of the job that already holds a dedupe key.
-SELECT locator FROM jobs
-WHERE tenant = :tenant AND kind = :kind AND dedupe_key = :dedupe_key;
+-- The jobs that hold the given dedupe keys (a JSON array of {tenant, kind, key}): each
+-- one's tenant, kind, key and locator.
+SELECT j.tenant, j.kind, j.dedupe_key, j.locator
+FROM json_each(:keys) AS t
+JOIN jobs AS j ON j.tenant = json_extract(t.value, '$.tenant')
+              AND j.kind = json_extract(t.value, '$.kind')
+              AND j.dedupe_key = json_extract(t.value, '$.key')
+WHERE j.dedupe_key IS NOT NULL;
 
 -- name: unfinished_ordered
 -- The keys among the given ordered keys that have an unfinished job (one writer at a time:
