@@ -292,6 +292,11 @@ def headline(plan: Plan, sweep: dict[Entry, list[RunResult]], best: dict[str, En
     out["sqlite_default_jobs_per_s"] = median(list(by_round(defaults["sqlite"]).values()))
     out["pgqueuer_default_jobs_per_s"] = median(list(by_round(defaults["pgqueuer"]).values()))
     out["ratio_default"] = ratio(defaults["pg"], defaults["pgqueuer"])
+    for prefix, system in (("", "pg"), ("sqlite_", "sqlite"), ("pgqueuer_", "pgqueuer")):
+        # A drain's queue is filled by one enqueue of the whole run in one transaction.
+        out[f"{prefix}enqueue_jobs_per_s"] = median([
+            r.jobs / r.enqueue_seconds for r in drains.get(system, [])
+            if not r.error and r.enqueue_seconds])
     pg_drain, pgq_drain = out["pg_drain_jobs_per_s"], out["pgqueuer_drain_jobs_per_s"]
     out["drain_ratio_vs_pgqueuer"] = round(pg_drain / pgq_drain, 2) \
         if pg_drain and pgq_drain else None

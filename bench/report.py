@@ -66,6 +66,7 @@ def print_report(figures: dict[str, Any], runs: list[RunResult]) -> None:
     ratio, default, lite = f.get("ratio_vs_pgqueuer"), f.get("ratio_default"), \
         f.get("sqlite_jobs_per_s")
     idle50, idle99 = f.get("idle_p50_ms"), f.get("idle_p99_ms")
+    enq, lite_enq = f.get("enqueue_jobs_per_s"), f.get("sqlite_enqueue_jobs_per_s")
 
     def spread(key: str) -> str:
         found = f.get(f"{key}_range")
@@ -88,6 +89,10 @@ def print_report(figures: dict[str, Any], runs: list[RunResult]) -> None:
         ("drained from a full queue: ours PG / PgQueuer / SQLite / procrastinate",
          " / ".join(_fmt(f.get(f"{s}_drain_jobs_per_s"))
                     for s in ("pg", "pgqueuer", "sqlite", "procrastinate")), "", "", None),
+        ("one enqueue of a drain's jobs: ours PG / SQLite / PgQueuer, jobs/s",
+         " / ".join(_fmt(f.get(f"{p}enqueue_jobs_per_s")) for p in ("", "sqlite_", "pgqueuer_")),
+         "", "≥ 60,000 / ≥ 40,000",
+         None if enq is None or lite_enq is None else enq >= 60_000 and lite_enq >= 40_000),
         ("idle enqueue→handler p50 / p99 ms, ours PostgreSQL",
          f"{_fmt(idle50, 2)} / {_fmt(idle99, 2)}", "", "< 5 / < 20",
          None if idle50 is None or idle99 is None else idle50 < 5 and idle99 < 20),
