@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class RunResult:
     kind: str = "throughput"  # or "drain": enqueued first, then drained
     error: str | None = None
     round: int = 1
+    memory: dict[str, float] = field(default_factory=dict)  # `MemoryMeter.stop`'s figures
 
     @property
     def jobs_per_s(self) -> float:
@@ -64,7 +65,7 @@ class RunResult:
             "cpu_workers_s": round(self.cpu_workers_s, 2),
             "cpu_postgres_s": round(self.cpu_postgres_s, 2),
             "cpu_bench_s": round(self.cpu_bench_s, 2),
-            "error": self.error, "round": self.round,
+            "error": self.error, "round": self.round, **self.memory,
         }
 
 

@@ -297,6 +297,15 @@ def headline(plan: Plan, sweep: dict[Entry, list[RunResult]], best: dict[str, En
         out[f"{prefix}enqueue_jobs_per_s"] = median([
             r.jobs / r.enqueue_seconds for r in drains.get(system, [])
             if not r.error and r.enqueue_seconds])
+    runs_of: dict[str, list[RunResult]] = {}
+    for entry, results in sweep.items():
+        runs_of.setdefault(entry.system, []).extend(results)
+    for system, results in drains.items():
+        runs_of.setdefault(system, []).extend(results)
+    for system in SYSTEMS:  # each kind of process's largest peak over the system's runs
+        for process in ("worker", "enqueuer", "postgres"):
+            peaks = [r.memory.get(f"{process}_rss_mb", 0.0) for r in runs_of.get(system, [])]
+            out[f"{system}_{process}_rss_mb"] = max(peaks) if any(peaks) else None
     pg_drain, pgq_drain = out["pg_drain_jobs_per_s"], out["pgqueuer_drain_jobs_per_s"]
     out["drain_ratio_vs_pgqueuer"] = round(pg_drain / pgq_drain, 2) \
         if pg_drain and pgq_drain else None

@@ -12,6 +12,7 @@ run in it.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -26,11 +27,13 @@ from bench.common import (
     RUN_TIMEOUT,
     BenchError,
     CpuMeter,
+    MemoryMeter,
     RunResult,
     Workers,
     latency_summary,
     say,
 )
+from policyjobs.testing.processes import children_of
 from policyjobs.testing.waiting import wait_until
 
 ENQUEUE_BATCH = 1000
@@ -65,11 +68,20 @@ def timed_run(session: Session, jobs: int, kind: str) -> Iterator[RunResult]:
     have succeeded, and the CPU of the workers, PostgreSQL and this process is recorded."""
     result = RunResult(session.system, dict(session.config), jobs, 0.0, kind=kind)
     meter = CpuMeter(lambda: session.workers.pids, session.postmaster)
+    memory = MemoryMeter({"worker": lambda: session.workers.pids,
+                          "enqueuer": lambda: [os.getpid()],
+                          "postgres": lambda: _postgres(session.postmaster)})
     yield result
     result.cpu_workers_s, result.cpu_postgres_s, result.cpu_bench_s = meter.stop()
+    result.memory = memory.stop()
     done = session.succeeded()
     if done != jobs:
         raise BenchError(f"{done} of {jobs} jobs succeeded")
+
+
+def _postgres(postmaster: int | None) -> list[int]:
+    """The PostgreSQL server's processes; none for a session on SQLite."""
+    return [postmaster, *children_of(postmaster)] if postmaster else []
 
 
 def _drained(session: Session) -> None:

@@ -93,6 +93,12 @@ def print_report(figures: dict[str, Any], runs: list[RunResult]) -> None:
          " / ".join(_fmt(f.get(f"{p}enqueue_jobs_per_s")) for p in ("", "sqlite_", "pgqueuer_")),
          "", "≥ 60,000 / ≥ 40,000",
          None if enq is None or lite_enq is None else enq >= 60_000 and lite_enq >= 40_000),
+        ("peak RSS MiB of a worker: ours PG / SQLite / PgQueuer / procrastinate",
+         " / ".join(_fmt(f.get(f"{s}_worker_rss_mb"), 1)
+                    for s in ("pg", "sqlite", "pgqueuer", "procrastinate")), "", "", None),
+        ("peak RSS MiB of a PostgreSQL process (ours / PgQueuer) and of the enqueuer (ours)",
+         f"{_fmt(f.get('pg_postgres_rss_mb'), 1)} / {_fmt(f.get('pgqueuer_postgres_rss_mb'), 1)}"
+         f" and {_fmt(f.get('pg_enqueuer_rss_mb'), 1)}", "", "", None),
         ("idle enqueue→handler p50 / p99 ms, ours PostgreSQL",
          f"{_fmt(idle50, 2)} / {_fmt(idle99, 2)}", "", "< 5 / < 20",
          None if idle50 is None or idle99 is None else idle50 < 5 and idle99 < 20),
