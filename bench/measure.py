@@ -68,9 +68,12 @@ def timed_run(session: Session, jobs: int, kind: str) -> Iterator[RunResult]:
     have succeeded, and the CPU of the workers, PostgreSQL and this process is recorded."""
     result = RunResult(session.system, dict(session.config), jobs, 0.0, kind=kind)
     meter = CpuMeter(lambda: session.workers.pids, session.postmaster)
+    # Sampled as the run starts and as it ends only (the kernel keeps each process's peak
+    # RSS itself): a sample in between would take CPU and the GIL from the enqueuer.
     memory = MemoryMeter({"worker": lambda: session.workers.pids,
                           "enqueuer": lambda: [os.getpid()],
-                          "postgres": lambda: _postgres(session.postmaster)})
+                          "postgres": lambda: _postgres(session.postmaster)},
+                         every=RUN_TIMEOUT)
     yield result
     result.cpu_workers_s, result.cpu_postgres_s, result.cpu_bench_s = meter.stop()
     result.memory = memory.stop()
