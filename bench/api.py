@@ -43,6 +43,7 @@ from bench.common import (
     loadavg,
     log_dir,
     machine,
+    memory_meter,
     say,
 )
 from policyjobs.app import build_runtime
@@ -227,6 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise BenchError("wrk is not installed (bench/run installs it with apt-get)")
     sizes = sorted({SMALL, args.rows})
     server = start_postgres(durable=True)
+    memory = memory_meter(server)
     try:
         figures: dict[str, Any] = {"rows": sizes, "rate": args.rate,
                                    "processes": args.processes, "machine": machine(server)}
@@ -257,6 +259,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     api.stop()
         figures["machine"]["loadavg_end"] = loadavg()
+        figures |= memory.stop()
         figures |= headline(loads, sizes, args.rate)
         figures["loads"] = [load.as_json() for load in loads]
         print_report(figures, loads)

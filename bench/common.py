@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -20,7 +21,7 @@ from typing import Any
 import psycopg
 
 from policyjobs.testing.postgres import PostgresServer
-from policyjobs.testing.processes import Spawned, children_of
+from policyjobs.testing.processes import Spawned, children_of, command_line
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -49,7 +50,7 @@ class RunResult:
     kind: str = "throughput"  # or "drain": enqueued first, then drained
     error: str | None = None
     round: int = 1
-    memory: dict[str, float] = field(default_factory=dict)  # `MemoryMeter.stop`'s figures
+    memory: dict[str, float | None] = field(default_factory=dict)  # `MemoryMeter.stop`'s
 
     @property
     def jobs_per_s(self) -> float:
@@ -301,6 +302,63 @@ def _pss_kb(pid: int) -> int | None:
     return None
 
 
+def _parents() -> dict[int, int]:
+    """Every process's parent, in one pass over /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                found[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def _kind_of(args: list[str], parent_kind: str | None) -> str:
+    """A process's kind by its command line (and its parent's kind)."""
+    joined = " ".join(args)
+    if "policyjobs.documents.renderers" in joined:
+        return "renderer"
+    if "policyjobs" in joined and "worker" in args:
+        return "worker"
+    if "policyjobs" in joined and "serve" in args:
+        return "api"
+    if parent_kind == "api" and "multiprocessing" in joined:
+        return "api"  # one of `serve --processes N`'s
+    return "other"
+
+
+def bench_processes() -> dict[str, list[int]]:
+    """The processes this benchmark started, by kind: `api` (`policyjobs serve` and the
+    processes it spawns), `worker`, `renderer` (a worker's, or an embedded worker's) and
+    `other` (a load generator, a receiver), found among this process's descendants."""
+    parents = _parents()
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found: dict[str, list[int]] = {"api": [], "worker": [], "renderer": [], "other": []}
+    pending: list[tuple[int, str | None]] = [(pid, None) for pid in children.get(os.getpid(), [])]
+    while pending:
+        pid, parent_kind = pending.pop()
+        kind = _kind_of(command_line(pid), parent_kind)
+        found[kind].append(pid)
+        pending.extend((child, kind) for child in children.get(pid, []))
+    return found
+
+
+def memory_meter(server: PostgresServer | None, every: float = 5.0) -> MemoryMeter:
+    """A `MemoryMeter` over every kind of process of a benchmark (`bench_processes`, the
+    benchmark's own process, and PostgreSQL's postmaster and backends)."""
+
+    def of(kind: str) -> Callable[[], Sequence[int]]:
+        return lambda: bench_processes()[kind]
+
+    kinds = {kind: of(kind) for kind in ("api", "worker", "renderer", "other")}
+    kinds["bench"] = lambda: [os.getpid()]
+    if server is not None:
+        kinds["postgres"] = lambda: [postmaster(server), *children_of(postmaster(server))]
+    return MemoryMeter(kinds, every=every)
+
+
 class MemoryMeter:
     """The memory of each kind of process over a run, sampled every `every` seconds in a
     thread of its own: for each kind (a callable giving its pids now), the peak resident
@@ -345,14 +403,16 @@ class MemoryMeter:
             kind: round(sum(_status_kb(pid, "VmRSS") or 0 for pid in self._pids(kind)) / 1024, 1)
             for kind in self._kinds}
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict[str, float | None]:
         """Stop sampling; the figures, in MiB: `<kind>_rss_mb` (its largest process's peak
-        RSS) and `<kind>_total_pss_rss_mb` (the peak of its processes' summed PSS)."""
+        RSS) and `<kind>_total_pss_rss_mb` (the peak of its processes' summed PSS); None for
+        a kind none of whose processes ran."""
         self._sample()
         self._stopping.set()
         self._thread.join(timeout=10)
         with self._lock:
-            out = {f"{kind}_rss_mb": round(kb / 1024, 1) for kind, kb in self._peak.items()}
-            out |= {f"{kind}_total_pss_rss_mb": round(kb / 1024, 1)
+            out = {f"{kind}_rss_mb": round(kb / 1024, 1) if kb else None  # none ran
+                   for kind, kb in self._peak.items()}
+            out |= {f"{kind}_total_pss_rss_mb": round(kb / 1024, 1) if kb else None
                     for kind, kb in self._total.items()}
         return out

@@ -26,7 +26,7 @@ import httpx
 import psycopg
 
 from bench.api import PER_REFERENCE, fill, serve
-from bench.common import BenchError, figures_of, loadavg, log_dir, machine, say
+from bench.common import BenchError, figures_of, loadavg, log_dir, machine, memory_meter, say
 from policyjobs.app import build_runtime
 from policyjobs.security.tokens import create_token
 from policyjobs.settings import Settings
@@ -40,8 +40,9 @@ _FAIL_AND_QUEUE = [
        WHERE id %% %(every)s = 7""",
     """UPDATE jobs SET status = 'queued', finished_at = NULL
        WHERE id > (SELECT max(id) FROM jobs) - %(queued)s""",
-    """INSERT INTO job_queue (id, kind, status, run_at, attempt)
-       SELECT id, kind, 'queued', run_at, 0 FROM jobs WHERE status = 'queued'""",
+    """INSERT INTO job_queue (id, tenant, kind, lane, status, run_at, attempt)
+       SELECT id, tenant, kind, COALESCE(lane, 1), 'queued', run_at, 0 FROM jobs
+       WHERE status = 'queued'""",
 ]
 # As migration 0015 fills it; a store from before it has no such table.
 _MARKS = """
@@ -107,6 +108,7 @@ def pages(tenant: str, rows: int, job: str) -> dict[str, str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Fill, serve and open every page in rounds; the figures."""
     server = start_postgres(durable=True)
+    memory = memory_meter(server)
     try:
         figures: dict[str, Any] = {"rows": args.rows, "failed_every": args.failed_every,
                                    "queued": args.queued, "rounds": args.rounds,
@@ -136,6 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if answer.status_code != 200:
                         raise BenchError(f"{name} answered {answer.status_code}")
                 say(f"round {round_} of {args.rounds}")
+            figures |= memory.stop()  # while the API still runs
         finally:
             api.stop()
         figures["machine"]["loadavg_end"] = loadavg()

@@ -48,6 +48,7 @@ from bench.common import (
     loadavg,
     log_dir,
     machine,
+    memory_meter,
     percentile,
     say,
 )
@@ -321,7 +322,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     server = start_postgres(durable=True)
     try:
         with s3_process(log_dir() / "s3.log", clean_env()) as s3:
-            return _rounds(args, cores, server, s3)
+            memory = memory_meter(server)
+            return _rounds(args, cores, server, s3) | memory.stop()
     finally:
         server.stop()
 

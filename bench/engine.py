@@ -304,8 +304,9 @@ def headline(plan: Plan, sweep: dict[Entry, list[RunResult]], best: dict[str, En
         runs_of.setdefault(system, []).extend(results)
     for system in SYSTEMS:  # each kind of process's largest peak over the system's runs
         for process in ("worker", "enqueuer", "postgres"):
-            peaks = [r.memory.get(f"{process}_rss_mb", 0.0) for r in runs_of.get(system, [])]
-            out[f"{system}_{process}_rss_mb"] = max(peaks) if any(peaks) else None
+            peaks = [peak for r in runs_of.get(system, [])
+                     if (peak := r.memory.get(f"{process}_rss_mb")) is not None]
+            out[f"{system}_{process}_rss_mb"] = max(peaks, default=None)
     pg_drain, pgq_drain = out["pg_drain_jobs_per_s"], out["pgqueuer_drain_jobs_per_s"]
     out["drain_ratio_vs_pgqueuer"] = round(pg_drain / pgq_drain, 2) \
         if pg_drain and pgq_drain else None

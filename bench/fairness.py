@@ -51,6 +51,7 @@ from bench.common import (
     loadavg,
     log_dir,
     machine,
+    memory_meter,
     percentile,
     say,
 )
@@ -442,6 +443,7 @@ def _median(values: list[Any]) -> float | None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every round of every measure on both stores, then the cost; the figures."""
     server = start_postgres(durable=True)
+    memory = memory_meter(server)
     try:
         figures: dict[str, Any] = {
             "rounds": args.rounds, "backlog": args.backlog, "seconds": args.seconds,
@@ -458,6 +460,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for name, measure in measures.items():
                 for store in stores:
                     found[name].append(measure(store, server, round_, args))
+        figures |= memory.stop()
         figures |= headline(found)
         figures["runs"] = found
     finally:

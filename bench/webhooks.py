@@ -33,6 +33,7 @@ from bench.common import (
     loadavg,
     log_dir,
     machine,
+    memory_meter,
     percentile,
     say,
 )
@@ -159,6 +160,7 @@ def one_round(store: str, server: PostgresServer, round_: int,
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every round on both stores; the figures."""
     server = start_postgres(durable=True)
+    memory = memory_meter(server)
     try:
         figures: dict[str, Any] = {
             "rounds": args.rounds, "events": args.events, "endpoints": args.endpoints,
@@ -169,6 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for round_ in range(1, args.rounds + 1):
             for store in (stores if round_ % 2 else stores[::-1]):
                 runs.append(one_round(store, server, round_, args))
+        figures |= memory.stop()
     finally:
         server.stop()
     for figure in ("deliveries_per_s", "latency_p50_ms", "latency_p99_ms"):

@@ -497,8 +497,8 @@ def print_report(figures: dict[str, Any]) -> None:
         f"{k} {v:,}" if v is not None else f"{k} not metered ({unmetered[k]})"
         for k, v in figures["cpu_s"].items())
         + f" (of {figures['machine']['nproc'] * figures['wall_s']:,.0f} the cores had)")
-    memory = [f"{kind} {figures[f'{kind}_rss_mb']:,} ({figures[f'{kind}_total_pss_rss_mb']:,})"
-              for kind in ("api", "worker", "renderer", "postgres")]
+    memory = [f"{kind} {figures[f'{kind}_rss_mb']} ({figures[f'{kind}_total_pss_rss_mb']})"
+              for kind in ("api", "worker", "renderer", "postgres")]  # None: none ran
     console.print("memory, MiB (largest process's peak RSS; the kind's peak summed PSS): "
                   + ", ".join(memory)
                   + f"; workers' RSS from the first month's end to the year's: "
