@@ -23,6 +23,7 @@ from policyjobs.engine.schedules import Schedule
 from policyjobs.engine.schema import READ_ONLY, jobs
 
 _WAKE_FLAG = "policyjobs_wake"
+_NOTIFIED = "policyjobs_notified"  # this transaction has told other processes' workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +82,13 @@ class JobQueue:
         self.wakeup = Wakeup()
         event.listen(db, "commit", self._on_commit)
         event.listen(db, "rollback", self._on_rollback)
+        event.listen(db, "rollback_savepoint", self._on_rollback_savepoint)
 
     def close(self) -> None:
         """Stop listening to the store's commits."""
         event.remove(self.db, "commit", self._on_commit)
         event.remove(self.db, "rollback", self._on_rollback)
+        event.remove(self.db, "rollback_savepoint", self._on_rollback_savepoint)
 
     def enqueue(self, conn: sa.Connection, jobs: Sequence[NewJob]) -> list[str]:
         """Add `jobs` in `conn`'s open transaction; their locators, in order.
@@ -108,8 +111,7 @@ class JobQueue:
                         for j in jobs]
         if any(status == JobStatus.QUEUED and (j.run_at is None or j.run_at <= now)
                for j, status in zip(jobs, statuses, strict=True)):
-            self.backend.notify(conn)  # other processes' workers, once `conn` commits
-            conn.info[_WAKE_FLAG] = True  # and this process's
+            self.wake(conn)
         metrics.ENQUEUED.inc_each(j.kind for j in jobs)
         return locators
 
@@ -214,8 +216,12 @@ class JobQueue:
             return pauses.pauses(conn)
 
     def wake(self, conn: sa.Connection) -> None:
-        """Wake every worker when `conn`'s transaction commits, as after moving the clock."""
-        self.backend.notify(conn)
+        """Wake every worker when `conn`'s transaction commits, as after moving the clock:
+        this process's, and other processes' by one notification a transaction (an intake
+        batch enqueues event by event)."""
+        if not conn.info.get(_NOTIFIED):
+            self.backend.notify(conn)
+            conn.info[_NOTIFIED] = True
         conn.info[_WAKE_FLAG] = True
 
     def collector(self) -> QueueCollector:
@@ -244,6 +250,7 @@ class JobQueue:
         return True
 
     def _on_commit(self, conn: sa.Connection) -> None:
+        conn.info.pop(_NOTIFIED, None)
         if conn.info.pop(_WAKE_FLAG, False):
             self.wakeup.wake()
 
@@ -252,3 +259,9 @@ class JobQueue:
         # place of the error that dropped it), and nothing of it will commit.
         if not conn.invalidated:
             conn.info.pop(_WAKE_FLAG, None)
+            conn.info.pop(_NOTIFIED, None)
+
+    def _on_rollback_savepoint(self, conn: sa.Connection, name: str, context: object) -> None:
+        # The notification may have been sent inside the savepoint: the next wake sends one.
+        if not conn.invalidated:
+            conn.info.pop(_NOTIFIED, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -147,6 +148,24 @@ def test_a_batch_whose_connection_is_lost_raises_the_drivers_error(postgres_url:
         assert "INSERT INTO jobs" in str(raised.value.statement)  # the pipelined insert's
         assert enqueue(rt, *(new(NOOP) for _ in range(1_500)))  # on a fresh connection
         assert len(job_rows(rt.db)) == 1_500
+
+
+def test_other_processes_are_told_once_a_transaction_even_after_a_savepoint_undid_it(
+        postgres_url: str) -> None:
+    """An intake batch enqueues event by event: the transaction notifies once, and again
+    after a savepoint that rolled its notification back (a refused event's)."""
+    with runtime(postgres_url) as rt:
+        dsn = rt.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as listener:
+            listener.execute("LISTEN policyjobs_jobs")
+            with rt.db.begin() as conn:
+                refused = conn.begin_nested()
+                rt.queue.enqueue(conn, [new(NOOP)])
+                refused.rollback()
+                rt.queue.enqueue(conn, [new(NOOP)])
+                rt.queue.enqueue(conn, [new(NOOP)])
+            heard = list(listener.notifies(timeout=5, stop_after=1))
+        assert [n.channel for n in heard] == ["policyjobs_jobs"]
 
 
 # -- scheduling and retries -------------------------------------------------------------------
