@@ -5,8 +5,8 @@ it. Each statement is explained the way the engine runs it (the store's connecti
 no plan made more than a second ago, and claims never bitmap-scan), with the statistics
 of the empty store: the claim must walk the fair index in order, and the completion, the
 heartbeat, the rescue and the lookup of the jobs holding dedupe keys must reach `jobs`
-and `job_queue` through their keys. A
-sequential scan of either would make each batch cost as much as the table.
+and `job_queue` through their keys. A sequential scan of either would make each batch cost
+as much as the table.
 """
 
 from __future__ import annotations
