@@ -122,7 +122,7 @@ class RawReceiver:
             with conn:
                 conn.settimeout(5)
                 with contextlib.suppress(OSError):
-                    conn.recv(65536)
+                    _read_request(conn)  # whole: a close with bytes unread sends a reset
                     self.requests += 1
                     if self.answer:
                         conn.sendall(self.answer)
@@ -131,3 +131,21 @@ class RawReceiver:
         self._stop.set()
         self._thread.join(5)
         self._listener.close()
+
+
+def _read_request(conn: socket.socket) -> None:
+    """Read one HTTP request, its head and then the body its Content-Length names."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        body += chunk
