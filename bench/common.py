@@ -188,9 +188,7 @@ class CpuMeter:
         self._start = self._sample()
 
     def _postgres(self) -> list[int]:
-        if self._postmaster is None:
-            return []
-        return [self._postmaster, *children_of(self._postmaster)]
+        return postgres_processes(self._postmaster)
 
     def _sample(self) -> tuple[float, dict[int, float], float, float]:
         pg = {pid: cpu_seconds([pid]) for pid in self._postgres()}
@@ -212,6 +210,11 @@ class CpuMeter:
 def postmaster(server: PostgresServer) -> int:
     """The process id of the server's postmaster, whose children are its backends."""
     return int((server.data_dir / "postmaster.pid").read_text().splitlines()[0])
+
+
+def postgres_processes(postmaster: int | None) -> list[int]:
+    """The postmaster `postmaster` and its backends; none for a run without PostgreSQL."""
+    return [postmaster, *children_of(postmaster)] if postmaster else []
 
 
 def checkpoint(server: PostgresServer) -> None:
@@ -355,7 +358,7 @@ def memory_meter(server: PostgresServer | None, every: float = 5.0) -> MemoryMet
     kinds = {kind: of(kind) for kind in ("api", "worker", "renderer", "other")}
     kinds["bench"] = lambda: [os.getpid()]
     if server is not None:
-        kinds["postgres"] = lambda: [postmaster(server), *children_of(postmaster(server))]
+        kinds["postgres"] = lambda: postgres_processes(postmaster(server))
     return MemoryMeter(kinds, every=every)
 
 

@@ -12,7 +12,6 @@ running workers, as its drains' `enqueue_jobs_per_s`.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import log_dir, remove_log_dir, say
+from bench.common import cpu_seconds, log_dir, remove_log_dir, say
 from bench.noop_domain import KIND
 from bench.noop_domain import domain as noop_domain
 from policyjobs.app import build_runtime
@@ -29,12 +28,6 @@ from policyjobs.settings import Settings
 from policyjobs.testing.postgres import start_postgres
 
 TENANT = "bench-enqueue"
-
-
-def _cpu_seconds(pid: int) -> float:
-    """The user and system CPU a process has used (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def enqueue_once(url: str, jobs: int) -> dict[str, float]:
@@ -46,12 +39,12 @@ def enqueue_once(url: str, jobs: int) -> dict[str, float]:
             backend = (conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
                        if url.startswith("postgresql") else None)
             start, own = time.perf_counter(), time.process_time()
-            server = _cpu_seconds(backend) if backend else 0.0
+            server = cpu_seconds([backend]) if backend else 0.0
             made = [NewJob(kind=KIND, tenant=TENANT) for _ in range(jobs)]
             built = time.perf_counter()
             runtime.queue.enqueue(conn, made)
             enqueued = time.perf_counter()
-            server = _cpu_seconds(backend) - server if backend else 0.0
+            server = cpu_seconds([backend]) - server if backend else 0.0
             own = time.process_time() - own
         committed = time.perf_counter()
     finally:

@@ -31,9 +31,9 @@ from bench.common import (
     RunResult,
     Workers,
     latency_summary,
+    postgres_processes,
     say,
 )
-from policyjobs.testing.processes import children_of
 from policyjobs.testing.waiting import wait_until
 
 ENQUEUE_BATCH = 1000
@@ -72,7 +72,7 @@ def timed_run(session: Session, jobs: int, kind: str) -> Iterator[RunResult]:
     # RSS itself): a sample in between would take CPU and the GIL from the enqueuer.
     memory = MemoryMeter({"worker": lambda: session.workers.pids,
                           "enqueuer": lambda: [os.getpid()],
-                          "postgres": lambda: _postgres(session.postmaster)},
+                          "postgres": lambda: postgres_processes(session.postmaster)},
                          every=RUN_TIMEOUT)
     yield result
     result.cpu_workers_s, result.cpu_postgres_s, result.cpu_bench_s = meter.stop()
@@ -80,11 +80,6 @@ def timed_run(session: Session, jobs: int, kind: str) -> Iterator[RunResult]:
     done = session.succeeded()
     if done != jobs:
         raise BenchError(f"{done} of {jobs} jobs succeeded")
-
-
-def _postgres(postmaster: int | None) -> list[int]:
-    """The PostgreSQL server's processes; none for a session on SQLite."""
-    return [postmaster, *children_of(postmaster)] if postmaster else []
 
 
 def _drained(session: Session) -> None:

@@ -60,6 +60,7 @@ from bench.common import (
     clean_env,
     log_dir,
     machine,
+    postgres_processes,
     postmaster,
     remove_log_dir,
     say,
@@ -411,7 +412,7 @@ def run(args: argparse.Namespace, server: PostgresServer) -> dict[str, Any]:
                 "api": lambda: [p for pid in api.pids for p in (pid, *children_of(pid))],
                 "worker": lambda: pool.pids,
                 "renderer": lambda: [p for pid in pool.pids for p in children_of(pid)],
-                "postgres": lambda: [postmaster(server), *children_of(postmaster(server))]},
+                "postgres": lambda: postgres_processes(postmaster(server))},
                 every=10)  # each sample costs the driver's core some 90 ms at 1 s apart
             memory.snapshot("start")
             first_month = start + relativedelta(months=1)

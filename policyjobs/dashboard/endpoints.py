@@ -36,17 +36,18 @@ from policyjobs.dashboard.session import (
     new_login_csrf,
 )
 from policyjobs.domain import Link
-from policyjobs.engine import READ_ONLY, Lane, listing, public_status
+from policyjobs.engine import Lane, listing, public_status
 from policyjobs.engine.actions import UNSTARTED
 from policyjobs.engine.jobs import PAUSED
 from policyjobs.engine.selection import JobFilter
 from policyjobs.engine.view import processing_errors
 from policyjobs.exceptions import Conflict, InvalidInput, NotFound, PolicyjobsError
-from policyjobs.intake.events import LOCATOR
+from policyjobs.intake.events import LOCATOR, LOCATOR_LENGTH
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
 from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import Principal
+from policyjobs.store.database import reader
 from policyjobs.tenants.service import active_tenants, tenant_locator
 
 HEADERS = {
@@ -251,7 +252,7 @@ def _job_filter(session: Session, query: Mapping[str, str]) -> tuple[JobFilter, 
     kinds = runtime_of(session.request).queue.registry.kinds
     if shown["kind"] and shown["kind"] not in kinds:
         raise session.refuse(400, f"no job kind {shown['kind']!r}")
-    if shown["reference"] and not (len(shown["reference"]) <= 64
+    if shown["reference"] and not (len(shown["reference"]) <= LOCATOR_LENGTH
                                    and _REFERENCE.fullmatch(shown["reference"])):
         raise session.refuse(400, "a reference locator is letters, digits, - and _")
     if shown["status"] and shown["status"] not in listing.STATUSES:
@@ -373,7 +374,7 @@ def dashboard_router(ports: Ports) -> APIRouter:
         runtime = runtime_of(request)
 
         def count() -> int:  # only reads: on SQLite, without waiting for the write lock
-            with runtime.db.execution_options(**{READ_ONLY: True}).connect() as conn:
+            with reader(runtime.db).connect() as conn:
                 return operations.matched(conn, chosen)
 
         return _render(request, "bulk.html", session=session, action=action, shown=shown,

@@ -23,7 +23,8 @@ from pydantic import (
 )
 
 LOCATOR = r"^[0-9A-Za-z_-]+$"  # a reference's locator, as events name one
-Locator = Annotated[str, Field(min_length=1, max_length=64, pattern=LOCATOR)]
+LOCATOR_LENGTH = 64  # at most
+Locator = Annotated[str, Field(min_length=1, max_length=LOCATOR_LENGTH, pattern=LOCATOR)]
 # At most 15 significant digits: every such amount, and each share of it, reads back
 # exactly from the JSON numbers the artifact endpoints answer with.
 Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=15, decimal_places=6)]

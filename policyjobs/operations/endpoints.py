@@ -21,7 +21,6 @@ from policyjobs.api.conventions import json_response
 from policyjobs.api.openapi import secured_router
 from policyjobs.api.pagination import Page, list_response, page
 from policyjobs.api.state import reads_of, runtime_of
-from policyjobs.engine import READ_ONLY
 from policyjobs.engine.pauses import Pause
 from policyjobs.exceptions import FieldProblem, Forbidden, InvalidInput, NotFound
 from policyjobs.operations import queries, service
@@ -41,6 +40,7 @@ from policyjobs.runtime import Runtime
 from policyjobs.security.audit import ACTIONS, Actor
 from policyjobs.security.permissions import ADMIN
 from policyjobs.security.tokens import Principal
+from policyjobs.store.database import reader
 from policyjobs.tenants.models import tenants
 
 Operator = Annotated[Principal, Security(guard("jobs", "operate"))]
@@ -104,7 +104,7 @@ def operations_router() -> APIRouter:
         chosen = body.chosen()
         _may_act(principal, chosen.tenant, f"{action}s the jobs of")
         if body.dryRun:  # only reads: on SQLite, without waiting for the write lock
-            with runtime.db.execution_options(**{READ_ONLY: True}).connect() as conn:
+            with reader(runtime.db).connect() as conn:
                 _checked(runtime, conn, body)
                 return json_response(JobsMatched(matched=service.matched(conn, chosen)))
         with runtime.db.begin() as conn:

@@ -12,7 +12,7 @@ from policyjobs.api.conventions import Schema, Timestamp
 from policyjobs.engine.listing import STATUSES
 from policyjobs.engine.pauses import Pause
 from policyjobs.engine.selection import JobFilter
-from policyjobs.intake.events import LOCATOR
+from policyjobs.intake.events import LOCATOR, LOCATOR_LENGTH
 
 MAX_LOCATORS = 10_000  # jobs a filter may name by locator
 Status = Literal[STATUSES]  # type: ignore[valid-type]
@@ -56,7 +56,7 @@ class JobsFilter(Schema):
     status: Status | None = Field(None, description="Only jobs in this status: the API's "
                                                     "(`running`, `finished`, `failed`) or "
                                                     "the engine's finer one.")
-    referenceLocator: str | None = Field(None, max_length=64, pattern=LOCATOR,
+    referenceLocator: str | None = Field(None, max_length=LOCATOR_LENGTH, pattern=LOCATOR,
                                          description="Only jobs about this reference.")
     createdAfter: AwareDatetime | None = Field(None, description="Only jobs made at or after "
                                                                  "this time.")
