@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -116,6 +117,32 @@ def test_a_pdf_that_cannot_be_made_is_a_conversion_error() -> None:
     assert caught.value.failure == DocumentState.CONVERSION_ERROR
 
 
+MONO = Path("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf")
+
+
+def pdf_fonts(pdf: bytes) -> list[str]:
+    """The fonts a PDF's first page uses, without their subsets' random prefixes."""
+    page = pypdf.PdfReader(io.BytesIO(pdf)).pages[0]
+    resources: Any = page["/Resources"]  # pypdf's objects, indexed as the PDF has them
+    fonts = resources["/Font"].values()
+    return sorted(str(font.get_object()["/BaseFont"]).split("+")[-1] for font in fonts)
+
+
+@pytest.mark.skipif(not MONO.exists(), reason="needs a font file to embed")
+def test_a_documents_own_fonts_are_not_seen_by_the_next() -> None:
+    """Renders share the system's fonts, gathered once; a font a template brings in
+    (`@font-face`) must not be found by a later template that names the same family."""
+    font = base64.b64encode(MONO.read_bytes()).decode()
+    mark = "p { font-family: 'Tenant Mark' }"
+    brings = (f"<style>@font-face {{ font-family: 'Tenant Mark'; "
+              f"src: url(data:font/ttf;base64,{font}) }} {mark}</style><p>A's letter</p>")
+    names = f"<style>{mark}</style><p>B's letter</p>"
+
+    assert pdf_fonts(html_to_pdf("a", brings)) == ["Tenant-Mark"]
+    assert "Tenant-Mark" not in pdf_fonts(html_to_pdf("b", names))  # a system font
+    assert pdf_fonts(html_to_pdf("a", brings)) == ["Tenant-Mark"]
+
+
 @pytest.fixture
 def renderers() -> Iterator[Renderers]:
     """Two renderer processes, stopped afterwards."""
@@ -159,6 +186,20 @@ def test_a_renderer_that_dies_is_an_error_and_is_replaced(renderers: Renderers) 
     with pytest.raises(RenderError, match="died"):
         renderers.render("after", "x", "text", {}, timeout=30)
     assert renderers.render("again", "y", "text", {}, timeout=30).content == b"y"
+
+
+def test_a_renderer_outlives_the_thread_that_first_needed_it(renderers: Renderers) -> None:
+    """Linux's parent-death signal follows the thread that started a process: a renderer
+    started on a thread that has ended since must still serve the next render."""
+    first = threading.Thread(target=renderers.render, args=("x", "x", "text", {}),
+                             kwargs={"timeout": 30})
+    first.start()
+    first.join()
+    [renderer] = renderers._idle
+    time.sleep(0.2)  # time enough for a signal the thread's end would have sent
+
+    assert renderer.process.poll() is None
+    assert renderers.render("y", "y", "text", {}, timeout=30).content == b"y"
 
 
 def test_a_renderer_dies_with_its_parent(tmp_path: Path) -> None:
