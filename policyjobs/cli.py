@@ -29,6 +29,7 @@ from policyjobs.domain import load_plugin
 from policyjobs.engine import NIL_UUID
 from policyjobs.exceptions import PolicyjobsError
 from policyjobs.logs import configure_logging
+from policyjobs.malloc import limit_arenas
 from policyjobs.runtime import Runtime
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
@@ -229,6 +230,7 @@ def serve(
                             "workers unless --no-worker.")] = 1,
 ) -> None:
     """Run the API, with workers and the scheduler unless --no-worker; migrates first."""
+    limit_arenas()  # before any thread starts
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
@@ -272,6 +274,7 @@ def worker(
         "127.0.0.1",
 ) -> None:
     """Run workers and the scheduler only, until SIGTERM or Ctrl-C; migrates first."""
+    limit_arenas()  # before any thread starts
     if metrics_port is not None:  # a taken port is said at once, not after the store's wait
         for probe in _bind(metrics_host, metrics_port):
             probe.close()

@@ -33,6 +33,8 @@ import structlog
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from policyjobs.malloc import limit_arenas
+
 log = structlog.get_logger("policyjobs.serve")
 
 # Builds a process's app and runtime, in that process: a function the spawned processes can
@@ -173,6 +175,7 @@ def _start(sock: socket.socket, grace: int, app: AppFactory) -> BaseProcess:
 
 def _serve_one(sock: socket.socket, grace: int, app: AppFactory) -> None:
     """One process: the app `app` makes, served on `sock`."""
+    limit_arenas()  # before any thread starts
     config = uvicorn.Config(app, factory=True, log_config=None,
                             timeout_graceful_shutdown=grace)
     uvicorn.Server(config).run(sockets=[sock])
