@@ -207,6 +207,27 @@ class CpuMeter:
         return workers - start_workers, pg_delta, bench - start_bench
 
 
+class KindCpu:
+    """CPU seconds of each kind of process (`bench_processes`, and PostgreSQL's) over a
+    stretch of a run: a process alive at the start counts from then, one started since counts
+    whole, one that ended in between not at all (the kinds here live through a run)."""
+
+    def __init__(self, server: PostgresServer | None) -> None:
+        self._postmaster = postmaster(server) if server is not None else None
+        self._start = self._sample()
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        kinds = bench_processes()
+        kinds["postgres"] = postgres_processes(self._postmaster)
+        return {kind: {pid: cpu_seconds([pid]) for pid in pids} for kind, pids in kinds.items()}
+
+    def stop(self) -> dict[str, float]:
+        """Each kind's CPU seconds since the meter started."""
+        return {kind: round(sum(cpu - self._start.get(kind, {}).get(pid, 0.0)
+                                for pid, cpu in now.items()), 2)
+                for kind, now in self._sample().items()}
+
+
 def postmaster(server: PostgresServer) -> int:
     """The process id of the server's postmaster, whose children are its backends."""
     return int((server.data_dir / "postmaster.pid").read_text().splitlines()[0])

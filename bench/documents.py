@@ -42,6 +42,7 @@ import sqlalchemy as sa
 
 from bench.common import (
     BenchError,
+    KindCpu,
     Workers,
     clean_env,
     figures_of,
@@ -112,6 +113,7 @@ class Run:
     seconds: float
     render_seconds: list[float] = field(default_factory=list)  # per job, claim to finish
     download_seconds: list[float] = field(default_factory=list)  # per file, through the API
+    cpu: dict[str, float] = field(default_factory=dict)  # seconds by kind of process
 
     @property
     def docs_per_s(self) -> float:
@@ -125,7 +127,9 @@ class Run:
                 "p99_render_s": round(percentile(self.render_seconds, 99), 3)
                 if self.render_seconds else None,
                 "download_p99_ms": round(percentile(self.download_seconds, 99) * 1000, 1)
-                if self.download_seconds else None}
+                if self.download_seconds else None,
+                "cpu_ms_per_doc": {kind: round(seconds * 1000 / self.docs, 1)
+                                   for kind, seconds in self.cpu.items() if seconds}}
 
 
 # -- the physical reference -----------------------------------------------------------------------
@@ -141,10 +145,10 @@ def reference_child(count: int) -> None:
     html_to_pdf("warm-up", render_markup("quoteSummary", TEMPLATE, context, escape=True))
     print("ready", flush=True)
     sys.stdin.readline()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
         html_to_pdf("quoteSummary", render_markup("quoteSummary", TEMPLATE, context, escape=True))
-    print(time.perf_counter() - began, flush=True)
+    print(time.perf_counter() - began, time.process_time() - cpu, flush=True)
 
 
 def reference(docs: int, processes: int, round_: int) -> Run:
@@ -162,11 +166,13 @@ def reference(docs: int, processes: int, round_: int) -> Run:
         assert child.stdin is not None
         child.stdin.write("go\n")
         child.stdin.flush()
+    cpu = 0.0
     for child in children:
-        child.communicate(timeout=600)
+        out, _ = child.communicate(timeout=600)
         if child.returncode:
             raise BenchError(f"a reference process exited {child.returncode}")
-    return Run("weasyprint", round_, docs, time.perf_counter() - began)
+        cpu += float(out.split()[-1])
+    return Run("weasyprint", round_, docs, time.perf_counter() - began, cpu={"renderer": cpu})
 
 
 # -- ours -----------------------------------------------------------------------------------------
@@ -217,9 +223,10 @@ def _time(value: Any) -> datetime:
 
 
 def drain(system: str, round_: int, docs: int, env: dict[str, str], url: str,
-          processes: list[Workers]) -> Run:
+          processes: list[Workers], server: PostgresServer | None) -> Run:
     """Create a tenant and a token with the CLI, send `docs` quotes to `url`, and wait for
-    every documents job to end."""
+    every documents job to end; the CPU of each kind of process over it (PostgreSQL's given
+    `server`)."""
     config = log_dir() / "tenant.json"
     config.write_text(json.dumps(CONFIG))  # JSON is YAML
     tenant = cli(env, "tenant", "create", "--config", str(config))
@@ -229,6 +236,7 @@ def drain(system: str, round_: int, docs: int, env: dict[str, str], url: str,
     try:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                           timeout=60) as client:
+            cpu = KindCpu(server)
             began = time.perf_counter()
             for start in range(0, docs, BATCH):
                 batch = [quote(n) for n in range(start, min(start + BATCH, docs))]
@@ -243,10 +251,11 @@ def drain(system: str, round_: int, docs: int, env: dict[str, str], url: str,
                 raise BenchError(f"{system}: {done[0]} of {docs} documents jobs ended in 900 s")
             time.sleep(0.05)
         seconds = time.perf_counter() - began
+        spent = cpu.stop()
         if done[1]:
             raise BenchError(f"{system}: {done[1]} documents jobs failed")
         run = Run(system, round_, docs, seconds, durations(db),
-                  downloads(db, url, tenant, token))
+                  downloads(db, url, tenant, token), spent)
     finally:
         db.dispose()
     say(f"round {round_}, {system}: {docs} PDFs in {run.seconds:.1f} s, "
@@ -292,7 +301,8 @@ def on_postgres(server: PostgresServer, docs: int, workers: int, round_: int,
     pool = Workers(f"{system}-worker-{round_}", [POLICYJOBS, "worker"], env, workers)
     try:
         wait_up(f"http://127.0.0.1:{port}", api)
-        return drain(system, round_, docs, env, f"http://127.0.0.1:{port}", [api, pool])
+        return drain(system, round_, docs, env, f"http://127.0.0.1:{port}", [api, pool],
+                     server)
     finally:
         pool.stop()
         api.stop()
@@ -308,7 +318,7 @@ def on_sqlite(docs: int, round_: int) -> Run:
     serve = Workers(f"sqlite-serve-{round_}", [POLICYJOBS, "serve", "--port", str(port)], env, 1)
     try:
         wait_up(f"http://127.0.0.1:{port}", serve)
-        return drain("sqlite", round_, docs, env, f"http://127.0.0.1:{port}", [serve])
+        return drain("sqlite", round_, docs, env, f"http://127.0.0.1:{port}", [serve], None)
     finally:
         serve.stop()
 
@@ -388,13 +398,14 @@ def print_report(figures: dict[str, Any], runs: list[Run], cores: int) -> None:
           f"{figures['workers']} worker processes; the reference in {cores} processes")
     print()
     print(f"{'system':<15}{'round':>6}{'seconds':>9}{'PDFs/s':>9}{'p99 job s':>11}"
-          f"{'p99 download ms':>17}")
+          f"{'p99 download ms':>17}  CPU ms per PDF, by process")
     for r in runs:
         p99 = f"{percentile(r.render_seconds, 99):.2f}" if r.render_seconds else "-"
         down = (f"{percentile(r.download_seconds, 99) * 1000:.1f}" if r.download_seconds
                 else "-")
+        cpu = ", ".join(f"{kind} {ms:g}" for kind, ms in r.as_json()["cpu_ms_per_doc"].items())
         print(f"{r.system:<15}{r.round:>6}{r.seconds:>9.1f}{r.docs_per_s:>9.2f}{p99:>11}"
-              f"{down:>17}")
+              f"{down:>17}  {cpu}")
     print()
     print(f"median round: PostgreSQL {figures['pg_docs_per_s']}/s, SQLite "
           f"{figures['sqlite_docs_per_s']}/s, WeasyPrint in-process "
