@@ -68,7 +68,30 @@ def books(db: sa.Engine, tenant: str, now: datetime, cancellations: Mapping[str,
             conn, tenant, premiums)
         wrong["accounts whose payments are not what was settled plus their credit"] = (
             payments_off(conn, tenant))
+        if wrong["invoices made twice for one account and period"]:
+            name_twice_made(conn, tenant)
     return wrong
+
+
+def name_twice_made(conn: sa.Connection, tenant: str) -> None:
+    """Say, on stderr, each invoice of an account and period that has another, with the job
+    that made it and what it bills."""
+    rows = conn.execute(sa.text("""
+        SELECT v.account_locator, v.start_time, v.end_time, v.locator, v.invoicing_type,
+               v.job_locator, j.parent_locator, v.generated_time, v.total,
+               string_agg(it.policy_locator || ' ' || i.installment_start::text || '..'
+                          || i.installment_end::text || ' ' || it.amount, '; ')
+        FROM invoices v JOIN jobs j ON j.locator = v.job_locator
+        JOIN invoice_items it ON it.invoice_locator = v.locator
+        JOIN installments i ON i.locator = it.installment_locator
+        WHERE v.tenant = :t AND v.total::numeric > 0
+          AND (v.account_locator, v.currency, v.start_time, v.end_time) IN (
+              SELECT account_locator, currency, start_time, end_time FROM invoices
+              WHERE tenant = :t AND total::numeric > 0
+              GROUP BY 1, 2, 3, 4 HAVING count(*) > 1)
+        GROUP BY v.locator, j.parent_locator ORDER BY 1, 2, v.created_at"""), {"t": tenant})
+    for row in rows:
+        say("made twice: " + " | ".join(str(value) for value in row))
 
 
 def billed_after_cancellation(conn: sa.Connection, tenant: str,
