@@ -34,10 +34,17 @@ CHECKS = {
         LEFT JOIN delinquencies d ON d.invoice_locator = v.locator
         WHERE v.tenant = :t AND v.state = 'open' AND v.total::numeric > 0
           AND v.due_time < :now AND d.locator IS NULL""",
-    # A credit invoice may span the period of the invoice whose installments it credits.
+    # An invoice that bills a reversal (a cancellation's credit, or a reinstatement's taking
+    # it back) may span the period of another: a cancelled policy's credit beside the next
+    # frame of the account's other policy, then its reinstatement beside its own next frame.
     "invoices made twice for one account and period": """
-        SELECT count(*) FROM (SELECT account_locator FROM invoices
+        SELECT count(*) FROM (SELECT account_locator FROM invoices v
                               WHERE tenant = :t AND total::numeric > 0
+                                AND NOT EXISTS (
+                                    SELECT FROM invoice_items it JOIN installments i
+                                      ON i.locator = it.installment_locator
+                                    WHERE it.invoice_locator = v.locator
+                                      AND i.reversal_of_locator IS NOT NULL)
                               GROUP BY account_locator, currency, start_time, end_time
                               HAVING count(*) > 1) AS twice""",
     "delinquencies opened twice for one invoice": """
@@ -75,12 +82,14 @@ def books(db: sa.Engine, tenant: str, now: datetime, cancellations: Mapping[str,
 
 def name_twice_made(conn: sa.Connection, tenant: str) -> None:
     """Say, on stderr, each invoice of an account and period that has another, with the job
-    that made it and what it bills."""
+    that made it and what it bills (reversals marked)."""
     rows = conn.execute(sa.text("""
         SELECT v.account_locator, v.start_time, v.end_time, v.locator, v.invoicing_type,
                v.job_locator, j.parent_locator, v.generated_time, v.total,
                string_agg(it.policy_locator || ' ' || i.installment_start::text || '..'
-                          || i.installment_end::text || ' ' || it.amount, '; ')
+                          || i.installment_end::text || ' ' || it.amount
+                          || CASE WHEN i.reversal_of_locator IS NULL THEN ''
+                                  ELSE ' (a reversal)' END, '; ')
         FROM invoices v JOIN jobs j ON j.locator = v.job_locator
         JOIN invoice_items it ON it.invoice_locator = v.locator
         JOIN installments i ON i.locator = it.installment_locator

@@ -157,6 +157,9 @@ def reference(docs: int, processes: int, round_: int) -> Run:
     children = [subprocess.Popen([sys.executable, "-m", "bench.documents", "--reference-child",
                                   str(share)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  text=True, env=clean_env()) for share in shares]
+    cores = sorted(os.sched_getaffinity(0))
+    for i, child in enumerate(children):  # one core each, as a process per core would want
+        os.sched_setaffinity(child.pid, {cores[i % len(cores)]})
     for child in children:
         assert child.stdout is not None
         if child.stdout.readline().strip() != "ready":
