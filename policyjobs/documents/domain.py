@@ -3,18 +3,35 @@ section and permissions, and the renderer processes it stops when the runtime cl
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policyjobs.documents import service
 from policyjobs.documents.config import DocumentsSection
 from policyjobs.documents.endpoints import documents_router
 from policyjobs.documents.handler import render_documents
 from policyjobs.documents.models import KIND
-from policyjobs.documents.renderers import Renderers, RendererSettings
+from policyjobs.documents.renderers import Renderers
 from policyjobs.documents.storage import Storage
 from policyjobs.domain import Domain, EventType, Link, Tell, untold
 from policyjobs.engine import JobContext, JobKind, Lane
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class RendererSettings(BaseSettings):
+    """How many documents a worker process renders at once: `POLICYJOBS_RENDERERS`. (Read
+    here, not in `renderers`, which a renderer process imports: it needs no settings.)"""
+
+    model_config = SettingsConfigDict(env_prefix="POLICYJOBS_", extra="ignore")
+
+    renderers: int = Field(default_factory=_cores, ge=1, le=256)
 
 
 def documents_domain(storage: Storage, tell: Tell = untold, *,

@@ -31,9 +31,6 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from policyjobs.documents.render import RenderError, html_to_pdf, render_markup
 from policyjobs.documents.states import DocumentState
 from policyjobs.exceptions import PolicyjobsError
@@ -47,18 +44,6 @@ WARM_UP = ("<style>@page { @bottom-center { content: counter(page) } }</style>"
            "<table><tr><th>charge</th><td>1.00</td></tr></table>")
 _PR_SET_PDEATHSIG = 1
 _HELLO = "hello"
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-class RendererSettings(BaseSettings):
-    """How many documents a worker process renders at once: `POLICYJOBS_RENDERERS`."""
-
-    model_config = SettingsConfigDict(env_prefix="POLICYJOBS_", extra="ignore")
-
-    renderers: int = Field(default_factory=_cores, ge=1, le=256)
 
 
 class RenderTimeout(PolicyjobsError):
