@@ -88,7 +88,8 @@ jobs = sa.Table(
     # written. A job's lease lives on its `job_queue` row, so claiming it, and every
     # heartbeat, write that row only: a job's `jobs` row is written when it is made and
     # when each of its attempts ends, and says `queued` while a worker holds it.
-    sa.Index("jobs_reference", "tenant", "reference_type", "reference_locator", "kind",
+    # A reference's locator before its type: a filter on the locator alone narrows by it.
+    sa.Index("jobs_reference", "tenant", "reference_locator", "reference_type", "kind",
              "locator"),
     # A parent's children in id order: the newest unfinished one is found first.
     sa.Index("jobs_parent", "parent_locator", "id", **_where("parent_locator IS NOT NULL")),

@@ -9,7 +9,7 @@ them; nothing else of the engine's tables (the queue, the marks) is anyone else'
 The reads here are statements built once and awaited on a `Reader` (the API's reads,
 `store.readers`), or run on a connection inside a caller's transaction. Jobs are read by
 tenant, reference and kind, in locator order: every lookup walks the `jobs_reference`
-index (tenant, reference type, reference locator, kind, locator), so a page costs the same
+index (tenant, reference locator, reference type, kind, locator), so a page costs the same
 in a table of any size.
 """
 
