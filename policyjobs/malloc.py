@@ -3,7 +3,7 @@
 glibc gives each thread that allocates while others do an arena of its own, up to eight
 per core, and memory freed in an arena stays with it, fragmented. A worker's handler
 threads each take one, and over a billing year its resident size grew about 11 % where it
-grows 5 to 7 % with two arenas (`bench/README.md`). `limit_arenas` sets that limit, as the
+grows 5 to 9 % with two arenas (`bench/README.md`). `limit_arenas` sets that limit, as the
 `MALLOC_ARENA_MAX` variable would, unless the variable is set (the operator's choice wins)
 or the C library is not glibc. It must run before the process starts its threads: glibc
 fixes the limit when the first thread's arena is made.
