@@ -128,8 +128,13 @@ class Run:
                 if self.render_seconds else None,
                 "download_p99_ms": round(percentile(self.download_seconds, 99) * 1000, 1)
                 if self.download_seconds else None,
-                "cpu_ms_per_doc": {kind: round(seconds * 1000 / self.docs, 1)
-                                   for kind, seconds in self.cpu.items() if seconds}}
+                "cpu_ms_per_doc": self.cpu_ms_per_doc}
+
+    @property
+    def cpu_ms_per_doc(self) -> dict[str, float]:
+        """The CPU milliseconds per document of each kind of process that spent any."""
+        return {kind: round(seconds * 1000 / self.docs, 1)
+                for kind, seconds in self.cpu.items() if seconds}
 
 
 # -- the physical reference -----------------------------------------------------------------------
@@ -406,7 +411,7 @@ def print_report(figures: dict[str, Any], runs: list[Run], cores: int) -> None:
         p99 = f"{percentile(r.render_seconds, 99):.2f}" if r.render_seconds else "-"
         down = (f"{percentile(r.download_seconds, 99) * 1000:.1f}" if r.download_seconds
                 else "-")
-        cpu = ", ".join(f"{kind} {ms:g}" for kind, ms in r.as_json()["cpu_ms_per_doc"].items())
+        cpu = ", ".join(f"{kind} {ms:g}" for kind, ms in r.cpu_ms_per_doc.items())
         print(f"{r.system:<15}{r.round:>6}{r.seconds:>9.1f}{r.docs_per_s:>9.2f}{p99:>11}"
               f"{down:>17}  {cpu}")
     print()
