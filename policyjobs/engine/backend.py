@@ -48,6 +48,10 @@ class Backend(ABC):
     # only read, each lease one statement): a worker with nothing to record then claims
     # without BEGIN and COMMIT. Not for a capped tenant, whose cap takes a transaction.
     claims_alone = False
+    # Whether a worker ends the parents of the children it recorded after its turn commits,
+    # in a transaction of its own, rather than in the turn's, under a lock on each parent
+    # (see `resolve_waiting`). SQLite has one writer at a time: its turns need no lock.
+    ends_parents_apart = False
 
     def __init__(self) -> None:
         self.sql = queries(self.dialect)
@@ -236,15 +240,26 @@ class Backend(ABC):
     def lock_waiting(self, conn: sa.Connection, locators: list[str]) -> None:  # noqa: B027
         """Lock waiting parents before deciding whether they are done."""
 
-    def resolve_waiting(self, conn: sa.Connection, locators: Iterable[str],
-                        now: datetime) -> list[str]:
+    def resolve_waiting(self, conn: sa.Connection, locators: Iterable[str], now: datetime, *,
+                        committed: bool = False) -> list[str]:
         """End every waiting parent among `locators` whose children have all ended, upwards,
-        and unblock what waited on the parents' ordered keys; the parents ended."""
+        and unblock what waited on the parents' ordered keys; the parents ended.
+
+        Two transactions that each end a parent's last unfinished child, or one that ends
+        it while another leaves the parent waiting, must not both miss the other's work.
+        In the transaction that ended them, each locks the parents first, so the second
+        waits for the first to commit and then sees it. If `committed`, the children's
+        transactions have committed before this one began, so the parents among `locators`
+        need no lock: of any two, the one that committed last looks after the other
+        committed (a parent whose worker died in between is ended by
+        `Upkeep.end_waiting`). Their own parents are locked all the same: the parents'
+        ends are this transaction's own, not yet committed."""
         pending = sorted(set(locators))
         keys: set[OrderedKey] = set()
         ended: list[str] = []
         while pending:
-            self.lock_waiting(conn, pending)
+            if not committed or ended:
+                self.lock_waiting(conn, pending)
             rows = self.run(conn, "resolve_waiting", {
                 "locators": self.locators(pending), "now": self.time(now),
             }).all()
@@ -314,6 +329,10 @@ class Backend(ABC):
         })]
         self.mark(conn, requeued)
         return requeued
+
+    def waiting(self, conn: sa.Connection, after: int = 0) -> list[tuple[int, str]]:
+        """Up to 1000 waiting jobs with ids past `after`, in id order: (id, locator)."""
+        return [(int(r[0]), str(r[1])) for r in self.run(conn, "waiting", {"after": after})]
 
     def prune(self, conn: sa.Connection, before: datetime) -> int:
         """Delete up to 1000 jobs that ended before `before`, and their marks; the number

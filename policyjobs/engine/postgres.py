@@ -25,6 +25,7 @@ class PostgresBackend(Backend):
 
     dialect = "postgresql"
     claims_alone = True  # the due work is read, then leased in one statement
+    ends_parents_apart = True  # a child's end takes no lock on its parent's row
 
     def day(self, moment: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """The UTC date of a time column."""

@@ -179,6 +179,8 @@ job_marks = sa.Table(
     sa.Column("locator", sa.String(26), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Index("job_marks_status", "tenant", "status", "locator"),
+    # The waiting parents alone, for the upkeep's sweep (`Upkeep.end_waiting`).
+    sa.Index("job_marks_waiting", "id", **_where("status = 'waiting'")),
 )
 
 # A job as the engine sees it now: its `jobs` row, with the state, attempt, start and

@@ -102,11 +102,11 @@ class Upkeep:
         self.rescue()
         self.fire_schedules()
         self._unblock_stalled()
+        if self._due("end waiting", self.queue.settings.heartbeat.total_seconds()):
+            self.end_waiting()
         self._prune()
         for duty in self.queue.registry.duties:
-            last = self._last_run.get(duty.name, float("-inf"))
-            if time.monotonic() - last >= duty.every.total_seconds():
-                self._last_run[duty.name] = time.monotonic()
+            if self._due(duty.name, duty.every.total_seconds()):
                 duty.run(self.queue, self.queue.clock.now())
 
     def _lead(self) -> bool:
@@ -143,6 +143,34 @@ class Upkeep:
             if len(rows) < 500:
                 return total
 
+    def end_waiting(self) -> int:
+        """End the waiting parents whose children have all ended: those whose last child's
+        worker died before it ended them (on PostgreSQL a worker ends them after its turn
+        commits), or whose last children ended on two paths at once, one of them outside
+        a worker (an operator's cancel beside a worker's turn). The number ended."""
+        after, total = 0, 0
+        while True:
+            with self.queue.db.begin() as conn:
+                found = self.queue.backend.waiting(conn, after)
+                ended = self.queue.backend.resolve_waiting(
+                    conn, [locator for _, locator in found], self.queue.clock.now(),
+                    committed=True)
+                self.queue.tell_ended(conn, ended)
+            if ended:
+                log.info("ended waiting parents", count=len(ended))
+            total += len(ended)
+            if len(found) < 1000:
+                return total
+            after = found[-1][0]
+
+    def _due(self, name: str, every: float) -> bool:
+        """Whether the duty `name`, run every `every` seconds, is due; if so, it runs now."""
+        last = self._last_run.get(name, float("-inf"))
+        if time.monotonic() - last < every:
+            return False
+        self._last_run[name] = time.monotonic()
+        return True
+
     def _unblock_stalled(self) -> None:
         """Queue blocked jobs whose predecessors ended on a path that did not unblock them."""
         with self.queue.db.begin() as conn:
@@ -151,12 +179,8 @@ class Upkeep:
 
     def _prune(self) -> None:
         keep = self.queue.settings.prune_after
-        if keep is None:
+        if keep is None or not self._due("prune", 60):
             return
-        last = self._last_run.get("prune", float("-inf"))
-        if time.monotonic() - last < 60:
-            return
-        self._last_run["prune"] = time.monotonic()
         before = self.queue.clock.now() - keep
         while True:
             with self.queue.db.begin() as conn:

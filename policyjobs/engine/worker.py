@@ -201,13 +201,14 @@ class Worker:
         while self._done:
             outcomes.append(self._done.popleft())
         jobs: list[ClaimedJob] = []
+        parents: set[str] = set()
         more = False
         # A capped tenant's claim holds its cap in a transaction (see `fairness`).
         alone = alone if not outcomes and not self._rotation.capped else None
         try:
             with (alone or conn).begin():
                 if outcomes:
-                    self._record(conn, outcomes)
+                    parents = self._record(conn, outcomes)
                 if claim:
                     jobs, more = self._claim(alone or conn, recorded=len(outcomes))
                     more = more or (alone is not None and self._rotation.capped)
@@ -215,6 +216,8 @@ class Worker:
             self._done.extendleft(reversed(outcomes))  # they wait for the store to come back
             self._store_trouble("record outcomes" if outcomes else "claim", exc)
             return False
+        if parents:
+            self._end_parents(conn, parents)
         with self._held_lock:
             for outcome in outcomes:
                 self._held.pop(outcome.job.id, None)
@@ -248,7 +251,9 @@ class Worker:
                                         rotation=self._rotation)
         return jobs, len(jobs) == free
 
-    def _record(self, conn: sa.Connection, outcomes: list[Outcome]) -> None:
+    def _record(self, conn: sa.Connection, outcomes: list[Outcome]) -> set[str]:
+        """Record `outcomes` in `conn`'s transaction; the parents left for `_end_parents`
+        to look at after it commits, if the store ends them apart."""
         backend, now = self.queue.backend, self.queue.clock.now()
         listened = self.queue.registry.listened
         successes = [o for o in outcomes if o.succeeded]
@@ -286,7 +291,24 @@ class Worker:
             if job.parent_locator:
                 parents.add(job.parent_locator)
         backend.unblock(conn, [(j.tenant, j.ordered_key) for j in ended if j.ordered_key], now)
+        if backend.ends_parents_apart:
+            self.queue.tell_ended(conn, endings=told)
+            return parents
         self.queue.tell_ended(conn, backend.resolve_waiting(conn, parents, now), told)
+        return set()
+
+    def _end_parents(self, conn: sa.Connection, parents: set[str]) -> None:
+        """End the `parents` whose children have all ended, now that the turn that ended
+        the last of them (or left the parent waiting) has committed. Out of the turn, the
+        children's ends need not wait on a lock of their parent, which every worker ending
+        a generation run's instances at once would take in turn (`resolve_waiting`). If
+        the store fails here, the parents wait for the upkeep's sweep."""
+        try:
+            with conn.begin():
+                self.queue.tell_ended(conn, self.queue.backend.resolve_waiting(
+                    conn, parents, self.queue.clock.now(), committed=True))
+        except Exception as exc:
+            self._store_trouble("end parents", exc)
 
     def _drain(self, conn: sa.Connection) -> None:
         """At shutdown: release unstarted jobs, wait out the grace, release the rest."""

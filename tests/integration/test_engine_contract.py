@@ -13,6 +13,7 @@ from policyjobs.domain import Domain
 from policyjobs.engine import JobContext, JobKind, NewJob
 from policyjobs.engine.clock import wall_now
 from policyjobs.engine.jobs import ClaimedJob, Outcome
+from policyjobs.engine.upkeep import Upkeep
 from policyjobs.runtime import Runtime
 from policyjobs.testing.waiting import wait_until
 from tests.support import engine_domain
@@ -412,6 +413,71 @@ def test_parent_and_last_child_completing_concurrently_resolve(postgres_url: str
         assert (thread.is_alive(), failures) == (False, [])
         assert status(rt, child.locator) == "finished"
         assert status(rt, parent.locator) == "finished"
+
+
+def complete_alone(rt: Runtime, conn: sa.Connection, job: ClaimedJob) -> set[str]:
+    """What a worker's turn records of one successful attempt when the store ends parents
+    after the turn commits: the parents it leaves to look at then."""
+    waiting = rt.queue.backend.complete(conn, owner="owner", outcomes=[Outcome(job)],
+                                        now=rt.clock.now()).waiting
+    return waiting | ({job.parent_locator} if job.parent_locator else set())
+
+
+def end_apart(rt: Runtime, parents: set[str]) -> list[str]:
+    """What a worker does after such a turn commits: the parents it ended."""
+    with rt.db.begin() as conn:
+        return rt.queue.backend.resolve_waiting(conn, parents, rt.clock.now(), committed=True)
+
+
+def claim_family(rt: Runtime, *family_: NewJob) -> dict[str, ClaimedJob]:
+    family(rt, *family_)
+    with rt.db.begin() as conn:
+        claimed = rt.queue.backend.claim(conn, owner="owner", limit=len(family_),
+                                         now=rt.clock.now(), lease_until=wall_now() + LATER)
+    return {job.locator: job for job in claimed}
+
+
+@pytest.mark.postgres_only
+def test_children_ended_apart_end_their_parent_whichever_commits_last(postgres_url: str) -> None:
+    """A parent's two last children end in two turns, and the parent's own turn leaves it
+    waiting beside them; each looks at the parents after it commits, without a lock. Each
+    time, the one that looks last (before the others commit, nothing ends) ends the parent."""
+    with runtime(postgres_url) as rt:
+        parent = new(NOOP)
+        first, second = (new(NOOP, parent_locator=parent.locator) for _ in range(2))
+        jobs = claim_family(rt, parent, first, second)
+        with rt.db.connect() as a, rt.db.connect() as b, rt.db.connect() as c:
+            turns = [a.begin(), b.begin(), c.begin()]
+            looks = [complete_alone(rt, a, jobs[first.locator]),
+                     complete_alone(rt, b, jobs[parent.locator]),
+                     complete_alone(rt, c, jobs[second.locator])]
+            ended = []
+            for turn, parents in zip(turns, looks, strict=True):
+                turn.commit()
+                ended.append(end_apart(rt, parents))
+                if turn is not turns[-1]:
+                    assert status(rt, parent.locator) != "finished"
+        assert ended == [[], [], [parent.locator]]
+        assert status(rt, parent.locator) == "finished"
+        assert marks(rt.db) == {}
+
+
+def test_a_parent_no_worker_ended_is_ended_by_the_upkeep(database_url: str) -> None:
+    """A worker that dies between its turn's commit and ending the parents leaves them
+    waiting with every child ended: the upkeep's sweep ends them, upwards."""
+    with runtime(database_url) as rt:
+        grandparent = new(NOOP)
+        parent = new(NOOP, parent_locator=grandparent.locator)
+        child = new(NOOP, parent_locator=parent.locator)
+        jobs = claim_family(rt, grandparent, parent, child)
+        for job in (grandparent, parent, child):  # three turns, no one looking after them
+            with rt.db.begin() as conn:
+                complete_alone(rt, conn, jobs[job.locator])
+        assert status(rt, grandparent.locator) == status(rt, parent.locator) == "waiting"
+        assert Upkeep(rt.queue).end_waiting() == 2
+        assert [status(rt, j.locator) for j in (grandparent, parent, child)] == ["finished"] * 3
+        assert marks(rt.db) == {}
+        assert Upkeep(rt.queue).end_waiting() == 0
 
 
 def test_effects_table_is_written_once_per_record_job(database_url: str) -> None:

@@ -357,6 +357,13 @@ WHERE locator IN (SELECT value FROM json_each(:locators))
   AND status IN ('queued', 'waiting', 'failed')
 RETURNING locator;
 
+-- name: waiting
+-- Up to 1000 waiting jobs past the id `after`, in id order, from their marks (a partial
+-- index holds only theirs): the sweep that ends parents no worker ended.
+SELECT id, locator FROM job_marks
+WHERE status = 'waiting' AND id > :after
+ORDER BY id LIMIT 1000;
+
 -- name: prune
 -- Deletes up to 1000 jobs that ended before `before`, walking the oldest jobs (a job ends
 -- after it is made, so every such job was made before `before`); `unmark` then takes the
