@@ -362,5 +362,5 @@ class Backend(ABC):
         return value  # type: ignore[no-any-return]
 
     def busy(self, conn: sa.Connection, now: datetime) -> bool:
-        """Whether a job is executing or due by `now`."""
+        """Whether a job is executing or due by `now`, or a parent is about to end."""
         return bool(self.run(conn, "busy", {"now": self.time(now)}).scalar())

@@ -155,7 +155,9 @@ class Upkeep:
                 ended = self.queue.backend.resolve_waiting(
                     conn, [locator for _, locator in found], self.queue.clock.now(),
                     committed=True)
-                self.queue.tell_ended(conn, ended)
+                if ended:
+                    self.queue.tell_ended(conn, ended)
+                    self.queue.wake(conn)  # for the jobs their ordered keys held back
             if ended:
                 log.info("ended waiting parents", count=len(ended))
             total += len(ended)

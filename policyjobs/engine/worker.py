@@ -301,12 +301,17 @@ class Worker:
         """End the `parents` whose children have all ended, now that the turn that ended
         the last of them (or left the parent waiting) has committed. Out of the turn, the
         children's ends need not wait on a lock of their parent, which every worker ending
-        a generation run's instances at once would take in turn (`resolve_waiting`). If
-        the store fails here, the parents wait for the upkeep's sweep."""
+        a generation run's instances at once would take in turn (`resolve_waiting`). A
+        parent's end may queue the next job of its ordered key (the next run of its
+        schedule), which this turn's claim came too early to see: the workers are woken for
+        it. If the store fails here, the parents wait for the upkeep's sweep."""
         try:
             with conn.begin():
-                self.queue.tell_ended(conn, self.queue.backend.resolve_waiting(
-                    conn, parents, self.queue.clock.now(), committed=True))
+                ended = self.queue.backend.resolve_waiting(conn, parents, self.queue.clock.now(),
+                                                           committed=True)
+                if ended:
+                    self.queue.tell_ended(conn, ended)
+                    self.queue.wake(conn)
         except Exception as exc:
             self._store_trouble("end parents", exc)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from policyjobs.engine.upkeep import Upkeep
 from policyjobs.testing.waiting import wait_until
 from tests.support.engine_domain import (
     FAIL,
+    NOOP,
     PERMANENT,
     RECORD,
     assert_one_at_a_time,
@@ -104,3 +106,17 @@ def test_order_holds_across_worker_processes(postgres_url: str, tmp_path: Path) 
         spans = effect_spans(rt.db)
     for key in keys:
         assert_one_at_a_time(spans, [j.locator for j in jobs if j.ordered_key == key])
+
+
+def test_the_next_job_of_a_parents_key_starts_as_the_parent_ends(database_url: str) -> None:
+    """A parent's end queues the next job of its key; the worker that ended it (on
+    PostgreSQL after its turn's claim) is woken for it, not left to its next poll."""
+    with runtime(database_url, poll=timedelta(minutes=5)) as rt:
+        parent = new(NOOP, ordered_key="schedule")
+        child = new(NOOP, parent_locator=parent.locator)
+        [*_, following] = enqueue(rt, parent, child, new(NOOP, ordered_key="schedule"))
+        assert status(rt, following) == "blocked"
+        with worker(rt):
+            wait_until(lambda: status(rt, following) == "finished", timeout=60,
+                       what="the job behind the parent to run")
+        assert status(rt, parent.locator) == "finished"

@@ -131,6 +131,43 @@ def test_a_child_ending_looks_at_its_newest_siblings_first(postgres_url: str) ->
                for n in children_read), children_read
 
 
+def test_the_idle_check_reads_a_waiting_parents_children_by_their_index(
+        postgres_url: str) -> None:
+    """The idle check counts a waiting parent whose children have all ended as work still
+    to do (a worker ends it just after its turn commits): it finds such parents from their
+    own index and reads their children through the parents' index, never walking `jobs`."""
+    with runtime(postgres_url) as rt:
+        parent = new(NOOP)
+        children = [new(NOOP, parent_locator=parent.locator) for _ in range(500)]
+        children.append(new(NOOP, parent_locator=parent.locator,
+                            run_at=wall_now() + timedelta(hours=1)))
+        since = [new(NOOP) for _ in range(3_000)]  # made since, without a parent
+        with rt.db.begin() as conn:
+            rt.queue.enqueue(conn, [parent, *children, *since])
+            conn.execute(sa.text("UPDATE jobs SET status = 'waiting' WHERE locator = :p"),
+                         {"p": parent.locator})
+            conn.execute(sa.text("UPDATE jobs SET status = 'finished' WHERE locator IN :done")
+                         .bindparams(sa.bindparam("done", expanding=True)),
+                         {"done": [c.locator for c in children[:-1] + since]})
+            conn.exec_driver_sql("DELETE FROM job_queue WHERE id IN "
+                                 "(SELECT id FROM jobs WHERE status <> 'queued')")
+            rt.queue.backend.mark(conn, [parent.locator])
+            conn.exec_driver_sql("ANALYZE jobs")
+
+        def at_scale(conn: sa.Connection) -> None:  # priced as in a store of millions
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+
+        backend = rt.queue.backend
+        with rt.db.connect() as conn:
+            assert not backend.busy(conn, wall_now())  # the last child is not yet due
+        with rt.db.connect() as conn:
+            nodes = plan(conn, backend.sql["busy"], {"now": wall_now()}, at_scale)
+    assert {n.get("Index Name") for n in nodes} >= {"jobs_parent", "job_marks_waiting"}, (
+        scans(nodes))
+    assert not {s for s in scans(nodes)
+                if s[0] == "Seq Scan" or s[1] in ("jobs_pkey", "job_marks_status")}
+
+
 def test_a_plan_made_for_a_young_table_is_made_again_once_it_is_old(
         postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """PostgreSQL keeps a prepared statement's generic plan until the next ANALYZE. The

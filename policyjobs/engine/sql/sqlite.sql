@@ -422,8 +422,12 @@ WITH RECURSIVE @tenants, due AS (
 SELECT kind, count(*), min(run_at) FROM due GROUP BY kind;
 
 -- name: busy
--- Whether a job is executing or due by the clock, or a schedule is due to make one: a due
--- job is looked for a tenant and lane at a time, as a claim looks for one.
+-- Whether a job is executing or due by the clock, a schedule is due to make one, or a
+-- waiting parent's children have all ended (a worker ends it just after, see
+-- `resolve_waiting`): a due job is looked for a tenant and lane at a time, as a claim looks
+-- for one, and a parent's newest unfinished child first, as `resolve_waiting` looks (in
+-- the order of `jobs_parent`, which the job ids' own index would serve, walking every job
+-- made since).
 WITH RECURSIVE @tenants
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
     OR EXISTS (SELECT 1 FROM tenants AS t CROSS JOIN @lanes AS l
@@ -431,4 +435,10 @@ SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
                  AND EXISTS (SELECT 1 FROM job_queue AS q
                              WHERE q.status = 'queued' AND q.tenant = t.tenant AND q.lane = l.lane
                                AND q.run_at <= :now))
-    OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= :now);
+    OR EXISTS (SELECT 1 FROM engine_schedules WHERE next_at <= :now)
+    OR EXISTS (SELECT 1 FROM job_marks AS m
+               WHERE m.status = 'waiting'
+                 AND (SELECT c.id FROM jobs AS c
+                      WHERE c.parent_locator = m.locator
+                        AND c.status IN ('queued', 'blocked', 'waiting')
+                      ORDER BY c.parent_locator DESC, c.id DESC LIMIT 1) IS NULL);
