@@ -18,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from policyjobs.engine import new_locator
 from policyjobs.invoicing.models import (
@@ -29,7 +31,6 @@ from policyjobs.invoicing.models import (
     invoice_payments,
     invoices,
 )
-from policyjobs.store.writes import insert_missing
 
 Settled = Callable[[str], None]  # told the locator of each invoice a use of credit settles
 
@@ -47,7 +48,16 @@ class Account:
 _KEY = sa.and_(account_credits.c.tenant == sa.bindparam("of_tenant"),
                account_credits.c.account_locator == sa.bindparam("of_account"),
                account_credits.c.currency == sa.bindparam("of_currency"))
-_LOCKED = sa.select(account_credits.c.amount).where(_KEY).with_for_update()
+# The balance, its row made at zero if missing and held either way, in one statement: on a
+# conflict the row is written again as it was, which holds it as `FOR UPDATE` would.
+_KEPT: dict[str, Any] = {"index_elements": list(account_credits.primary_key.columns),
+                         "set_": {"amount": account_credits.c.amount}}
+_LOCKED = {
+    "postgresql": postgresql.insert(account_credits).on_conflict_do_update(**_KEPT)
+    .returning(account_credits.c.amount),
+    "sqlite": sqlite.insert(account_credits).on_conflict_do_update(**_KEPT)
+    .returning(account_credits.c.amount),
+}
 _SET = account_credits.update().where(_KEY).values(amount=sa.bindparam("amount"),
                                                    updated_at=sa.bindparam("now"))
 _OPEN = (sa.select(invoices.c.locator, invoices.c.total, invoices.c.paid)
@@ -61,10 +71,9 @@ _PAY = invoices.update().where(invoices.c.locator == sa.bindparam("invoice"))
 
 def lock(conn: sa.Connection, account: Account, now: datetime) -> Decimal:
     """The account's credit, its row held until the caller's transaction ends."""
-    insert_missing(conn, account_credits, [{
+    amount: Decimal = conn.execute(_LOCKED[conn.dialect.name], {
         "tenant": account.tenant, "account_locator": account.locator,
-        "currency": account.currency, "amount": Decimal(0), "updated_at": now}])
-    amount: Decimal = conn.execute(_LOCKED, _params(account)).scalar_one()
+        "currency": account.currency, "amount": Decimal(0), "updated_at": now}).scalar_one()
     return amount
 
 
