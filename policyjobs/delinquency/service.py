@@ -113,13 +113,16 @@ def on_invoice_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
     _tell(tell, conn, queue, tenant, DelinquencyState.SETTLED, found.locator, invoice_locator)
 
 
+_ACCOUNT_OF = sa.select(delinquencies.c.account_locator).where(
+    delinquencies.c.locator == sa.bindparam("delinquency"))
+
+
 def _tell(tell: Tell, conn: sa.Connection, queue: JobQueue, tenant: str,
           state: DelinquencyState, locator: str, invoice_locator: str) -> None:
     """Tell of a delinquency that came to `state`."""
     change = {DelinquencyState.IN_GRACE: "created", DelinquencyState.SETTLED: "settled",
               DelinquencyState.LAPSE_TRIGGERED: "lapseTriggered"}[state]
-    account = conn.execute(sa.select(delinquencies.c.account_locator)
-                           .where(delinquencies.c.locator == locator)).scalar_one()
+    account = conn.execute(_ACCOUNT_OF, {"delinquency": locator}).scalar_one()
     tell(conn, queue, tenant, f"delinquency.delinquency.{change}",
          {"delinquencyLocator": locator, "invoiceLocator": invoice_locator,
           "accountLocator": account})

@@ -146,6 +146,10 @@ class Event:
     dedupe_key: str | None = None
 
 
+_LISTENING = sa.select(webhook_endpoints.c.locator, webhook_endpoints.c.event_types).where(
+    webhook_endpoints.c.tenant == sa.bindparam("tenant"), webhook_endpoints.c.enabled)
+
+
 def publish(conn: sa.Connection, queue: JobQueue, *, tenant: str, events: Sequence[Event],
             at: datetime, created_by: str | None = None) -> list[str]:
     """Record each of the tenant's `events` that an enabled endpoint wants, with a delivery
@@ -154,9 +158,7 @@ def publish(conn: sa.Connection, queue: JobQueue, *, tenant: str, events: Sequen
     for event in events:
         if event.type not in catalogue.KINDS:
             raise ValueError(f"{event.type!r} is not an event type")
-    endpoints = conn.execute(
-        sa.select(webhook_endpoints.c.locator, webhook_endpoints.c.event_types).where(
-            webhook_endpoints.c.tenant == tenant, webhook_endpoints.c.enabled)).all()
+    endpoints = conn.execute(_LISTENING, {"tenant": tenant}).all()
     recorded: list[str] = []
     deliveries: list[dict[str, Any]] = []
     jobs: list[NewJob] = []
