@@ -216,8 +216,6 @@ class Worker:
             self._done.extendleft(reversed(outcomes))  # they wait for the store to come back
             self._store_trouble("record outcomes" if outcomes else "claim", exc)
             return False
-        if parents:
-            self._end_parents(conn, parents)
         with self._held_lock:
             for outcome in outcomes:
                 self._held.pop(outcome.job.id, None)
@@ -228,6 +226,8 @@ class Worker:
         for job in jobs:
             own = self._own.get(job.kind)
             (own[0] if own else self._pending).put(job)
+        if parents:  # the jobs claimed start meanwhile
+            self._end_parents(conn, parents)
         return more
 
     def _claim(self, conn: sa.Connection, *,
