@@ -425,9 +425,9 @@ SELECT kind, count(*), min(run_at) FROM due GROUP BY kind;
 -- Whether a job is executing or due by the clock, a schedule is due to make one, or a
 -- waiting parent's children have all ended (a worker ends it just after, see
 -- `resolve_waiting`): a due job is looked for a tenant and lane at a time, as a claim looks
--- for one, and a parent's newest unfinished child first, as `resolve_waiting` looks (in
--- the order of `jobs_parent`, which the job ids' own index would serve, walking every job
--- made since).
+-- for one, and a parent's newest unfinished child first, as `resolve_waiting` looks
+-- (ordered as `jobs_parent` is, so that the ids' own index, which would walk every job
+-- made since, cannot serve it).
 WITH RECURSIVE @tenants
 SELECT EXISTS (SELECT 1 FROM job_queue WHERE status = 'leased')
     OR EXISTS (SELECT 1 FROM tenants AS t CROSS JOIN @lanes AS l
