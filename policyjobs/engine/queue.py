@@ -173,6 +173,17 @@ class JobQueue:
             conn, [p for _, p in cancelled if p], now))
         return [locator for locator, _ in cancelled]
 
+    def end_parents(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
+        """End the waiting parents among `locators` whose children have all ended, in
+        `conn`'s transaction, which began after the ones that ended the children committed
+        (`Backend.resolve_waiting`); tell the listeners, and wake the workers for the jobs
+        the parents' ordered keys held back. The parents ended."""
+        ended = self.backend.resolve_waiting(conn, locators, self.clock.now(), committed=True)
+        if ended:
+            self.tell_ended(conn, ended)
+            self.wake(conn)
+        return ended
+
     def tell_ended(self, conn: sa.Connection, locators: Iterable[str] = (),
                    endings: Sequence[Ending] = ()) -> None:
         """Tell the kinds' listeners (`Registry.listen`) of jobs that just ended, in the

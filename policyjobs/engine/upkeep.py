@@ -152,12 +152,7 @@ class Upkeep:
         while True:
             with self.queue.db.begin() as conn:
                 found = self.queue.backend.waiting(conn, after)
-                ended = self.queue.backend.resolve_waiting(
-                    conn, [locator for _, locator in found], self.queue.clock.now(),
-                    committed=True)
-                if ended:
-                    self.queue.tell_ended(conn, ended)
-                    self.queue.wake(conn)  # for the jobs their ordered keys held back
+                ended = self.queue.end_parents(conn, [locator for _, locator in found])
             if ended:
                 log.info("ended waiting parents", count=len(ended))
             total += len(ended)

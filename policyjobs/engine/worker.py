@@ -307,11 +307,7 @@ class Worker:
         it. If the store fails here, the parents wait for the upkeep's sweep."""
         try:
             with conn.begin():
-                ended = self.queue.backend.resolve_waiting(conn, parents, self.queue.clock.now(),
-                                                           committed=True)
-                if ended:
-                    self.queue.tell_ended(conn, ended)
-                    self.queue.wake(conn)
+                self.queue.end_parents(conn, parents)
         except Exception as exc:
             self._store_trouble("end parents", exc)
 

@@ -364,11 +364,23 @@ def test_unserializable_result_fails_the_job_and_the_worker_goes_on(database_url
 
 
 def record_success(rt: Runtime, conn: sa.Connection, job: ClaimedJob) -> None:
-    """What Worker._record does for one successful attempt, in `conn`'s open transaction."""
-    backend, now = rt.queue.backend, rt.clock.now()
-    waiting = backend.complete(conn, owner="owner", outcomes=[Outcome(job)], now=now).waiting
-    parents = {job.parent_locator} if job.parent_locator else set()
-    backend.resolve_waiting(conn, waiting | parents, now)
+    """What Worker._record does for one successful attempt, in `conn`'s open transaction,
+    on a store that ends parents in the turn."""
+    rt.queue.backend.resolve_waiting(conn, complete_alone(rt, conn, job), rt.clock.now())
+
+
+def complete_alone(rt: Runtime, conn: sa.Connection, job: ClaimedJob) -> set[str]:
+    """What a worker's turn records of one successful attempt when the store ends parents
+    after the turn commits: the parents it leaves to look at then."""
+    waiting = rt.queue.backend.complete(conn, owner="owner", outcomes=[Outcome(job)],
+                                        now=rt.clock.now()).waiting
+    return waiting | ({job.parent_locator} if job.parent_locator else set())
+
+
+def claim_family(rt: Runtime, *family_: NewJob) -> dict[str, ClaimedJob]:
+    """Enqueue a family and lease it all to "owner", by locator."""
+    family(rt, *family_)
+    return {job.locator: job for job in claim_as(rt, "owner")}
 
 
 @pytest.mark.postgres_only
@@ -378,11 +390,7 @@ def test_parent_and_last_child_completing_concurrently_resolve(postgres_url: str
     with runtime(postgres_url) as rt:
         parent = new(NOOP)
         child = new(NOOP, parent_locator=parent.locator)
-        family(rt, parent, child)
-        with rt.db.begin() as conn:
-            claimed = rt.queue.backend.claim(conn, owner="owner", limit=2, now=rt.clock.now(),
-                                             lease_until=wall_now() + LATER)
-        jobs = {job.locator: job for job in claimed}
+        jobs = claim_family(rt, parent, child)
         child_recorded, parent_committed = threading.Event(), threading.Event()
         failures: list[BaseException] = []
 
@@ -415,26 +423,10 @@ def test_parent_and_last_child_completing_concurrently_resolve(postgres_url: str
         assert status(rt, parent.locator) == "finished"
 
 
-def complete_alone(rt: Runtime, conn: sa.Connection, job: ClaimedJob) -> set[str]:
-    """What a worker's turn records of one successful attempt when the store ends parents
-    after the turn commits: the parents it leaves to look at then."""
-    waiting = rt.queue.backend.complete(conn, owner="owner", outcomes=[Outcome(job)],
-                                        now=rt.clock.now()).waiting
-    return waiting | ({job.parent_locator} if job.parent_locator else set())
-
-
 def end_apart(rt: Runtime, parents: set[str]) -> list[str]:
     """What a worker does after such a turn commits: the parents it ended."""
     with rt.db.begin() as conn:
-        return rt.queue.backend.resolve_waiting(conn, parents, rt.clock.now(), committed=True)
-
-
-def claim_family(rt: Runtime, *family_: NewJob) -> dict[str, ClaimedJob]:
-    family(rt, *family_)
-    with rt.db.begin() as conn:
-        claimed = rt.queue.backend.claim(conn, owner="owner", limit=len(family_),
-                                         now=rt.clock.now(), lease_until=wall_now() + LATER)
-    return {job.locator: job for job in claimed}
+        return rt.queue.end_parents(conn, parents)
 
 
 @pytest.mark.postgres_only
