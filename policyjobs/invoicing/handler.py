@@ -38,7 +38,7 @@ def run_generation(context: JobContext, ports: Ports) -> dict[str, Any]:
         instances = [
             NewJob(INSTANCE, job.tenant,
                    {"accountLocator": account, "currency": currency,
-                    "generateTime": generate_time.isoformat()},
+                    "generateTime": generate_time.isoformat(), "invoiceLocator": new_locator()},
                    reference_type="account", reference_locator=account,
                    parent_locator=job.locator, ordered_key=account_key(account),
                    dedupe_key=f"{job.locator}:{account}:{currency}")
@@ -52,23 +52,29 @@ def run_generation(context: JobContext, ports: Ports) -> dict[str, Any]:
                  "invoicing_type": InvoicingType.SCHEDULED,
                  "account_locator": new.payload["accountLocator"],
                  "currency": new.payload["currency"], "generate_time": generate_time,
-                 "invoice_locator": new_locator(), "invoicing_data": {}}
+                 "invoice_locator": new.payload["invoiceLocator"], "invoicing_data": {}}
                 for new, locator in fresh])
     return {"instances": len(instances)}
 
 
 def run_instance(context: JobContext, ports: Ports) -> dict[str, Any]:
-    """One invoice of a run: an account's installments in one currency, due by the run."""
+    """One invoice of a run: an account's installments in one currency, due by the run.
+    What it invoices is in its payload (an instance made before the payload named its
+    invoice reads its data row for it)."""
     job = context.job
     with context.db.begin() as conn:
-        data = required_data(conn.execute(_JOB_DATA, {"job": job.locator}).first(),
-                             invoicing_jobs, job.locator)
+        work = job.payload
+        if "invoiceLocator" not in work:
+            data = required_data(conn.execute(_JOB_DATA, {"job": job.locator}).first(),
+                                 invoicing_jobs, job.locator)
+            work = {**work, "invoiceLocator": data.invoice_locator}
+        generate_time = datetime.fromisoformat(work["generateTime"])
         found = ports.installments.billable(conn, tenant=job.tenant,
-                                            account=data.account_locator,
-                                            currency=data.currency, through=data.generate_time)
-        made = invoice(_work(context, conn, ports, InvoicingType.SCHEDULED, data.generate_time,
+                                            account=work["accountLocator"],
+                                            currency=work["currency"], through=generate_time)
+        made = invoice(_work(context, conn, ports, InvoicingType.SCHEDULED, generate_time,
                              generation_job=job.parent_locator), found,
-                       locator=data.invoice_locator)
+                       locator=work["invoiceLocator"])
     return {"invoiceLocators": made}
 
 

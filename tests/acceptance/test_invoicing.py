@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from policyjobs.engine import new_locator
 from policyjobs.engine.schema import jobs
-from policyjobs.invoicing.models import GENERATION, INSTANCE
+from policyjobs.invoicing.models import GENERATION, INSTANCE, invoicing_jobs
 from policyjobs.invoicing.service import schedule_key
 from policyjobs.runtime import Runtime
 from tests.support.billing import CONFIG, Books, issuance, money
@@ -335,6 +336,27 @@ def test_an_instance_that_failed_is_retried_into_its_one_invoice(books: Books) -
     assert act(books, "retry", kind=GENERATION, status="failed")["acted"] == 1
     assert act(books, "retry", instance)["skipped"] == {"not failed: finished": 1}
     assert [i["locator"] for i in books.invoices()] == [invoice["locator"]]  # still the one
+
+
+def test_an_instance_whose_payload_names_no_invoice_invoices_under_its_data_rows(
+        books: Books) -> None:
+    """An instance made before the payload named its invoice, still queued after an
+    upgrade, takes the invoice's locator from its data row."""
+    books.send(issuance("T-1", "P-1", "1000.00"))
+    paused = books.client.post("/admin/pauses", headers=books.headers,
+                               json={"kind": INSTANCE, "tenantLocator": books.tenant})
+    books.move_to("2027-01-02T12:00:00Z")  # January's run: its instance waits, paused
+    [instance] = jobs_of(books, INSTANCE)
+    invoice = new_locator()
+    payload = dict(job_row(books.runtime.db, instance)["payload"])
+    assert payload.pop("invoiceLocator")
+    with books.runtime.db.begin() as conn:
+        conn.execute(jobs.update().where(jobs.c.locator == instance).values(payload=payload))
+        conn.execute(invoicing_jobs.update().where(invoicing_jobs.c.job_locator == instance)
+                     .values(invoice_locator=invoice))
+    books.client.delete(f"/admin/pauses/{paused.json()['locator']}", headers=books.headers)
+    books.settle()
+    assert [i["locator"] for i in books.invoices()] == [invoice]
 
 
 def jobs_of(books: Books, kind: str) -> list[str]:
