@@ -72,7 +72,8 @@ def product_domains(settings: Settings) -> list[Domain]:
                 settled=(partial(delinquency.on_invoice_settled, tell=webhooks.tell),),
                 paid=(webhooks_listeners.on_payment_applied,)))),
         delinquency_domain(delinquency_ports.Ports(
-            lock_invoice=invoices.lock_invoice, invoice_context=invoices.invoice_context,
+            lock_invoice=invoices.lock_invoice, is_settled=invoices.is_settled,
+            invoice_context=invoices.invoice_context,
             render_notice=documents.render_for_invoice, tell=webhooks.tell)),
         dashboard_domain(dashboard_ports.Ports(
             documents=dashboard_ports.Documents(

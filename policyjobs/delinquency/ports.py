@@ -1,7 +1,8 @@
 """What delinquency needs of other domains: functions the composition root (`policyjobs.app`)
 hands to `delinquency_domain`, so that delinquency imports no other domain. It reads where an
-invoice stands (locked, as a payment locks it) and renders notices as an invoice's
-documents; invoicing tells it of each invoice made and settled through its listeners.
+invoice stands (locked, as a payment locks it, or only whether it is settled, which once
+true stays so) and renders notices as an invoice's documents; invoicing tells it of each
+invoice made and settled through its listeners.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class Ports:
     # (conn, *, tenant, locator) → where the invoice stands, its row held until the
     # transaction ends, so that a payment and a grace end take turns
     lock_invoice: Callable[..., Standing]
+    # (conn, *, tenant, locator) → whether the invoice is settled, read without a lock: an
+    # invoice once settled stays so
+    is_settled: Callable[..., bool]
     # (conn, *, tenant, locator) → the invoice with its items, as document templates see it
     invoice_context: Callable[..., Mapping[str, Any]]
     # (intake, invoice, definitions, **context) → the documents job of a notice

@@ -39,6 +39,8 @@ from policyjobs.store.writes import insert_missing
 # Statements of the hot paths, built once and bound per call.
 INVOICE = in_tenant(invoices, TENANT).where(invoices.c.locator == sa.bindparam("locator"))
 LOCKED_INVOICE = INVOICE.with_for_update()
+_STATE = in_tenant(invoices, TENANT, invoices.c.state).where(
+    invoices.c.locator == sa.bindparam("locator"))
 _MADE_BY = sa.select(invoices.c.currency, invoices.c.locator).where(
     invoices.c.job_locator == sa.bindparam("job"))
 _NEW_INVOICE = invoices.insert()
@@ -176,6 +178,14 @@ def lock_invoice(conn: sa.Connection, *, tenant: str, locator: str) -> InvoiceSt
     row = conn.execute(LOCKED_INVOICE, {"tenant": tenant, "locator": locator}).one()
     return InvoiceStanding(row.locator, row.account_locator, row.currency, row.timezone,
                            row.due_time, row.state == InvoiceState.SETTLED)
+
+
+def is_settled(conn: sa.Connection, *, tenant: str, locator: str) -> bool:
+    """Whether an invoice of the tenant is settled, read without a lock: an invoice once
+    settled stays so, so a reader that finds it settled needs no lock to rely on it (one
+    that does not, and acts on it, takes `lock_invoice`). False for no such invoice."""
+    return conn.execute(_STATE, {"tenant": tenant, "locator": locator}).scalar() == \
+        InvoiceState.SETTLED
 
 
 def invoice_context(conn: sa.Connection, *, tenant: str, locator: str) -> dict[str, Any]:

@@ -156,6 +156,7 @@ def _take_write_lock(conn: sa.Connection) -> None:
 
 
 _READER = "_policyjobs_reader"  # where an engine keeps its reader, made once
+_ALONE = "_policyjobs_alone"  # and its engine for statements that stand alone
 
 
 def reader(db: sa.Engine) -> sa.Engine:
@@ -173,4 +174,21 @@ def reader(db: sa.Engine) -> sa.Engine:
             options["isolation_level"] = "AUTOCOMMIT"
         found = db.execution_options(**options)
         setattr(db, _READER, found)
+    return found
+
+
+def statements_alone(db: sa.Engine) -> sa.Engine:
+    """`db` for work whose every statement stands alone: each needs none of the others to
+    commit with it, so no transaction need bracket them.
+
+    On PostgreSQL each statement commits on its own (autocommit), sparing the work its
+    BEGIN and COMMIT round trips, a third of a one-statement write's; on SQLite the work
+    runs in a writer's transaction, as any other, whose BEGIN and COMMIT are no round
+    trips. Kept by the engine, as its reader is.
+    """
+    found: sa.Engine | None = getattr(db, _ALONE, None)
+    if found is None:
+        found = db.execution_options(isolation_level="AUTOCOMMIT") \
+            if db.dialect.name == "postgresql" else db
+        setattr(db, _ALONE, found)
     return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,28 @@ def test_a_payment_and_a_grace_end_that_race_resolve_to_one_outcome(
     books.settle()
     [grace] = books.grace_jobs()
     assert (grace["outcome"], books.state()) == ("settled", "settled")
+
+
+def test_an_invoice_paid_by_its_due_time_is_checked_without_waiting_for_its_lock(
+        client: TestClient, runtime: Runtime, make_token: MakeToken) -> None:
+    books = Books(client, runtime, make_token, CONFIG + DELINQUENCY)
+    books.move_to("2026-12-01T12:00:00Z")
+    books.send(issuance("T-1", "P-1", "1200.00", plan="fullPay"))
+    books.move_to("2026-12-20T12:00:00Z")  # invoiced 2026-12-17, due 2027-01-01
+    [invoice] = books.invoices()
+    books.pay(invoice, "1200.00")
+    # On PostgreSQL another payment's transaction holds the invoice while the check runs: a
+    # settled invoice stays settled, so the check need not wait for it (on SQLite a writer
+    # holds the whole store, so nothing else runs beside it).
+    postgresql = runtime.db.dialect.name == "postgresql"
+    with runtime.db.begin() if postgresql else nullcontext() as conn:
+        if conn is not None:
+            lock_invoice(conn, tenant=books.tenant, locator=invoice["locator"])
+        books.move_to("2027-01-02T12:00:00Z")
+    [check] = books.get(f"jobs/delinquencies/invoices/{invoice['locator']}/list")["items"]
+    assert (check["dueTime"], check["delinquencyLocators"], check["jobStatus"]) == (
+        DUE, [], "finished")
+    assert books.get(f"delinquencies/invoices/{invoice['locator']}/list")["items"] == []
 
 
 @pytest.mark.parametrize(("method", "path", "permission"), [
