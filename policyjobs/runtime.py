@@ -20,6 +20,7 @@ from policyjobs.security.audit import Actor
 from policyjobs.security.tokens import VerifiedTokens
 from policyjobs.settings import Settings
 from policyjobs.store.database import open_store
+from policyjobs.store.kept import Kept
 from policyjobs.store.migrate import migrate_when_up
 from policyjobs.tenants.config import (
     ClaimsConfig,
@@ -43,6 +44,7 @@ class Runtime:
     events: dict[str, tuple[EventType, ...]] = field(default_factory=dict)
     tokens: VerifiedTokens = field(default_factory=lambda: VerifiedTokens(timedelta(0)))
     tenant_configs: TenantConfigSchema = field(default_factory=TenantConfigSchema)
+    kept: Kept | None = None  # the tenants and endpoints this process keeps (PostgreSQL)
     _workers: list[tuple[Worker, Upkeep]] = field(default_factory=list)
 
     @classmethod
@@ -68,8 +70,11 @@ class Runtime:
                     raise ValueError(f"event type {event_type.name!r} has two schemas")
                 events[event_type.name] = (*earlier, event_type)
         queue = JobQueue(db, registry, clock, settings.queue_settings())
+        kept = Kept.for_store(db)
+        if kept:
+            kept.start()
         return cls(settings, db, clock, queue, list(domains), events,
-                   VerifiedTokens(settings.token_cache), tenant_configs(domains))
+                   VerifiedTokens(settings.token_cache), tenant_configs(domains), kept)
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -139,6 +144,8 @@ class Runtime:
             if domain.close:
                 domain.close()
         self.queue.close()
+        if self.kept:
+            self.kept.stop()
         self.db.dispose()
 
 

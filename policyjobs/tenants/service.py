@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from policyjobs.exceptions import FieldProblem, InvalidInput, NotFound
+from policyjobs.store.kept import read_kept
 from policyjobs.tenants.config import StoredConfig, TenantConfig, dump_tenant_config
 from policyjobs.tenants.models import tenants
 
@@ -45,7 +46,12 @@ _TENANT = sa.select(tenants).where(tenants.c.locator == sa.bindparam("locator"))
 
 
 def get_tenant(conn: sa.Connection, locator: str) -> Tenant:
-    """The tenant `locator`, or `NotFound`."""
+    """The tenant `locator`, or `NotFound`; as this process keeps it, if it does (`kept`),
+    its configuration's sections parsed once."""
+    return read_kept(conn, "tenants", locator, lambda: _read_tenant(conn, locator))
+
+
+def _read_tenant(conn: sa.Connection, locator: str) -> Tenant:
     row = conn.execute(_TENANT, {"locator": locator}).first()
     if row is None:
         raise NotFound(f"no tenant {locator}")

@@ -16,6 +16,7 @@ from policyjobs.engine.registry import Verdicts
 from policyjobs.exceptions import FieldProblem, InvalidInput, NotFound
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
+from policyjobs.store.kept import read_kept
 from policyjobs.store.writes import insert_missing
 from policyjobs.webhooks import addresses, catalogue, retries
 from policyjobs.webhooks.models import (
@@ -158,7 +159,8 @@ def publish(conn: sa.Connection, queue: JobQueue, *, tenant: str, events: Sequen
     for event in events:
         if event.type not in catalogue.KINDS:
             raise ValueError(f"{event.type!r} is not an event type")
-    endpoints = conn.execute(_LISTENING, {"tenant": tenant}).all()
+    endpoints = read_kept(conn, "webhook_endpoints", tenant,
+                          lambda: conn.execute(_LISTENING, {"tenant": tenant}).all())
     recorded: list[str] = []
     deliveries: list[dict[str, Any]] = []
     jobs: list[NewJob] = []
