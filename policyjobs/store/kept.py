@@ -19,6 +19,7 @@ SQLite keeps nothing: it has no notices, and its reads are local.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -60,6 +61,7 @@ class Kept:
         self._conninfo = db.url.set(drivername="postgresql").render_as_string(
             hide_password=False)
         self._db = db
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str], tuple[Any, float]] = {}
         self._generation = 0  # moved by every drop: a read begun before one keeps nothing
@@ -97,7 +99,8 @@ class Kept:
 
     def read(self, conn: sa.Connection, table: str, key: str, load: Callable[[], T]) -> T:
         """What `load` reads, kept for the next read unless a change came meanwhile."""
-        if not self._listening or table in conn.info.get(_WROTE, ()):
+        if not self._listening or table in conn.info.get(_WROTE, ()) or (
+                os.getpid() != self._pid):  # a forked child: its parent's thread is not here
             return load()
         now = time.monotonic()
         with self._lock:
@@ -118,7 +121,7 @@ class Kept:
             self._rows = {k: v for k, v in self._rows.items() if table and k[0] != table}
 
     def _on_commit(self, conn: sa.Connection) -> None:
-        for table in conn.info.pop(_WROTE, ()):
+        for table in () if conn.invalidated else conn.info.pop(_WROTE, ()):
             self._drop(table)
 
     def _listen(self) -> None:
@@ -171,4 +174,7 @@ def _note_writes(conn: sa.Connection, clause: Any, *_: Any) -> None:
 
 
 def _on_rollback(conn: sa.Connection) -> None:
-    conn.info.pop(_WROTE, None)
+    # A connection the server dropped has no info to reach (SQLAlchemy would raise in place
+    # of the error that dropped it); its info goes with it.
+    if not conn.invalidated:
+        conn.info.pop(_WROTE, None)
