@@ -155,26 +155,17 @@ def _take_write_lock(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
-_READER = "_policyjobs_reader"  # where an engine keeps its reader, made once
-_ALONE = "_policyjobs_alone"  # and its engine for statements that stand alone
-
-
 def reader(db: sa.Engine) -> sa.Engine:
     """`db` for the API's reads, which never write.
 
     On SQLite its transactions do not take the write lock. On PostgreSQL each statement
     runs on its own (autocommit), sparing every read its BEGIN and ROLLBACK round trips;
-    so the statements of one request may see commits made between them. Making the
-    reader costs about 20 µs, so each engine keeps its own, and it goes with the engine.
+    so the statements of one request may see commits made between them.
     """
-    found: sa.Engine | None = getattr(db, _READER, None)
-    if found is None:
-        options: dict[str, Any] = {READ_ONLY: True}
-        if db.dialect.name == "postgresql":
-            options["isolation_level"] = "AUTOCOMMIT"
-        found = db.execution_options(**options)
-        setattr(db, _READER, found)
-    return found
+    options: dict[str, Any] = {READ_ONLY: True}
+    if db.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    return _with_options(db, "_policyjobs_reader", options)
 
 
 def statements_alone(db: sa.Engine) -> sa.Engine:
@@ -184,11 +175,17 @@ def statements_alone(db: sa.Engine) -> sa.Engine:
     On PostgreSQL each statement commits on its own (autocommit), sparing the work its
     BEGIN and COMMIT round trips, a third of a one-statement write's; on SQLite the work
     runs in a writer's transaction, as any other, whose BEGIN and COMMIT are no round
-    trips. Kept by the engine, as its reader is.
+    trips.
     """
-    found: sa.Engine | None = getattr(db, _ALONE, None)
+    autocommit = {"isolation_level": "AUTOCOMMIT"} if db.dialect.name == "postgresql" else {}
+    return _with_options(db, "_policyjobs_alone", autocommit)
+
+
+def _with_options(db: sa.Engine, name: str, options: dict[str, Any]) -> sa.Engine:
+    """`db` with execution `options` (`db` itself for none), kept on `db` as `name`: making
+    one costs about 20 µs, so each engine keeps its own, and it goes with the engine."""
+    found: sa.Engine | None = getattr(db, name, None)
     if found is None:
-        found = db.execution_options(isolation_level="AUTOCOMMIT") \
-            if db.dialect.name == "postgresql" else db
-        setattr(db, _ALONE, found)
+        found = db.execution_options(**options) if options else db
+        setattr(db, name, found)
     return found

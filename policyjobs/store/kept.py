@@ -129,8 +129,6 @@ class Kept:
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as listener:
                     listener.execute(f"LISTEN {CHANNEL}")
-                    if _triggers(listener) == len(TABLES):  # else a store not yet migrated
-                        self._keep(True)
                     self._hear(listener)
             except Exception as exc:  # never let the thread die: keep nothing, reconnect
                 log.warning("lost the connection that hears of changes; reconnecting",
@@ -140,17 +138,17 @@ class Kept:
             self._stop.wait(1.0)
 
     def _hear(self, listener: psycopg.Connection[Any]) -> None:
-        """Drop what each notice names until stopped; every few seconds, check that the
-        server still answers (raising if not), and once the store has its triggers (a
-        store migrated after this process started), begin keeping."""
-        probed = time.monotonic()
+        """Drop what each notice names until stopped. At once and every few seconds, check
+        that the server still answers (raising if not), and begin keeping once the store
+        has its triggers (one not yet migrated has none)."""
+        probed = float("-inf")
         while not self._stop.is_set():
-            for notice in listener.notifies(timeout=0.2, stop_after=1):
-                self._drop(notice.payload if notice.payload in TABLES else None)
             if time.monotonic() - probed > _PROBE_EVERY:
                 probed = time.monotonic()
                 if _triggers(listener) == len(TABLES) and not self._listening:
                     self._keep(True)
+            for notice in listener.notifies(timeout=0.2, stop_after=1):
+                self._drop(notice.payload if notice.payload in TABLES else None)
 
     def _keep(self, listening: bool) -> None:
         """Begin or stop keeping, with nothing kept: what was read before listening may
