@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -118,16 +120,81 @@ def _open_sqlite(url: sa.URL) -> sa.Engine:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
+    gate = _WriterGate()
+
     @event.listens_for(db, "begin")
     def begin(conn: sa.Connection) -> None:
         # Writers take the write lock up front, so they wait for it instead of failing on a
         # lock upgrade; readers stay concurrent with them under WAL.
         if conn.get_execution_options().get(READ_ONLY, False):
             conn.exec_driver_sql("BEGIN")
-        else:
+            return
+        gate.enter(conn.connection.dbapi_connection)
+        try:
             _take_write_lock(conn)
+        except BaseException:
+            gate.leave(conn.connection.dbapi_connection)
+            raise
 
+    gate.watch(db)
     return db
+
+
+class _WriterGate:
+    """One writer at a time per process waits for SQLite's write lock; the others wait here.
+
+    Every writer that finds the lock taken retries `BEGIN IMMEDIATE` every fraction of a
+    millisecond (`_take_write_lock`); a dozen of them in one process (`serve`'s API threads
+    and workers) spun for the GIL that the lock's holder needed to finish its transaction,
+    and under load the holder crawled. Behind this gate a process has at most one writer
+    spinning, against other processes; the rest sleep until the writer before them has
+    committed or rolled back.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holder: Any = None  # the DBAPI connection of the writer inside
+
+    def enter(self, dbapi_connection: Any) -> None:
+        if not self._lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
+            raise sa.exc.OperationalError(
+                "BEGIN IMMEDIATE", None,
+                sqlite3.OperationalError("database is locked (by a writer of this process)"))
+        self._holder = dbapi_connection
+
+    def leave(self, dbapi_connection: Any) -> None:
+        """Let the next writer in, if `dbapi_connection` is the one inside; else nothing."""
+        if dbapi_connection is not None and self._holder is dbapi_connection:
+            self._holder = None
+            self._lock.release()
+
+    def watch(self, db: sa.Engine) -> None:
+        """Leave as `db`'s writer ends: just after its COMMIT or ROLLBACK, the one the pool
+        sends when a connection comes back included, or as its connection is dropped.
+
+        SQLAlchemy's `commit` and `rollback` events come before the statement; a writer let
+        in then would find the lock still held. So the gate wraps this engine's dialect's
+        own two calls, which are the last word on the lock.
+        """
+        dialect = db.dialect
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(connection: Any) -> None:  # the pool's proxy of a DBAPI connection
+            try:
+                commit(connection)
+            finally:
+                self.leave(getattr(connection, "dbapi_connection", connection))
+
+        def do_rollback(connection: Any) -> None:
+            try:
+                rollback(connection)
+            finally:
+                self.leave(getattr(connection, "dbapi_connection", connection))
+
+        dialect.do_commit = do_commit  # type: ignore[method-assign, assignment]
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign, assignment]
+        event.listen(db.pool, "invalidate", lambda dbapi_connection, *_: self.leave(
+            dbapi_connection))
 
 
 def _take_write_lock(conn: sa.Connection) -> None:
@@ -137,7 +204,8 @@ def _take_write_lock(conn: sa.Connection) -> None:
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20 and 25 ms between tries, so a
     writer that finds the lock taken usually sleeps on long after it was freed: with an
     enqueuer and two workers taking turns, the lock sat idle half the time. Tried again
-    within 50 µs to 1 ms, it changes hands as soon as it is free.
+    within 50 µs to 1 ms, it changes hands as soon as it is free. Only one writer of a
+    process tries at a time (`_WriterGate`): the lock it finds taken is another process's.
     """
     conn.exec_driver_sql("PRAGMA busy_timeout = 0")
     try:

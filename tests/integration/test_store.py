@@ -83,6 +83,65 @@ def test_a_sqlite_writer_takes_the_lock_as_soon_as_it_is_free(
         db.dispose()
 
 
+def test_sqlite_writers_of_one_process_wait_their_turn_without_retrying(tmp_path: Path) -> None:
+    db = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    tries: list[str] = []
+
+    @sa.event.listens_for(db, "before_cursor_execute")
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            tries.append(statement)
+
+    try:
+        with db.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+
+        def write() -> None:
+            for _ in range(25):
+                with db.begin() as conn:
+                    conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+
+        writers = [threading.Thread(target=write) for _ in range(8)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        assert len(tries) == 201  # the table's and each insert's: none found the lock taken
+        with db.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 200
+    finally:
+        db.dispose()
+
+
+def test_a_sqlite_writer_that_failed_or_was_dropped_lets_the_next_one_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    db, other_process = open_store(url), open_store(url)
+    monkeypatch.setattr(database, "WRITE_LOCK_TIMEOUT", 0.2)
+    try:
+        with db.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+        # Another process holds SQLite's lock past the writer's patience.
+        with other_process.begin(), pytest.raises(sa.exc.OperationalError, match="locked"), \
+                db.begin():
+            pass
+        with db.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+
+        conn = db.connect()
+        conn.begin()
+        conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+        conn.invalidate()  # its connection dropped mid-transaction: the lock goes with it
+        with db.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (3)")
+        with db.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT n FROM t ORDER BY n").scalars().all()
+        assert rows == [1, 3]
+    finally:
+        db.dispose()
+        other_process.dispose()
+
+
 def test_api_reads_take_a_url_with_settings_only_libpq_knows(postgres_url: str) -> None:
     """The URL the engine opens with psycopg also serves the API's asyncpg reads."""
     url = sa.make_url(postgres_url).update_query_dict(
