@@ -261,18 +261,48 @@ def job_problems(row: Any) -> str | None:
 
 def _rerun(conn: sa.Connection, queue: JobQueue, tenant: str, locators: list[str], *,
            require_timed_out: bool) -> list[str]:
-    """Give each job the tenant's current timeout and fresh rendering attempts, and requeue it.
+    """Give each job the tenant's current timeout, fresh rendering attempts and its current
+    definitions of the documents still to render (`_redefine`), and requeue it.
 
     The reset is a conditional update, so of two retriggers at once only one wins a job.
     """
     if not locators:
         return []
-    timeout = get_tenant(conn, tenant).config.section(DocumentsSection).documents.timeout_seconds
+    config = get_tenant(conn, tenant).config.section(DocumentsSection).documents
     query = documents_jobs.update().where(documents_jobs.c.job_locator.in_(locators))
     if require_timed_out:
         query = query.where(documents_jobs.c.timed_out_at.is_not(None))
-    won = conn.execute(
-        query.values(timed_out_at=None, render_attempts=0, timeout_seconds=timeout)
+    won = list(conn.execute(
+        query.values(timed_out_at=None, render_attempts=0, timeout_seconds=config.timeout_seconds)
         .returning(documents_jobs.c.job_locator)
-    ).scalars().all()
-    return queue.requeue(conn, list(won), lane=Lane.INTERACTIVE)  # someone asked
+    ).scalars().all())
+    if won:
+        _redefine(conn, won, config.definitions)
+    return queue.requeue(conn, won, lane=Lane.INTERACTIVE)  # someone asked
+
+
+_REDEFINE = documents.update().where(documents.c.locator == sa.bindparam("document")).values(
+    template=sa.bindparam("new_template"), name=sa.bindparam("new_name"),
+    format=sa.bindparam("new_format"))
+
+
+def _redefine(conn: sa.Connection, job_locators: list[str],
+              definitions: Sequence[DocumentDefinition]) -> None:
+    """The documents of these jobs that are not ready take the tenant's definition of their
+    static name and scope as it is now (template, name and format): a template fixed after
+    it failed renders fixed when its job runs again. A document whose definition is gone
+    keeps its own; a ready one is kept as it was rendered."""
+    current = {(d.static_name, d.scope): d for d in definitions}
+    rows = conn.execute(
+        sa.select(documents.c.locator, documents.c.static_name, documents.c.scope,
+                  documents.c.template, documents.c.name, documents.c.format)
+        .where(documents.c.job_locator.in_(job_locators),
+               documents.c.state != DocumentState.READY)).all()
+    changes = [{"document": row.locator, "new_template": found.template,
+                "new_name": found.name, "new_format": found.format}
+               for row in rows
+               if (found := current.get((row.static_name, row.scope))) is not None
+               and (found.template, found.name, found.format)
+               != (row.template, row.name, row.format)]
+    if changes:
+        conn.execute(_REDEFINE, changes)

@@ -245,6 +245,42 @@ def test_a_failed_job_is_retriggered_one_at_a_time(broken: Docs) -> None:
     assert job["documents"][0]["documentInstanceState"] == "ready"  # kept, not re-rendered
 
 
+def test_a_retrigger_renders_the_templates_as_the_tenant_defines_them_now(
+        broken: Docs, runtime: Runtime) -> None:
+    job_locator = broken.send(quote("Q-6", trigger="validated"))[0]["jobs"][0]["locator"]
+    broken.settle()
+    assert broken.get(f"quote/Q-6/jobs/{job_locator}")["status"] == "failed"
+    fixed = (BROKEN.replace('"Quote {{ reference.locator }}"', '"Changed {{ reference.locator }}"')
+             .replace("{{ event.data.nothing.here }}", "Data of {{ reference.locator }}")
+             .replace("Missing,", "Found,")
+             .replace('"{% for %}"', '"{% for i in [1, 2] %}{{ i }}{% endfor %}"'))
+    fixed = "\n".join(line for line in fixed.splitlines()  # badPdf's definition is gone
+                      if "badPdf" not in line and "1e308px" not in line)
+    runtime.configure_tenant(broken.tenant, runtime.tenant_configs.load(fixed))
+    assert broken.post(f"quote/Q-6/jobs/{job_locator}/trigger").status_code == 200
+    broken.settle()
+
+    job = broken.get(f"quote/Q-6/jobs/{job_locator}")
+    states = {d["staticName"]: d for d in job["documents"]}
+    assert states["missingData"]["documentInstanceState"] == "ready"
+    assert states["missingData"]["name"] == "Found"
+    assert states["badSyntax"]["documentInstanceState"] == "ready"
+    assert states["badPdf"]["documentInstanceState"] == "conversionError"  # its own, kept
+    assert job["status"] == "failed"
+    second = job["processingErrors"].split("attempt 2:")[1]  # each attempt's errors, in turn
+    assert "badPdf" in second
+    assert "badSyntax" not in second
+
+    def text(name: str) -> str:
+        response = broken.client.get(broken.url(f"{states[name]['locator']}/document"),
+                                     headers=broken.headers)
+        assert response.status_code == 200, response.text
+        return str(response.text)
+
+    assert "Data of Q-6" in text("missingData")
+    assert text("fine") == "Quote Q-6"  # ready before the change: kept as it was rendered
+
+
 def test_a_bulk_retry_of_failed_documents_jobs_retriggers_each(broken: Docs,
                                                                runtime: Runtime) -> None:
     job_locator = broken.send(quote("Q-9", trigger="validated"))[0]["jobs"][0]["locator"]
