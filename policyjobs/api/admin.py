@@ -20,8 +20,8 @@ from policyjobs.api.outages import (
 )
 from policyjobs.api.problems import problem_for
 from policyjobs.api.state import runtime_of
-from policyjobs.engine import TestClock
-from policyjobs.exceptions import Unavailable
+from policyjobs.engine import ClockTooFar, TestClock
+from policyjobs.exceptions import FieldProblem, InvalidInput, Unavailable
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
 from policyjobs.security.tokens import Principal
@@ -127,7 +127,10 @@ def move_clock(request: Request, change: ClockChange, principal: Admin) -> Respo
     runtime = runtime_of(request)
     assert isinstance(runtime.clock, TestClock)
     was = runtime.clock.now()
-    now = runtime.clock.set(change.now)
+    try:
+        now = runtime.clock.set(change.now)
+    except ClockTooFar as exc:
+        raise InvalidInput(str(exc), [FieldProblem("now", str(exc))]) from None
     with runtime.db.begin() as conn:
         audit.record(conn, Actor.of(principal), "clock.move", at=now,
                      **{"from": was.isoformat(), "to": now.isoformat()})

@@ -1,6 +1,6 @@
 """A durable job queue over one SQL table, knowing nothing of insurance."""
 
-from policyjobs.engine.clock import Clock, SystemClock, TestClock
+from policyjobs.engine.clock import Clock, ClockTooFar, SystemClock, TestClock
 from policyjobs.engine.context import JobContext
 from policyjobs.engine.errors import EngineError, PermanentJobError, Postpone
 from policyjobs.engine.ids import NIL_UUID, new_locator
@@ -24,6 +24,7 @@ __all__ = [
     "READ_ONLY",
     "ClaimedJob",
     "Clock",
+    "ClockTooFar",
     "Duty",
     "EndListener",
     "Ending",

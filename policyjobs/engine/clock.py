@@ -36,6 +36,15 @@ class SystemClock:
 
 
 _OFFSET = sa.select(engine_clock.c.offset_us).where(engine_clock.c.id == 1)
+# How far past the later of its own now and the wall clock the test clock moves in one step.
+# A daily schedule makes a job for every occurrence the clock passes, caught up in order: a
+# step of ten years makes some 3,650 runs a schedule; one to the year 2900 made some 320,000
+# for each tenant, queued faster than any worker could run them.
+MOST_AHEAD = timedelta(days=3653)
+
+
+class ClockTooFar(ValueError):
+    """A move of the test clock past `MOST_AHEAD`."""
 
 
 class TestClock:
@@ -85,7 +94,17 @@ class TestClock:
                 self._read_at = time.monotonic()
 
     def set(self, when: datetime) -> datetime:
-        """Move business time to `when` (forwards or back) for every process."""
+        """Move business time to `when` (forwards or back) for every process; `ClockTooFar`
+        past ten years (`MOST_AHEAD`) beyond the later of its now and the wall clock's."""
+        try:
+            limit = max(self.now(), wall_now()) + MOST_AHEAD
+        except OverflowError:  # within ten years of the calendar's end: no limit is nearer
+            limit = datetime.max.replace(tzinfo=UTC)
+        if when > limit:
+            raise ClockTooFar(
+                f"{when.isoformat()} is more than ten years past the clock's now: move it at "
+                "most ten years at a time (every daily schedule makes a job for each day "
+                "the clock passes)")
         offset = when - wall_now()
         micros = offset // timedelta(microseconds=1)
         with self._db.begin() as conn:

@@ -52,6 +52,27 @@ def test_the_clock_needs_admin_and_an_offset(client: TestClient, tenant: str,
     assert_problem(client.get("/admin/idle", params={"timeout": -1}, headers=bearer(admin)), 400)
 
 
+def test_the_clock_moves_at_most_ten_years_at_a_time(client: TestClient, tenant: str,
+                                                    make_token: MakeToken,
+                                                    runtime: Runtime) -> None:
+    admin = bearer(make_token(tenant, "admin"))
+    now = datetime.fromisoformat(client.get("/admin/clock", headers=admin).json()["now"])
+    for far in ("2900-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+                (max(now, datetime.now(UTC)) + timedelta(days=3660)).isoformat()):
+        body = assert_problem(client.put("/admin/clock", headers=admin, json={"now": far}), 400)
+        assert body["errors"][0]["field"] == "now"
+        assert "ten years" in body["errors"][0]["message"]
+    assert abs(runtime.clock.now() - now) < timedelta(minutes=1)  # it did not move
+    assert runtime.queue.wait_idle(timedelta(seconds=10))  # and no schedule caught up
+
+    nine_years = (now + timedelta(days=9 * 365)).isoformat()
+    assert client.put("/admin/clock", headers=admin, json={"now": nine_years}).status_code == 200
+    back = client.put("/admin/clock", headers=admin, json={"now": "0001-01-02T00:00:00Z"})
+    assert back.status_code == 200  # back as far as it goes, and forward again to today
+    today = client.put("/admin/clock", headers=admin, json={"now": now.isoformat()})
+    assert today.status_code == 200
+
+
 @pytest.fixture
 def plain_client(database_url: str) -> Iterator[tuple[TestClient, Runtime]]:
     """An app started without the test clock."""
