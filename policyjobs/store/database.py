@@ -145,10 +145,10 @@ class _WriterGate:
 
     Every writer that finds the lock taken retries `BEGIN IMMEDIATE` every fraction of a
     millisecond (`_take_write_lock`); a dozen of them in one process (`serve`'s API threads
-    and workers) spun for the GIL that the lock's holder needed to finish its transaction,
-    and under load the holder crawled. Behind this gate a process has at most one writer
-    spinning, against other processes; the rest sleep until the writer before them has
-    committed or rolled back.
+    and workers) each spun so, taking CPU and turns at the GIL from the lock's holder (eight
+    threads of 25 writes each tried 1,261 times; behind the gate, 201). Behind it a process
+    has at most one writer spinning, against other processes; the rest sleep until the
+    writer before them has committed or rolled back.
     """
 
     def __init__(self) -> None:
