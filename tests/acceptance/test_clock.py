@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -95,3 +96,25 @@ def test_without_the_test_clock_there_is_no_clock_endpoint(
     assert_problem(client.get("/admin/clock", headers=bearer(token)), 404)
     assert client.get("/admin/idle", params={"timeout": 1}, headers=bearer(token)).json() == {
         "idle": True}
+
+
+def test_long_idle_waits_hold_no_thread_another_request_needs(
+        runtime: Runtime, tenant: str, make_token: MakeToken) -> None:
+    token = make_token(tenant, "admin")
+    with TestClient(create_app(runtime, run_workers=False)) as client:  # nothing will run
+        ping(client, tenant, token, "P-1")  # so the queue stays busy
+        answers: list[object] = []
+
+        def wait() -> None:
+            answers.append(client.get("/admin/idle", params={"timeout": 8},
+                                      headers=bearer(token)).json())
+
+        waiters = [threading.Thread(target=wait) for _ in range(50)]  # the pool has 40 threads
+        for waiter in waiters:
+            waiter.start()
+        health = client.get("/health")  # a route run on the pool's threads
+        assert health.status_code == 200
+        assert not answers  # answered while all fifty still waited
+        for waiter in waiters:
+            waiter.join()
+        assert answers == [{"idle": False}] * 50
