@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from datetime import timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from policyjobs.api.outages import (
 from policyjobs.api.problems import problem_for
 from policyjobs.api.state import runtime_of
 from policyjobs.engine import ClockTooFar, TestClock
+from policyjobs.engine.queue import idle_pauses
 from policyjobs.exceptions import FieldProblem, InvalidInput, Unavailable
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
@@ -117,13 +118,12 @@ async def idle(
     Each look at the queue takes a thread of the pool for one query; the waits between are
     the event loop's, so waits of many minutes hold none of the threads other requests need.
     """
-    queue = runtime_of(request).queue
-    deadline, pause = time.monotonic() + timeout, 0.01
+    queue, pauses = runtime_of(request).queue, idle_pauses(timedelta(seconds=timeout))
     while await run_in_threadpool(queue.busy):
-        if time.monotonic() >= deadline:
+        pause = next(pauses, None)
+        if pause is None:
             return json_response(Idleness(idle=False))
         await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.1)
     return json_response(Idleness(idle=True))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -251,13 +251,12 @@ class JobQueue:
 
     def wait_idle(self, timeout: timedelta) -> bool:
         """Wait until nothing executes and nothing is due; False if `timeout` passes first."""
-        deadline = time.monotonic() + timeout.total_seconds()
-        pause = 0.01
+        pauses = idle_pauses(timeout)
         while self.busy():
-            if time.monotonic() >= deadline:
+            pause = next(pauses, None)
+            if pause is None:
                 return False
             time.sleep(pause)
-            pause = min(pause * 2, 0.1)
         return True
 
     def _on_commit(self, conn: sa.Connection) -> None:
@@ -276,3 +275,12 @@ class JobQueue:
         # The notification may have been sent inside the savepoint: the next wake sends one.
         if not conn.invalidated:
             conn.info.pop(_NOTIFIED, None)
+
+
+def idle_pauses(timeout: timedelta) -> Iterator[float]:
+    """The pauses between looks at a busy queue by one who waits for it to idle: 10 ms,
+    doubling to 100 ms, until `timeout` has passed since the first."""
+    deadline, pause = time.monotonic() + timeout.total_seconds(), 0.01
+    while time.monotonic() < deadline:
+        yield pause
+        pause = min(pause * 2, 0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,23 +177,17 @@ class _WriterGate:
         in then would find the lock still held. So the gate wraps this engine's dialect's
         own two calls, which are the last word on the lock.
         """
+        def leaving(call: Callable[[Any], None]) -> Callable[[Any], None]:
+            def ended(connection: Any) -> None:  # the pool's proxy of a DBAPI connection
+                try:
+                    call(connection)
+                finally:
+                    self.leave(getattr(connection, "dbapi_connection", connection))
+            return ended
+
         dialect = db.dialect
-        commit, rollback = dialect.do_commit, dialect.do_rollback
-
-        def do_commit(connection: Any) -> None:  # the pool's proxy of a DBAPI connection
-            try:
-                commit(connection)
-            finally:
-                self.leave(getattr(connection, "dbapi_connection", connection))
-
-        def do_rollback(connection: Any) -> None:
-            try:
-                rollback(connection)
-            finally:
-                self.leave(getattr(connection, "dbapi_connection", connection))
-
-        dialect.do_commit = do_commit  # type: ignore[method-assign, assignment]
-        dialect.do_rollback = do_rollback  # type: ignore[method-assign, assignment]
+        dialect.do_commit = leaving(dialect.do_commit)  # type: ignore[method-assign, assignment]
+        dialect.do_rollback = leaving(dialect.do_rollback)  # type: ignore[method-assign, assignment]
         event.listen(db.pool, "invalidate", lambda dbapi_connection, *_: self.leave(
             dbapi_connection))
 
