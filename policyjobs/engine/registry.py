@@ -16,6 +16,9 @@ from policyjobs.engine.jobs import Ending, Lane
 # A job's handler: a function of its `context.JobContext`, whose result the job keeps. Typed
 # loosely here so that the registry, which the queue holds, needs nothing of the queue.
 Handler = Callable[[Any], Any]
+# A handler of several jobs of one kind and one tenant at once: given their contexts, each
+# one's result, in order.
+BatchHandler = Callable[[Sequence[Any]], Sequence[Any]]
 # What an operator's action made of each job it was given, by locator: None if it was
 # done, else why the job was skipped, in words shared by the jobs skipped for one reason.
 Verdicts = dict[str, str | None]
@@ -41,6 +44,12 @@ class JobKind:
     # share (0: it shares them): for work that mostly waits on someone else, such as an
     # HTTP call, so that it never holds a thread the other kinds need.
     threads: int = 0
+    # Runs several of its jobs of one tenant at once, when a worker claims more than one
+    # (and the kind has no threads of its own): for work whose jobs share one transaction
+    # and set-based statements, such as a generation run's invoices. It does all their
+    # work in one transaction or none; if it raises, each of the jobs runs alone through
+    # `handler`, so one job's trouble costs the others only the batch.
+    batch: BatchHandler | None = None
     # What an operator's retry and cancel do to its jobs; None: the engine's own (a failed
     # job runs again, with one more attempt; a job not started is cancelled).
     retry: Action | None = None
@@ -148,6 +157,12 @@ class Registry:
     def own_threads(self) -> dict[str, int]:
         """The kinds that run on threads of their own, and how many each has."""
         return {name: kind.threads for name, kind in self._kinds.items() if kind.threads}
+
+    @property
+    def batched(self) -> frozenset[str]:
+        """The kinds whose jobs a worker runs several at once (`JobKind.batch`)."""
+        return frozenset(name for name, kind in self._kinds.items()
+                         if kind.batch and not kind.threads)
 
     @property
     def kinds(self) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 
 `_loop` → `_turn` (record the finished attempts, then claim, in one transaction) on one
 thread, with the handlers on a pool of threads, and two side threads: the heartbeat and the
-listener (PostgreSQL `LISTEN`, or a watcher of the SQLite file).
+listener (PostgreSQL `LISTEN`, or a watcher of the SQLite file). A turn's jobs of a kind
+that runs in batches (`JobKind.batch`) go to the handler threads in groups of one tenant,
+split so that every idle thread has work.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
@@ -90,6 +92,11 @@ class ClaimAhead:
         return max(1, min(self._most, math.ceil(self._concurrency * self.SECONDS / mean)))
 
 
+# What a handler thread takes from its queue: a job, several of one kind and tenant to run
+# as a batch, or None to stop.
+Work = ClaimedJob | list[ClaimedJob] | None
+
+
 def worker_name() -> str:
     """A name unique to this worker: host, process and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -97,6 +104,8 @@ def worker_name() -> str:
 
 class Worker:
     """Runs jobs from `queue` on `concurrency` threads until stopped."""
+
+    BATCH_MOST = 32  # jobs run as one batch (`JobKind.batch`), at most
 
     def __init__(self, queue_: JobQueue, *, concurrency: int | None = None,
                  name: str | None = None) -> None:
@@ -106,7 +115,7 @@ class Worker:
         self.name = name or worker_name()
         # Kinds with threads of their own (`JobKind.threads`) each have a queue of their
         # jobs and their threads; every other kind's jobs go to `_pending`.
-        self._own = {kind: (queue.SimpleQueue[ClaimedJob | None](), threads)
+        self._own = {kind: (queue.SimpleQueue[Work](), threads)
                      for kind, threads in queue_.registry.own_threads.items()}
         self._own_threads = sum(threads for _, threads in self._own.values())
         self._ahead = ClaimAhead(self.concurrency, self.settings.batch_size)
@@ -114,7 +123,8 @@ class Worker:
         self._signal = threading.Event()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._pending: queue.SimpleQueue[ClaimedJob | None] = queue.SimpleQueue()
+        self._pending: queue.SimpleQueue[Work] = queue.SimpleQueue()
+        self._batched = queue_.registry.batched
         self._done: deque[Outcome] = deque()
         self._held: dict[int, ClaimedJob] = {}  # claimed and not yet recorded
         self._started: set[int] = set()
@@ -224,11 +234,29 @@ class Worker:
                 self._held[job.id] = job
         metrics.STARTED.inc_each(j.kind for j in jobs)
         for job in jobs:
-            own = self._own.get(job.kind)
-            (own[0] if own else self._pending).put(job)
+            if job.kind not in self._batched:
+                own = self._own.get(job.kind)
+                (own[0] if own else self._pending).put(job)
+        if self._batched:
+            for batch in self._batches([j for j in jobs if j.kind in self._batched]):
+                self._pending.put(batch[0] if len(batch) == 1 else batch)
         if parents:  # the jobs claimed start meanwhile
             self._end_parents(conn, parents)
         return more
+
+    def _batches(self, jobs: Sequence[ClaimedJob]) -> Iterator[list[ClaimedJob]]:
+        """`jobs` of kinds that run in batches, grouped by kind and tenant, each group
+        split into as many batches as there are idle handler threads (at least one), of
+        at most `BATCH_MOST`: split further, the batches would only wait for a thread."""
+        groups: dict[tuple[str, str], list[ClaimedJob]] = {}
+        for job in jobs:
+            groups.setdefault((job.kind, job.tenant), []).append(job)
+        busy = len(self._started) - len(self._done) + self._pending.qsize()  # about
+        idle = max(1, self.concurrency - busy)
+        for group in groups.values():
+            size = min(self.BATCH_MOST, math.ceil(len(group) / idle))
+            for start in range(0, len(group), size):
+                yield group[start:start + size]
 
     def _claim(self, conn: sa.Connection, *,
                recorded: int) -> tuple[list[ClaimedJob], bool]:
@@ -344,16 +372,18 @@ class Worker:
 
     # -- handler threads --------------------------------------------------------------------------
 
-    def _execute_forever(self, pending: queue.SimpleQueue[ClaimedJob | None]) -> None:
-        while (job := pending.get()) is not None:
-            with self._held_lock:
-                if job.id in self._started or job.id not in self._held:
-                    continue  # released at shutdown before it began
-                self._started.add(job.id)
+    def _execute_forever(self, pending: queue.SimpleQueue[Work]) -> None:
+        while (work := pending.get()) is not None:
+            given = work if isinstance(work, list) else [work]
+            with self._held_lock:  # a job released at shutdown before it began is skipped
+                jobs = [j for j in given if j.id not in self._started and j.id in self._held]
+                self._started.update(job.id for job in jobs)
+            if not jobs:
+                continue
             began = time.perf_counter()
-            outcome = self._execute(job)
-            self._ahead.observe(time.perf_counter() - began)
-            self._done.append(outcome)
+            outcomes = self._execute_batch(jobs) if len(jobs) > 1 else [self._execute(jobs[0])]
+            self._ahead.observe((time.perf_counter() - began) / len(jobs))
+            self._done.extend(outcomes)
             if not self._signal.is_set():  # setting it takes a lock; once a turn will do
                 self._signal.set()
 
@@ -364,8 +394,25 @@ class Worker:
         finally:
             _running.reset(token)
 
+    def _execute_batch(self, jobs: list[ClaimedJob]) -> list[Outcome]:
+        """Run `jobs`, of one kind and tenant, through their kind's batch handler; if it
+        fails, which undoes the whole batch, run each alone."""
+        batch = self.queue.registry.kind(jobs[0].kind).batch
+        assert batch is not None
+        try:
+            results = batch([self._context(job) for job in jobs])
+            return [Outcome(job, result=json_text(result))
+                    for job, result in zip(jobs, results, strict=True)]
+        except Exception as exc:
+            log.info("batch failed; its jobs run alone", kind=jobs[0].kind,
+                     tenant=jobs[0].tenant, jobs=len(jobs), error=str(exc) or type(exc).__name__)
+            return [self._execute(job) for job in jobs]
+
+    def _context(self, job: ClaimedJob) -> JobContext:
+        return JobContext(job=job, db=self.queue.db, clock=self.queue.clock, queue=self.queue)
+
     def _run(self, job: ClaimedJob) -> Outcome:
-        context = JobContext(job=job, db=self.queue.db, clock=self.queue.clock, queue=self.queue)
+        context = self._context(job)
         try:
             result = self.queue.registry.kind(job.kind).handler(context)
         except Postpone as exc:

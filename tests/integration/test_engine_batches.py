@@ -1,0 +1,100 @@
+"""Kinds that run in batches (`JobKind.batch`): several jobs of one tenant in one call and
+one transaction, each alone when the batch fails."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from policyjobs.domain import Domain
+from policyjobs.engine import JobContext, JobKind, NewJob
+from tests.support.engine_domain import effects, enqueue, job_rows, runtime, settle, worker
+
+BATCHED = "test.batched"
+_EFFECT = sa.text("INSERT INTO test_effects (job_locator, attempt, worker_pid, started, ended) "
+                  "VALUES (:locator, :attempt, :pid, :at, :at)")
+
+
+class Calls:
+    """What the batch handler was given, call by call: each call's job locators and
+    tenants."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batches: list[list[tuple[str, str]]] = []
+
+    def note(self, contexts: Sequence[JobContext]) -> None:
+        with self.lock:
+            self.batches.append([(c.job.locator, c.job.tenant) for c in contexts])
+
+
+def _write(conn: sa.Connection, context: JobContext) -> dict[str, Any]:
+    if context.job.payload.get("bad"):
+        raise ValueError("a bad job")
+    conn.execute(_EFFECT, {"locator": context.job.locator, "attempt": context.job.attempt,
+                           "pid": os.getpid(), "at": time.time()})
+    return {"alone": False, "n": context.job.payload["n"]}
+
+
+def domain(calls: Calls) -> Domain:
+    """A kind whose batch writes each job's effect in one transaction, and whose jobs
+    alone do the same in a transaction each; a job whose payload says `bad` fails either
+    way."""
+
+    def alone(context: JobContext) -> dict[str, Any]:
+        with context.db.begin() as conn:
+            return {**_write(conn, context), "alone": True}
+
+    def batch(contexts: Sequence[JobContext]) -> list[dict[str, Any]]:
+        calls.note(contexts)
+        with contexts[0].db.begin() as conn:
+            return [_write(conn, context) for context in contexts]
+
+    return Domain(name="batches", kinds=(JobKind(BATCHED, alone, batch=batch,
+                                                 max_attempts=1),))
+
+
+def _new(tenant: str, n: int, **payload: Any) -> NewJob:
+    return NewJob(BATCHED, tenant, {"n": n, **payload})
+
+
+def test_a_workers_claim_runs_in_batches_of_one_tenant(database_url: str) -> None:
+    calls = Calls()
+    with runtime(database_url, domains=[domain(calls)]) as rt:
+        made = enqueue(rt, *[_new("tenant-a", n) for n in range(40)],
+                       *[_new("tenant-b", n) for n in range(40, 50)])
+        with worker(rt, concurrency=2):
+            settle(rt)
+        rows = job_rows(rt.db)
+        done = effects(rt.db)
+    assert [rows[locator]["status"] for locator in made] == ["finished"] * 50
+    assert [rows[locator]["result"]["n"] for locator in made] == list(range(50))
+    assert sorted(locator for locator, _, _ in done) == sorted(made)  # each once
+    assert all(len({tenant for _, tenant in batch}) == 1 for batch in calls.batches)
+    assert max(len(batch) for batch in calls.batches) > 1
+    batched = {locator for batch in calls.batches for locator, _ in batch}
+    assert all(rows[locator]["result"]["alone"] is (locator not in batched) for locator in made)
+
+
+def test_a_failed_batch_leaves_nothing_and_its_jobs_run_alone(database_url: str) -> None:
+    calls = Calls()
+    with runtime(database_url, domains=[domain(calls)]) as rt:
+        made = enqueue(rt, *[_new("tenant-a", n, bad=n == 3) for n in range(8)])
+        with worker(rt, concurrency=1):
+            settle(rt)
+        rows = job_rows(rt.db)
+        done = effects(rt.db)
+    bad = made[3]
+    [failed] = [batch for batch in calls.batches if any(job == bad for job, _ in batch)]
+    assert len(failed) > 1  # the bad job came in a batch, which undid its others' effects
+    assert rows[bad]["status"] == "failed"
+    assert rows[bad]["errors"][0]["error"] == "ValueError: a bad job"
+    good = [locator for locator in made if locator != bad]
+    assert [rows[locator]["status"] for locator in good] == ["finished"] * 7
+    assert sorted(locator for locator, _, _ in done) == sorted(good)  # each once
+    assert all(rows[locator]["result"]["alone"] for locator, _ in failed if locator != bad)
