@@ -67,12 +67,12 @@ def product_domains(settings: Settings) -> list[Domain]:
                 billable=installments.billable, billable_groups=installments.billable_groups,
                 accounts_of=installments.accounts_of, mark_invoiced=installments.mark_invoiced),
             listeners=invoicing_ports.InvoiceListeners(
-                made=(documents.on_invoice_made, delinquency.on_invoice_made,
-                      webhooks_listeners.on_invoice_made),
+                made=(documents.on_invoices_made, delinquency.on_invoices_made,
+                      webhooks_listeners.on_invoices_made),
                 settled=(partial(delinquency.on_invoice_settled, tell=webhooks.tell),),
                 paid=(webhooks_listeners.on_payment_applied,)))),
         delinquency_domain(delinquency_ports.Ports(
-            lock_invoice=invoices.lock_invoice, is_settled=invoices.is_settled,
+            lock_invoice=invoices.lock_invoice, settled_among=invoices.settled_among,
             invoice_context=invoices.invoice_context,
             render_notice=documents.render_for_invoice, tell=webhooks.tell)),
         dashboard_domain(dashboard_ports.Ports(

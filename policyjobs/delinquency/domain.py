@@ -25,7 +25,7 @@ def delinquency_domain(ports: Ports) -> Domain:
         name="delinquency",
         # An operator's retry or cancel of a grace or an event job is the domain's.
         kinds=[JobKind(CREATE, partial(handler.run_create, ports=ports), lane=Lane.BATCH,
-                       max_attempts=10),
+                       max_attempts=10, batch=partial(handler.run_creates, ports=ports)),
                JobKind(GRACE, partial(handler.run_grace, ports=ports), lane=Lane.BATCH,
                        max_attempts=10, retry=service.retry_grace, cancel=service.cancel_grace),
                JobKind(EVENT, partial(handler.run_event, ports=ports), lane=Lane.BATCH,

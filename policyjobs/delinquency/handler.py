@@ -7,6 +7,7 @@ died finds the work done and does nothing twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,16 +25,38 @@ def run_create(context: JobContext, ports: Ports) -> dict[str, Any]:
     invoice without a lock and records its outcome, two statements that stand alone."""
     job = context.job
     with statements_alone(context.db).begin() as conn:  # the job's reference is its invoice
-        if ports.is_settled(conn, tenant=job.tenant, locator=str(job.reference_locator)):
+        if ports.settled_among(conn, tenant=job.tenant, locators=[job.reference_locator]):
             _record(conn, context, delinquency_locators=[])
             return {"delinquencyLocators": []}
     with context.db.begin() as conn:
-        opened = service.open_delinquency(
-            conn, context.queue, ports, tenant=job.tenant, job_locator=job.locator,
-            invoice_locator=str(job.reference_locator),
-            by=str(job.payload.get("createdBy", NIL_UUID)))
-        _record(conn, context, delinquency_locators=opened)
-    return {"delinquencyLocators": opened}
+        return {"delinquencyLocators": _open(conn, context, ports)}
+
+
+def run_creates(contexts: Sequence[JobContext], ports: Ports) -> list[dict[str, Any]]:
+    """Several checks of one tenant's invoices, in one transaction: which invoices are
+    settled is read in one statement, and the checks of those recorded in another; a
+    delinquency is opened for each of the others, as alone."""
+    first = contexts[0]
+    invoice_of = {c.job.locator: str(c.job.reference_locator) for c in contexts}
+    with first.db.begin() as conn:
+        settled = ports.settled_among(conn, tenant=first.job.tenant,
+                                      locators=sorted(set(invoice_of.values())))
+        done = [c.job.locator for c in contexts if invoice_of[c.job.locator] in settled]
+        service.set_jobs_data(conn, done, updated_at=first.clock.now(),
+                              delinquency_locators=[])
+        opened = {c.job.locator: _open(conn, c, ports) for c in contexts
+                  if invoice_of[c.job.locator] not in settled}
+    return [{"delinquencyLocators": opened.get(c.job.locator, [])} for c in contexts]
+
+
+def _open(conn: sa.Connection, context: JobContext, ports: Ports) -> list[str]:
+    job = context.job
+    opened = service.open_delinquency(
+        conn, context.queue, ports, tenant=job.tenant, job_locator=job.locator,
+        invoice_locator=str(job.reference_locator),
+        by=str(job.payload.get("createdBy", NIL_UUID)))
+    _record(conn, context, delinquency_locators=opened)
+    return opened
 
 
 def run_grace(context: JobContext, ports: Ports) -> dict[str, Any]:

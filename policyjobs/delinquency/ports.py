@@ -50,9 +50,9 @@ class Ports:
     # (conn, *, tenant, locator) → where the invoice stands, its row held until the
     # transaction ends, so that a payment and a grace end take turns
     lock_invoice: Callable[..., Standing]
-    # (conn, *, tenant, locator) → whether the invoice is settled, read without a lock: an
-    # invoice once settled stays so
-    is_settled: Callable[..., bool]
+    # (conn, *, tenant, locators) → the set of those invoices that are settled, read
+    # without a lock: an invoice once settled stays so
+    settled_among: Callable[..., set[str]]
     # (conn, *, tenant, locator) → the invoice with its items, as document templates see it
     invoice_context: Callable[..., Mapping[str, Any]]
     # (intake, invoice, definitions, **context) → the documents job of a notice

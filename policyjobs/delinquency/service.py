@@ -55,6 +55,7 @@ from policyjobs.engine.registry import Verdicts
 from policyjobs.exceptions import Conflict, FieldProblem, InvalidInput, NotFound
 from policyjobs.intake.events import Trigger
 from policyjobs.store.scoping import TENANT, in_tenant
+from policyjobs.store.writes import insert_all
 from policyjobs.tenants.service import get_tenant
 
 ADVANCE_LAPSE_TO = "issued"  # what DelinquencySettings.advanceLapseTo reports
@@ -85,19 +86,26 @@ _SET_EVENT = delinquency_events.update().where(
     delinquency_events.c.locator == sa.bindparam("event"))
 _SET_JOB_DATA = delinquency_jobs.update().where(
     delinquency_jobs.c.job_locator == sa.bindparam("job"))
+_SET_JOBS_DATA = delinquency_jobs.update().where(
+    delinquency_jobs.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
 
 
 # -- from invoicing ---------------------------------------------------------------------------
 
 
-def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: MadeInvoice) -> None:
-    """Check a new invoice at its due time: a job that opens a delinquency if it is unsettled."""
-    job = NewJob(CREATE, made.tenant, {"createdBy": made.created_by}, reference_type="invoice",
-                 reference_locator=made.locator, run_at=made.due_time,
-                 created_by=made.created_by)
-    [locator] = queue.enqueue(conn, [job])
-    _job_data(conn, locator, made.tenant, JobType.CREATE, queue.clock.now(),
-              invoice_locator=made.locator, due_time=made.due_time)
+def on_invoices_made(conn: sa.Connection, queue: JobQueue,
+                     made: Sequence[MadeInvoice]) -> None:
+    """Check each new invoice at its due time: a job that opens a delinquency if it is
+    unsettled. The jobs and their rows are written in one statement each."""
+    jobs = [NewJob(CREATE, invoice.tenant, {"createdBy": invoice.created_by},
+                   reference_type="invoice", reference_locator=invoice.locator,
+                   run_at=invoice.due_time, created_by=invoice.created_by)
+            for invoice in made]
+    now = queue.clock.now()
+    insert_all(conn, delinquency_jobs, [
+        {"job_locator": locator, "tenant": invoice.tenant, "job_type": JobType.CREATE,
+         "updated_at": now, "invoice_locator": invoice.locator, "due_time": invoice.due_time}
+        for invoice, locator in zip(made, queue.enqueue(conn, jobs), strict=True)])
 
 
 def on_invoice_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
@@ -504,6 +512,12 @@ def _job_data(conn: sa.Connection, job_locator: str, tenant: str, job_type: JobT
 def set_job_data(conn: sa.Connection, job_locator: str, **values: Any) -> None:
     """Set the columns `values` of a delinquency job's row."""
     conn.execute(_SET_JOB_DATA, {"job": job_locator, **values})
+
+
+def set_jobs_data(conn: sa.Connection, job_locators: Sequence[str], **values: Any) -> None:
+    """Set the columns `values` of several delinquency jobs' rows alike, in one statement."""
+    if job_locators:
+        conn.execute(_SET_JOBS_DATA, {"jobs": list(job_locators), **values})
 
 
 def _set(conn: sa.Connection, delinquency_locator: str, **values: Any) -> None:

@@ -82,15 +82,17 @@ class NewInvoice(Protocol):
     def context(self) -> Mapping[str, Any]: ...
 
 
-def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: NewInvoice) -> None:
-    """The documents job of a new invoice, when the tenant defines invoice documents for
-    the `generated` trigger; their templates see `invoice`, with its items. Invoicing's
-    listener, which the composition root wires."""
-    intake = Intake(conn, queue, made.tenant, get_tenant(conn, made.tenant).config,
-                    made.created_by)
-    chosen = _definitions(intake, Trigger.GENERATED, (DocumentScope.INVOICE,))
-    if chosen:
-        render_for_invoice(intake, made.context, chosen)
+def on_invoices_made(conn: sa.Connection, queue: JobQueue,
+                     made: Sequence[NewInvoice]) -> None:
+    """The documents job of each new invoice, when its tenant defines invoice documents
+    for the `generated` trigger; their templates see `invoice`, with its items.
+    Invoicing's listener, which the composition root wires."""
+    for invoice in made:
+        intake = Intake(conn, queue, invoice.tenant, get_tenant(conn, invoice.tenant).config,
+                        invoice.created_by)
+        chosen = _definitions(intake, Trigger.GENERATED, (DocumentScope.INVOICE,))
+        if chosen:
+            render_for_invoice(intake, invoice.context, chosen)
 
 
 def render_for_invoice(made: Intake, invoice: Mapping[str, Any],

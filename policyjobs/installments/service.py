@@ -287,12 +287,15 @@ def accounts_of(conn: sa.Connection, *, tenant: str, locators: Iterable[str]) ->
 
 def billable(conn: sa.Connection, *, tenant: str, account: str | None = None,
              currency: str | None = None, through: datetime | None = None,
-             locators: Iterable[str] | None = None, lock: bool = True) -> list[Billable]:
+             locators: Iterable[str] | None = None, accounts: Iterable[str] | None = None,
+             lock: bool = True) -> list[Billable]:
     """The installments an invoice may bill, oldest first, each row locked (with `lock`)
-    until the caller's transaction ends: of one account (and currency) whose generate time
-    has come by `through`, or the named ones whatever their generate time, or both."""
+    until the caller's transaction ends: of one account (or of any of `accounts`; and
+    currency) whose generate time has come by `through`, or the named ones whatever their
+    generate time, or both."""
     given = {"tenant": tenant, "account": account, "currency": currency, "through": through,
-             "locators": None if locators is None else list(locators)}
+             "locators": None if locators is None else list(locators),
+             "accounts": None if accounts is None else list(accounts)}
     query = _billable_query(*(given[name] is not None for name in _CHOICES), lock=lock)
     found: dict[str, tuple[Any, list[BillableItem]]] = {}
     for row in conn.execute(query, {k: v for k, v in given.items() if v is not None}):
@@ -307,7 +310,7 @@ def billable(conn: sa.Connection, *, tenant: str, account: str | None = None,
                      row.transaction_locator, tuple(items)) for row, items in found.values()]
 
 
-_CHOICES = ("account", "currency", "through", "locators")
+_CHOICES = ("account", "currency", "through", "locators", "accounts")
 # The installments come with their items, one row each (one row with no item if it has
 # none); only the installments are locked.
 _WITH_ITEMS = installments.outerjoin(
@@ -317,13 +320,16 @@ _ITEM_COLUMNS = [installment_items.c[name].label(f"item_{name}") for name in (
 
 
 @functools.cache
-def _billable_query(account: bool, currency: bool, through: bool, locators: bool, *,
-                    lock: bool) -> sa.Select[Any]:
+def _billable_query(account: bool, currency: bool, through: bool, locators: bool,
+                    accounts: bool, *, lock: bool) -> sa.Select[Any]:
     """The statement of `billable` for the arguments given, built once for each choice."""
     query = (sa.select(installments, *_ITEM_COLUMNS).select_from(_WITH_ITEMS)
              .where(installments.c.tenant == TENANT, _BILLABLE))
     if account:
         query = query.where(installments.c.account_locator == sa.bindparam("account"))
+    if accounts:
+        query = query.where(installments.c.account_locator.in_(
+            sa.bindparam("accounts", expanding=True)))
     if currency:
         query = query.where(installments.c.currency == sa.bindparam("currency"))
     chosen = []

@@ -14,7 +14,7 @@ nothing waits on it.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -52,11 +52,13 @@ _KEY = sa.and_(account_credits.c.tenant == sa.bindparam("of_tenant"),
 # conflict the row is written again as it was, which holds it as `FOR UPDATE` would.
 _KEPT: dict[str, Any] = {"index_elements": list(account_credits.primary_key.columns),
                          "set_": {"amount": account_credits.c.amount}}
+_RETURNED = (account_credits.c.tenant, account_credits.c.account_locator,
+             account_credits.c.currency, account_credits.c.amount)
 _LOCKED = {
     "postgresql": postgresql.insert(account_credits).on_conflict_do_update(**_KEPT)
-    .returning(account_credits.c.amount),
+    .returning(*_RETURNED),
     "sqlite": sqlite.insert(account_credits).on_conflict_do_update(**_KEPT)
-    .returning(account_credits.c.amount),
+    .returning(*_RETURNED),
 }
 _SET = account_credits.update().where(_KEY).values(amount=sa.bindparam("amount"),
                                                    updated_at=sa.bindparam("now"))
@@ -71,10 +73,19 @@ _PAY = invoices.update().where(invoices.c.locator == sa.bindparam("invoice"))
 
 def lock(conn: sa.Connection, account: Account, now: datetime) -> Decimal:
     """The account's credit, its row held until the caller's transaction ends."""
-    amount: Decimal = conn.execute(_LOCKED[conn.dialect.name], {
-        "tenant": account.tenant, "account_locator": account.locator,
-        "currency": account.currency, "amount": Decimal(0), "updated_at": now}).scalar_one()
-    return amount
+    return lock_all(conn, [account], now)[account]
+
+
+def lock_all(conn: sa.Connection, accounts: Sequence[Account],
+             now: datetime) -> dict[Account, Decimal]:
+    """Each account's credit, their rows held until the caller's transaction ends, in one
+    statement (several rows to one INSERT), in the order of their keys."""
+    chosen = sorted(set(accounts), key=lambda a: (a.tenant, a.locator, a.currency))
+    rows = conn.execute(_LOCKED[conn.dialect.name], [
+        {"tenant": account.tenant, "account_locator": account.locator,
+         "currency": account.currency, "amount": Decimal(0), "updated_at": now}
+        for account in chosen]).all()
+    return {Account(row.tenant, row.account_locator, row.currency): row.amount for row in rows}
 
 
 def use(conn: sa.Connection, account: Account, balance: Decimal, *, now: datetime, by: str,

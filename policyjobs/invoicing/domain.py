@@ -28,7 +28,7 @@ def invoicing_domain(ports: Ports) -> Domain:
         kinds=[JobKind(GENERATION, partial(handler.run_generation, ports=ports),
                        max_attempts=10),
                JobKind(INSTANCE, partial(handler.run_instance, ports=ports), lane=Lane.BATCH,
-                       max_attempts=10),
+                       max_attempts=10, batch=partial(handler.run_instances, ports=ports)),
                JobKind(ACCOUNT, partial(handler.run_account, ports=ports),
                        lane=Lane.INTERACTIVE, max_attempts=10)],
         duties=[Duty("invoicing.schedules", service.schedule_every_tenant,

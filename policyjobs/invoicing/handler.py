@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from policyjobs.engine import NIL_UUID, JobContext, NewJob, new_locator
-from policyjobs.invoicing.invoices import Invoicing, invoice
+from policyjobs.invoicing.invoices import Bill, Invoicing, invoice, invoice_all
 from policyjobs.invoicing.models import INSTANCE, InvoicingType, invoicing_jobs
 from policyjobs.invoicing.ports import Billable, Ports
 from policyjobs.invoicing.service import EarlyInvoicing, account_key, early_billable
@@ -61,20 +61,61 @@ def run_instance(context: JobContext, ports: Ports) -> dict[str, Any]:
     """One invoice of a run: an account's installments in one currency, due by the run.
     What it invoices is in its payload (an instance made before the payload named its
     invoice reads its data row for it)."""
-    job = context.job
     with context.db.begin() as conn:
-        work = job.payload
-        if "invoiceLocator" not in work:
-            data = required_data(conn.execute(_JOB_DATA, {"job": job.locator}).first(),
-                                 invoicing_jobs, job.locator)
-            work = {**work, "invoiceLocator": data.invoice_locator}
-        generate_time = datetime.fromisoformat(work["generateTime"])
-        found = ports.installments.billable(conn, tenant=job.tenant,
-                                            account=work["accountLocator"],
-                                            currency=work["currency"], through=generate_time)
-        made = invoice(_work(context, conn, ports, InvoicingType.SCHEDULED, generate_time,
-                             generation_job=job.parent_locator), found,
-                       locator=work["invoiceLocator"])
+        return _instance(context, conn, ports)
+
+
+def run_instances(contexts: Sequence[JobContext], ports: Ports) -> list[dict[str, Any]]:
+    """Several instances of one tenant, in one transaction, with one statement of each
+    kind for all (their installments read and locked, their invoices, items, references,
+    credits and the jobs that follow them written), where each alone runs its own. An
+    instance whose payload lacks its invoice, or not at its first attempt (an earlier
+    attempt may have made its invoice), runs alone in the same transaction."""
+    context = contexts[0]
+    tenant = context.job.tenant
+    alone = [c for c in contexts if c.job.attempt > 1 or "invoiceLocator" not in c.job.payload]
+    together = [c for c in contexts if c not in alone]
+    with context.db.begin() as conn:
+        results = {c.job.locator: _instance(c, conn, ports) for c in alone}
+        by_time: dict[str, list[JobContext]] = {}
+        for each in together:
+            by_time.setdefault(each.job.payload["generateTime"], []).append(each)
+        for generate_time, group in by_time.items():
+            through = datetime.fromisoformat(generate_time)
+            found: dict[tuple[str, str], list[Billable]] = {}
+            for billable in ports.installments.billable(
+                    conn, tenant=tenant, through=through,
+                    accounts=sorted({c.job.payload["accountLocator"] for c in group})):
+                found.setdefault((billable.account_locator, billable.currency),
+                                 []).append(billable)
+            bills = [(c, found.get((c.job.payload["accountLocator"], c.job.payload["currency"])))
+                     for c in group]
+            made = invoice_all([
+                Bill(_work(c, conn, ports, InvoicingType.SCHEDULED, through,
+                           generation_job=c.job.parent_locator),
+                     c.job.payload["currency"], billed, c.job.payload["invoiceLocator"])
+                for c, billed in bills if billed])
+            invoiced = iter(made)
+            for c, billed in bills:
+                locator = next(invoiced) if billed else None
+                results[c.job.locator] = {"invoiceLocators": [locator] if locator else []}
+    return [results[c.job.locator] for c in contexts]
+
+
+def _instance(context: JobContext, conn: sa.Connection, ports: Ports) -> dict[str, Any]:
+    job = context.job
+    work = job.payload
+    if "invoiceLocator" not in work:
+        data = required_data(conn.execute(_JOB_DATA, {"job": job.locator}).first(),
+                             invoicing_jobs, job.locator)
+        work = {**work, "invoiceLocator": data.invoice_locator}
+    generate_time = datetime.fromisoformat(work["generateTime"])
+    found = ports.installments.billable(conn, tenant=job.tenant,
+                                        account=work["accountLocator"],
+                                        currency=work["currency"], through=generate_time)
+    made = invoice(_work(context, conn, ports, InvoicingType.SCHEDULED, generate_time,
+                         generation_job=job.parent_locator), found,
+                   locator=work["invoiceLocator"])
     return {"invoiceLocators": made}
 
 

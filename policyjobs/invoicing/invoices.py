@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,19 +33,18 @@ from policyjobs.invoicing.models import (
     invoice_items,
     invoices,
 )
-from policyjobs.invoicing.ports import Billable, InvoiceMade, Ports
+from policyjobs.invoicing.ports import Billable, BillableItem, InvoiceMade, Ports
 from policyjobs.store.scoping import TENANT, in_tenant
-from policyjobs.store.writes import insert_missing
+from policyjobs.store.writes import insert_all, insert_missing
 
 # Statements of the hot paths, built once and bound per call.
 INVOICE = in_tenant(invoices, TENANT).where(invoices.c.locator == sa.bindparam("locator"))
 LOCKED_INVOICE = INVOICE.with_for_update()
-_STATE = in_tenant(invoices, TENANT, invoices.c.state).where(
-    invoices.c.locator == sa.bindparam("locator"))
+_SETTLED_AMONG = in_tenant(invoices, TENANT, invoices.c.locator).where(
+    invoices.c.locator.in_(sa.bindparam("locators", expanding=True)),
+    invoices.c.state == InvoiceState.SETTLED)
 _MADE_BY = sa.select(invoices.c.currency, invoices.c.locator).where(
     invoices.c.job_locator == sa.bindparam("job"))
-_NEW_INVOICE = invoices.insert()
-_NEW_ITEMS = invoice_items.insert()
 _ITEMS_OF = (sa.select(invoice_items)
              .where(invoice_items.c.invoice_locator == sa.bindparam("invoice"))
              .order_by(invoice_items.c.locator))
@@ -69,6 +69,17 @@ class Invoicing:
     first_attempt: bool = False  # the job's first: no earlier attempt made an invoice
 
 
+@dataclass(frozen=True, slots=True)
+class Bill:
+    """One invoice to make: who makes it, and the installments of one currency it bills
+    (locked by `billable`)."""
+
+    work: Invoicing
+    currency: str
+    group: Sequence[Billable]
+    locator: str
+
+
 def invoice(work: Invoicing, installments: Sequence[Billable],
             locator: str | None = None) -> list[str]:
     """Invoice `installments`, one invoice per currency (`locator` names the first); the
@@ -83,33 +94,68 @@ def invoice(work: Invoicing, installments: Sequence[Billable],
         if currency in made_before:
             made.append(made_before[currency])
             continue
-        if (invoiced := _one_invoice(work, currency, group, locator or new_locator())):
+        if (invoiced := invoice_all([Bill(work, currency, group, locator or new_locator())])[0]):
             made.append(invoiced)
             locator = None
     return made
 
 
-def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
-                 locator: str) -> str | None:
-    """The invoice of `group`, or None if another invoice took them all first (they are
-    locked by `billable`, so only a caller that did not lock them can see this)."""
-    items = [(found, item, new_locator()) for found in group for item in found.items]
-    billings: dict[str, dict[str, str]] = {found.locator: {} for found in group}
+def invoice_all(bills: Sequence[Bill]) -> list[str | None]:
+    """Make each bill's invoice, all in the transaction of the first's `conn`, with one
+    statement of each kind for them all where the rows allow: each invoice's locator, or
+    None if another invoice took all its installments first (they are locked by
+    `billable`, so only a caller that did not lock them can see this)."""
+    made = [_marked(bill) for bill in bills]
+    kept = [entry for entry in made if entry is not None]
+    if not kept:
+        return [None] * len(bills)
+    first = kept[0][0].work
+    conn, queue, listeners = first.conn, first.queue, first.ports.listeners
+    insert_all(conn, invoices, [values for _, values, _ in kept])
+    insert_all(conn, invoice_items, [
+        {"locator": billed, "tenant": bill.work.tenant, "invoice_locator": bill.locator,
+         "installment_locator": found.locator, "installment_item_locator": item.locator,
+         "charge_locator": item.charge_locator, "charge_type": item.charge_type,
+         "element_locator": item.element_locator, "quote_locator": found.quote_locator,
+         "policy_locator": found.policy_locator,
+         "transaction_locator": found.transaction_locator, "amount": item.amount,
+         "created_at": bill.work.now}
+        for bill, _, items in kept for found, item, billed in items])
+    _link([bill for bill, _, _ in kept if bill.work.generation_job])
+    _use_credit(kept)
+    listeners.invoices_made(conn, queue, [InvoiceMade(
+        bill.work.tenant, bill.locator, values["account_locator"], bill.currency,
+        values["timezone"], values["due_time"], values["total"], bill.work.created_by,
+        _invoice_context(values, items)) for bill, values, items in kept])
+    return [None if entry is None else entry[0].locator for entry in made]
+
+
+# An installment with one of its items and the invoice item that bills it.
+Billed = tuple[Billable, BillableItem, str]
+
+
+def _marked(bill: Bill) -> tuple[Bill, dict[str, Any], list[Billed]] | None:
+    """Mark the bill's installments invoiced; the bill with its invoice's row and items,
+    or None if it could take none of them."""
+    work = bill.work
+    items = [(found, item, new_locator()) for found in bill.group for item in found.items]
+    billings: dict[str, dict[str, str]] = {found.locator: {} for found in bill.group}
     for found, item, billed in items:
         billings[found.locator][item.locator] = billed
     taken = set(work.ports.installments.mark_invoiced(
         work.conn, tenant=work.tenant, installment_locators=list(billings),
-        invoice_locator=locator, now=work.now, by=work.created_by, invoice_items=billings))
+        invoice_locator=bill.locator, now=work.now, by=work.created_by,
+        invoice_items=billings))
     items = [entry for entry in items if entry[0].locator in taken]
-    group = [found for found in group if found.locator in taken]
+    group = [found for found in bill.group if found.locator in taken]
     if not group:
         return None
     total = sum((item.amount for _, item, _ in items), Decimal(0))
     owing = [found.due_time for found in group if found.total > 0]  # not a credit's
     values: dict[str, Any] = {
-        "locator": locator, "tenant": work.tenant, "job_locator": work.job_locator,
+        "locator": bill.locator, "tenant": work.tenant, "job_locator": work.job_locator,
         "invoicing_type": work.invoicing_type, "account_locator": group[0].account_locator,
-        "currency": currency, "timezone": work.timezone or group[0].timezone,
+        "currency": bill.currency, "timezone": work.timezone or group[0].timezone,
         "start_time": min(b.installment_start for b in group),
         "end_time": max(b.installment_end for b in group),
         "generated_time": work.generated,
@@ -119,45 +165,39 @@ def _one_invoice(work: Invoicing, currency: str, group: list[Billable],
         "settled_time": work.now if total <= 0 else None,
         "created_at": work.now, "created_by": work.created_by,
     }
-    work.conn.execute(_NEW_INVOICE, values)
-    work.conn.execute(_NEW_ITEMS, [
-        {"locator": billed, "tenant": work.tenant, "invoice_locator": locator,
-         "installment_locator": found.locator, "installment_item_locator": item.locator,
-         "charge_locator": item.charge_locator, "charge_type": item.charge_type,
-         "element_locator": item.element_locator, "quote_locator": found.quote_locator,
-         "policy_locator": found.policy_locator,
-         "transaction_locator": found.transaction_locator, "amount": item.amount,
-         "created_at": work.now}
-        for found, item, billed in items])
-    if work.generation_job:
-        _link(work, group)
-    _use_credit(work, credit.Account(work.tenant, values["account_locator"], currency), total)
-    work.ports.listeners.invoice_made(work.conn, work.queue, InvoiceMade(
-        work.tenant, locator, values["account_locator"], currency, values["timezone"],
-        values["due_time"], total, work.created_by, _invoice_context(values, items)))
-    return locator
+    return Bill(work, bill.currency, group, bill.locator), values, items
 
 
-def _use_credit(work: Invoicing, account: credit.Account, total: Decimal) -> None:
-    """A new invoice uses the account's credit; a credit invoice's amount becomes credit,
-    which pays the account's open invoices, oldest first."""
-    balance = credit.lock(work.conn, account, work.now)
-    if total < 0:
-        balance -= total
-    if balance > 0:
-        credit.use(work.conn, account, balance, now=work.now, by=work.created_by,
-                   settled=lambda invoice: work.ports.listeners.invoice_settled(
-                       work.conn, work.queue, work.tenant, invoice))
+def _use_credit(made: Sequence[tuple[Bill, dict[str, Any], list[Billed]]]) -> None:
+    """Each new invoice uses its account's credit; a credit invoice's amount becomes
+    credit, which pays the account's open invoices, oldest first. The accounts' credits
+    are held in one statement, and used one account at a time where there is any."""
+    work = made[0][0].work
+    totals: dict[credit.Account, Decimal] = {}
+    for bill, values, _ in made:
+        account = credit.Account(bill.work.tenant, values["account_locator"], bill.currency)
+        totals[account] = totals.get(account, Decimal(0)) + min(values["total"], Decimal(0))
+    balances = credit.lock_all(work.conn, list(totals), work.now)
+    for account, credited in totals.items():
+        balance = balances[account] - credited
+        if balance > 0:
+            credit.use(work.conn, account, balance, now=work.now, by=work.created_by,
+                       settled=partial(work.ports.listeners.invoice_settled, work.conn,
+                                       work.queue, account.tenant))
 
 
-def _link(work: Invoicing, group: list[Billable]) -> None:
-    """Remember that this run invoiced these quotes' and policies' installments."""
-    references = {("quote", b.quote_locator) for b in group if b.quote_locator} | {
-        ("policy", b.policy_locator) for b in group if b.policy_locator}
-    insert_missing(work.conn, invoice_generation_references, [
-        {"tenant": work.tenant, "reference_type": reference_type,
-         "reference_locator": reference_locator, "job_locator": work.generation_job}
-        for reference_type, reference_locator in sorted(references)])
+def _link(bills: Sequence[Bill]) -> None:
+    """Remember that each bill's run invoiced these quotes' and policies' installments."""
+    if not bills:
+        return
+    references = {(bill.work.tenant, reference, bill.work.generation_job)
+                  for bill in bills for found in bill.group
+                  for reference in (("quote", found.quote_locator),
+                                    ("policy", found.policy_locator)) if reference[1]}
+    insert_missing(bills[0].work.conn, invoice_generation_references, [
+        {"tenant": tenant, "reference_type": reference_type,
+         "reference_locator": reference_locator, "job_locator": job}
+        for tenant, (reference_type, reference_locator), job in sorted(references)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +220,13 @@ def lock_invoice(conn: sa.Connection, *, tenant: str, locator: str) -> InvoiceSt
                            row.due_time, row.state == InvoiceState.SETTLED)
 
 
-def is_settled(conn: sa.Connection, *, tenant: str, locator: str) -> bool:
-    """Whether an invoice of the tenant is settled, read without a lock: an invoice once
-    settled stays so, so a reader that finds it settled needs no lock to rely on it (one
-    that does not, and acts on it, takes `lock_invoice`). False for no such invoice."""
-    return conn.execute(_STATE, {"tenant": tenant, "locator": locator}).scalar() == \
-        InvoiceState.SETTLED
+def settled_among(conn: sa.Connection, *, tenant: str, locators: Sequence[str]) -> set[str]:
+    """Which of the tenant's invoices `locators` are settled, read without a lock: an
+    invoice once settled stays so, so a reader that finds it settled needs no lock to rely
+    on it (one that does not, and acts on it, takes `lock_invoice`). An invoice the tenant
+    does not have is not among them."""
+    return set(conn.execute(_SETTLED_AMONG, {"tenant": tenant,
+                                             "locators": list(locators)}).scalars())
 
 
 def invoice_context(conn: sa.Connection, *, tenant: str, locator: str) -> dict[str, Any]:

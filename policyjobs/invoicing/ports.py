@@ -105,14 +105,14 @@ class PaymentApplied:
     account_locator: str
 
 
-Made = Callable[[sa.Connection, JobQueue, InvoiceMade], None]
+Made = Callable[[sa.Connection, JobQueue, Sequence[InvoiceMade]], None]  # of one transaction
 Settled = Callable[[sa.Connection, JobQueue, str, str], None]  # tenant, invoice
 Paid = Callable[[sa.Connection, JobQueue, PaymentApplied], None]
 
 
 @dataclass(frozen=True, slots=True)
 class InvoiceListeners:
-    """Who hears, in the transaction, of each invoice made, each payment applied and each
+    """Who hears, in the transaction, of the invoices made, each payment applied and each
     invoice settled."""
 
     made: Sequence[Made] = ()
@@ -125,8 +125,10 @@ class InvoiceListeners:
         for listener in self.paid:
             listener(conn, queue, paid)
 
-    def invoice_made(self, conn: sa.Connection, queue: JobQueue, made: InvoiceMade) -> None:
-        """Tell every listener of a new invoice."""
+    def invoices_made(self, conn: sa.Connection, queue: JobQueue,
+                      made: Sequence[InvoiceMade]) -> None:
+        """Tell every listener of new invoices, all at once (one statement of each kind
+        may serve them all)."""
         for listener in self.made:
             listener(conn, queue, made)
 

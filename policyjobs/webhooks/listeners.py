@@ -3,12 +3,13 @@ composition root gives them, and the events it records for each."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import sqlalchemy as sa
 
 from policyjobs.engine import JobQueue
-from policyjobs.webhooks.service import tell
+from policyjobs.webhooks.service import Event, publish, tell
 
 
 class MadeInvoice(Protocol):
@@ -35,10 +36,16 @@ class AppliedPayment(Protocol):
     def account_locator(self) -> str: ...
 
 
-def on_invoice_made(conn: sa.Connection, queue: JobQueue, made: MadeInvoice) -> None:
-    """`invoicing.invoice.generated`."""
-    tell(conn, queue, made.tenant, "invoicing.invoice.generated",
-         {"invoiceLocator": made.locator, "accountLocator": made.account_locator})
+def on_invoices_made(conn: sa.Connection, queue: JobQueue,
+                     made: Sequence[MadeInvoice]) -> None:
+    """`invoicing.invoice.generated`, for each invoice."""
+    by_tenant: dict[str, list[Event]] = {}
+    for invoice in made:
+        by_tenant.setdefault(invoice.tenant, []).append(Event(
+            "invoicing.invoice.generated",
+            {"invoiceLocator": invoice.locator, "accountLocator": invoice.account_locator}))
+    for tenant, events in by_tenant.items():
+        publish(conn, queue, tenant=tenant, events=events, at=queue.clock.now())
 
 
 def on_payment_applied(conn: sa.Connection, queue: JobQueue, paid: AppliedPayment) -> None:

@@ -363,3 +363,40 @@ def jobs_of(books: Books, kind: str) -> list[str]:
     with books.runtime.db.connect() as conn:
         return list(conn.execute(sa.select(jobs.c.locator).where(
             jobs.c.tenant == books.tenant, jobs.c.kind == kind)).scalars())
+
+
+def test_a_runs_instances_claimed_together_make_the_invoices_each_would_alone(
+        books: Books) -> None:
+    """Paused until the run has made them all, a run's instances are claimed together and
+    run as batches (`run_instances`): each account gets its invoice, an account's credit
+    pays its own invoice and no other, and each invoice gets its due-time check, which
+    opens its delinquency (the checks come due together, and run as batches too)."""
+    accounts = [f"A-{n}" for n in range(1, 9)]
+    books.send(*[issuance(f"T-{n}", f"P-{n}", f"{1200 + 120 * n}.00", account=account)
+                 for n, account in enumerate(accounts, 1)])
+    books.move_to("2027-01-02T12:00:00Z")  # January's invoices, one each
+    [january] = books.invoices("A-3")
+    books.pay(january, str(money(january["totalAmount"]) + Decimal("7.00")))  # 7.00 of credit
+    paused = books.client.post("/admin/pauses", headers=books.headers,
+                               json={"kind": INSTANCE, "tenantLocator": books.tenant})
+    books.move_to("2027-02-02T12:00:00Z")  # February's run: its instances wait, paused
+    assert len(jobs_of(books, INSTANCE)) == 2 * len(accounts)
+    books.client.delete(f"/admin/pauses/{paused.json()['locator']}", headers=books.headers)
+    books.settle()
+
+    for n, account in enumerate(accounts, 1):
+        january, february = books.invoices(account)
+        second = books.installments(f"T-{n}")[1]
+        assert money(february["totalAmount"]) == money(second["installmentItems"][0]["amount"])
+        assert [item["policyLocator"] for item in february["invoiceItems"]] == [f"P-{n}"]
+        paid = money(february["totalAmount"]) - money(february["totalRemainingAmount"])
+        assert paid == (Decimal("7.00") if account == "A-3" else 0)
+        opened = books.get(f"delinquencies/invoices/{february['locator']}/list")["items"]
+        assert [d["delinquencyState"] for d in opened] == ["inGrace"]  # due, and unpaid
+    with books.runtime.db.connect() as conn:
+        checked = conn.execute(sa.select(jobs.c.reference_locator).where(
+            jobs.c.tenant == books.tenant, jobs.c.kind == "delinquency.create")).scalars()
+        counted = sorted(checked)
+    invoiced = sorted(i["locator"] for a in accounts for i in books.invoices(a))
+    assert counted == invoiced  # one check an invoice
+    assert money(books.get("accounts/A-3/credit")["amount"]) == 0
