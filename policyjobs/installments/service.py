@@ -15,6 +15,7 @@ starts the next as each one ends, however it ends.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,7 @@ from policyjobs.installments.models import (
 )
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, TransactionType, Trigger
 from policyjobs.store.scoping import TENANT, in_tenant
+from policyjobs.store.writes import json_rows
 
 CREATING = (TransactionType.ISSUANCE, TransactionType.CHANGE, TransactionType.RENEWAL,
             TransactionType.REINSTATEMENT)
@@ -346,37 +348,55 @@ def _billable_query(account: bool, currency: bool, through: bool, locators: bool
 
 # By primary key alone: with the tenant in the condition too, the planner may walk a
 # tenant-wide index for a handful of keys. The tenant is checked on what was taken, and an
-# installment of another tenant undoes the caller's transaction.
-_MARK_INVOICED = (
-    installments.update()
-    .where(installments.c.locator.in_(sa.bindparam("locators", expanding=True)),
-           installments.c.invoice_locator.is_(None), installments.c.bills.is_(True))
-    .values(invoice_locator=sa.bindparam("invoice"), updated_at=sa.bindparam("now"),
-            updated_by=sa.bindparam("by"))
-    .returning(installments.c.locator, installments.c.tenant))
-_BILL_ITEMS = (installment_items.update()
-               .where(installment_items.c.locator == sa.bindparam("item"))
-               .values(invoice_item_locator=sa.bindparam("invoice_item")))
+# installment of another tenant undoes the caller's transaction. Each statement joins the
+# rows of a JSON array, so that one statement marks every invoice's installments.
+_PAIRS = json_rows("pairs", "installment", "invoice")
+_BILLINGS = json_rows("billings", "item", "billing")
 
 
-def mark_invoiced(conn: sa.Connection, *, tenant: str, installment_locators: Iterable[str],
-                  invoice_locator: str, now: datetime, by: str,
-                  invoice_items: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
-    """Record that an invoice bills these installments of `tenant`; the ones it could take.
+@functools.cache
+def _mark(dialect: str) -> sa.Executable:
+    pairs = _PAIRS[dialect]
+    return (installments.update()
+            .where(installments.c.locator == pairs.c.installment,
+                   installments.c.invoice_locator.is_(None), installments.c.bills.is_(True))
+            .values(invoice_locator=pairs.c.invoice, updated_at=sa.bindparam("now"),
+                    updated_by=sa.bindparam("by"))
+            .returning(installments.c.locator, installments.c.tenant,
+                       installments.c.invoice_locator))
+
+
+@functools.cache
+def _bill(dialect: str) -> sa.Executable:
+    billings = _BILLINGS[dialect]
+    return (installment_items.update()
+            .where(installment_items.c.locator == billings.c.item)
+            .values(invoice_item_locator=billings.c.billing))
+
+
+def mark_invoiced(conn: sa.Connection, *, tenant: str, invoices: Mapping[str, Iterable[str]],
+                  now: datetime, by: str,
+                  invoice_items: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, str]:
+    """Record that each invoice of `invoices` bills its installments of `tenant` (invoice →
+    installments); each installment an invoice could take, with that invoice.
 
     An installment is invoiced at most once, and only while it is to be billed (not
     cancelled by a reversal, not a quote's).
     `invoice_items` maps each installment to its items' invoice items (item → invoice item).
     """
-    rows = conn.execute(_MARK_INVOICED, {"locators": list(installment_locators),
-                                         "invoice": invoice_locator, "now": now,
+    pairs = [{"installment": installment, "invoice": invoice}
+             for invoice, chosen in invoices.items() for installment in chosen]
+    if not pairs:
+        return {}
+    dialect = conn.dialect.name
+    rows = conn.execute(_mark(dialect), {"pairs": json.dumps(pairs), "now": now,
                                          "by": by}).all()
     if any(row.tenant != tenant for row in rows):
         raise ValueError(f"an installment of another tenant than {tenant} was to be invoiced")
-    taken = sorted(row.locator for row in rows)
+    taken = {row.locator: row.invoice_locator for row in rows}
     items = invoice_items or {}
-    billed = [{"item": item, "invoice_item": billing}
-              for locator in taken for item, billing in items.get(locator, {}).items()]
+    billed = [{"item": item, "billing": billing}
+              for locator in sorted(taken) for item, billing in items.get(locator, {}).items()]
     if billed:
-        conn.execute(_BILL_ITEMS, billed)
+        conn.execute(_bill(dialect), {"billings": json.dumps(billed)})
     return taken

@@ -14,7 +14,7 @@ each invoice made or settled.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -102,14 +102,27 @@ def invoice(work: Invoicing, installments: Sequence[Billable],
 
 def invoice_all(bills: Sequence[Bill]) -> list[str | None]:
     """Make each bill's invoice, all in the transaction of the first's `conn`, with one
-    statement of each kind for them all where the rows allow: each invoice's locator, or
-    None if another invoice took all its installments first (they are locked by
-    `billable`, so only a caller that did not lock them can see this)."""
-    made = [_marked(bill) for bill in bills]
+    statement of each kind for them all (the installments are marked with the first's time
+    and actor: a batch's bills share them): each invoice's locator, or None if another
+    invoice took all its installments first (they are locked by `billable`, so only a
+    caller that did not lock them can see this)."""
+    first = bills[0].work
+    planned = [(bill, [(found, item, new_locator()) for found in bill.group
+                       for item in found.items]) for bill in bills]
+    billings: dict[str, dict[str, str]] = {}
+    for bill, items in planned:
+        for found in bill.group:
+            billings[found.locator] = {}
+        for found, item, billed in items:
+            billings[found.locator][item.locator] = billed
+    taken = first.ports.installments.mark_invoiced(
+        first.conn, tenant=first.tenant, now=first.now, by=first.created_by,
+        invoices={bill.locator: [found.locator for found in bill.group] for bill in bills},
+        invoice_items=billings)
+    made = [_made(bill, items, taken) for bill, items in planned]
     kept = [entry for entry in made if entry is not None]
     if not kept:
         return [None] * len(bills)
-    first = kept[0][0].work
     conn, queue, listeners = first.conn, first.queue, first.ports.listeners
     insert_all(conn, invoices, [values for _, values, _ in kept])
     insert_all(conn, invoice_items, [
@@ -134,20 +147,13 @@ def invoice_all(bills: Sequence[Bill]) -> list[str | None]:
 Billed = tuple[Billable, BillableItem, str]
 
 
-def _marked(bill: Bill) -> tuple[Bill, dict[str, Any], list[Billed]] | None:
-    """Mark the bill's installments invoiced; the bill with its invoice's row and items,
-    or None if it could take none of them."""
+def _made(bill: Bill, items: list[Billed],
+          taken: Mapping[str, str]) -> tuple[Bill, dict[str, Any], list[Billed]] | None:
+    """The bill as marked (`taken`: installment → the invoice that took it), with its
+    invoice's row and items, or None if it could take none of its installments."""
     work = bill.work
-    items = [(found, item, new_locator()) for found in bill.group for item in found.items]
-    billings: dict[str, dict[str, str]] = {found.locator: {} for found in bill.group}
-    for found, item, billed in items:
-        billings[found.locator][item.locator] = billed
-    taken = set(work.ports.installments.mark_invoiced(
-        work.conn, tenant=work.tenant, installment_locators=list(billings),
-        invoice_locator=bill.locator, now=work.now, by=work.created_by,
-        invoice_items=billings))
-    items = [entry for entry in items if entry[0].locator in taken]
-    group = [found for found in bill.group if found.locator in taken]
+    items = [entry for entry in items if taken.get(entry[0].locator) == bill.locator]
+    group = [found for found in bill.group if taken.get(found.locator) == bill.locator]
     if not group:
         return None
     total = sum((item.amount for _, item, _ in items), Decimal(0))

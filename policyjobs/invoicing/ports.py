@@ -74,9 +74,9 @@ class Installments:
     billable_groups: Callable[..., list[tuple[str, str]]]
     # (conn, *, tenant, locators) → each named installment's account
     accounts_of: Callable[..., dict[str, str]]
-    # (conn, *, tenant, installment_locators, invoice_locator, now, by, invoice_items) → the
-    # installments the invoice could take
-    mark_invoiced: Callable[..., list[str]]
+    # (conn, *, tenant, invoices, now, by, invoice_items) → each installment an invoice could
+    # take, with the invoice (`invoices`: invoice → its installments)
+    mark_invoiced: Callable[..., dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,8 +107,9 @@ class Billing:
         """Stand in for invoicing: mark the installments invoiced."""
         with self.runtime.db.begin() as conn:
             taken = service.mark_invoiced(
-                conn, tenant=self.tenant, installment_locators=[i["locator"] for i in installments],
-                invoice_locator=new_locator(), now=self.runtime.clock.now(), by=NIL_UUID)
+                conn, tenant=self.tenant,
+                invoices={new_locator(): [i["locator"] for i in installments]},
+                now=self.runtime.clock.now(), by=NIL_UUID)
         assert len(taken) == len(installments)
 
 
