@@ -69,7 +69,7 @@ def product_domains(settings: Settings) -> list[Domain]:
             listeners=invoicing_ports.InvoiceListeners(
                 made=(documents.on_invoices_made, delinquency.on_invoices_made,
                       webhooks_listeners.on_invoices_made),
-                settled=(partial(delinquency.on_invoice_settled, tell=webhooks.tell),),
+                settled=(partial(delinquency.on_invoices_settled, tell=webhooks.tell),),
                 paid=(webhooks_listeners.on_payment_applied,)))),
         delinquency_domain(delinquency_ports.Ports(
             lock_invoice=invoices.lock_invoice, settled_among=invoices.settled_among,

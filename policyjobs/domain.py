@@ -61,6 +61,12 @@ class EventType:
     # is given for: a domain takes here, in one order, the locks its `accept`s will need,
     # so two batches that touch the same things in other orders cannot deadlock.
     lock: Callable[[Intake, Sequence[Any]], None] | None = None
+    # Accepts several events of the type at once, in their order, with one statement of
+    # each kind for all where `accept` runs its own for each: each event's jobs, or None
+    # (having written nothing) if any event is one `accept` would refuse, which then
+    # takes each alone and names the one it refuses. Given the runs of consecutive events
+    # of a batch that only this type's reactions take (a replay ends a run).
+    accept_all: Callable[[Intake, Sequence[Any]], Sequence[list[JobRef]] | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,9 +63,10 @@ ADVANCE_LAPSE_TO = "issued"  # what DelinquencySettings.advanceLapseTo reports
 # Statements of the hot paths, built once and bound per call.
 _LOCKED = (in_tenant(delinquencies, TENANT)
            .where(delinquencies.c.locator == sa.bindparam("locator")).with_for_update())
-_LOCKED_OF_INVOICE = (in_tenant(delinquencies, TENANT)
-                      .where(delinquencies.c.invoice_locator == sa.bindparam("invoice"))
-                      .with_for_update())
+_LOCKED_OF_INVOICES = (in_tenant(delinquencies, TENANT)
+                       .where(delinquencies.c.invoice_locator.in_(
+                           sa.bindparam("invoices", expanding=True)))
+                       .order_by(delinquencies.c.locator).with_for_update())
 _OF_INVOICE = sa.select(delinquencies.c.locator).where(
     delinquencies.c.invoice_locator == sa.bindparam("invoice"))
 _EVENT = in_tenant(delinquency_events, TENANT).where(
@@ -108,17 +109,20 @@ def on_invoices_made(conn: sa.Connection, queue: JobQueue,
         for invoice, locator in zip(made, queue.enqueue(conn, jobs), strict=True)])
 
 
-def on_invoice_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
-                       invoice_locator: str, *, tell: Tell = untold) -> None:
-    """A payment settled the invoice: its delinquency in grace is settled (and told of), its
-    pending events cancelled. Its grace job still ends the grace, finding it settled."""
-    found = conn.execute(_LOCKED_OF_INVOICE, {"tenant": tenant, "invoice": invoice_locator}).first()
-    if found is None or found.state != DelinquencyState.IN_GRACE:
-        return
+def on_invoices_settled(conn: sa.Connection, queue: JobQueue, tenant: str,
+                        invoice_locators: Sequence[str], *, tell: Tell = untold) -> None:
+    """Payments settled the invoices: each one's delinquency in grace is settled (and told
+    of), its pending events cancelled. Its grace job still ends the grace, finding it
+    settled. The invoices' delinquencies are read and held in one statement."""
     now = queue.clock.now()
-    _set(conn, found.locator, state=DelinquencyState.SETTLED, updated_at=now)
-    _cancel_events(conn, queue, found.locator, CancellationType.DELINQUENCY_SETTLED, now)
-    _tell(tell, conn, queue, tenant, DelinquencyState.SETTLED, found.locator, invoice_locator)
+    for found in conn.execute(_LOCKED_OF_INVOICES, {"tenant": tenant,
+                                                    "invoices": sorted(invoice_locators)}):
+        if found.state != DelinquencyState.IN_GRACE:
+            continue
+        _set(conn, found.locator, state=DelinquencyState.SETTLED, updated_at=now)
+        _cancel_events(conn, queue, found.locator, CancellationType.DELINQUENCY_SETTLED, now)
+        _tell(tell, conn, queue, tenant, DelinquencyState.SETTLED, found.locator,
+              found.invoice_locator)
 
 
 _ACCOUNT_OF = sa.select(delinquencies.c.account_locator).where(

@@ -133,23 +133,34 @@ def accept_events(conn: sa.Connection, queue: JobQueue, *, tenant: str, created_
     receipts: list[Receipt] = []
     seen = _stored_receipts(conn, tenant, [e.event_id for e in events if e.event_id is not None])
     taken: list[dict[str, Any]] = []
+    run: list[Accepted] = []  # consecutive new events that one `accept_all` may take
+
+    def take_run() -> None:
+        for accepted, jobs in zip(run, _react_all(intake, run, size=len(events)), strict=True):
+            receipt = Receipt(accepted.event_id, jobs)
+            if accepted.event_id is not None:
+                taken.append({
+                    "tenant": intake.tenant, "event_id": accepted.event_id,
+                    "receipt": [{"kind": j.kind, "locator": j.locator} for j in jobs],
+                    "fingerprint": accepted.fingerprint,
+                    "received_at": intake.queue.clock.now(),
+                })
+                seen[accepted.event_id] = _Taken(receipt, accepted.fingerprint)
+            receipts.append(receipt)
+        run.clear()
+
     for accepted in events:
         event_id = accepted.event_id
-        if event_id is not None:
-            earlier = seen.get(event_id)
-            if earlier is not None:
-                _same_event(accepted, earlier)
-                receipts.append(earlier.receipt)
-                continue
-        receipt = Receipt(event_id, _react(intake, accepted, size=len(events)))
-        if event_id is not None:
-            taken.append({
-                "tenant": intake.tenant, "event_id": event_id,
-                "receipt": [{"kind": j.kind, "locator": j.locator} for j in receipt.jobs],
-                "fingerprint": accepted.fingerprint, "received_at": intake.queue.clock.now(),
-            })
-            seen[event_id] = _Taken(receipt, accepted.fingerprint)
-        receipts.append(receipt)
+        if event_id is not None and (event_id in seen or any(
+                event_id == earlier.event_id for earlier in run)):
+            take_run()
+            _same_event(accepted, seen[event_id])
+            receipts.append(seen[event_id].receipt)
+            continue
+        if run and run[0].reactions != accepted.reactions:
+            take_run()
+        run.append(accepted)
+    take_run()
     if taken:
         insert_all(conn, intake_events, taken)
     return receipts
@@ -166,19 +177,41 @@ def _lock(intake: Intake, events: list[Accepted]) -> None:
         lock(intake, batch)
 
 
+def _react_all(intake: Intake, run: Sequence[Accepted], *, size: int) -> list[list[JobRef]]:
+    """Every domain's jobs for each of `run`'s events, all of one type: a reaction that
+    accepts them all at once takes them so, unless it refuses one; each event in turn
+    otherwise."""
+    reactions = run[0].reactions if run else ()
+    if len(run) < 2 or not any(reaction.accept_all for reaction in reactions):
+        return [_react(intake, accepted, size=size) for accepted in run]
+    made: list[list[JobRef]] = [[] for _ in run]
+    for reaction in reactions:
+        jobs = reaction.accept_all(intake, [a.event for a in run]) if reaction.accept_all \
+            else None
+        if jobs is None:
+            jobs = [_accept(intake, reaction, accepted, size=size) for accepted in run]
+        for each, more in zip(made, jobs, strict=True):
+            each += more
+    return made
+
+
 def _react(intake: Intake, accepted: Accepted, *, size: int) -> list[JobRef]:
-    """Every domain's jobs for one event of a batch of `size`; a domain's field problems name
-    the event's index."""
-    jobs: list[JobRef] = []
+    """Every domain's jobs for one event of a batch of `size`."""
+    return [job for reaction in accepted.reactions
+            for job in _accept(intake, reaction, accepted, size=size)]
+
+
+def _accept(intake: Intake, reaction: EventType, accepted: Accepted, *,
+            size: int) -> list[JobRef]:
+    """One domain's jobs for one event of a batch of `size`; its field problems name the
+    event's index."""
     try:
-        for reaction in accepted.reactions:
-            jobs += reaction.accept(intake, accepted.event)
+        return reaction.accept(intake, accepted.event)
     except InvalidInput as exc:
         where = f"events[{accepted.index}]"
         problems = [FieldProblem(f"{where}.{p.field}" if p.field else where, p.message)
                     for p in exc.errors] or [FieldProblem(where, exc.detail)]
         raise InvalidInput(f"{_rejected(size)}: {where}: {exc.detail}", problems) from exc
-    return jobs
 
 
 _RECEIPTS = in_tenant(intake_events, TENANT, intake_events.c.event_id,

@@ -3,6 +3,7 @@ section, permissions, and the generation schedule it keeps for each tenant."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
 
@@ -23,6 +24,10 @@ def invoicing_domain(ports: Ports) -> Domain:
     def on_payment(intake: Intake, event: PaymentEvent) -> list[JobRef]:
         return payments.on_payment(intake, event, ports.listeners)
 
+    def on_payments(intake: Intake,
+                    events: Sequence[PaymentEvent]) -> Sequence[list[JobRef]] | None:
+        return payments.on_payments(intake, events, ports.listeners)
+
     return Domain(
         name="invoicing",
         kinds=[JobKind(GENERATION, partial(handler.run_generation, ports=ports),
@@ -33,7 +38,7 @@ def invoicing_domain(ports: Ports) -> Domain:
                        lane=Lane.INTERACTIVE, max_attempts=10)],
         duties=[Duty("invoicing.schedules", service.schedule_every_tenant,
                      timedelta(seconds=30))],
-        events=[EventType("payment", PaymentEvent, on_payment),
+        events=[EventType("payment", PaymentEvent, on_payment, accept_all=on_payments),
                 EventType("immediateInvoicing", ImmediateInvoicingEvent,
                           service.on_immediate_invoicing)],
         routers=[jobs_router, billing_router, early_invoicing_router(ports.installments)],

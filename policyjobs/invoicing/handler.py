@@ -70,36 +70,36 @@ def run_instances(contexts: Sequence[JobContext], ports: Ports) -> list[dict[str
     kind for all (their installments read and locked, their invoices, items, references,
     credits and the jobs that follow them written), where each alone runs its own. An
     instance whose payload lacks its invoice, or not at its first attempt (an earlier
-    attempt may have made its invoice), runs alone in the same transaction."""
-    context = contexts[0]
-    tenant = context.job.tenant
-    alone = [c for c in contexts if c.job.attempt > 1 or "invoiceLocator" not in c.job.payload]
-    together = [c for c in contexts if c not in alone]
-    with context.db.begin() as conn:
-        results = {c.job.locator: _instance(c, conn, ports) for c in alone}
-        by_time: dict[str, list[JobContext]] = {}
-        for each in together:
-            by_time.setdefault(each.job.payload["generateTime"], []).append(each)
+    attempt may have made its invoice), runs as alone, in the same transaction."""
+    results: dict[str, dict[str, Any]] = {}
+    by_time: dict[str, list[JobContext]] = {}
+    with contexts[0].db.begin() as conn:
+        for context in contexts:
+            if context.job.attempt > 1 or "invoiceLocator" not in context.job.payload:
+                results[context.job.locator] = _instance(context, conn, ports)
+            else:
+                by_time.setdefault(context.job.payload["generateTime"], []).append(context)
         for generate_time, group in by_time.items():
-            through = datetime.fromisoformat(generate_time)
-            found: dict[tuple[str, str], list[Billable]] = {}
-            for billable in ports.installments.billable(
-                    conn, tenant=tenant, through=through,
-                    accounts=sorted({c.job.payload["accountLocator"] for c in group})):
-                found.setdefault((billable.account_locator, billable.currency),
-                                 []).append(billable)
-            bills = [(c, found.get((c.job.payload["accountLocator"], c.job.payload["currency"])))
-                     for c in group]
-            made = invoice_all([
-                Bill(_work(c, conn, ports, InvoicingType.SCHEDULED, through,
-                           generation_job=c.job.parent_locator),
-                     c.job.payload["currency"], billed, c.job.payload["invoiceLocator"])
-                for c, billed in bills if billed])
-            invoiced = iter(made)
-            for c, billed in bills:
-                locator = next(invoiced) if billed else None
-                results[c.job.locator] = {"invoiceLocators": [locator] if locator else []}
-    return [results[c.job.locator] for c in contexts]
+            results |= _instances(conn, ports, datetime.fromisoformat(generate_time), group)
+    return [results[context.job.locator] for context in contexts]
+
+
+def _instances(conn: sa.Connection, ports: Ports, through: datetime,
+               contexts: Sequence[JobContext]) -> dict[str, dict[str, Any]]:
+    """The invoices of instances of one run time, by job locator."""
+    found: dict[tuple[str, str], list[Billable]] = {}
+    for billable in ports.installments.billable(
+            conn, tenant=contexts[0].job.tenant, through=through,
+            accounts=sorted({c.job.payload["accountLocator"] for c in contexts})):
+        found.setdefault((billable.account_locator, billable.currency), []).append(billable)
+    bills = {c.job.locator: Bill(_work(c, conn, ports, InvoicingType.SCHEDULED, through,
+                                       generation_job=c.job.parent_locator),
+                                 c.job.payload["currency"], billed, c.job.payload["invoiceLocator"])
+             for c in contexts
+             if (billed := found.get((c.job.payload["accountLocator"], c.job.payload["currency"])))}
+    made = dict(zip(bills, invoice_all(list(bills.values())), strict=True))
+    return {c.job.locator: {"invoiceLocators": [made[c.job.locator]] if made.get(c.job.locator)
+                            else []} for c in contexts}
 
 
 def _instance(context: JobContext, conn: sa.Connection, ports: Ports) -> dict[str, Any]:

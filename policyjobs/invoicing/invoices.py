@@ -106,6 +106,8 @@ def invoice_all(bills: Sequence[Bill]) -> list[str | None]:
     and actor: a batch's bills share them): each invoice's locator, or None if another
     invoice took all its installments first (they are locked by `billable`, so only a
     caller that did not lock them can see this)."""
+    if not bills:
+        return []
     first = bills[0].work
     planned = [(bill, [(found, item, new_locator()) for found in bill.group
                        for item in found.items]) for bill in bills]

@@ -106,7 +106,7 @@ class PaymentApplied:
 
 
 Made = Callable[[sa.Connection, JobQueue, Sequence[InvoiceMade]], None]  # of one transaction
-Settled = Callable[[sa.Connection, JobQueue, str, str], None]  # tenant, invoice
+Settled = Callable[[sa.Connection, JobQueue, str, Sequence[str]], None]  # tenant, invoices
 Paid = Callable[[sa.Connection, JobQueue, PaymentApplied], None]
 
 
@@ -132,11 +132,17 @@ class InvoiceListeners:
         for listener in self.made:
             listener(conn, queue, made)
 
+    def invoices_settled(self, conn: sa.Connection, queue: JobQueue, tenant: str,
+                         invoices: Sequence[str]) -> None:
+        """Tell every listener of settled invoices of a tenant, all at once."""
+        if invoices:
+            for listener in self.settled:
+                listener(conn, queue, tenant, invoices)
+
     def invoice_settled(self, conn: sa.Connection, queue: JobQueue, tenant: str,
                         invoice: str) -> None:
         """Tell every listener of a settled invoice."""
-        for listener in self.settled:
-            listener(conn, queue, tenant, invoice)
+        self.invoices_settled(conn, queue, tenant, [invoice])
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,3 +269,54 @@ def test_the_credit_of_an_account_in_another_currency_unknown_accounts_and_bad_c
     response = account.client.get(f"/billing/{account.tenant}/accounts/A-1/credit",
                                   headers=account.headers, params={"currency": "XYZ"})
     assert [e["field"] for e in assert_problem(response, 400)["errors"]] == ["currency"]
+
+
+def test_payments_of_one_batch_pay_in_their_order_as_one_at_a_time_would(
+        account: Account) -> None:
+    """Intake takes a batch's payments together (`on_payments`); each sees what the ones
+    before it did: a partial payment, the rest of it with an overpayment whose credit pays
+    the next open invoice, a payment to an invoice that credit settled, and a second
+    payment to a settled invoice."""
+    account.live_to("2027-02-20T12:00:00Z", paying=False)  # February's and March's invoices
+    february, march = account.invoices()
+    owed = [money(february["totalAmount"]), money(march["totalAmount"])]
+    assert owed == [Decimal("100.00"), Decimal("100.00")]
+    payments = [(february, "40.00"), (february, "110.00"), (march, "60.00"),
+                (february, "5.00"), (march, "1.00")]
+    account.send(*[{"type": "payment", "invoiceLocator": invoice["locator"], "amount": amount,
+                    "currency": "USD"} for invoice, amount in payments])
+
+    # February: 40 + 60 of the 110, whose 50 left pays March, which 60 then settles with
+    # 10 over; the 5 and the 1 go to credit as well.
+    assert [i["invoiceState"] for i in account.invoices()] == ["settled", "settled"]
+    assert account.credit() == Decimal("10.00") + Decimal("5.00") + Decimal("1.00")
+    with account.runtime.db.connect() as conn:
+        rows = conn.execute(sa.select(invoice_payments.c.invoice_locator,
+                                      invoice_payments.c.amount, invoice_payments.c.source,
+                                      invoice_payments.c.credited)
+                            .order_by(invoice_payments.c.received_at,
+                                      invoice_payments.c.locator)).all()
+    assert sorted((r.invoice_locator == march["locator"], r.source, r.amount, r.credited)
+                  for r in rows) == sorted([
+        (False, "payment", Decimal("40.00"), 0), (False, "payment", Decimal("110.00"),
+                                                  Decimal("50.00")),
+        (True, "credit", Decimal("50.00"), 0), (True, "payment", Decimal("60.00"),
+                                                Decimal("10.00")),
+        (False, "payment", Decimal("5.00"), Decimal("5.00")),
+        (True, "payment", Decimal("1.00"), Decimal("1.00"))])
+
+
+def test_a_refused_payment_in_a_batch_is_named_and_nothing_of_the_batch_is_taken(
+        account: Account) -> None:
+    account.live_to("2027-01-20T12:00:00Z", paying=False)
+    [february] = account.invoices()
+    body = {"events": [{"type": "payment", "invoiceLocator": february["locator"],
+                        "amount": amount, "currency": currency}
+                       for amount, currency in (("10.00", "USD"), ("20.00", "USD"),
+                                                ("5.00", "EUR"))]}
+    response = account.client.post(f"/platform/{account.tenant}/events",
+                                   headers=account.headers, json=body)
+    assert_problem(response, 400)
+    assert [e["field"] for e in response.json()["errors"]] == ["events[2].currency"]
+    assert money(account.get(f"invoices/{february['locator']}")["totalRemainingAmount"]) == \
+        money(february["totalAmount"])
