@@ -19,9 +19,10 @@ def installments_domain() -> Domain:
         name="installments",
         kinds=[JobKind(KIND, run_installments_job, lane=Lane.INTERACTIVE, max_attempts=5,
                        retry=service.retry_jobs)],
-        events=[EventType("quote", QuoteEvent, service.on_quote, service.lock_chains),
+        events=[EventType("quote", QuoteEvent, service.on_quote, service.lock_chains,
+                          accept_all=service.on_quotes),
                 EventType("transaction", TransactionEvent, service.on_transaction,
-                          service.lock_chains)],
+                          service.lock_chains, accept_all=service.on_transactions)],
         routers=[jobs_router, billing_router],
         links=[Link(scope, "installments",
                     f"/billing/{{tenant}}/installments/{scope}s/{{locator}}/list")

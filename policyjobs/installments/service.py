@@ -42,10 +42,13 @@ from policyjobs.installments.models import (
 )
 from policyjobs.intake.events import QuoteEvent, TransactionEvent, TransactionType, Trigger
 from policyjobs.store.scoping import TENANT, in_tenant
-from policyjobs.store.writes import json_rows
+from policyjobs.store.writes import insert_all, json_rows
 
 CREATING = (TransactionType.ISSUANCE, TransactionType.CHANGE, TransactionType.RENEWAL,
             TransactionType.REINSTATEMENT)
+
+
+_JOBS_AGAIN = installment_jobs.alias("newer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,28 +63,46 @@ class Planned:
 
 def on_quote(intake: Intake, event: QuoteEvent) -> list[JobRef]:
     """A priced quote's createOrUpdate job, after invalidating its previous lattice if any."""
-    if event.trigger is not Trigger.PRICED:
-        return []
-    inputs = quote_inputs(event, intake.config)
-    chain = _quote_chain(event.locator)
-    planned: list[Planned] = []
-    previous = _last_lattice(intake.conn, intake.tenant, chain)
-    if previous is not None:
-        planned.append(Planned(JobType.INVALIDATE, {}, previous))
-    planned.append(Planned(JobType.CREATE_OR_UPDATE, {
-        "inputs": inputs.as_json(), "references": {"quote": event.locator},
-    }, new_locator()))
-    return _enqueue(intake, chain, ("quote", event.locator), planned)
+    made = on_quotes(intake, [event])
+    assert made is not None  # one event is refused by raising
+    return made[0]
+
+
+def on_quotes(intake: Intake, events: Sequence[QuoteEvent]) -> list[list[JobRef]] | None:
+    """`on_quote` for each event, in their order: the chains' previous lattices read, the
+    jobs enqueued and their rows written, in one statement each for all. None, having
+    written nothing, if any event is refused (one alone raises)."""
+    try:
+        inputs = [quote_inputs(event, intake.config) if event.trigger is Trigger.PRICED
+                  else None for event in events]
+    except InvalidInput:
+        if len(events) == 1:
+            raise
+        return None
+    last = _last_lattices(intake.conn, intake.tenant, {
+        _quote_chain(event.locator) for event, given in zip(events, inputs, strict=True)
+        if given is not None})
+    plans: list[Plan | None] = []
+    for event, given in zip(events, inputs, strict=True):
+        if given is None:
+            plans.append(None)
+            continue
+        chain = _quote_chain(event.locator)
+        planned: list[Planned] = []
+        if (previous := last.get(chain)) is not None:
+            planned.append(Planned(JobType.INVALIDATE, {}, previous))
+        last[chain] = lattice = new_locator()  # a second pricing in the batch invalidates it
+        planned.append(Planned(JobType.CREATE_OR_UPDATE, {
+            "inputs": given.as_json(), "references": {"quote": event.locator}}, lattice))
+        plans.append(Plan(chain, ("quote", event.locator), planned))
+    return _enqueue(intake, plans)
 
 
 def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
     """An issued transaction's createOrUpdate or unbill job."""
     if event.trigger is not Trigger.ISSUED:
         return []
-    references = {"transaction": event.locator, "policy": event.policyLocator,
-                  "term": event.termLocator}
-    payload: dict[str, Any] = {"references": references, "accountLocator": event.accountLocator,
-                               "transactionType": str(event.transactionType)}
+    payload = _transaction_payload(event)
     if event.transactionType in CREATING:
         payload["inputs"] = transaction_inputs(event, intake.config).as_json()
         planned = Planned(JobType.CREATE_OR_UPDATE, payload, new_locator())
@@ -97,8 +118,38 @@ def on_transaction(intake: Intake, event: TransactionEvent) -> list[JobRef]:
                 FieldProblem("reversedTransactionLocator", "required for a reversal")])
         planned = Planned(JobType.UNBILL,
                           {**payload, "reversed": event.reversedTransactionLocator})
-    return _enqueue(intake, _policy_chain(event.policyLocator), ("transaction", event.locator),
-                    [planned])
+    [made] = _enqueue(intake, [Plan(_policy_chain(event.policyLocator),
+                                    ("transaction", event.locator), [planned])])
+    return made
+
+
+def on_transactions(intake: Intake,
+                    events: Sequence[TransactionEvent]) -> list[list[JobRef]] | None:
+    """`on_transaction` for each event, in their order, their jobs enqueued and their rows
+    written in one statement each, when each makes a createOrUpdate job or none. None,
+    having written nothing, if any event is refused, or unbills (a cancellation checks
+    the terms that the jobs before it in the batch would bill)."""
+    if any(event.trigger is Trigger.ISSUED and event.transactionType not in CREATING
+           for event in events):
+        return None
+    try:
+        inputs = [transaction_inputs(event, intake.config) if event.trigger is Trigger.ISSUED
+                  else None for event in events]
+    except InvalidInput:
+        return None
+    return _enqueue(intake, [
+        None if given is None else Plan(
+            _policy_chain(event.policyLocator), ("transaction", event.locator),
+            [Planned(JobType.CREATE_OR_UPDATE,
+                     {**_transaction_payload(event), "inputs": given.as_json()}, new_locator())])
+        for event, given in zip(events, inputs, strict=True)])
+
+
+def _transaction_payload(event: TransactionEvent) -> dict[str, Any]:
+    references = {"transaction": event.locator, "policy": event.policyLocator,
+                  "term": event.termLocator}
+    return {"references": references, "accountLocator": event.accountLocator,
+            "transactionType": str(event.transactionType)}
 
 
 def _check_effective(intake: Intake, event: TransactionEvent, effective: datetime) -> None:
@@ -198,32 +249,52 @@ def _policy_chain(locator: str) -> str:
     return f"policy:{locator}"
 
 
-def _last_lattice(conn: sa.Connection, tenant: str, chain: str) -> str | None:
-    """The lattice of the chain's newest createOrUpdate job."""
-    return conn.execute(
-        in_tenant(installment_jobs, tenant, installment_jobs.c.lattice_locator)
-        .where(installment_jobs.c.chain == chain,
-               installment_jobs.c.job_type == JobType.CREATE_OR_UPDATE)
-        .order_by(installment_jobs.c.job_locator.desc()).limit(1)
-    ).scalar()
+_NEWEST_CREATE = sa.select(sa.func.max(_JOBS_AGAIN.c.job_locator)).where(
+    _JOBS_AGAIN.c.tenant == installment_jobs.c.tenant,
+    _JOBS_AGAIN.c.chain == installment_jobs.c.chain,
+    _JOBS_AGAIN.c.job_type == JobType.CREATE_OR_UPDATE).scalar_subquery()
+_LAST_LATTICES = (in_tenant(installment_jobs, TENANT, installment_jobs.c.chain,
+                            installment_jobs.c.lattice_locator)
+                  .where(installment_jobs.c.chain.in_(sa.bindparam("chains", expanding=True)),
+                         installment_jobs.c.job_locator == _NEWEST_CREATE))
 
 
-def _enqueue(intake: Intake, chain: str, reference: tuple[str, str],
-             planned: Sequence[Planned]) -> list[JobRef]:
-    """Enqueue `planned` at the end of `chain`, their ordered key."""
+def _last_lattices(conn: sa.Connection, tenant: str, chains: Iterable[str]) -> dict[str, str]:
+    """The lattice of each chain's newest createOrUpdate job, for the chains that have one."""
+    wanted = sorted(chains)
+    if not wanted:
+        return {}
+    return {row.chain: row.lattice_locator for row in conn.execute(
+        _LAST_LATTICES, {"tenant": tenant, "chains": wanted})}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An event's installments jobs, to enqueue at the end of `chain`, their ordered key."""
+
+    chain: str
+    reference: tuple[str, str]  # the event's (type, locator)
+    planned: Sequence[Planned]
+
+
+def _enqueue(intake: Intake, plans: Sequence[Plan | None]) -> list[list[JobRef]]:
+    """Enqueue each plan's jobs, in order, in one statement for all, and write their rows in
+    another; each plan's jobs (none for None)."""
+    chosen = [(plan, planned) for plan in plans if plan is not None for planned in plan.planned]
     intake.queue.enqueue(intake.conn, [
         NewJob(KIND, intake.tenant,
-               {"jobType": str(plan.job_type), "createdBy": intake.created_by, **plan.payload},
-               reference_type=reference[0], reference_locator=reference[1],
-               ordered_key=chain, created_by=intake.created_by, locator=plan.locator)
-        for plan in planned
-    ])
-    intake.conn.execute(installment_jobs.insert(), [
-        {"job_locator": plan.locator, "tenant": intake.tenant, "job_type": str(plan.job_type),
-         "chain": chain, "lattice_locator": plan.lattice_locator}
-        for plan in planned
-    ])
-    return [JobRef(KIND, plan.locator) for plan in planned]
+               {"jobType": str(planned.job_type), "createdBy": intake.created_by,
+                **planned.payload},
+               reference_type=plan.reference[0], reference_locator=plan.reference[1],
+               ordered_key=plan.chain, created_by=intake.created_by, locator=planned.locator)
+        for plan, planned in chosen])
+    insert_all(intake.conn, installment_jobs, [
+        {"job_locator": planned.locator, "tenant": intake.tenant,
+         "job_type": str(planned.job_type), "chain": plan.chain,
+         "lattice_locator": planned.lattice_locator}
+        for plan, planned in chosen])
+    return [[] if plan is None else [JobRef(KIND, planned.locator) for planned in plan.planned]
+            for plan in plans]
 
 
 @dataclass(frozen=True, slots=True)

@@ -299,6 +299,22 @@ def test_issuance_and_cancellation_in_one_batch_run_in_order(billing: Billing) -
     assert len(billing.installments("transactions", "T-2")) == 3
 
 
+def test_a_batch_of_issuances_bills_each_policy_and_names_a_refused_one(
+        billing: Billing, runtime: Runtime) -> None:
+    """Intake takes a run of issuances together (`on_transactions`), one statement of each
+    kind for all; one it cannot bill refuses the batch, named by its index."""
+    bad = transaction("T-9", "P-9", "issuance")  # no segments
+    assert billing.reject(issuance("T-1", "P-1"), issuance("T-2", "P-2"), bad) == {
+        "events[2].segments"}
+    with runtime.db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(jobs)).scalar_one() == 0
+    receipts = billing.send(issuance("T-1", "P-1"), issuance("T-2", "P-2", "2400.00"),
+                            issuance("T-3", "P-3", "600.00"))
+    assert [[j["kind"] for j in r["jobs"]].count("installments") for r in receipts] == [1] * 3
+    assert sum(amounts(billing.installments("transactions", "T-2"))) == Decimal("2400.00")
+    assert [j["jobType"] for j in billing.jobs("transactions", "T-3")] == ["createOrUpdate"]
+
+
 def test_a_failed_job_lets_the_next_of_its_policy_run(billing: Billing) -> None:
     billing.send(issuance("T-1", installmentPlan="weekly"))
     # Alone, the change's 19 years make 992 weekly frames; on the term's lattice, 1013.
