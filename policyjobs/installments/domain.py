@@ -8,7 +8,7 @@ from policyjobs.engine import JobKind, Lane
 from policyjobs.installments import service
 from policyjobs.installments.config import InstallmentsSection
 from policyjobs.installments.endpoints import billing_router, jobs_router
-from policyjobs.installments.handler import run_installments_job
+from policyjobs.installments.handler import run_installments_job, run_installments_jobs
 from policyjobs.installments.models import KIND
 from policyjobs.intake.events import QuoteEvent, TransactionEvent
 
@@ -18,7 +18,7 @@ def installments_domain() -> Domain:
     return Domain(
         name="installments",
         kinds=[JobKind(KIND, run_installments_job, lane=Lane.INTERACTIVE, max_attempts=5,
-                       retry=service.retry_jobs)],
+                       retry=service.retry_jobs, batch=run_installments_jobs)],
         events=[EventType("quote", QuoteEvent, service.on_quote, service.lock_chains,
                           accept_all=service.on_quotes),
                 EventType("transaction", TransactionEvent, service.on_transaction,

@@ -3,12 +3,14 @@
 A job does its work and records that it is done in one transaction, holding its own
 `installment_jobs` row, so a job run twice (its worker died after committing) finds
 the work done and bills nothing twice. The jobs of one quote or one policy share an
-ordered key, so the engine runs them one at a time, in the order their events came.
+ordered key, so the engine runs them one at a time, in the order their events came; a
+worker runs jobs of different quotes and policies claimed together as one batch, in one
+transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,42 +32,70 @@ from policyjobs.installments.models import (
     installments,
 )
 from policyjobs.installments.unbill import unbill
-from policyjobs.installments.work import Done, Work, insert_installments
+from policyjobs.installments.work import Done, Made, Work, insert_installments
 from policyjobs.store.job_data import required_data
 from policyjobs.store.scoping import in_tenant
+from policyjobs.store.writes import insert_all
 
 # Statements of the hot paths, built once and bound per call.
-_JOB_ROW = (sa.select(installment_jobs)
-            .where(installment_jobs.c.job_locator == sa.bindparam("job")).with_for_update())
 # The columns to set are the parameters given besides `job`.
+_JOB_ROWS = (sa.select(installment_jobs)
+             .where(installment_jobs.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
+             .order_by(installment_jobs.c.job_locator).with_for_update())
 _JOB_DONE = installment_jobs.update().where(installment_jobs.c.job_locator == sa.bindparam("job"))
-_NEW_LATTICE = installment_lattices.insert()
 
 
 def run_installments_job(context: JobContext) -> dict[str, Any]:
     """Do the job once, whatever happens to its attempts; a job that cannot bill fails now."""
-    job = context.job
+    [done] = run_installments_jobs([context])
+    return done
+
+
+def run_installments_jobs(contexts: Sequence[JobContext]) -> list[dict[str, Any]]:
+    """Several jobs (of other quotes and policies: one chain's jobs run one at a time) in
+    one transaction: their rows held in one statement, and the lattices, installments and
+    items they build written in one statement each. One that cannot bill fails the batch
+    (alone, it fails for good)."""
+    first = contexts[0]
     try:
-        with context.db.begin() as conn:
-            row = required_data(conn.execute(_JOB_ROW, {"job": job.locator}).first(),
-                                installment_jobs, job.locator)
-            if row.done_at is None:
-                done = _WORK[JobType(row.job_type)](
-                    Work(conn, row, job.payload, context.clock.now()))
-                conn.execute(_JOB_DONE, {
-                    "job": job.locator, "done_at": context.clock.now(),
-                    "lattice_locator": done.lattice_locator,
-                    "installment_locators": ",".join(done.installment_locators)})
-            else:
-                done = Done(row.lattice_locator,
-                            [s for s in (row.installment_locators or "").split(",") if s])
+        with first.db.begin() as conn:
+            held = {row.job_locator: row for row in conn.execute(
+                _JOB_ROWS, {"jobs": sorted(c.job.locator for c in contexts)})}
+            lattices: list[dict[str, Any]] = []
+            made: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+            finished: list[dict[str, Any]] = []
+            results = []
+            for context in contexts:
+                job, now = context.job, context.clock.now()
+                row = required_data(held.get(job.locator), installment_jobs, job.locator)
+                if row.done_at is not None:
+                    results.append(Done(row.lattice_locator, [
+                        s for s in (row.installment_locators or "").split(",") if s]).as_json())
+                    continue
+                work = Work(conn, row, job.payload, now)
+                if row.job_type == JobType.CREATE_OR_UPDATE:
+                    lattice, installments_made = _planned(work)
+                    lattices.append(lattice)
+                    made += installments_made
+                    done = Done(lattice["locator"], [r["locator"] for r, _ in installments_made])
+                else:
+                    done = _WORK[JobType(row.job_type)](work)
+                finished.append({"job": job.locator, "done_at": now,
+                                 "lattice_locator": done.lattice_locator,
+                                 "installment_locators": ",".join(done.installment_locators)})
+                results.append(done.as_json())
+            insert_all(conn, installment_lattices, lattices)
+            insert_installments(conn, made)
+            if finished:
+                conn.execute(_JOB_DONE, finished)
     except ValueError as error:
         raise PermanentJobError(str(error)) from error
-    return done.as_json()
+    return results
 
 
-def _create_or_update(work: Work) -> Done:
-    """Build the lattice and split every charge into installments over its frames.
+def _planned(work: Work) -> tuple[dict[str, Any], Made]:
+    """The lattice's row, and its installments' rows with their items': every charge split
+    over the lattice's frames.
 
     A change or reinstatement is billed on the lattice of the term it changes, so its
     billing dates are the term's: the lattice spans that term and its frames are cut at
@@ -92,15 +122,12 @@ def _create_or_update(work: Work) -> Done:
               "term_locator": references.get("term"),
               "transaction_locator": references.get("transaction"),
               "created_at": work.now, "created_by": work.by}
-    work.conn.execute(_NEW_LATTICE, {
-        "locator": locator, "plan_name": inputs.plan_name, "term_start": term.start,
-        "term_end": term.end, "effective_time": inputs.span.start, "reversal": False,
-        "based_on_locator": None if base is None else base.locator,
-        "frames": _frames_json(lattice), **common})
-    made = [_installment_rows(work, locator, common, installment, element_of)
-            for installment in billed]
-    insert_installments(work.conn, made)
-    return Done(locator, [row["locator"] for row, _ in made])
+    row = {"locator": locator, "plan_name": inputs.plan_name, "term_start": term.start,
+           "term_end": term.end, "effective_time": inputs.span.start, "reversal": False,
+           "based_on_locator": None if base is None else base.locator,
+           "frames": _frames_json(lattice), **common}
+    return row, [_installment_rows(work, locator, common, installment, element_of)
+                 for installment in billed]
 
 
 def _term_lattice(work: Work, references: dict[str, str | None], span: Span) -> Any:
@@ -161,8 +188,8 @@ def _invalidate(work: Work) -> Done:
     return Done(locator, sorted(retired))
 
 
+# What each job type but createOrUpdate (which `run_installments_jobs` writes) does.
 _WORK: dict[JobType, Callable[[Work], Done]] = {
-    JobType.CREATE_OR_UPDATE: _create_or_update,
     JobType.INVALIDATE: _invalidate,
     JobType.UNBILL: unbill,
 }
