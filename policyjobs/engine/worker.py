@@ -233,12 +233,15 @@ class Worker:
             for job in jobs:
                 self._held[job.id] = job
         metrics.STARTED.inc_each(j.kind for j in jobs)
+        together: list[ClaimedJob] = []
         for job in jobs:
-            if job.kind not in self._batched:
-                own = self._own.get(job.kind)
-                (own[0] if own else self._pending).put(job)
-        if self._batched:
-            for batch in self._batches([j for j in jobs if j.kind in self._batched]):
+            if job.kind in self._batched:
+                together.append(job)
+                continue
+            own = self._own.get(job.kind)
+            (own[0] if own else self._pending).put(job)
+        if together:
+            for batch in self._batches(together):
                 self._pending.put(batch[0] if len(batch) == 1 else batch)
         if parents:  # the jobs claimed start meanwhile
             self._end_parents(conn, parents)
