@@ -33,19 +33,24 @@ def run_create(context: JobContext, ports: Ports) -> dict[str, Any]:
 
 
 def run_creates(contexts: Sequence[JobContext], ports: Ports) -> list[dict[str, Any]]:
-    """Several checks of one tenant's invoices, in one transaction: which invoices are
-    settled is read in one statement, and the checks of those recorded in another; a
-    delinquency is opened for each of the others, as alone."""
+    """Several checks of one tenant's invoices: which invoices are settled is read in one
+    statement, and the checks of those recorded in another, in one transaction; then a
+    delinquency is opened for each of the others in a transaction of its own, as alone (a
+    transaction that held several invoices could deadlock with a payment, which holds its
+    account's credit before its invoice)."""
     first = contexts[0]
     invoice_of = {c.job.locator: str(c.job.reference_locator) for c in contexts}
     with first.db.begin() as conn:
         settled = ports.settled_among(conn, tenant=first.job.tenant,
                                       locators=sorted(set(invoice_of.values())))
-        done = [c.job.locator for c in contexts if invoice_of[c.job.locator] in settled]
-        service.set_jobs_data(conn, done, updated_at=first.clock.now(),
-                              delinquency_locators=[])
-        opened = {c.job.locator: _open(conn, c, ports) for c in contexts
-                  if invoice_of[c.job.locator] not in settled}
+        service.set_jobs_data(conn, [c.job.locator for c in contexts
+                                     if invoice_of[c.job.locator] in settled],
+                              updated_at=first.clock.now(), delinquency_locators=[])
+    opened = {}
+    for context in contexts:
+        if invoice_of[context.job.locator] not in settled:
+            with context.db.begin() as conn:
+                opened[context.job.locator] = _open(conn, context, ports)
     return [{"delinquencyLocators": opened.get(c.job.locator, [])} for c in contexts]
 
 

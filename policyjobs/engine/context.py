@@ -19,3 +19,7 @@ class JobContext:
     db: sa.Engine
     clock: Clock
     queue: JobQueue
+    # This attempt ran once already, in a batch (`JobKind.batch`) that raised: what the
+    # batch did was undone, unless its commit was lost on the way back. A handler that at
+    # attempt 1 skips looking for what an earlier run made must look.
+    again: bool = False

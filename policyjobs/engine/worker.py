@@ -390,32 +390,37 @@ class Worker:
             if not self._signal.is_set():  # setting it takes a lock; once a turn will do
                 self._signal.set()
 
-    def _execute(self, job: ClaimedJob) -> Outcome:
+    def _execute(self, job: ClaimedJob, *, again: bool = False) -> Outcome:
         token = _running.set(job)
         try:
-            return self._run(job)
+            return self._run(job, again=again)
         finally:
             _running.reset(token)
 
     def _execute_batch(self, jobs: list[ClaimedJob]) -> list[Outcome]:
         """Run `jobs`, of one kind and tenant, through their kind's batch handler; if it
-        fails, which undoes the whole batch, run each alone."""
+        raises, which undoes the whole batch, run each alone (told it ran `again`). Results
+        that are not one JSON value a job fail every job for good, as alone."""
         batch = self.queue.registry.kind(jobs[0].kind).batch
         assert batch is not None
         try:
-            results = batch([self._context(job) for job in jobs])
-            return [Outcome(job, result=json_text(result))
-                    for job, result in zip(jobs, results, strict=True)]
+            results = list(batch([self._context(job) for job in jobs]))
         except Exception as exc:
             log.info("batch failed; its jobs run alone", kind=jobs[0].kind,
                      tenant=jobs[0].tenant, jobs=len(jobs), error=str(exc) or type(exc).__name__)
-            return [self._execute(job) for job in jobs]
+            return [self._execute(job, again=True) for job in jobs]
+        if len(results) != len(jobs):
+            error = f"the batch handler gave {len(results)} results for {len(jobs)} jobs"
+            log.error("batch results do not match its jobs", error=error)
+            return [Outcome(job, error=error, permanent=True) for job in jobs]
+        return [self._outcome(job, result) for job, result in zip(jobs, results, strict=True)]
 
-    def _context(self, job: ClaimedJob) -> JobContext:
-        return JobContext(job=job, db=self.queue.db, clock=self.queue.clock, queue=self.queue)
+    def _context(self, job: ClaimedJob, *, again: bool = False) -> JobContext:
+        return JobContext(job=job, db=self.queue.db, clock=self.queue.clock, queue=self.queue,
+                          again=again)
 
-    def _run(self, job: ClaimedJob) -> Outcome:
-        context = self._context(job)
+    def _run(self, job: ClaimedJob, *, again: bool = False) -> Outcome:
+        context = self._context(job, again=again)
         try:
             result = self.queue.registry.kind(job.kind).handler(context)
         except Postpone as exc:
@@ -427,6 +432,11 @@ class Worker:
         except Exception as exc:
             log.warning("job attempt failed", error=str(exc), exc_info=True)
             return Outcome(job, error=f"{type(exc).__name__}: {exc}")
+        return self._outcome(job, result)
+
+    @staticmethod
+    def _outcome(job: ClaimedJob, result: Any) -> Outcome:
+        """A handler's success, or a failure for good if `result` is not JSON."""
         try:
             return Outcome(job, result=json_text(result))
         except TypeError as exc:

@@ -47,15 +47,26 @@ _JOB_DONE = installment_jobs.update().where(installment_jobs.c.job_locator == sa
 
 def run_installments_job(context: JobContext) -> dict[str, Any]:
     """Do the job once, whatever happens to its attempts; a job that cannot bill fails now."""
-    [done] = run_installments_jobs([context])
-    return done
+    return _together([context])[context.job.locator]
 
 
 def run_installments_jobs(contexts: Sequence[JobContext]) -> list[dict[str, Any]]:
-    """Several jobs (of other quotes and policies: one chain's jobs run one at a time) in
-    one transaction: their rows held in one statement, and the lattices, installments and
-    items they build written in one statement each. One that cannot bill fails the batch
-    (alone, it fails for good)."""
+    """Several jobs (of other quotes and policies: one chain's jobs run one at a time): the
+    createOrUpdate jobs in one transaction, their rows held in one statement and the
+    lattices, installments and items they build written in one statement each; the
+    others (which lock installments: two in one transaction could deadlock with an
+    invoice) each in its own. One that cannot bill fails the batch (alone, it fails for
+    good)."""
+    creating = [c for c in contexts if c.job.payload.get("jobType") == JobType.CREATE_OR_UPDATE]
+    results = _together(creating) if creating else {}
+    for context in contexts:
+        if context.job.locator not in results:
+            results |= _together([context])
+    return [results[context.job.locator] for context in contexts]
+
+
+def _together(contexts: Sequence[JobContext]) -> dict[str, dict[str, Any]]:
+    """Run `contexts`' jobs in one transaction; each one's result, by job locator."""
     first = contexts[0]
     try:
         with first.db.begin() as conn:
@@ -64,13 +75,13 @@ def run_installments_jobs(contexts: Sequence[JobContext]) -> list[dict[str, Any]
             lattices: list[dict[str, Any]] = []
             made: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
             finished: list[dict[str, Any]] = []
-            results = []
+            results = {}
             for context in contexts:
                 job, now = context.job, context.clock.now()
                 row = required_data(held.get(job.locator), installment_jobs, job.locator)
                 if row.done_at is not None:
-                    results.append(Done(row.lattice_locator, [
-                        s for s in (row.installment_locators or "").split(",") if s]).as_json())
+                    results[job.locator] = Done(row.lattice_locator, [
+                        s for s in (row.installment_locators or "").split(",") if s]).as_json()
                     continue
                 work = Work(conn, row, job.payload, now)
                 if row.job_type == JobType.CREATE_OR_UPDATE:
@@ -83,7 +94,7 @@ def run_installments_jobs(contexts: Sequence[JobContext]) -> list[dict[str, Any]
                 finished.append({"job": job.locator, "done_at": now,
                                  "lattice_locator": done.lattice_locator,
                                  "installment_locators": ",".join(done.installment_locators)})
-                results.append(done.as_json())
+                results[job.locator] = done.as_json()
             insert_all(conn, installment_lattices, lattices)
             insert_installments(conn, made)
             if finished:

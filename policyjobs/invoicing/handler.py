@@ -69,13 +69,14 @@ def run_instances(contexts: Sequence[JobContext], ports: Ports) -> list[dict[str
     """Several instances of one tenant, in one transaction, with one statement of each
     kind for all (their installments read and locked, their invoices, items, references,
     credits and the jobs that follow them written), where each alone runs its own. An
-    instance whose payload lacks its invoice, or not at its first attempt (an earlier
-    attempt may have made its invoice), runs as alone, in the same transaction."""
+    instance whose payload lacks its invoice, or not at its first run (an earlier one may
+    have made its invoice), runs as alone, in the same transaction."""
     results: dict[str, dict[str, Any]] = {}
     by_time: dict[str, list[JobContext]] = {}
     with contexts[0].db.begin() as conn:
         for context in contexts:
-            if context.job.attempt > 1 or "invoiceLocator" not in context.job.payload:
+            if context.job.attempt > 1 or context.again or \
+                    "invoiceLocator" not in context.job.payload:
                 results[context.job.locator] = _instance(context, conn, ports)
             else:
                 by_time.setdefault(context.job.payload["generateTime"], []).append(context)
@@ -149,4 +150,4 @@ def _work(context: JobContext, conn: sa.Connection, ports: Ports,
     return Invoicing(conn, context.queue, ports, job.tenant, job.locator, invoicing_type,
                      generated,
                      context.clock.now(), str(job.payload.get("createdBy", NIL_UUID)),
-                     first_attempt=job.attempt == 1, **options)
+                     first_attempt=job.attempt == 1 and not context.again, **options)

@@ -98,3 +98,46 @@ def test_a_failed_batch_leaves_nothing_and_its_jobs_run_alone(database_url: str)
     assert [rows[locator]["status"] for locator in good] == ["finished"] * 7
     assert sorted(locator for locator, _, _ in done) == sorted(good)  # each once
     assert all(rows[locator]["result"]["alone"] for locator, _ in failed if locator != bad)
+
+
+def test_jobs_of_a_batch_that_raised_after_committing_run_alone_told_so(
+        database_url: str) -> None:
+    """A batch whose work committed but which raised anyway (its commit's answer lost, say)
+    runs each job alone at the same attempt, with `again` set, so a handler that trusts
+    attempt 1 to find nothing done looks."""
+
+    def alone(context: JobContext) -> dict[str, Any]:
+        return {"again": context.again, "attempt": context.job.attempt}
+
+    def batch(contexts: Sequence[JobContext]) -> list[dict[str, Any]]:
+        with contexts[0].db.begin() as conn:
+            for context in contexts:
+                _write(conn, context)
+        raise ConnectionError("the commit's answer was lost")
+
+    lost = Domain(name="lost", kinds=(JobKind(BATCHED, alone, batch=batch, max_attempts=1),))
+    with runtime(database_url, domains=[lost]) as rt:
+        made = enqueue(rt, *[_new("tenant-a", n) for n in range(6)])
+        with worker(rt, concurrency=1):
+            settle(rt)
+        rows = job_rows(rt.db)
+    assert {(rows[locator]["status"], rows[locator]["result"]["attempt"]) for locator in made} \
+        == {("finished", 1)}
+    assert any(rows[locator]["result"]["again"] for locator in made)
+
+
+def test_a_batch_whose_results_do_not_match_its_jobs_fails_them_for_good(
+        database_url: str) -> None:
+    def batch(contexts: Sequence[JobContext]) -> list[Any]:
+        return [None]
+
+    short = Domain(name="short", kinds=(JobKind(BATCHED, lambda _: None, batch=batch),))
+    with runtime(database_url, domains=[short]) as rt:
+        made = enqueue(rt, *[_new("tenant-a", n) for n in range(6)])
+        with worker(rt, concurrency=1):
+            settle(rt)
+        rows = job_rows(rt.db)
+    batched = [locator for locator in made if rows[locator]["status"] == "failed"]
+    assert batched  # the jobs of each batch of more than one
+    assert all("results for" in rows[locator]["errors"][0]["error"] for locator in batched)
+    assert all(rows[locator]["attempt"] == 1 for locator in batched)
