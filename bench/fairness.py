@@ -65,7 +65,7 @@ from bench.stamps import VARIABLE as STAMPS_VARIABLE
 from bench.stamps import count as stamps_count
 from bench.stamps import read as read_stamps
 from policyjobs.app import build_runtime
-from policyjobs.documents.service import on_invoice_made
+from policyjobs.documents.service import on_invoices_made
 from policyjobs.engine import NIL_UUID, NewJob
 from policyjobs.runtime import Runtime
 from policyjobs.settings import Settings
@@ -344,8 +344,9 @@ def priority(store: str, server: PostgresServer, round_: int,
         try:
             for start in range(0, args.burst, 100):  # as a generation run commits its invoices
                 with runtime.db.begin() as conn:
-                    for n in range(start, min(start + 100, args.burst)):
-                        on_invoice_made(conn, runtime.queue, Invoice(owner, invoice(n)))
+                    on_invoices_made(conn, runtime.queue, [
+                        Invoice(owner, invoice(n)) for n in range(start, min(start + 100,
+                                                                             args.burst))])
             seconds = quote_ready_after(made, db, client, owner, 0)
             invoices_ready = ready_documents(db, owner, "invoice")
         finally:
