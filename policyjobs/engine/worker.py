@@ -376,19 +376,34 @@ class Worker:
     # -- handler threads --------------------------------------------------------------------------
 
     def _execute_forever(self, pending: queue.SimpleQueue[Work]) -> None:
-        while (work := pending.get()) is not None:
-            given = work if isinstance(work, list) else [work]
-            with self._held_lock:  # a job released at shutdown before it began is skipped
-                jobs = [j for j in given if j.id not in self._started and j.id in self._held]
-                self._started.update(job.id for job in jobs)
-            if not jobs:
+        while (job := pending.get()) is not None:
+            if isinstance(job, list):
+                self._execute_together(job)
                 continue
+            with self._held_lock:
+                if job.id in self._started or job.id not in self._held:
+                    continue  # released at shutdown before it began
+                self._started.add(job.id)
             began = time.perf_counter()
-            outcomes = self._execute_batch(jobs) if len(jobs) > 1 else [self._execute(jobs[0])]
-            self._ahead.observe((time.perf_counter() - began) / len(jobs))
-            self._done.extend(outcomes)
+            outcome = self._execute(job)
+            self._ahead.observe(time.perf_counter() - began)
+            self._done.append(outcome)
             if not self._signal.is_set():  # setting it takes a lock; once a turn will do
                 self._signal.set()
+
+    def _execute_together(self, given: list[ClaimedJob]) -> None:
+        """Run a batch of jobs (`JobKind.batch`), less any released at shutdown before it
+        began, and hand their outcomes to the loop."""
+        with self._held_lock:
+            jobs = [job for job in given if job.id not in self._started and job.id in self._held]
+            self._started.update(job.id for job in jobs)
+        if not jobs:
+            return
+        began = time.perf_counter()
+        outcomes = self._execute_batch(jobs) if len(jobs) > 1 else [self._execute(jobs[0])]
+        self._ahead.observe((time.perf_counter() - began) / len(jobs))
+        self._done.extend(outcomes)
+        self._signal.set()
 
     def _execute(self, job: ClaimedJob, *, again: bool = False) -> Outcome:
         token = _running.set(job)
