@@ -38,10 +38,10 @@ from policyjobs.store.scoping import in_tenant
 from policyjobs.store.writes import insert_all
 
 # Statements of the hot paths, built once and bound per call.
-# The columns to set are the parameters given besides `job`.
 _JOB_ROWS = (sa.select(installment_jobs)
              .where(installment_jobs.c.job_locator.in_(sa.bindparam("jobs", expanding=True)))
              .order_by(installment_jobs.c.job_locator).with_for_update())
+# The columns to set are the parameters given besides `job`.
 _JOB_DONE = installment_jobs.update().where(installment_jobs.c.job_locator == sa.bindparam("job"))
 
 
