@@ -71,11 +71,6 @@ _OPEN = (sa.select(invoices.c.locator, invoices.c.total, invoices.c.paid)
 _PAY = invoices.update().where(invoices.c.locator == sa.bindparam("invoice"))
 
 
-def lock(conn: sa.Connection, account: Account, now: datetime) -> Decimal:
-    """The account's credit, its row held until the caller's transaction ends."""
-    return lock_all(conn, [account], now)[account]
-
-
 def lock_all(conn: sa.Connection, accounts: Sequence[Account],
              now: datetime) -> dict[Account, Decimal]:
     """Each account's credit, their rows held until the caller's transaction ends, in one
@@ -90,7 +85,7 @@ def lock_all(conn: sa.Connection, accounts: Sequence[Account],
 
 def use(conn: sa.Connection, account: Account, balance: Decimal, *, now: datetime, by: str,
         settled: Settled) -> Decimal:
-    """Pay the account's open invoices from `balance` (its credit, held by `lock`), oldest
+    """Pay the account's open invoices from `balance` (its credit, held by `lock_all`), oldest
     first, and keep what is left as its credit; what is left."""
     if balance > 0:
         for invoice in conn.execute(_OPEN, _params(account)).all():
