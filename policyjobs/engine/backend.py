@@ -327,8 +327,22 @@ class Backend(ABC):
             "locators": self.locators(locators), "now": self.time(now),
             "lane": None if lane is None else int(lane),
         })]
-        self.mark(conn, requeued)
+        self.mark(conn, [*requeued, *self.reopen_parents(conn, requeued, now)])
         return requeued
+
+    def reopen_parents(self, conn: sa.Connection, locators: Sequence[str],
+                       now: datetime) -> list[str]:
+        """Set the parents of the jobs `locators`, which run again, waiting again where a
+        child's failure failed them, and their parents upwards: a failed child retried
+        may yet end its parent finished. A parent that failed on an attempt of its own
+        stays failed (it is retried itself). The parents reopened."""
+        reopened: list[str] = []
+        children = list(locators)
+        while children:
+            children = [str(r[0]) for r in self.run(conn, "reopen_parents", {
+                "locators": self.locators(children), "now": self.time(now)})]
+            reopened.extend(children)
+        return reopened
 
     def waiting(self, conn: sa.Connection, after: int = 0) -> list[tuple[int, str]]:
         """Up to 1000 waiting jobs with ids past `after`, in id order: (id, locator)."""

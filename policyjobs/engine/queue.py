@@ -201,7 +201,8 @@ class JobQueue:
         `lane` if given (as when someone waits on them), else in their own.
 
         A worker still holding one loses its lease: its late outcome is ignored.
-        A failed job gets one more attempt.
+        A failed job gets one more attempt, and a parent its failure failed waits for it
+        again (`Backend.reopen_parents`).
         """
         requeued = self.backend.requeue(conn, locators, self.clock.now(), lane)
         if requeued:

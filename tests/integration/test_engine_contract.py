@@ -316,6 +316,45 @@ def test_job_marks_list_the_waiting_failed_and_cancelled_jobs(database_url: str)
         assert marks(rt.db) == {cancelled: (TENANT, "cancelled")}
 
 
+def test_a_failed_child_run_again_reopens_the_parents_it_failed_which_then_finish(
+        database_url: str) -> None:
+    with runtime(database_url) as rt:
+        grandparent = new(NOOP)
+        parent = new(NOOP, parent_locator=grandparent.locator)
+        child = new(PERMANENT, payload={"fail_attempts": 1}, parent_locator=parent.locator)
+        with worker(rt):
+            family(rt, grandparent, parent, child)
+            settle(rt)
+        assert [status(rt, j.locator) for j in (child, parent, grandparent)] == ["failed"] * 3
+        with rt.db.begin() as conn:
+            assert rt.queue.requeue(conn, [child.locator]) == [child.locator]
+        assert [status(rt, j.locator) for j in (child, parent, grandparent)] == [
+            "queued", "waiting", "waiting"]
+        assert marks(rt.db) == {parent.locator: (TENANT, "waiting"),
+                                grandparent.locator: (TENANT, "waiting")}
+        with worker(rt):
+            settle(rt)
+        rows = job_rows(rt.db)
+        assert [rows[j.locator]["status"] for j in (child, parent, grandparent)] == [
+            "finished"] * 3
+        assert rows[parent.locator]["finished_at"] >= rows[child.locator]["finished_at"]
+
+
+def test_a_parent_that_failed_on_its_own_attempt_stays_failed_when_its_child_runs_again(
+        database_url: str) -> None:
+    with runtime(database_url) as rt:
+        parent = new(PERMANENT)
+        child = new(PERMANENT, payload={"fail_attempts": 1}, parent_locator=parent.locator)
+        with worker(rt):
+            family(rt, parent, child)
+            settle(rt)
+        with rt.db.begin() as conn:
+            rt.queue.requeue(conn, [child.locator])
+        with worker(rt):
+            settle(rt)
+        assert (status(rt, parent.locator), status(rt, child.locator)) == ("failed", "finished")
+
+
 def test_grandparent_chain_resolves_upwards(database_url: str) -> None:
     with runtime(database_url, test_clock=True) as rt, worker(rt):
         clock = clock_of(rt)

@@ -262,7 +262,11 @@ def fail(context: JobContext) -> None:
 
 
 def permanent(context: JobContext) -> None:
-    """Fail for good, so the engine does not retry."""
+    """Fail for good, so the engine does not retry; past the payload's `fail_attempts`
+    attempts, if given, succeed (as a job an operator retries once its cause is mended)."""
+    limit = context.job.payload.get("fail_attempts")
+    if limit is not None and context.job.attempt > int(limit):
+        return
     raise PermanentJobError(str(context.job.payload.get("message", "permanent failure")))
 
 

@@ -509,6 +509,29 @@ WITH wanted AS (
 )
 SELECT locator FROM requeued;
 
+-- name: reopen_parents
+-- The failed parents of the given jobs (a JSON array of locators) that failed for a child,
+-- not on an attempt of their own (no error of their last attempt), wait again: the jobs are
+-- being run again, and their parents end anew as they end. Locked in id order, as every
+-- path that ends parents locks them. Returns each parent reopened.
+WITH parents AS (
+    SELECT p.id FROM jobs AS p
+    WHERE p.locator = ANY(ARRAY(
+            SELECT c.parent_locator FROM jobs AS c
+            WHERE c.locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
+              AND c.parent_locator IS NOT NULL))
+      AND p.status = 'failed'
+    ORDER BY p.id
+    FOR UPDATE
+)
+UPDATE jobs AS p
+SET status = 'waiting', finished_at = NULL, updated_at = %(now)s
+FROM parents
+WHERE p.id = parents.id AND p.status = 'failed'
+  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.errors) AS e
+                  WHERE (e->>'attempt')::int = p.attempt)
+RETURNING p.locator;
+
 -- name: waiting
 -- Up to 1000 waiting jobs past the id `after`, in id order, from their marks (a partial
 -- index holds only theirs): the sweep that ends parents no worker ended.

@@ -357,6 +357,20 @@ WHERE locator IN (SELECT value FROM json_each(:locators))
   AND status IN ('queued', 'waiting', 'failed')
 RETURNING locator;
 
+-- name: reopen_parents
+-- The failed parents of the given jobs (a JSON array of locators) that failed for a child,
+-- not on an attempt of their own (no error of their last attempt), wait again: the jobs are
+-- being run again, and their parents end anew as they end. Returns each parent reopened.
+UPDATE jobs
+SET status = 'waiting', finished_at = NULL, updated_at = :now
+WHERE locator IN (SELECT c.parent_locator FROM jobs AS c
+                  WHERE c.locator IN (SELECT value FROM json_each(:locators))
+                    AND c.parent_locator IS NOT NULL)
+  AND status = 'failed'
+  AND NOT EXISTS (SELECT 1 FROM json_each(jobs.errors) AS e
+                  WHERE json_extract(e.value, '$.attempt') = jobs.attempt)
+RETURNING locator;
+
 -- name: waiting
 -- Up to 1000 waiting jobs past the id `after`, in id order, from their marks (a partial
 -- index holds only theirs): the sweep that ends parents no worker ended.
