@@ -298,9 +298,9 @@ FROM leased AS l JOIN jobs AS j ON j.id = l.id;
 -- array of {id, attempt, result}. A job with children waits for them; the id and locator
 -- of each returned, and, if `report`, the id of each that finished (its locator NULL). Ids and locators are matched with `= ANY(ARRAY(…))` here and below, an
 -- index condition whatever the planner guesses of the list.
-WITH d AS MATERIALIZED (
-    SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb)
-        AS d(id bigint, attempt int, result jsonb)
+WITH d AS MATERIALIZED (  -- json, as `new_jobs` reads its batch: walked once
+    SELECT * FROM json_to_recordset(%(batch)s::json)
+        AS d(id bigint, attempt int, result json)
 ), held AS (
     SELECT q.id, q.attempt, q.started_at FROM job_queue AS q
     WHERE q.id = ANY(ARRAY(SELECT id FROM d)) AND q.owner = %(owner)s
@@ -314,7 +314,7 @@ WITH d AS MATERIALIZED (
                    CASE WHEN w.waits THEN NULL ELSE %(now)s::timestamptz END
             FROM (SELECT EXISTS (SELECT 1 FROM jobs AS c
                                  WHERE c.parent_locator = j.locator) AS waits) AS w),
-        result = d.result, attempt = h.attempt, started_at = h.started_at,
+        result = d.result::jsonb, attempt = h.attempt, started_at = h.started_at,
         updated_at = %(now)s
     FROM d JOIN held AS h ON h.id = d.id AND h.attempt = d.attempt
     WHERE j.id = d.id
