@@ -331,9 +331,16 @@ def test_an_instance_that_failed_is_retried_into_its_one_invoice(books: Books) -
     # Resumed, the next run (unblocked by this one's failure) may bill the installments
     # first; the retried instance then finds nothing left to bill. Either way, one invoice.
     books.client.delete(f"/admin/pauses/{paused.json()['locator']}", headers=books.headers)
+    # The run retried first runs again and makes no second instance: it fails again.
+    assert act(books, "retry", kind=GENERATION, status="failed")["acted"] == 1
+    with books.runtime.db.connect() as conn:
+        assert list(conn.execute(sa.select(jobs.c.locator).where(
+            jobs.c.parent_locator == run)).scalars()) == [instance]
+    assert status(books.runtime, run) == "failed"
     assert act(books, "retry", kind=INSTANCE, status="failed")["acted"] == 1
     [invoice] = books.invoices()
-    assert act(books, "retry", kind=GENERATION, status="failed")["acted"] == 1
+    # The instance's retry reopened the run its failure had failed, and the run ended.
+    assert status(books.runtime, run) == "finished"
     assert act(books, "retry", instance)["skipped"] == {"not failed: finished": 1}
     assert [i["locator"] for i in books.invoices()] == [invoice["locator"]]  # still the one
 
