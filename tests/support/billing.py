@@ -3,15 +3,20 @@ in 2027."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from policyjobs.runtime import Runtime
+from tests.support.engine_domain import clock_of
 from tests.support.http import MakeToken, bearer
 
 START, END = "2027-01-01T05:00:00Z", "2028-01-01T05:00:00Z"  # midnight in New York
+# When the tenant is made: the policies' events come after it, their first invoices in
+# mid-December.
+OPENED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CONFIG = """
 timezone: America/New_York
 currency: USD
@@ -51,11 +56,15 @@ def issuance(locator: str, policy: str, amount: str = "1200.00", *, account: str
 
 
 class Books:
-    """A tenant billed monthly in New York, its admin token, and the test clock."""
+    """A tenant billed monthly in New York, its admin token, and the test clock, which
+    starts no earlier than `OPENED`."""
 
     def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken,
                  config: str = CONFIG) -> None:
         self.client, self.runtime = client, runtime
+        clock = clock_of(runtime)
+        if clock.now() < OPENED:  # the tenant's daily runs before it would bill nothing
+            clock.set(OPENED)
         self.tenant = runtime.create_tenant(runtime.tenant_configs.load(config))
         self.headers = bearer(make_token(self.tenant, "admin"))
 

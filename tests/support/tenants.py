@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from policyjobs.engine.schema import jobs, metadata
 from policyjobs.runtime import Runtime
-from tests.support.billing import CONFIG, DELINQUENCY, END, START, issuance
+from tests.support.billing import CONFIG, DELINQUENCY, END, OPENED, START, issuance
+from tests.support.engine_domain import clock_of
 from tests.support.http import MakeToken, bearer
 
 _PARAMETER = re.compile(r"{(\w+)}")
@@ -37,11 +38,11 @@ class Tenants:
 
     def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken) -> None:
         self.client, self.runtime = client, runtime
+        clock_of(runtime).set(OPENED)  # the daily runs before it would bill nothing
         config = runtime.tenant_configs.load(TENANT_CONFIG)
         self.a, self.b = runtime.create_tenant(config), runtime.create_tenant(config)
         self.token = make_token(self.a, "admin")
         self.b_headers = bearer(make_token(self.b, "admin"))
-        self.move_to("2026-12-01T12:00:00Z")
         self.send({"type": "quote", "trigger": "priced", "locator": "BQ-1",
                    "accountLocator": "BA-1", "term": {"startTime": START, "endTime": END},
                    "charges": [{"locator": "BC-1", "chargeType": "premium",
