@@ -39,22 +39,27 @@ from policyjobs.engine.queue import JobQueue
 
 log = structlog.get_logger("policyjobs.worker")
 
-# The job a handler thread is running. One context variable, read only when a line is
-# logged: binding the job's fields as structlog context variables cost more than a no-op
-# job's whole run.
-_running: ContextVar[ClaimedJob | None] = ContextVar("policyjobs_running_job", default=None)
+# The job a handler thread is running, or the batch (a list: one kind and tenant). One
+# context variable, read only when a line is logged: binding the job's fields as structlog
+# context variables cost more than a no-op job's whole run.
+_running: ContextVar[ClaimedJob | list[ClaimedJob] | None] = ContextVar(
+    "policyjobs_running_job", default=None)
 
 
 def job_fields(_logger: Any, _method: str,
                event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """A structlog processor: the running job's tenant, locator, kind and attempt on every
-    line logged while it runs."""
-    job = _running.get()
-    if job is not None:
-        event.setdefault("tenant", job.tenant)
-        event.setdefault("job", job.locator)
-        event.setdefault("kind", job.kind)
-        event.setdefault("attempt", job.attempt)
+    line logged while it runs; a batch's tenant, kind and job locators."""
+    running = _running.get()
+    if isinstance(running, list):
+        event.setdefault("tenant", running[0].tenant)
+        event.setdefault("kind", running[0].kind)
+        event.setdefault("jobs", [job.locator for job in running])
+    elif running is not None:
+        event.setdefault("tenant", running.tenant)
+        event.setdefault("job", running.locator)
+        event.setdefault("kind", running.kind)
+        event.setdefault("attempt", running.attempt)
     return event
 
 
@@ -418,16 +423,21 @@ class Worker:
         that are not one JSON value a job fail every job for good, as alone."""
         batch = self.queue.registry.kind(jobs[0].kind).batch
         assert batch is not None
+        results: list[Any] | None
+        token = _running.set(jobs)  # the lines logged name the batch's tenant, kind and jobs
         try:
             results = list(batch([self._context(job) for job in jobs]))
+            if len(results) != len(jobs):
+                error = f"the batch handler gave {len(results)} results for {len(jobs)} jobs"
+                log.error("batch results do not match its jobs", error=error)
+                return [Outcome(job, error=error, permanent=True) for job in jobs]
         except Exception as exc:
-            log.info("batch failed; its jobs run alone", kind=jobs[0].kind,
-                     tenant=jobs[0].tenant, jobs=len(jobs), error=str(exc) or type(exc).__name__)
+            log.info("batch failed; its jobs run alone", error=str(exc) or type(exc).__name__)
+            results = None
+        finally:
+            _running.reset(token)
+        if results is None:
             return [self._execute(job, again=True) for job in jobs]
-        if len(results) != len(jobs):
-            error = f"the batch handler gave {len(results)} results for {len(jobs)} jobs"
-            log.error("batch results do not match its jobs", error=error)
-            return [Outcome(job, error=error, permanent=True) for job in jobs]
         return [self._outcome(job, result) for job, result in zip(jobs, results, strict=True)]
 
     def _context(self, job: ClaimedJob, *, again: bool = False) -> JobContext:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from policyjobs.domain import Domain
 from policyjobs.engine import JobContext, JobKind, NewJob
+from policyjobs.engine.worker import job_fields
 from tests.support.engine_domain import effects, enqueue, job_rows, runtime, settle, worker
 
 BATCHED = "test.batched"
@@ -141,3 +142,30 @@ def test_a_batch_whose_results_do_not_match_its_jobs_fails_them_for_good(
     assert batched  # the jobs of each batch of more than one
     assert all("results for" in rows[locator]["errors"][0]["error"] for locator in batched)
     assert all(rows[locator]["attempt"] == 1 for locator in batched)
+
+
+def test_lines_logged_in_a_batch_name_its_tenant_kind_and_jobs(database_url: str) -> None:
+    """What `job_fields` adds to a line logged on the batch handler's thread: the batch's
+    tenant, kind and job locators, and after it, on a job run alone, that job's."""
+    logged: list[tuple[list[str], dict[str, Any]]] = []
+
+    def alone(context: JobContext) -> None:
+        logged.append(([context.job.locator], dict(job_fields(None, "info", {}))))
+
+    def batch(contexts: Sequence[JobContext]) -> list[None]:
+        logged.append(([c.job.locator for c in contexts], dict(job_fields(None, "info", {}))))
+        return [None] * len(contexts)
+
+    noted = Domain(name="noted", kinds=(JobKind(BATCHED, alone, batch=batch),))
+    with runtime(database_url, domains=[noted]) as rt:
+        enqueue(rt, *[_new("tenant-a", n) for n in range(6)])
+        with worker(rt, concurrency=1):
+            settle(rt)
+    assert any(len(locators) > 1 for locators, _ in logged)
+    for locators, fields in logged:
+        if len(locators) > 1:  # a batch
+            assert fields == {"tenant": "tenant-a", "kind": BATCHED, "jobs": locators}
+        else:  # a job claimed alone runs through its kind's own handler
+            assert fields == {"tenant": "tenant-a", "job": locators[0], "kind": BATCHED,
+                              "attempt": 1}
+    assert job_fields(None, "info", {}) == {}  # and nothing on this thread
