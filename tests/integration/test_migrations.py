@@ -27,7 +27,7 @@ from policyjobs.api.application import create_app
 from policyjobs.app import build_runtime
 from policyjobs.settings import Settings
 from policyjobs.store.database import open_store
-from policyjobs.store.migrate import alembic_config
+from policyjobs.store.migrate import alembic_config, at_head, head_revision, migrate
 from policyjobs.store.schema import metadata
 from tests.support import answers
 from tests.support.http import bearer
@@ -159,3 +159,15 @@ def _insert(alembic: MigrationContext, db: sa.Engine, rows: list[dict[str, Any]]
         with db.connect() as conn:
             ids: dict[str, int] = dict(conn.exec_driver_sql("SELECT locator, id FROM jobs").all())
         alembic.insert_into(None, [{**row, "id": ids[row["id"].locator]} for row in later])
+
+
+def test_the_head_named_by_the_files_is_alembics(store: sa.Engine) -> None:
+    """`migrate` tells a store at its head by the revisions' file numbers, without Alembic."""
+    with runner(store) as alembic:
+        assert alembic.heads == [head_revision()]
+    assert not at_head(store)  # a fresh store has no version table
+    migrate(store)
+    assert at_head(store)
+    with store.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0023'")
+    assert not at_head(store)
