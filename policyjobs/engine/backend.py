@@ -272,7 +272,8 @@ class Backend(ABC):
 
     def endings(self, conn: sa.Connection, locators: Iterable[str],
                 kinds: Iterable[str]) -> list[Ending]:
-        """The jobs among `locators` of `kinds` that have ended, finished or failed."""
+        """The jobs among `locators` of `kinds` that have ended: finished, failed or
+        cancelled."""
         wanted, of = list(locators), list(kinds)
         if not wanted or not of:
             return []

@@ -113,8 +113,9 @@ class ClaimedJob(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Ending:
-    """A job that just ended (finished or failed), as the listeners of its kind are told:
-    in the transaction that ended it, so what they record commits or rolls back with it."""
+    """A job that just ended (finished, failed or cancelled), as the listeners of its kind
+    are told: in the transaction that ended it, so what they record commits or rolls back
+    with it."""
 
     locator: str
     tenant: str
@@ -122,7 +123,7 @@ class Ending:
     reference_type: str | None
     reference_locator: str | None
     attempt: int
-    status: JobStatus  # finished or failed
+    status: JobStatus  # finished, failed or cancelled
     # The handler's result, as JSON text, when its worker ended it (None when a job ends
     # otherwise: its children ended, or the rescuer failed it).
     result: str | None = None

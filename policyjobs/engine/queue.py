@@ -166,11 +166,12 @@ class JobQueue:
         return found
 
     def cancel(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:
-        """Cancel the named jobs that have not started; the locators cancelled."""
+        """Cancel the named jobs that have not started; the locators cancelled. Their kinds'
+        listeners are told of them, and of the parents they were the last to end."""
         now = self.clock.now()
         cancelled = self.backend.cancel(conn, locators, now)
-        self.tell_ended(conn, self.backend.resolve_waiting(
-            conn, [p for _, p in cancelled if p], now))
+        ended = self.backend.resolve_waiting(conn, [p for _, p in cancelled if p], now)
+        self.tell_ended(conn, [*(locator for locator, _ in cancelled), *ended])
         return [locator for locator, _ in cancelled]
 
     def end_parents(self, conn: sa.Connection, locators: Iterable[str]) -> list[str]:

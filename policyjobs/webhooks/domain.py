@@ -17,7 +17,8 @@ from policyjobs.webhooks.endpoints import events_router, webhooks_router
 from policyjobs.webhooks.models import DELIVER, webhook_endpoints
 from policyjobs.webhooks.sender import Sender
 
-_CHANGES = {JobStatus.FINISHED: "finished", JobStatus.FAILED: "failed"}
+_CHANGES = {JobStatus.FINISHED: "finished", JobStatus.FAILED: "failed",
+            JobStatus.CANCELLED: "cancelled"}
 
 
 def webhooks_domain(keys: service.Keys, *, job_areas: Mapping[str, str],

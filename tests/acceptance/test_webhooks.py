@@ -557,3 +557,18 @@ def test_a_delivery_whose_job_is_cancelled_is_cancelled_and_resent_on_request(
     assert len(resent.json()["deliveryLocators"]) == 1
     hooks.settle()
     assert len(receiver.got) == 2
+
+
+def test_a_job_cancelled_before_it_ran_is_told_as_cancelled(hooks: Hooks,
+                                                            receiver: Receiver) -> None:
+    hooks.subscribe(receiver.url + "/in", "installments.job.cancelled", FINISHED)
+    paused = hooks.client.post("/admin/pauses", headers=hooks.headers,
+                               json={"kind": "installments", "tenantLocator": hooks.tenant})
+    assert paused.status_code == 201, paused.text
+    hooks.quote("Q-1")  # its installments job waits, paused
+    assert act(hooks, "cancel", kind="installments", status="queued")["acted"] == 1
+    hooks.settle()
+    [told] = [d.event for d in receiver.got]
+    assert told["type"] == "installments.job.cancelled"
+    assert status(hooks.runtime, told["data"]["jobLocator"]) == "cancelled"
+    assert (told["data"]["referenceType"], told["data"]["referenceLocator"]) == ("quote", "Q-1")

@@ -1,6 +1,7 @@
-"""A kind's end listeners are told of each of its jobs that finishes or fails, once, in the
+"""A kind's end listeners are told of each of its jobs that ends, once, in the
 transaction that ends it: on completion, on a last failure, when a parent's children have
-all ended, and when the rescuer fails a job whose worker died on its last attempt."""
+all ended, when the rescuer fails a job whose worker died on its last attempt, and when
+one is cancelled."""
 
 from __future__ import annotations
 
@@ -79,3 +80,19 @@ def test_a_job_the_rescuer_fails_is_told_too(database_url: str) -> None:
         upkeep = Upkeep(rt.queue, name="upkeep-under-test")
         upkeep.tick()
         assert endings(rt.db) == [(dead, RECORD, "failed", 1)]
+
+
+
+def test_a_job_cancelled_before_it_ran_is_told_as_cancelled(database_url: str) -> None:
+    with runtime(database_url, domains=[listening]) as rt:
+        with rt.db.begin() as conn:
+            conn.execute(sa.text(_TABLE))
+        later = rt.clock.now() + timedelta(hours=1)
+        made = enqueue(rt, new(RECORD, run_at=later), new(PERMANENT, run_at=later),
+                       new(NOOP, run_at=later))
+        with rt.db.begin() as conn:
+            assert sorted(rt.queue.cancel(conn, made)) == sorted(made)
+        recorded, permanent, unheard = made
+        assert sorted(endings(rt.db)) == sorted([(recorded, RECORD, "cancelled", 0),
+                                                 (permanent, PERMANENT, "cancelled", 0)])
+        assert unheard not in {e[0] for e in endings(rt.db)}

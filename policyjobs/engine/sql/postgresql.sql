@@ -365,11 +365,12 @@ DELETE FROM job_queue WHERE id IN (SELECT id FROM ended)
 RETURNING id;
 
 -- name: endings
--- The jobs among the given locators (a JSON array) of the given kinds that have ended.
+-- The jobs among the given locators (a JSON array) of the given kinds that have ended
+-- (finished, failed or cancelled).
 SELECT locator, tenant, kind, reference_type, reference_locator, attempt, status FROM jobs
 WHERE locator = ANY(ARRAY(SELECT jsonb_array_elements_text(%(locators)s::jsonb)))
   AND kind = ANY(ARRAY(SELECT jsonb_array_elements_text(%(kinds)s::jsonb)))
-  AND status IN ('finished', 'failed');
+  AND status IN ('finished', 'failed', 'cancelled');
 
 -- name: lock_waiting
 -- Locks parents in id order, whatever their status: a child ending waits for a parent

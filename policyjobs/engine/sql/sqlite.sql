@@ -194,11 +194,12 @@ FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))
 ORDER BY run_at, id;
 
 -- name: endings
--- The jobs among the given locators (a JSON array) of the given kinds that have ended.
+-- The jobs among the given locators (a JSON array) of the given kinds that have ended
+-- (finished, failed or cancelled).
 SELECT locator, tenant, kind, reference_type, reference_locator, attempt, status FROM jobs
 WHERE locator IN (SELECT value FROM json_each(:locators))
   AND kind IN (SELECT value FROM json_each(:kinds))
-  AND status IN ('finished', 'failed');
+  AND status IN ('finished', 'failed', 'cancelled');
 
 -- name: complete
 -- Records a batch of successful attempts whose lease this worker still holds (its queue
