@@ -32,7 +32,6 @@ class Collections(Books):
 
     def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken) -> None:
         super().__init__(client, runtime, make_token, CONFIG + DELINQUENCY)
-        self.move_to("2026-12-01T12:00:00Z")
         self.send(issuance("T-1", "P-1", "1200.00", plan="fullPay"))
         self.move_to("2027-01-02T12:00:00Z")  # invoiced 2026-12-17, due and unpaid
         [self.invoice] = self.get("invoices/accounts/A-1/list")["items"]
@@ -225,7 +224,6 @@ def test_a_payment_and_a_grace_end_that_race_resolve_to_one_outcome(
 def test_an_invoice_paid_by_its_due_time_is_checked_without_waiting_for_its_lock(
         client: TestClient, runtime: Runtime, make_token: MakeToken) -> None:
     books = Books(client, runtime, make_token, CONFIG + DELINQUENCY)
-    books.move_to("2026-12-01T12:00:00Z")
     books.send(issuance("T-1", "P-1", "1200.00", plan="fullPay"))
     books.move_to("2026-12-20T12:00:00Z")  # invoiced 2026-12-17, due 2027-01-01
     [invoice] = books.invoices()

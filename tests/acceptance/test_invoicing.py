@@ -42,9 +42,7 @@ documents:
 @pytest.fixture
 def books(client: TestClient, runtime: Runtime, make_token: MakeToken) -> Books:
     """A tenant billed monthly, its clock at the start of December 2026."""
-    made = Books(client, runtime, make_token)
-    made.move_to("2026-12-01T12:00:00Z")
-    return made
+    return Books(client, runtime, make_token)
 
 
 def test_a_year_of_monthly_billing_makes_twelve_invoices_that_sum_to_the_premium(
@@ -197,7 +195,6 @@ def test_bad_payments_are_400_naming_the_field(books: Books, change: dict[str, s
 def test_an_invoice_renders_its_documents(client: TestClient, runtime: Runtime,
                                           make_token: MakeToken) -> None:
     books = Books(client, runtime, make_token, CONFIG + NOTICE)
-    books.move_to("2026-12-01T12:00:00Z")
     books.send(issuance("T-1", "P-1", "1200.00"))
     books.move_to("2027-01-01T12:00:00Z")
     [invoice] = books.invoices()

@@ -383,7 +383,6 @@ class Billed(Books):
         made = client.post(f"/platform/{self.tenant}/webhooks", headers=self.headers,
                            json={"url": receiver.url + "/in"})
         assert made.status_code == 201, made.text
-        self.move_to("2026-12-01T12:00:00Z")
         self.send(issuance("T-1", "P-1", "1200.00", plan="fullPay"))
         self.move_to("2027-01-02T12:00:00Z")
         [self.invoice] = self.get("invoices/accounts/A-1/list")["items"]

@@ -55,6 +55,14 @@ def issuance(locator: str, policy: str, amount: str = "1200.00", *, account: str
                                        "amount": amount}]}]}
 
 
+def open_books(runtime: Runtime) -> None:
+    """Bring the test clock to `OPENED` if it is earlier, before a billing tenant is made:
+    the tenant's daily runs before it would bill nothing."""
+    clock = clock_of(runtime)
+    if clock.now() < OPENED:
+        clock.set(OPENED)
+
+
 class Books:
     """A tenant billed monthly in New York, its admin token, and the test clock, which
     starts no earlier than `OPENED`."""
@@ -62,9 +70,7 @@ class Books:
     def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken,
                  config: str = CONFIG) -> None:
         self.client, self.runtime = client, runtime
-        clock = clock_of(runtime)
-        if clock.now() < OPENED:  # the tenant's daily runs before it would bill nothing
-            clock.set(OPENED)
+        open_books(runtime)
         self.tenant = runtime.create_tenant(runtime.tenant_configs.load(config))
         self.headers = bearer(make_token(self.tenant, "admin"))
 

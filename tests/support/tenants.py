@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 
 from policyjobs.engine.schema import jobs, metadata
 from policyjobs.runtime import Runtime
-from tests.support.billing import CONFIG, DELINQUENCY, END, OPENED, START, issuance
-from tests.support.engine_domain import clock_of
+from tests.support.billing import CONFIG, DELINQUENCY, END, START, issuance, open_books
 from tests.support.http import MakeToken, bearer
 
 _PARAMETER = re.compile(r"{(\w+)}")
@@ -38,7 +37,7 @@ class Tenants:
 
     def __init__(self, client: TestClient, runtime: Runtime, make_token: MakeToken) -> None:
         self.client, self.runtime = client, runtime
-        clock_of(runtime).set(OPENED)  # the daily runs before it would bill nothing
+        open_books(runtime)
         config = runtime.tenant_configs.load(TENANT_CONFIG)
         self.a, self.b = runtime.create_tenant(config), runtime.create_tenant(config)
         self.token = make_token(self.a, "admin")
