@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from policyjobs.domain import Domain, EventType
 from policyjobs.engine import Clock, JobQueue, Registry, SystemClock, TestClock
-from policyjobs.engine.upkeep import Upkeep
+from policyjobs.engine.upkeep import Upkeep, fire_due
 from policyjobs.engine.worker import Worker
 from policyjobs.security import audit
 from policyjobs.security.audit import Actor
@@ -96,6 +96,21 @@ class Runtime:
             worker, upkeep = self._workers.pop()
             worker.stop()
             upkeep.stop()
+
+    def move_clock(self, to: datetime, actor: Actor) -> datetime:
+        """Move the test clock to `to` (`ClockTooFar` past its bound), record the move as
+        `actor`'s, and make the jobs of every schedule's occurrences that came by it, here:
+        the runs start at once, not at the scheduler's next look, wherever its leader is.
+        The new now."""
+        assert isinstance(self.clock, TestClock)
+        was = self.clock.now()
+        now = self.clock.set(to)
+        with self.db.begin() as conn:
+            audit.record(conn, actor, "clock.move", at=now,
+                         **{"from": was.isoformat(), "to": now.isoformat()})
+            self.queue.wake(conn)
+        fire_due(self.queue, now)  # each occurrence once, whoever else fires it
+        return now
 
     def create_tenant(self, config: TenantConfig, actor: Actor | None = None) -> str:
         """Create a tenant configured by `config`, and let each domain take it in; its UUID.

@@ -22,10 +22,9 @@ from policyjobs.api.outages import (
 )
 from policyjobs.api.problems import problem_for
 from policyjobs.api.state import runtime_of
-from policyjobs.engine import ClockTooFar, TestClock
+from policyjobs.engine import ClockTooFar
 from policyjobs.engine.queue import idle_pauses
 from policyjobs.exceptions import FieldProblem, InvalidInput, Unavailable
-from policyjobs.security import audit
 from policyjobs.security.audit import Actor
 from policyjobs.security.tokens import Principal
 
@@ -136,15 +135,8 @@ def read_clock(request: Request, _principal: Admin) -> Response:
 @clock_router.put("/clock", response_model=ClockReading)
 def move_clock(request: Request, change: ClockChange, principal: Admin) -> Response:
     """Move the test clock; every job that became due runs."""
-    runtime = runtime_of(request)
-    assert isinstance(runtime.clock, TestClock)
-    was = runtime.clock.now()
     try:
-        now = runtime.clock.set(change.now)
+        now = runtime_of(request).move_clock(change.now, Actor.of(principal))
     except ClockTooFar as exc:
         raise InvalidInput(str(exc), [FieldProblem("now", str(exc))]) from None
-    with runtime.db.begin() as conn:
-        audit.record(conn, Actor.of(principal), "clock.move", at=now,
-                     **{"from": was.isoformat(), "to": now.isoformat()})
-        runtime.queue.wake(conn)
     return json_response(ClockReading(now=now))

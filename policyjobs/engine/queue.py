@@ -281,8 +281,10 @@ class JobQueue:
 
 def idle_pauses(timeout: timedelta) -> Iterator[float]:
     """The pauses between looks at a busy queue by one who waits for it to idle: 10 ms,
-    doubling to 100 ms, until `timeout` has passed since the first."""
+    then 20, then 25 until `timeout` has passed since the first. A look costs a short
+    read; a longer pause would be the waiter's own delay (a test clock's move waited out
+    some 50 ms more with pauses doubling to 100 ms)."""
     deadline, pause = time.monotonic() + timeout.total_seconds(), 0.01
     while time.monotonic() < deadline:
         yield pause
-        pause = min(pause * 2, 0.1)
+        pause = min(pause * 2, 0.025)

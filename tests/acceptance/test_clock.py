@@ -7,12 +7,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from policyjobs.api.application import create_app
 from policyjobs.app import build_runtime
+from policyjobs.engine.calendar import Daily
+from policyjobs.engine.schedules import Schedule
+from policyjobs.engine.schema import jobs
 from policyjobs.runtime import Runtime
 from policyjobs.settings import Settings
+from tests.support.api_domain import KIND
 from tests.support.http import MakeToken, assert_problem, bearer, ping
 
 
@@ -38,6 +43,27 @@ def test_a_scheduled_job_runs_only_once_the_clock_reaches_it(
     client.put("/admin/clock", headers=bearer(token), json={"now": "2027-01-31T00:00:01Z"})
     assert client.get("/admin/idle", params={"timeout": 10}, headers=bearer(token)).json()["idle"]
     assert job_status(client, tenant, token, "P-1", job) == "finished"
+
+
+def test_a_move_makes_the_runs_it_brought_before_it_answers(
+        runtime: Runtime, tenant: str, make_token: MakeToken) -> None:
+    """Where the move is made, not at the scheduler's next look: with no worker and no
+    scheduler running (`serve --no-worker`), the runs are queued when the move answers,
+    each occurrence once however often the clock is set."""
+    admin = bearer(make_token(tenant, "admin"))
+    with TestClient(create_app(runtime, run_workers=False)) as client:
+        client.put("/admin/clock", headers=admin, json={"now": "2027-01-01T12:00:00Z"})
+        with runtime.db.begin() as conn:
+            nightly = runtime.queue.schedule(conn, Schedule(
+                "nightly", tenant, KIND, Daily.parse("02:00", "America/New_York")))
+        for _ in range(2):
+            moved = client.put("/admin/clock", headers=admin, json={"now": "2027-01-04T12:00:00Z"})
+            assert moved.status_code == 200
+            with runtime.db.connect() as conn:
+                made = conn.execute(sa.select(jobs.c.payload).where(
+                    jobs.c.reference_locator == nightly)).scalars().all()
+            assert sorted(p["scheduledFor"] for p in made) == [
+                f"2027-01-0{day}T07:00:00+00:00" for day in (2, 3, 4)]
 
 
 def test_the_clock_needs_admin_and_an_offset(client: TestClient, tenant: str,
