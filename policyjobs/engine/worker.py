@@ -292,6 +292,11 @@ class Worker:
         to look at after it commits, if the store ends them apart."""
         backend, now = self.queue.backend, self.queue.clock.now()
         listened = self.queue.registry.listened
+        # The ordered keys of the jobs ending, held before any row, as their enqueuers hold
+        # them: an enqueue locks the keys' unfinished jobs, which this turn ends and then
+        # unblocks the next of, a row at a time in two steps; held apart, the two deadlocked.
+        self.queue.lock_ordered(conn, ((o.job.tenant, o.job.ordered_key) for o in outcomes
+                                       if o.job.ordered_key))
         successes = [o for o in outcomes if o.succeeded]
         parents: set[str] = set()
         completed = Completed(set(), set())

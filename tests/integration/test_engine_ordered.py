@@ -10,12 +10,14 @@ import sqlalchemy as sa
 
 from policyjobs.engine import NewJob
 from policyjobs.engine.upkeep import Upkeep
+from policyjobs.runtime import Runtime
 from policyjobs.testing.waiting import wait_until
 from tests.support.engine_domain import (
     FAIL,
     NOOP,
     PERMANENT,
     RECORD,
+    TENANT,
     assert_one_at_a_time,
     effect_spans,
     enqueue,
@@ -120,3 +122,38 @@ def test_the_next_job_of_a_parents_key_starts_as_the_parent_ends(database_url: s
             wait_until(lambda: status(rt, following) == "finished", timeout=60,
                        what="the job behind the parent to run")
         assert status(rt, parent.locator) == "finished"
+
+
+@pytest.mark.postgres_only
+def test_a_turn_ending_a_keys_job_holds_the_key_before_any_row(postgres_url: str) -> None:
+    """An enqueue of an ordered key locks the key's unfinished jobs; a worker's turn ends
+    one and then unblocks the next. Each holds the key's advisory lock first, so an enqueue
+    and a turn of one key wait for each other whole, never for each other's rows (they
+    once deadlocked, each holding a row the other wanted)."""
+    key = "policy:P-1"
+    with runtime(postgres_url) as rt:
+        [first, second] = enqueue(rt, new(NOOP, ordered_key=key), new(NOOP, ordered_key=key))
+        with rt.db.connect() as enqueuer, enqueuer.begin():
+            rt.queue.lock_ordered(enqueuer, [(TENANT, key)])
+            with worker(rt):
+                wait_until(lambda: _advisory_waiters(rt) == 1, timeout=30,
+                           what="the turn ending the key's first job to wait for the key")
+                assert status(rt, first) != "finished"
+                assert _row_locks_waited(rt) == 0
+                enqueuer.commit()
+                wait_until(lambda: status(rt, second) == "finished", timeout=30,
+                           what="both jobs of the key to run once the enqueue committed")
+
+
+def _advisory_waiters(rt: Runtime) -> int:
+    with rt.db.connect() as conn:
+        return int(conn.execute(sa.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        )).scalar_one())
+
+
+def _row_locks_waited(rt: Runtime) -> int:
+    with rt.db.connect() as conn:
+        return int(conn.execute(sa.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype IN ('tuple', 'transactionid') "
+            "AND NOT granted")).scalar_one())

@@ -98,10 +98,14 @@ SELECT pg_advisory_xact_lock(h) FROM k;
 -- name: unfinished_ordered
 -- The unfinished jobs of the given ordered keys, locked: a job ending meanwhile commits
 -- first (and this sees it ended), or waits for this enqueue (and then unblocks its job).
+-- In id order, as a parent's end locks its chain: a waiting parent before the blocked
+-- jobs behind it. (A worker's turn that ends jobs of these keys holds their advisory
+-- locks first, as this enqueue does, so the two never hold each other's rows.)
 SELECT j.tenant, j.ordered_key FROM jobs AS j
 JOIN jsonb_to_recordset(%(keys)s::jsonb) AS t(tenant text, key text)
   ON j.tenant = t.tenant AND j.ordered_key = t.key
 WHERE j.status IN ('queued', 'blocked', 'waiting')
+ORDER BY j.id
 FOR UPDATE OF j;
 
 -- name: unblock
