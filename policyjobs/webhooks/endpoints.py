@@ -3,6 +3,7 @@ their secrets, the attempts at their deliveries, and resends."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -165,10 +166,12 @@ DELIVERED = ("POSTed to each enabled endpoint subscribed to the type, signed as 
              "2 h, 5 h, 10 h and 10 h.")
 
 
+@functools.cache
 def events_router() -> APIRouter:
     """What every delivery sends, one webhook per event type, for the OpenAPI document:
     POSTed to the endpoint's URL, signed with `webhook-id`, `webhook-timestamp` and
-    `webhook-signature`; any 2xx within 15 s takes it."""
+    `webhook-signature`; any 2xx within 15 s takes it. Built once a process: it depends on
+    the catalogue alone, and an app copies what it includes."""
     router = APIRouter(tags=["webhooks"])
     for name, model in event_models().items():
         def receive(body: Any) -> None:  # never called: the service makes this request
