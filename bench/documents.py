@@ -44,6 +44,7 @@ from bench.common import (
     BenchError,
     KindCpu,
     Workers,
+    bench_processes,
     clean_env,
     figures_of,
     loadavg,
@@ -231,10 +232,10 @@ def _time(value: Any) -> datetime:
 
 
 def drain(system: str, round_: int, docs: int, env: dict[str, str], url: str,
-          processes: list[Workers], server: PostgresServer | None) -> Run:
+          processes: list[Workers], server: PostgresServer | None, renderers: int) -> Run:
     """Create a tenant and a token with the CLI, send `docs` quotes to `url`, and wait for
-    every documents job to end; the CPU of each kind of process over it (PostgreSQL's given
-    `server`)."""
+    every documents job to end, pinning the `renderers` the workers start; the CPU of each
+    kind of process over it (PostgreSQL's given `server`)."""
     config = log_dir() / "tenant.json"
     config.write_text(json.dumps(CONFIG))  # JSON is YAML
     tenant = cli(env, "tenant", "create", "--config", str(config))
@@ -252,9 +253,14 @@ def drain(system: str, round_: int, docs: int, env: dict[str, str], url: str,
                 if response.status_code != 202:
                     raise BenchError(f"intake answered {response.status_code}: {response.text}")
         deadline = began + 900
+        pinned: dict[int, int] = {}
+        next_pin = 0.0
         while (done := finished(db))[0] < docs:
             for process in processes:
                 process.check()
+            if len(pinned) < renderers and time.perf_counter() > next_pin:
+                pin_renderers(pinned)  # a pass over /proc: not on every poll
+                next_pin = time.perf_counter() + 0.2
             if time.perf_counter() > deadline:
                 raise BenchError(f"{system}: {done[0]} of {docs} documents jobs ended in 900 s")
             time.sleep(0.05)
@@ -270,6 +276,21 @@ def drain(system: str, round_: int, docs: int, env: dict[str, str], url: str,
         f"{run.docs_per_s:.2f}/s; download p99 "
         f"{percentile(run.download_seconds, 99) * 1000:.1f} ms")
     return run
+
+
+def pin_renderers(pinned: dict[int, int]) -> None:
+    """Pin each renderer not yet seen to a core of its own, the next in turn, as the
+    reference's processes are pinned: a renderer starts when its worker first needs it, so
+    the wait loop looks for new ones (the clock's first poll finds those of a burst)."""
+    cores = sorted(os.sched_getaffinity(0))
+    for pid in bench_processes()["renderer"]:
+        if pid not in pinned:
+            core = cores[len(pinned) % len(cores)]
+            try:
+                os.sched_setaffinity(pid, {core})
+            except ProcessLookupError:  # it ended meanwhile (recycled)
+                continue
+            pinned[pid] = core
 
 
 def downloads(db: sa.Engine, url: str, tenant: str, token: str) -> list[float]:
@@ -290,10 +311,11 @@ def downloads(db: sa.Engine, url: str, tenant: str, token: str) -> list[float]:
     return took
 
 
-def on_postgres(server: PostgresServer, docs: int, workers: int, round_: int,
+def on_postgres(server: PostgresServer, docs: int, workers: int, round_: int, pin: bool,
                 s3: S3Server | None = None) -> Run:
     """`serve --no-worker` takes the quotes, `workers` worker processes render them, into
-    the home's folder or, given `s3`, a bucket of its own."""
+    the home's folder or, given `s3`, a bucket of its own; their renderers pinned, if `pin`,
+    a core each in turn."""
     system = "postgresql" if s3 is None else "postgresql+s3"
     home = log_dir() / f"{system}-{round_}"
     env = clean_env(POLICYJOBS_DATABASE_URL=server.create_database(
@@ -310,14 +332,15 @@ def on_postgres(server: PostgresServer, docs: int, workers: int, round_: int,
     try:
         wait_up(f"http://127.0.0.1:{port}", api)
         return drain(system, round_, docs, env, f"http://127.0.0.1:{port}", [api, pool],
-                     server)
+                     server, workers * len(os.sched_getaffinity(0)) if pin else 0)
     finally:
         pool.stop()
         api.stop()
 
 
-def on_sqlite(docs: int, round_: int) -> Run:
-    """The default `policyjobs serve`: SQLite, the API and the workers in one process."""
+def on_sqlite(docs: int, round_: int, pin: bool) -> Run:
+    """The default `policyjobs serve`: SQLite, the API and the workers in one process (its
+    renderers pinned, if `pin`)."""
     home = log_dir() / f"sqlite-{round_}"
     env = clean_env(POLICYJOBS_HOME=str(home), POLICYJOBS_LOG_LEVEL="warning")
     env["POLICYJOBS_DATABASE_URL"] = f"sqlite:///{home / 'policyjobs.db'}"
@@ -326,7 +349,8 @@ def on_sqlite(docs: int, round_: int) -> Run:
     serve = Workers(f"sqlite-serve-{round_}", [POLICYJOBS, "serve", "--port", str(port)], env, 1)
     try:
         wait_up(f"http://127.0.0.1:{port}", serve)
-        return drain("sqlite", round_, docs, env, f"http://127.0.0.1:{port}", [serve], None)
+        return drain("sqlite", round_, docs, env, f"http://127.0.0.1:{port}", [serve], None,
+                     len(os.sched_getaffinity(0)) if pin else 0)
     finally:
         serve.stop()
 
@@ -350,12 +374,14 @@ def _rounds(args: argparse.Namespace, cores: int, server: PostgresServer,
             s3: S3Server) -> dict[str, Any]:
     """The rounds, given the PostgreSQL server and the S3 one; the figures."""
     figures: dict[str, Any] = {"quotes": args.quotes, "workers": args.workers,
-                               "rounds": args.rounds, "machine": machine(server)}
+                               "rounds": args.rounds, "renderers_pinned": not args.unpinned,
+                               "machine": machine(server)}
+    pin = not args.unpinned
     systems: list[Callable[[int], Run]] = [
         lambda r: reference(args.quotes, cores, r),
-        lambda r: on_postgres(server, args.quotes, args.workers, r),
-        lambda r: on_postgres(server, args.quotes, args.workers, r, s3),
-        lambda r: on_sqlite(args.quotes, r),
+        lambda r: on_postgres(server, args.quotes, args.workers, r, pin),
+        lambda r: on_postgres(server, args.quotes, args.workers, r, pin, s3),
+        lambda r: on_sqlite(args.quotes, r, pin),
     ]
     runs: list[Run] = []
     for round_ in range(1, args.rounds + 1):
@@ -433,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2,
                         help="`policyjobs worker` processes on PostgreSQL (2)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--unpinned", action="store_true",
+                        help="leave our renderers to the kernel's scheduler (pinned by "
+                             "default, a core each in turn, as the reference's processes are)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the run's directory")
     parser.add_argument("--reference-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
