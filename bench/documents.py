@@ -374,9 +374,9 @@ def _rounds(args: argparse.Namespace, cores: int, server: PostgresServer,
             s3: S3Server) -> dict[str, Any]:
     """The rounds, given the PostgreSQL server and the S3 one; the figures."""
     figures: dict[str, Any] = {"quotes": args.quotes, "workers": args.workers,
-                               "rounds": args.rounds, "renderers_pinned": not args.unpinned,
+                               "rounds": args.rounds, "renderers_pinned": args.pin_renderers,
                                "machine": machine(server)}
-    pin = not args.unpinned
+    pin = args.pin_renderers
     systems: list[Callable[[int], Run]] = [
         lambda r: reference(args.quotes, cores, r),
         lambda r: on_postgres(server, args.quotes, args.workers, r, pin),
@@ -459,9 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2,
                         help="`policyjobs worker` processes on PostgreSQL (2)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
-    parser.add_argument("--unpinned", action="store_true",
-                        help="leave our renderers to the kernel's scheduler (pinned by "
-                             "default, a core each in turn, as the reference's processes are)")
+    parser.add_argument("--pin-renderers", action="store_true",
+                        help="pin our renderers a core each in turn, as the reference's "
+                             "processes are (by default they run as deployed, unpinned)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the run's directory")
     parser.add_argument("--reference-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
