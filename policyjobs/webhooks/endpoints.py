@@ -171,7 +171,7 @@ def events_router() -> APIRouter:
     """What every delivery sends, one webhook per event type, for the OpenAPI document:
     POSTed to the endpoint's URL, signed with `webhook-id`, `webhook-timestamp` and
     `webhook-signature`; any 2xx within 15 s takes it. Built once a process: it depends on
-    the catalogue alone, and an app copies what it includes."""
+    the catalogue alone, and each app includes it as it is, for its document only."""
     router = APIRouter(tags=["webhooks"])
     for name, model in event_models().items():
         def receive(body: Any) -> None:  # never called: the service makes this request
