@@ -279,12 +279,17 @@ class JobQueue:
             conn.info.pop(_NOTIFIED, None)
 
 
+SHORT_WAIT = 0.5  # seconds of waiting for idle looked at closely
+
+
 def idle_pauses(timeout: timedelta) -> Iterator[float]:
-    """The pauses between looks at a busy queue by one who waits for it to idle: 10 ms,
-    then 20, then 25 until `timeout` has passed since the first. A look costs a short
-    read; a longer pause would be the waiter's own delay (a test clock's move waited out
-    some 50 ms more with pauses doubling to 100 ms)."""
-    deadline, pause = time.monotonic() + timeout.total_seconds(), 0.01
+    """The pauses between looks at a busy queue by one who waits for it to idle, until
+    `timeout` has passed since the first: 10 ms, 20, then 25 for the first half second,
+    then doubling to 100 ms. A short wait (a test clock's move of a fortnight, some 65 ms)
+    is seen to end within 25 ms, where pauses of up to 100 ms added some 50 ms to each; a
+    long one costs a look every 100 ms, as it did."""
+    began = time.monotonic()
+    deadline, pause = began + timeout.total_seconds(), 0.01
     while time.monotonic() < deadline:
         yield pause
-        pause = min(pause * 2, 0.025)
+        pause = min(pause * 2, 0.025 if time.monotonic() - began < SHORT_WAIT else 0.1)
