@@ -82,7 +82,6 @@ def test_a_job_the_rescuer_fails_is_told_too(database_url: str) -> None:
         assert endings(rt.db) == [(dead, RECORD, "failed", 1)]
 
 
-
 def test_a_job_cancelled_before_it_ran_is_told_as_cancelled(database_url: str) -> None:
     with runtime(database_url, domains=[listening]) as rt:
         with rt.db.begin() as conn:
