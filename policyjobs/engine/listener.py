@@ -3,9 +3,13 @@ watching the file's `PRAGMA data_version`."""
 
 from __future__ import annotations
 
+import select
+import socket
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
+from contextlib import suppress
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -15,13 +19,57 @@ from policyjobs.engine.postgres import CHANNEL
 
 log = structlog.get_logger("policyjobs.listener")
 
+IDLE = 5.0  # seconds a listening thread waits on a quiet connection before looking again
+
+
+class Stop:
+    """A thread's stop flag, which also wakes it from a wait on a connection's socket
+    (`heard`): stopping a listening thread takes no longer than its thread needs to see it."""
+
+    def __init__(self) -> None:
+        self._flag = threading.Event()
+        self._readable, self._writable = socket.socketpair()
+
+    def set(self) -> None:
+        """Stop: the thread's waits end now."""
+        self._flag.set()
+        with suppress(OSError):  # closed: no one waits on it any more
+            self._writable.send(b"\0")
+
+    def is_set(self) -> bool:
+        """Whether stopped."""
+        return self._flag.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the stop; whether stopped."""
+        return self._flag.wait(seconds)
+
+    def fileno(self) -> int:
+        """What `select` waits on: readable once stopped."""
+        return self._readable.fileno()
+
+    def close(self) -> None:
+        """Close its sockets, once no thread waits on them."""
+        self._readable.close()
+        self._writable.close()
+
+
+def heard(conn: psycopg.Connection[Any], stop: Stop, timeout: float) -> list[psycopg.Notify]:
+    """The notices `conn` received (while running a statement, too), else those that arrive
+    within `timeout` seconds: none once `stop` is set. A lost connection raises."""
+    notices = list(conn.notifies(timeout=0))
+    if not notices and not stop.is_set():
+        select.select([conn.fileno(), stop.fileno()], [], [], timeout)
+        notices = list(conn.notifies(timeout=0))
+    return notices
+
 
 class Waker(ABC):
     """A thread that sets a worker's signal when another process enqueues, until stopped."""
 
     def __init__(self, signal: threading.Event, name: str) -> None:
         self._signal = signal
-        self._stop = threading.Event()
+        self._stop = Stop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @staticmethod
@@ -41,6 +89,8 @@ class Waker(ABC):
         """Stop the thread, which closes its connection."""
         self._stop.set()
         self._thread.join(timeout=3)
+        if not self._thread.is_alive():
+            self._stop.close()
 
     @abstractmethod
     def _run(self) -> None:
@@ -61,7 +111,7 @@ class Listener(Waker):
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._signal.set()  # catch anything enqueued while not listening
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.2, stop_after=1):
+                        if heard(conn, self._stop, IDLE):
                             self._signal.set()
             except psycopg.Error as exc:
                 log.warning("listen connection lost; reconnecting", error=str(exc).strip())

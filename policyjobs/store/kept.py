@@ -32,6 +32,8 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.sql.dml import UpdateBase
 
+from policyjobs.engine.listener import Stop, heard
+
 log = structlog.get_logger("policyjobs.kept")
 
 CHANNEL = "policyjobs_changes"
@@ -66,7 +68,7 @@ class Kept:
         self._rows: dict[tuple[str, str], tuple[Any, float]] = {}
         self._generation = 0  # moved by every drop: a read begun before one keeps nothing
         self._listening = False
-        self._stop = threading.Event()
+        self._stop = Stop()
         self._thread = threading.Thread(target=self._listen, name="policyjobs-kept",
                                         daemon=True)
 
@@ -88,6 +90,8 @@ class Kept:
         _BY_POOL.pop(self._db.pool, None)
         self._stop.set()
         self._thread.join(timeout=3)
+        if not self._thread.is_alive():
+            self._stop.close()
         event.remove(self._db, "before_execute", _note_writes)
         event.remove(self._db, "commit", self._on_commit)
         event.remove(self._db, "rollback", _on_rollback)
@@ -147,7 +151,8 @@ class Kept:
                 probed = time.monotonic()
                 if _triggers(listener) == len(TABLES) and not self._listening:
                     self._keep(True)
-            for notice in listener.notifies(timeout=0.2, stop_after=1):
+            until_probe = max(0.0, probed + _PROBE_EVERY - time.monotonic())
+            for notice in heard(listener, self._stop, until_probe):
                 self._drop(notice.payload if notice.payload in TABLES else None)
 
     def _keep(self, listening: bool) -> None:
