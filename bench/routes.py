@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         configure_logging("warning")  # as `bench/run api` serves
         runtime = build_runtime(Settings(database_url=url, home=home))
         try:
-            app = create_app(runtime)
+            app = create_app(runtime, owns_process=True)  # as `policyjobs serve` makes it
             with_probes(app)
             # uvloop, as `policyjobs serve` runs (uvicorn picks it when installed)
             rounds = uvloop.run(measure(app, token, tenants, args))

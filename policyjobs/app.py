@@ -126,4 +126,5 @@ def app_for_process(settings: Settings, run_workers: bool) -> FastAPI:
     (the store already migrated by the parent)."""
     configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings, apply_migrations=False)
-    return create_app(runtime, run_workers=run_workers, owns_runtime=True)
+    return create_app(runtime, run_workers=run_workers, owns_runtime=True,
+                      owns_process=True)

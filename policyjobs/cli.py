@@ -253,8 +253,8 @@ def serve(
                 sockets, grace=grace, app=partial(app_for_process, settings, not no_worker)))
         with _runtime(settings) as runtime:
             server = uvicorn.Server(uvicorn.Config(
-                create_app(runtime, run_workers=not no_worker), host=host, port=port,
-                log_config=None, timeout_graceful_shutdown=grace))
+                create_app(runtime, run_workers=not no_worker, owns_process=True), host=host,
+                port=port, log_config=None, timeout_graceful_shutdown=grace))
             with suppress(KeyboardInterrupt):  # as `uvicorn.run`: Ctrl-C is a way to stop
                 server.run(sockets=sockets)
         if not server.started:

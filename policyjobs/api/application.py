@@ -27,24 +27,29 @@ DESCRIPTION = (
 )
 
 
-def create_app(runtime: Runtime, *, run_workers: bool = False,
-               owns_runtime: bool = False) -> FastAPI:
-    """The app over `runtime`; with `run_workers`, its lifespan also runs workers, and with
-    `owns_runtime` it closes the runtime when it stops."""
+def create_app(runtime: Runtime, *, run_workers: bool = False, owns_runtime: bool = False,
+               owns_process: bool = False) -> FastAPI:
+    """The app over `runtime`; with `run_workers`, its lifespan also runs workers, with
+    `owns_runtime` it closes the runtime when it stops, and with `owns_process` (the app a
+    server process serves, not one embedded in another's) it keeps what start-up made out of
+    the collector's sight while it runs."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if run_workers:
             runtime.start_workers()
-        # What start-up made (modules, the app, its routes and pools) lives as long as the
-        # process: out of the collector's sight, a full collection takes a few milliseconds
-        # instead of pausing every request for 60 to 100.
-        gc.collect()
-        gc.freeze()
+        if owns_process:
+            # What start-up made (modules, the app, its routes and pools) lives as long as
+            # the process: out of the collector's sight, a full collection takes a few
+            # milliseconds instead of pausing every request for 60 to 100. The collection
+            # before walks the whole heap (some 100 ms), once a process.
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
-            gc.unfreeze()
+            if owns_process:
+                gc.unfreeze()
             await reads.close()
             runtime.stop_workers()
             if owns_runtime:

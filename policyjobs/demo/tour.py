@@ -41,7 +41,8 @@ def run_demo(runtime: Runtime, sock: socket.socket, *, exit_after: bool,
                                 known=runtime.permissions, now=runtime.clock.now())
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(
-        create_app(runtime, run_workers=True), host="127.0.0.1", port=port, log_config=None,
+        create_app(runtime, run_workers=True, owns_process=True), host="127.0.0.1", port=port,
+        log_config=None,
     ))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                               name="policyjobs-demo-server", daemon=True)

@@ -3,6 +3,7 @@ request and never a secret."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -17,6 +18,7 @@ import structlog
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from policyjobs.api.application import create_app
 from policyjobs.engine import NewJob
 from policyjobs.logs import configure_logging
 from policyjobs.runtime import Runtime
@@ -104,7 +106,7 @@ def test_every_metric_family_moves(client: TestClient, runtime: Runtime, tenant:
 def logged() -> Iterator[io.StringIO]:
     """The JSON log lines that `serve` would write, in a buffer; logging put back after."""
     root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
     buffer = io.StringIO()
     configure_logging("info", "json", stream=buffer)
     try:
@@ -112,7 +114,7 @@ def logged() -> Iterator[io.StringIO]:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
-        structlog.reset_defaults()
+        structlog.configure(**config)
 
 
 def test_logs_name_their_request_and_job_and_never_a_secret(
@@ -166,3 +168,16 @@ def test_an_unexpected_error_names_its_request_and_no_data(
     assert "boom" in errors[0]["exception"]
     assert any(line.get("event") == "request" and line["status"] == 500
                and line["request_id"] == "req-500-a" for line in lines)
+
+
+@pytest.mark.parametrize("owns_process", [True, False])
+def test_only_a_served_app_freezes_its_heap_and_only_while_it_runs(
+        runtime: Runtime, owns_process: bool) -> None:
+    """The app a server process serves keeps what start-up made out of the collector's sight
+    (`gc.freeze`) until it stops; one embedded in another process leaves that process's heap
+    alone."""
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(runtime, owns_process=owns_process)) as client:
+        assert client.get("/health/live").status_code == 200
+        assert (gc.get_freeze_count() > 0) is owns_process
+    assert gc.get_freeze_count() == 0
