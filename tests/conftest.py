@@ -7,16 +7,20 @@ the tests of migrating ask for `empty_database_url`.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import shutil
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import TextIO, cast
 
 import pytest
 
+from policyjobs.logs import configure_logging
 from policyjobs.store.database import open_store
 from policyjobs.store.migrate import migrate
 from policyjobs.testing.postgres import PostgresServer, start_postgres
@@ -24,6 +28,22 @@ from policyjobs.testing.s3 import S3Server, s3_server
 
 _databases = itertools.count()
 STORES = ["sqlite", "postgresql"]
+
+
+class _Stderr(io.TextIOBase):
+    """Whatever `sys.stderr` is when a line is written: pytest's capture of each test."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The code under test logs as the command line sets it up (`configure_logging`), not
+    through structlog's defaults, which draw each traceback with Rich."""
+    configure_logging("info", "console", stream=cast(TextIO, _Stderr()))
 
 
 @pytest.fixture(scope="session")
